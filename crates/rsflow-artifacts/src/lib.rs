@@ -1,0 +1,1 @@
+//! rsflow-artifacts

@@ -1,0 +1,144 @@
+//! MLflow's error model: an [`ErrorCode`] name plus a message, mapped to HTTP status in one place.
+
+use serde::Serialize;
+
+/// MLflow's `ErrorCode` names (databricks_pb2), as sent in `error_code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    InternalError,
+    TemporarilyUnavailable,
+    BadRequest,
+    InvalidParameterValue,
+    EndpointNotFound,
+    InvalidState,
+    PermissionDenied,
+    NotImplemented,
+    ResourceAlreadyExists,
+    ResourceDoesNotExist,
+    RequestLimitExceeded,
+    ResourceExhausted,
+    Unauthenticated,
+    DeadlineExceeded,
+}
+
+impl ErrorCode {
+    /// HTTP status per `mlflow/exceptions.py` `ERROR_CODE_TO_HTTP_STATUS`.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest
+            | ErrorCode::InvalidParameterValue
+            | ErrorCode::ResourceAlreadyExists => 400,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::PermissionDenied => 403,
+            ErrorCode::EndpointNotFound | ErrorCode::ResourceDoesNotExist => 404,
+            ErrorCode::RequestLimitExceeded | ErrorCode::ResourceExhausted => 429,
+            ErrorCode::NotImplemented => 501,
+            ErrorCode::TemporarilyUnavailable => 503,
+            ErrorCode::DeadlineExceeded => 504,
+            ErrorCode::InternalError | ErrorCode::InvalidState => 500,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InternalError => "INTERNAL_ERROR",
+            ErrorCode::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
+            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::InvalidParameterValue => "INVALID_PARAMETER_VALUE",
+            ErrorCode::EndpointNotFound => "ENDPOINT_NOT_FOUND",
+            ErrorCode::InvalidState => "INVALID_STATE",
+            ErrorCode::PermissionDenied => "PERMISSION_DENIED",
+            ErrorCode::NotImplemented => "NOT_IMPLEMENTED",
+            ErrorCode::ResourceAlreadyExists => "RESOURCE_ALREADY_EXISTS",
+            ErrorCode::ResourceDoesNotExist => "RESOURCE_DOES_NOT_EXIST",
+            ErrorCode::RequestLimitExceeded => "REQUEST_LIMIT_EXCEEDED",
+            ErrorCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        }
+    }
+
+    /// `sqlstate` / `error_class` that MLflow 3.x adds to error bodies.
+    pub fn classification(self) -> (&'static str, &'static str) {
+        match self {
+            ErrorCode::ResourceAlreadyExists => ("KAM00", "RESOURCE_ALREADY_EXISTS"),
+            ErrorCode::ResourceDoesNotExist => ("KAM00", "RESOURCE_NOT_FOUND"),
+            ErrorCode::BadRequest | ErrorCode::InvalidParameterValue => {
+                ("KAM00", "INVALID_PARAMETER_VALUE")
+            }
+            ErrorCode::InternalError | ErrorCode::InvalidState => {
+                ("XXM00", "CLIENT_INTERNAL_ERROR")
+            }
+            _ => ("KAM00", "INVALID_PARAMETER_VALUE"),
+        }
+    }
+}
+
+/// An error that reaches the client as `{"error_code": .., "message": ..}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct MlflowError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Seconds for a `Retry-After` header (outages only).
+    pub retry_after: Option<u32>,
+}
+
+pub type Result<T, E = MlflowError> = std::result::Result<T, E>;
+
+impl MlflowError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        MlflowError {
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+    pub fn invalid_param(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidParameterValue, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ResourceDoesNotExist, message)
+    }
+    pub fn already_exists(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ResourceAlreadyExists, message)
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InternalError, message)
+    }
+    pub fn not_implemented(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotImplemented, message)
+    }
+    pub fn permission_denied(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::PermissionDenied, message)
+    }
+    pub fn unavailable(message: impl Into<String>, retry_after: u32) -> Self {
+        MlflowError {
+            retry_after: Some(retry_after),
+            ..Self::new(ErrorCode::TemporarilyUnavailable, message)
+        }
+    }
+    /// "Missing value for required parameter 'x'..." exactly as MLflow words it.
+    pub fn missing_param(name: &str) -> Self {
+        Self::invalid_param(format!(
+            "Missing value for required parameter '{name}'. See the API docs for more information about request parameters."
+        ))
+    }
+    pub fn http_status(&self) -> u16 {
+        self.code.http_status()
+    }
+    /// The JSON body MLflow 3.x sends.
+    pub fn to_json(&self) -> serde_json::Value {
+        let (sqlstate, class) = self.code.classification();
+        serde_json::json!({
+            "error_code": self.code.as_str(),
+            "message": self.message,
+            "sqlstate": sqlstate,
+            "error_class": class,
+        })
+    }
+}

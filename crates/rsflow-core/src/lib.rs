@@ -1,0 +1,28 @@
+//! Pure types shared by every rsflow crate: no I/O here.
+//!
+//! # Layout
+//! - [`error`]: MLflow's `ErrorCode`, the error body, the HTTP status map.
+//! - [`wire`]: entities as the REST API serialises them (experiments, runs, metrics, ...).
+//! - [`search`]: the search filter / `order_by` AST and its parser.
+//! - [`validation`]: MLflow's input limits and naming rules.
+//! - [`page_token`]: offset page tokens.
+//! - [`names`]: generated run and model names (`adjective-noun-NNN`).
+
+pub mod error;
+pub mod page_token;
+pub mod wire;
+
+pub use error::{ErrorCode, MlflowError, Result};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A fresh run id: `uuid4().hex`.
+pub fn new_run_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}

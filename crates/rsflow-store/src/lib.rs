@@ -1,0 +1,118 @@
+//! Metadata stores: the [`TrackingStore`] trait the HTTP layer sees, and its SQL implementation
+//! on MLflow's own schema (SQLite today, PostgreSQL through the same code).
+//!
+//! # Layout
+//! - [`TrackingStore`]: experiments, runs, metrics, params, tags, inputs and outputs.
+//! - `sql`: the sqlx implementation, schema creation and revision check.
+
+use async_trait::async_trait;
+use rsflow_core::Result;
+use rsflow_core::wire::{
+    DatasetInput, Experiment, ExperimentTag, Metric, ModelInput, ModelOutput, Page, Param, Run,
+    RunInfo, RunStatus, RunTag, ViewType,
+};
+
+/// `runs/create` after request validation.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRun {
+    /// Empty means the Default experiment "0".
+    pub experiment_id: String,
+    pub user_id: String,
+    pub run_name: Option<String>,
+    pub start_time: i64,
+    pub tags: Vec<RunTag>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchRuns {
+    pub experiment_ids: Vec<String>,
+    pub filter: String,
+    pub view_type: ViewType,
+    pub max_results: i64,
+    pub order_by: Vec<String>,
+    pub page_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchExperiments {
+    pub filter: String,
+    pub view_type: ViewType,
+    pub max_results: i64,
+    pub order_by: Vec<String>,
+    pub page_token: Option<String>,
+}
+
+/// `metrics/get-history-bulk-interval` after validation.
+#[derive(Debug, Clone, Default)]
+pub struct BulkIntervalQuery {
+    pub run_ids: Vec<String>,
+    pub metric_key: String,
+    pub start_step: Option<i64>,
+    pub end_step: Option<i64>,
+    pub max_results: i64,
+}
+
+/// Run metadata. Every method validates what the database must enforce (existence, lifecycle,
+/// uniqueness, param immutability) and answers MLflow's error codes and messages.
+#[async_trait]
+pub trait TrackingStore: Send + Sync + 'static {
+    async fn create_experiment(
+        &self,
+        name: &str,
+        artifact_location: Option<&str>,
+        tags: &[ExperimentTag],
+    ) -> Result<String>;
+    async fn get_experiment(&self, experiment_id: &str) -> Result<Experiment>;
+    /// `None` when no experiment has that name (deleted ones included).
+    async fn get_experiment_by_name(&self, name: &str) -> Result<Option<Experiment>>;
+    async fn search_experiments(&self, query: &SearchExperiments) -> Result<Page<Experiment>>;
+    async fn delete_experiment(&self, experiment_id: &str) -> Result<()>;
+    async fn restore_experiment(&self, experiment_id: &str) -> Result<()>;
+    async fn rename_experiment(&self, experiment_id: &str, new_name: &str) -> Result<()>;
+    async fn set_experiment_tag(&self, experiment_id: &str, tag: &ExperimentTag) -> Result<()>;
+    async fn delete_experiment_tag(&self, experiment_id: &str, key: &str) -> Result<()>;
+
+    async fn create_run(&self, run: CreateRun) -> Result<Run>;
+    /// Deleted runs are returned too.
+    async fn get_run(&self, run_id: &str) -> Result<Run>;
+    async fn update_run(
+        &self,
+        run_id: &str,
+        status: Option<RunStatus>,
+        end_time: Option<i64>,
+        run_name: Option<&str>,
+    ) -> Result<RunInfo>;
+    async fn delete_run(&self, run_id: &str) -> Result<()>;
+    async fn restore_run(&self, run_id: &str) -> Result<()>;
+    /// One transaction: all or nothing. `log-metric`, `log-parameter` and `set-tag` use it too.
+    async fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: &[Metric],
+        params: &[Param],
+        tags: &[RunTag],
+    ) -> Result<()>;
+    async fn delete_tag(&self, run_id: &str, key: &str) -> Result<()>;
+    async fn log_inputs(
+        &self,
+        run_id: &str,
+        datasets: &[DatasetInput],
+        models: &[ModelInput],
+    ) -> Result<()>;
+    async fn log_outputs(&self, run_id: &str, models: &[ModelOutput]) -> Result<()>;
+    async fn get_metric_history(
+        &self,
+        run_id: &str,
+        metric_key: &str,
+        max_results: Option<i64>,
+        page_token: Option<&str>,
+    ) -> Result<Page<Metric>>;
+    async fn get_metric_history_bulk_interval(
+        &self,
+        query: &BulkIntervalQuery,
+    ) -> Result<Vec<Metric>>;
+    async fn search_runs(&self, query: &SearchRuns) -> Result<Page<Run>>;
+
+    /// `store_type` for server-info ("SqlStore").
+    fn store_type(&self) -> &'static str;
+}
