@@ -30,10 +30,10 @@ impl<S: Send + Sync> FromRequest<S> for Params {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        if method == Method::GET {
-            if let Some(q) = query.filter(|q| !q.is_empty()) {
-                return Ok(Params(query_to_map(&q)));
-            }
+        if method == Method::GET
+            && let Some(q) = query.filter(|q| !q.is_empty())
+        {
+            return Ok(Params(query_to_map(&q)));
         }
         let body = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
