@@ -91,7 +91,7 @@ def test_create_run_without_name_gets_generated_name(client):
     assert got.info.status == "RUNNING"
 
 
-def test_log_batch_beyond_single_request_limits(client):
+def test_log_batch_beyond_single_request_limits(client, flow_server):
     exp_id = _new_experiment(client, "batch")
     run_id = client.create_run(exp_id).info.run_id
     ts = 1_700_000_000_000
@@ -117,16 +117,9 @@ def test_log_batch_beyond_single_request_limits(client):
 
     # A single request over the server limit is rejected, not truncated.
     too_many = {"run_id": run_id, "params": [{"key": f"x{i}", "value": "v"} for i in range(101)]}
-    resp = client_server_api(client, "POST", "runs/log-batch", json=too_many)
+    resp = flow_server.api("POST", "runs/log-batch", json=too_many)
     assert_json_error(resp, 400, "INVALID_PARAMETER_VALUE",
                       contains="A batch logging request can contain at most 100 params. Got 101 params.")
-
-
-def client_server_api(client, method, endpoint, **kw):
-    """Raw REST call against the server the client is bound to."""
-    import requests
-
-    return requests.request(method, f"{client.tracking_uri}/api/2.0/mlflow/{endpoint}", timeout=60, **kw)
 
 
 # --------------------------------------------------------------------------- search runs
@@ -433,14 +426,12 @@ def test_error_cases(client):
     assert_mlflow_exception(ei.value, "RESOURCE_DOES_NOT_EXIST", 404)
 
 
-def test_log_param_and_tag_long_values(client):
+def test_log_param_and_tag_long_values(client, flow_server):
     exp_id = _new_experiment(client, "long")
     run_id = client.create_run(exp_id).info.run_id
-    resp = client_server_api(client, "POST", "runs/log-parameter",
-                             json={"run_id": run_id, "key": "long", "value": "x" * 6001})
+    resp = flow_server.api("POST", "runs/log-parameter", json={"run_id": run_id, "key": "long", "value": "x" * 6001})
     assert resp.status_code == 200, resp.text
-    resp = client_server_api(client, "POST", "runs/set-tag",
-                             json={"run_id": run_id, "key": "longtag", "value": "y" * 8001})
+    resp = flow_server.api("POST", "runs/set-tag", json={"run_id": run_id, "key": "longtag", "value": "y" * 8001})
     assert resp.status_code == 200, resp.text
     data = client.get_run(run_id).data
     assert data.params["long"] == "x" * 6000
