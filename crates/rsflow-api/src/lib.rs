@@ -4,12 +4,16 @@
 //! - [`router`]: every route, under `/api/2.0`, `/ajax-api/2.0` and the static prefix.
 //! - `extract`: MLflow's request decoding ([`extract::Params`]).
 //! - `error`: the single `MlflowError` -> HTTP response mapping.
+//! - `locations`: checks on client-supplied storage locations (host policy, traversal).
 //! - `tracking`: experiments, runs, metrics, params, tags, inputs and outputs.
+//! - [`security`]: Host allow-list, cross-origin blocking, security headers.
 //! - `meta`: `/health`, `/version`, server-info, the JSON 404.
 
 pub mod error;
 pub mod extract;
+pub mod locations;
 mod meta;
+pub mod security;
 pub mod state;
 mod tracking;
 
@@ -46,5 +50,6 @@ pub fn router(state: AppState) -> Router {
     } else {
         Router::new().nest(&prefix, app).fallback(meta::not_found)
     };
-    app.with_state(state)
+    app.layer(axum::middleware::from_fn_with_state(state.clone(), security::middleware))
+        .with_state(state)
 }

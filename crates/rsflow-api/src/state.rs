@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use rsflow_store::TrackingStore;
 
+use crate::security::SecurityConfig;
+
 /// Flags that shape the HTTP surface (mirrors `mlflow server`).
 #[derive(Debug, Clone, Default)]
 pub struct ServerConfig {
@@ -15,6 +17,16 @@ pub struct ServerConfig {
     pub artifacts_only: bool,
     /// Root for new experiments' `artifact_location` (`mlflow-artifacts:/` when serving).
     pub default_artifact_root: String,
+    /// `--artifacts-destination` as given (proxied storage).
+    pub artifacts_destination: String,
+    pub security: SecurityConfig,
+}
+
+impl ServerConfig {
+    /// Locations whose hosts the server may connect to (MLflow's host policy).
+    pub fn trusted_roots(&self) -> Vec<String> {
+        vec![self.default_artifact_root.clone(), self.artifacts_destination.clone()]
+    }
 }
 
 #[derive(Clone)]
