@@ -84,20 +84,15 @@ impl Root {
                 let mut dir: Option<OwnedFd> = None;
                 while let Some(seg) = segments.next() {
                     let at = dir.as_ref().map_or(self.fd.as_fd(), |d| d.as_fd());
-                    if segments.peek().is_none() {
-                        return Ok(rustix::fs::openat(
-                            at,
-                            seg,
-                            flags | OFlags::NOFOLLOW,
-                            Mode::empty(),
-                        )?);
+                    let last = segments.peek().is_none();
+                    let seg_flags = if last { flags } else { dir_flags() };
+                    let fd =
+                        rustix::fs::openat(at, seg, seg_flags | OFlags::NOFOLLOW, Mode::empty())
+                            .map_err(|e| symlink_as_loop(at, seg, e))?;
+                    if last {
+                        return Ok(fd);
                     }
-                    dir = Some(rustix::fs::openat(
-                        at,
-                        seg,
-                        dir_flags() | OFlags::NOFOLLOW,
-                        Mode::empty(),
-                    )?);
+                    dir = Some(fd);
                 }
                 Ok(rustix::fs::openat(&self.fd, ".", flags, Mode::empty())?)
             }
@@ -130,6 +125,18 @@ impl Root {
         }
         Ok(current)
     }
+}
+
+/// `O_NOFOLLOW` with `O_DIRECTORY` reports a symlink as `ENOTDIR`; report it as `ELOOP` so it
+/// reads as the escape attempt it may be.
+fn symlink_as_loop(at: BorrowedFd<'_>, seg: &str, e: Errno) -> io::Error {
+    if e == Errno::NOTDIR
+        && rustix::fs::statat(at, seg, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+            .is_ok_and(|st| file_type(&st) == FileType::Symlink)
+    {
+        return Errno::LOOP.into();
+    }
+    e.into()
 }
 
 fn dir_flags() -> OFlags {
@@ -172,8 +179,10 @@ pub(crate) fn is_errno(e: &io::Error, errno: Errno) -> bool {
 /// Size, modification time and a strong ETag from `fstat`. The inode is part of the tag: every
 /// upload publishes a new inode by rename, so an overwrite within the same nanosecond with the
 /// same size still gets a new tag.
+// The `Stat` field types differ across architectures, so the widening casts are needed on some.
+#[allow(clippy::useless_conversion)]
 pub(crate) fn object_meta(st: &rustix::fs::Stat) -> ObjectMeta {
-    let size = u64::try_from(i64::from(st.st_size)).unwrap_or(0);
+    let size = stat_size(st);
     let secs = i64::from(st.st_mtime);
     let nanos = u64::from(st.st_mtime_nsec);
     let modified = u64::try_from(secs)
@@ -192,6 +201,11 @@ pub(crate) fn object_meta(st: &rustix::fs::Stat) -> ObjectMeta {
     }
 }
 
+#[allow(clippy::useless_conversion)]
+pub(crate) fn stat_size(st: &rustix::fs::Stat) -> u64 {
+    u64::try_from(i64::from(st.st_size)).unwrap_or(0)
+}
+
 pub(crate) fn file_type(st: &rustix::fs::Stat) -> FileType {
     FileType::from_raw_mode(st.st_mode)
 }
@@ -199,4 +213,44 @@ pub(crate) fn file_type(st: &rustix::fs::Stat) -> FileType {
 /// The absolute form of a local root: relative paths are taken against the working directory.
 pub(crate) fn absolute(path: &Path) -> io::Result<PathBuf> {
     std::path::absolute(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both resolvers on the same tree: escapes fail, plain paths open, `create_dirs` works.
+    #[test]
+    fn both_resolvers_contain_paths() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root_path = tmp.path().join("root");
+        std::fs::create_dir_all(root_path.join("a/b")).unwrap();
+        std::fs::write(root_path.join("a/b/f.txt"), b"x").unwrap();
+        std::fs::write(tmp.path().join("secret"), b"s").unwrap();
+        std::os::unix::fs::symlink(tmp.path(), root_path.join("a/up")).unwrap();
+        std::os::unix::fs::symlink("b", root_path.join("a/inner")).unwrap();
+        for resolver in [Resolver::Openat2, Resolver::NoFollowWalk] {
+            let fd = rustix::fs::openat(CWD, &root_path, dir_flags(), Mode::empty()).unwrap();
+            let root = Root { fd, resolver };
+            let rdonly = OFlags::RDONLY;
+            assert!(root.open_at("a/b/f.txt", rdonly).is_ok(), "{resolver:?}");
+            assert!(root.open_at("", rdonly).is_ok(), "{resolver:?}");
+            let escape = root.open_at("a/up/secret", rdonly).unwrap_err();
+            assert!(
+                matches!(
+                    lookup_error("open", &ArtifactPath::root(), escape),
+                    StoreError::Path(PathError::OutsideRoot)
+                ),
+                "{resolver:?}"
+            );
+            let inner = root.open_at("a/inner/f.txt", rdonly);
+            assert_eq!(inner.is_ok(), resolver == Resolver::Openat2, "{resolver:?}");
+            let made = ArtifactPath::parse(&format!("new/{resolver:?}/dirs")).unwrap();
+            root.create_dirs(&made).unwrap();
+            assert!(root_path.join(made.as_str()).is_dir());
+            let through_link = ArtifactPath::parse("a/up/planted").unwrap();
+            assert!(root.create_dirs(&through_link).is_err(), "{resolver:?}");
+            assert!(!tmp.path().join("planted").exists());
+        }
+    }
 }

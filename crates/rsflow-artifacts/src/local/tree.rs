@@ -10,7 +10,7 @@ use rustix::io::Errno;
 use crate::path::{ArtifactPath, is_temp_name};
 use crate::store::FileInfo;
 
-use super::beneath::{Root, file_type};
+use super::beneath::{Root, file_type, stat_size};
 
 /// Trees deeper than this are not removed (a canonical path of 1024 bytes has at most 512
 /// segments, so nothing rsflow wrote can be deeper).
@@ -65,7 +65,7 @@ fn dir_info(name: &str) -> FileInfo {
 }
 
 fn file_info(name: &str, st: &rustix::fs::Stat) -> FileInfo {
-    let size = u64::try_from(i64::from(st.st_size)).unwrap_or(0);
+    let size = stat_size(st);
     FileInfo {
         path: name.to_owned(),
         is_dir: false,
