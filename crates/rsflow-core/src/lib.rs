@@ -9,6 +9,7 @@
 //! - [`names`]: generated run and model names (`adjective-noun-NNN`).
 
 pub mod error;
+pub mod names;
 pub mod page_token;
 pub mod wire;
 
