@@ -27,44 +27,6 @@ fn draw() -> String {
     format!("{predicate}-{noun}-{num}")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_have_three_parts_from_the_lists() {
-        for _ in 0..2000 {
-            let name = random_name();
-            assert!(name.len() <= MAX_LENGTH, "{name}");
-            let parts: Vec<&str> = name.split('-').collect();
-            assert_eq!(parts.len(), 3, "{name}");
-            assert!(PREDICATES.contains(&parts[0]), "{name}");
-            assert!(NOUNS.contains(&parts[1]), "{name}");
-            let n: u32 = parts[2].parse().unwrap();
-            assert!(n <= 1000);
-            assert_eq!(parts[2], n.to_string(), "no zero padding");
-        }
-    }
-
-    #[test]
-    fn word_lists_match_mlflow() {
-        assert_eq!(PREDICATES.len(), 159);
-        assert_eq!(NOUNS.len(), 123);
-        assert!(PREDICATES.contains(&"abundant"));
-        assert!(NOUNS.contains(&"ant"));
-    }
-
-    #[test]
-    fn long_draws_are_retried_or_truncated() {
-        // The longest combination exceeds 20 chars, so lengths are always bounded.
-        let longest = PREDICATES.iter().map(|p| p.len()).max().unwrap()
-            + NOUNS.iter().map(|n| n.len()).max().unwrap()
-            + 2
-            + 4;
-        assert!(longest > MAX_LENGTH);
-    }
-}
-
 const PREDICATES: &[&str] = &[
     "abundant",
     "able",
@@ -240,3 +202,41 @@ const NOUNS: &[&str] = &[
     "sponge", "squid", "squirrel", "stag", "steed", "stoat", "stork", "swan", "tern", "toad",
     "trout", "turtle", "vole", "wasp", "whale", "wolf", "worm", "wren", "yak", "zebra",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_have_three_parts_from_the_lists() {
+        for _ in 0..2000 {
+            let name = random_name();
+            assert!(name.len() <= MAX_LENGTH, "{name}");
+            let parts: Vec<&str> = name.split('-').collect();
+            assert_eq!(parts.len(), 3, "{name}");
+            assert!(PREDICATES.contains(&parts[0]), "{name}");
+            assert!(NOUNS.contains(&parts[1]), "{name}");
+            let n: u32 = parts[2].parse().unwrap();
+            assert!(n <= 1000);
+            assert_eq!(parts[2], n.to_string(), "no zero padding");
+        }
+    }
+
+    #[test]
+    fn word_lists_match_mlflow() {
+        assert_eq!(PREDICATES.len(), 159);
+        assert_eq!(NOUNS.len(), 123);
+        assert!(PREDICATES.contains(&"abundant"));
+        assert!(NOUNS.contains(&"ant"));
+    }
+
+    #[test]
+    fn long_draws_are_retried_or_truncated() {
+        // The longest combination exceeds 20 chars, so lengths are always bounded.
+        let longest = PREDICATES.iter().map(|p| p.len()).max().unwrap()
+            + NOUNS.iter().map(|n| n.len()).max().unwrap()
+            + 2
+            + 4;
+        assert!(longest > MAX_LENGTH);
+    }
+}
