@@ -7,7 +7,7 @@
 
 pub mod sql;
 
-pub use sql::{SqlStore, StoreOpenError};
+pub use sql::{ALEMBIC_HEAD, SqlStore, StoreOpenError};
 
 use async_trait::async_trait;
 use rsflow_core::Result;

@@ -39,6 +39,12 @@ use sqlx::{Any, AnyPool, Transaction};
 
 pub use query::Dialect;
 pub use schema::{ALEMBIC_HEAD, SQLITE_SCHEMA, SUPPORTED_REVISIONS};
+
+/// The statements of the embedded SQLite schema, in creation order, as they appear in
+/// `sqlite_master` (the last one inserts the alembic revision).
+pub fn schema_statements() -> Vec<&'static str> {
+    schema::statements(SQLITE_SCHEMA)
+}
 use uri::BackendTarget;
 
 use crate::{BulkIntervalQuery, CreateRun, SearchExperiments, SearchRuns, TrackingStore};
