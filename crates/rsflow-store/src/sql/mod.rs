@@ -24,6 +24,7 @@ mod query;
 mod runs;
 mod schema;
 mod search;
+mod search_ast;
 pub mod uri;
 
 use std::time::Duration;
