@@ -3,7 +3,11 @@
 //!
 //! # Layout
 //! - [`TrackingStore`]: experiments, runs, metrics, params, tags, inputs and outputs.
-//! - `sql`: the sqlx implementation, schema creation and revision check.
+//! - [`sql`]: the sqlx implementation ([`SqlStore`]), schema creation and revision check.
+
+pub mod sql;
+
+pub use sql::{ALEMBIC_HEAD, SqlStore, StoreOpenError};
 
 use async_trait::async_trait;
 use rsflow_core::Result;
@@ -92,6 +96,9 @@ pub trait TrackingStore: Send + Sync + 'static {
         params: &[Param],
         tags: &[RunTag],
     ) -> Result<()>;
+    /// `runs/log-parameter`: like a one-param `log_batch`, but MLflow words the conflict error
+    /// differently for the single call ("Param with key='k' was already logged ...").
+    async fn log_param(&self, run_id: &str, param: &Param) -> Result<()>;
     async fn delete_tag(&self, run_id: &str, key: &str) -> Result<()>;
     async fn log_inputs(
         &self,
