@@ -8,9 +8,13 @@
 //! - `tracking`: experiments, runs, metrics, params, tags, inputs and outputs.
 //! - [`security`]: Host allow-list, cross-origin blocking, security headers.
 //! - `meta`: `/health`, `/version`, server-info, the JSON 404.
+//! - `artifacts`: the artifact proxy (`mlflow-artifacts/*`) and the run-based artifact routes.
+//! - `gate`: the 503 answers of `--no-serve-artifacts` and `--artifacts-only`.
 
+mod artifacts;
 pub mod error;
 pub mod extract;
+mod gate;
 pub mod locations;
 mod meta;
 pub mod security;
@@ -18,6 +22,7 @@ pub mod state;
 mod tracking;
 
 use axum::Router;
+use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 
 pub use state::{AppState, ServerConfig};
@@ -27,7 +32,17 @@ pub const MLFLOW_COMPAT_VERSION: &str = "3.17.2";
 
 /// Routes that live under both `/api/2.0` and `/ajax-api/2.0`.
 fn api_v2(state: &AppState) -> Router<AppState> {
-    Router::new().merge(tracking::routes(state))
+    Router::new()
+        .merge(tracking_only(
+            state,
+            tracking::routes(state).merge(artifacts::run_routes()),
+        ))
+        .merge(artifacts::proxy_routes())
+}
+
+/// Tracking, registry and run-artifact routes answer 503 under `--artifacts-only`.
+fn tracking_only(state: &AppState, routes: Router<AppState>) -> Router<AppState> {
+    routes.route_layer(from_fn_with_state(state.clone(), gate::artifacts_only))
 }
 
 /// The whole application, ready to serve.
@@ -37,8 +52,12 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/2.0", api_v2(&state))
         .nest(
             "/ajax-api/2.0",
-            api_v2(&state).merge(tracking::ajax_only_routes(&state)),
+            api_v2(&state).merge(tracking_only(
+                &state,
+                tracking::ajax_only_routes(&state).merge(artifacts::ajax_only_routes()),
+            )),
         )
+        .merge(tracking_only(&state, artifacts::top_level_routes()))
         .route("/api/3.0/mlflow/server-info", get(meta::server_info))
         .route("/ajax-api/3.0/mlflow/server-info", get(meta::server_info))
         .route("/health", get(meta::health))

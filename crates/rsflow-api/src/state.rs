@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use rsflow_artifacts::{ArtifactResolver, ArtifactStore};
 use rsflow_store::TrackingStore;
 
 use crate::security::SecurityConfig;
@@ -33,4 +34,30 @@ impl ServerConfig {
 pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub tracking: Arc<dyn TrackingStore>,
+    /// The proxy destination (`--artifacts-destination`); `None` when it is not configured.
+    pub artifacts: Option<Arc<dyn ArtifactStore>>,
+}
+
+impl AppState {
+    pub fn new(config: ServerConfig, tracking: Arc<dyn TrackingStore>) -> Self {
+        AppState {
+            config: Arc::new(config),
+            tracking,
+            artifacts: None,
+        }
+    }
+
+    pub fn with_artifacts(mut self, destination: Arc<dyn ArtifactStore>) -> Self {
+        self.artifacts = Some(destination);
+        self
+    }
+
+    /// Resolves run artifact roots; proxied roots use the destination only while serving.
+    pub fn artifact_resolver(&self) -> ArtifactResolver {
+        let destination = self
+            .artifacts
+            .clone()
+            .filter(|_| self.config.serve_artifacts);
+        ArtifactResolver::new(destination)
+    }
 }

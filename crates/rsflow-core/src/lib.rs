@@ -9,7 +9,9 @@
 //! - [`names`]: generated run and model names (`adjective-noun-NNN`).
 
 pub mod error;
+pub mod names;
 pub mod page_token;
+pub mod search;
 pub mod wire;
 
 pub use error::{ErrorCode, MlflowError, Result};

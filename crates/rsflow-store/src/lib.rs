@@ -3,7 +3,20 @@
 //!
 //! # Layout
 //! - [`TrackingStore`]: experiments, runs, metrics, params, tags, inputs and outputs.
-//! - `sql`: the sqlx implementation, schema creation and revision check.
+//! - [`sql`]: the sqlx implementation ([`SqlStore`]), schema creation and revision check.
+
+pub mod sql;
+
+pub use sql::{ALEMBIC_HEAD, SqlStore, StoreOpenError};
+
+/// Open the metadata store a `--backend-store-uri` names: the backend is chosen once, here,
+/// from the URI scheme.
+pub async fn open_tracking_store(
+    uri: &str,
+    default_artifact_root: &str,
+) -> Result<std::sync::Arc<dyn TrackingStore>, StoreOpenError> {
+    Ok(std::sync::Arc::new(SqlStore::open(uri, default_artifact_root).await?))
+}
 
 use async_trait::async_trait;
 use rsflow_core::Result;
@@ -92,6 +105,9 @@ pub trait TrackingStore: Send + Sync + 'static {
         params: &[Param],
         tags: &[RunTag],
     ) -> Result<()>;
+    /// `runs/log-parameter`: like a one-param `log_batch`, but MLflow words the conflict error
+    /// differently for the single call ("Param with key='k' was already logged ...").
+    async fn log_param(&self, run_id: &str, param: &Param) -> Result<()>;
     async fn delete_tag(&self, run_id: &str, key: &str) -> Result<()>;
     async fn log_inputs(
         &self,

@@ -2,8 +2,6 @@
 
 mod config;
 
-use std::sync::Arc;
-
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use rsflow_api::{AppState, router};
@@ -53,7 +51,18 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     .with_context(|| {
         format!("cannot open backend store {}", config::redact(&settings.backend_store_uri))
     })?;
-    let state = AppState { config: Arc::new(settings.server.clone()), tracking };
+    let mut state = AppState::new(settings.server.clone(), tracking);
+    if settings.server.serve_artifacts {
+        let destination = rsflow_artifacts::open_destination(&settings.server.artifacts_destination)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open artifacts destination {}",
+                    config::redact(&settings.server.artifacts_destination)
+                )
+            })?;
+        state = state.with_artifacts(destination);
+    }
     let app = router(state);
 
     let addr = format!("{}:{}", settings.host, settings.port);
