@@ -505,29 +505,19 @@ pub fn parse_run_filter(filter: &str) -> Result<Vec<Clause>> {
         .map(|rc| {
             let upper = rc.comparator.to_uppercase();
             let key = translate_key_alias(&rc.key);
-            match rc.etype {
-                "attribute"
-                    if !RUN_NUMERIC.contains(&key.as_str())
-                        && !STRING_ATTR_CMP.contains(&upper.as_str()) =>
-                {
-                    return Err(bad_comparator(&upper, STRING_ATTR_CMP, true));
+            // (allowed comparators, set named in the message, closing quote in the message)
+            let (allowed, shown, closing) = match rc.etype {
+                "attribute" if RUN_NUMERIC.contains(&key.as_str()) => {
+                    (METRIC_CMP, STRING_ATTR_CMP, false)
                 }
-                "attribute" if !METRIC_CMP.contains(&upper.as_str()) => {
-                    return Err(bad_comparator(&upper, STRING_ATTR_CMP, false));
-                }
-                "metric" if !METRIC_CMP.contains(&upper.as_str()) => {
-                    return Err(bad_comparator(&upper, METRIC_CMP, false));
-                }
-                "parameter" if !PARAM_CMP.contains(&upper.as_str()) => {
-                    return Err(bad_comparator(&upper, PARAM_CMP, true));
-                }
-                "tag" if !PARAM_CMP.contains(&upper.as_str()) => {
-                    return Err(bad_comparator(&upper, PARAM_CMP, false));
-                }
-                "dataset" if !STRING_ATTR_CMP.contains(&upper.as_str()) => {
-                    return Err(bad_comparator(&upper, STRING_ATTR_CMP, false));
-                }
-                _ => {}
+                "attribute" => (STRING_ATTR_CMP, STRING_ATTR_CMP, true),
+                "metric" => (METRIC_CMP, METRIC_CMP, false),
+                "parameter" => (PARAM_CMP, PARAM_CMP, true),
+                "tag" => (PARAM_CMP, PARAM_CMP, false),
+                _ => (STRING_ATTR_CMP, STRING_ATTR_CMP, false),
+            };
+            if !allowed.contains(&upper.as_str()) {
+                return Err(bad_comparator(&upper, shown, closing));
             }
             if let Raw::Num(text, _) = &rc.value
                 && py_float(text).is_none()
