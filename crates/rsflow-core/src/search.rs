@@ -14,6 +14,8 @@ pub mod parse;
 mod pylit;
 mod registry;
 mod runs;
+#[cfg(test)]
+mod tests;
 
 pub use parse::{
     parse_experiment_filter, parse_experiment_order_by, parse_logged_model_filter,
