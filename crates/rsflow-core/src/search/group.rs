@@ -330,9 +330,11 @@ enum Post {
     Period,
 }
 
-/// sqlparse's `_group`: joins `prev <match> next` into one group. It walks a snapshot of the
-/// list while grouping in place, so after a group the snapshot's consumed tokens still become
-/// the "previous" token; that quirk decides how `a = 1 = 2` groups, so it is kept.
+/// sqlparse's `_group`: joins `prev <match> next` into one group. sqlparse walks a snapshot of
+/// the list while grouping in place, so after a group the consumed right operand (not the new
+/// group) is what the next match checks as its left operand, while the group is what gets
+/// joined; that decides how `a = 1 = 2` groups. This single pass reproduces it without the
+/// quadratic in-place splicing.
 fn group_binary(
     list: &mut Vec<Node>,
     kind: Kind,
@@ -340,34 +342,42 @@ fn group_binary(
     post: Post,
     is_match: impl Fn(&Node) -> bool,
 ) -> Result<(), TooComplex> {
-    let snapshot = list.clone();
-    let mut offset: usize = 0;
-    let mut prev: Option<(usize, Node)> = None;
-    for (idx, token) in snapshot.into_iter().enumerate() {
-        let Some(tidx) = idx.checked_sub(offset) else {
-            continue;
-        };
+    let input = std::mem::take(list);
+    let out = list;
+    // Where the left operand sits in `out`, and the token its validity is judged by.
+    let mut prev: Option<(usize, Judge)> = None;
+    let mut i = 0;
+    while i < input.len() {
+        let token = &input[i];
         if token.is_whitespace() {
+            out.push(token.clone());
+            i += 1;
             continue;
         }
-        if is_match(&token) {
-            let nidx = next_non_ws(list, tidx);
+        if is_match(token) {
+            let nidx = next_non_ws(&input, i);
             let next_ok = match post {
                 Post::Period => true,
-                Post::Plain => nidx.is_some_and(|n| valid_operand(&list[n], kind)),
+                Post::Plain => nidx.is_some_and(|n| valid_operand(&input[n], kind)),
             };
-            let prev_ok = prev.as_ref().is_some_and(|(_, p)| match post {
-                Post::Period => p.is(Kind::Identifier) || p.is_tt(&[Tt::Name, Tt::Symbol]),
-                Post::Plain => valid_operand(p, kind),
+            let prev_ok = prev.as_ref().is_some_and(|(pidx, judge)| {
+                let p = match judge {
+                    Judge::Input(j) => &input[*j],
+                    Judge::Out => &out[*pidx],
+                };
+                match post {
+                    Post::Period => p.is(Kind::Identifier) || p.is_tt(&[Tt::Name, Tt::Symbol]),
+                    Post::Plain => valid_operand(p, kind),
+                }
             });
             if let (true, true, Some((pidx, _))) = (prev_ok, next_ok, prev.as_ref()) {
                 let pidx = *pidx;
                 let to = match post {
-                    Post::Plain => nidx.unwrap_or(tidx),
+                    Post::Plain => nidx.unwrap_or(i),
                     Post::Period => match nidx {
                         Some(n)
-                            if list[n].is(Kind::Function)
-                                || list[n].is_tt(&[
+                            if input[n].is(Kind::Function)
+                                || input[n].is_tt(&[
                                     Tt::Name,
                                     Tt::Symbol,
                                     Tt::Wildcard,
@@ -376,18 +386,54 @@ fn group_binary(
                         {
                             n
                         }
-                        _ => tidx,
+                        _ => i,
                     },
                 };
-                group_tokens(list, kind, pidx, to, extend)?;
-                offset += to - pidx;
-                prev = Some((pidx, list[pidx].clone()));
+                let mut taken: Vec<Node> = out.drain(pidx..).collect();
+                let added = input[i..=to].iter().cloned();
+                let node = match taken.first_mut() {
+                    Some(Node::Group(k, children, h)) if extend && *k == kind => {
+                        let old_height = *h;
+                        let mut children = std::mem::take(children);
+                        let more: Vec<Node> = taken.drain(1..).chain(added).collect();
+                        let height = more
+                            .iter()
+                            .map(|n| n.height() + 1)
+                            .fold(old_height, usize::max);
+                        if height > MAX_DEPTH {
+                            return Err(TooComplex::Depth);
+                        }
+                        children.extend(more);
+                        Node::Group(kind, children, height)
+                    }
+                    _ => group(kind, taken.into_iter().chain(added).collect())?,
+                };
+                out.push(node);
+                prev = Some((
+                    pidx,
+                    if to == i {
+                        Judge::Out
+                    } else {
+                        Judge::Input(to)
+                    },
+                ));
+                i = to + 1;
                 continue;
             }
         }
-        prev = Some((tidx, token));
+        out.push(token.clone());
+        prev = Some((out.len() - 1, Judge::Out));
+        i += 1;
     }
     Ok(())
+}
+
+/// Which token stands for the left operand when the next match is checked.
+enum Judge {
+    /// The node now in the output list.
+    Out,
+    /// A consumed input token (the right operand of the last group).
+    Input(usize),
 }
 
 fn group_period(list: &mut Vec<Node>) -> Result<(), TooComplex> {
