@@ -11,7 +11,7 @@ mod keywords;
 mod lex;
 mod logged;
 pub mod parse;
-mod pylit;
+pub(crate) mod pylit;
 mod registry;
 mod runs;
 #[cfg(test)]
