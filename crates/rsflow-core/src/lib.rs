@@ -12,6 +12,7 @@ pub mod error;
 pub mod names;
 pub mod page_token;
 pub mod search;
+pub mod validation;
 pub mod wire;
 
 pub use error::{ErrorCode, MlflowError, Result};
