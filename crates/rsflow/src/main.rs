@@ -3,6 +3,7 @@
 mod config;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
 use rsflow_api::{AppState, router};
 use tracing_subscriber::EnvFilter;
@@ -29,6 +30,7 @@ fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_env("RSFLOW_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.command {
         Command::Server(args) => {
@@ -75,13 +77,41 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         artifact_root = %settings.server.default_artifact_root,
         "rsflow listening"
     );
+    // Small JSON responses must not wait on Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
-        .tcp_nodelay(true)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server error")?;
     tracing::info!("rsflow stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn mlflow_server_command_lines_parse() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from([
+            "rsflow", "server", "-h", "0.0.0.0", "-p", "5001", "--backend-store-uri",
+            "sqlite:///x.db", "--artifacts-destination", "/data", "--no-serve-artifacts",
+            "--workers", "4",
+        ])
+        .unwrap();
+        let super::Command::Server(args) = cli.command;
+        assert_eq!(args.host, "0.0.0.0");
+        assert_eq!(args.port, 5001);
+        assert!(args.no_serve_artifacts);
+    }
 }
 
 async fn shutdown_signal() {
