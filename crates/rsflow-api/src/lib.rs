@@ -6,10 +6,14 @@
 //! - `error`: the single `MlflowError` -> HTTP response mapping.
 //! - `tracking`: experiments, runs, metrics, params, tags, inputs and outputs.
 //! - `meta`: `/health`, `/version`, server-info, the JSON 404.
+//! - `registry`: registered models and model versions (and `source` admission).
+//! - `logged_models`: MLflow 3 logged models.
 
 pub mod error;
 pub mod extract;
+mod logged_models;
 mod meta;
+mod registry;
 pub mod state;
 mod tracking;
 
@@ -23,7 +27,10 @@ pub const MLFLOW_COMPAT_VERSION: &str = "3.17.2";
 
 /// Routes that live under both `/api/2.0` and `/ajax-api/2.0`.
 fn api_v2(state: &AppState) -> Router<AppState> {
-    Router::new().merge(tracking::routes(state))
+    Router::new()
+        .merge(tracking::routes(state))
+        .merge(registry::routes())
+        .merge(logged_models::routes())
 }
 
 /// The whole application, ready to serve.

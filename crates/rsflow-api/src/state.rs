@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use rsflow_store::TrackingStore;
+use rsflow_store::{LoggedModelStore, ModelRegistryStore, TrackingStore};
 
 /// Flags that shape the HTTP surface (mirrors `mlflow server`).
 #[derive(Debug, Clone, Default)]
@@ -21,4 +21,6 @@ pub struct ServerConfig {
 pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub tracking: Arc<dyn TrackingStore>,
+    pub registry: Arc<dyn ModelRegistryStore>,
+    pub logged_models: Arc<dyn LoggedModelStore>,
 }

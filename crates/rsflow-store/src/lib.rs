@@ -4,6 +4,16 @@
 //! # Layout
 //! - [`TrackingStore`]: experiments, runs, metrics, params, tags, inputs and outputs.
 //! - `sql`: the sqlx implementation, schema creation and revision check.
+//! - [`registry`]: the [`ModelRegistryStore`] trait (registered models and versions).
+//! - [`logged_models`]: the [`LoggedModelStore`] trait (MLflow 3 logged models).
+
+pub mod logged_models;
+pub mod registry;
+
+pub use logged_models::{
+    CreateLoggedModel, DatasetFilter, LoggedModelOrderBy, LoggedModelStore, SearchLoggedModels,
+};
+pub use registry::{CreateModelVersion, ModelRegistryStore, SearchRegistry};
 
 use async_trait::async_trait;
 use rsflow_core::Result;
