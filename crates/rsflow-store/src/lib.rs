@@ -3,17 +3,19 @@
 //!
 //! # Layout
 //! - [`TrackingStore`]: experiments, runs, metrics, params, tags, inputs and outputs.
-//! - `sql`: the sqlx implementation, schema creation and revision check.
+//! - [`sql`]: the sqlx implementation ([`SqlStore`]), schema creation and revision check.
 //! - [`registry`]: the [`ModelRegistryStore`] trait (registered models and versions).
 //! - [`logged_models`]: the [`LoggedModelStore`] trait (MLflow 3 logged models).
 
 pub mod logged_models;
 pub mod registry;
+pub mod sql;
 
 pub use logged_models::{
     CreateLoggedModel, DatasetFilter, LoggedModelOrderBy, LoggedModelStore, SearchLoggedModels,
 };
 pub use registry::{CreateModelVersion, ModelRegistryStore, SearchRegistry};
+pub use sql::{SqlStore, StoreOpenError};
 
 use async_trait::async_trait;
 use rsflow_core::Result;
@@ -102,6 +104,9 @@ pub trait TrackingStore: Send + Sync + 'static {
         params: &[Param],
         tags: &[RunTag],
     ) -> Result<()>;
+    /// `runs/log-parameter`: like a one-param `log_batch`, but MLflow words the conflict error
+    /// differently for the single call ("Param with key='k' was already logged ...").
+    async fn log_param(&self, run_id: &str, param: &Param) -> Result<()>;
     async fn delete_tag(&self, run_id: &str, key: &str) -> Result<()>;
     async fn log_inputs(
         &self,

@@ -1,0 +1,559 @@
+//! Writes to a run: `log_batch` (params, metrics, latest metrics, model metrics, tags) in one
+//! transaction, `delete_tag`, `log_inputs` and `log_outputs`.
+
+use std::collections::{HashMap, HashSet};
+
+use rsflow_core::wire::{DatasetInput, Metric, ModelInput, ModelOutput, Param, RunTag};
+use rsflow_core::{MlflowError, Result};
+use sqlx::{AnyConnection, Row as _};
+
+use super::SqlStore;
+use super::experiments::dedupe_last;
+use super::pyrepr::str_repr;
+use super::query::{DbErrorKind, Sql, classify, db_err, values_placeholders};
+use super::runs::{MLFLOW_RUN_NAME, fetch_run, set_run_name, upsert_run_tags};
+
+/// Multi-row statements are cut into these sizes so that a handful of prepared statements
+/// (cached per connection by sqlx) serve every batch size.
+const ROW_CHUNKS: &[usize] = &[256, 64, 16, 4, 1];
+
+/// Split `n` rows into the fixed chunk sizes, largest first.
+fn chunk_plan(mut n: usize) -> Vec<usize> {
+    let mut plan = Vec::new();
+    for &size in ROW_CHUNKS {
+        while n >= size {
+            plan.push(size);
+            n -= size;
+        }
+    }
+    plan
+}
+
+/// MLflow's `sanitize_metric_value`: NaN is stored as 0 with `is_nan`, ±inf as ±f64::MAX.
+pub(crate) fn sanitize(value: f64) -> (bool, f64) {
+    if value.is_nan() {
+        (true, 0.0)
+    } else if value.is_infinite() {
+        (false, if value > 0.0 { f64::MAX } else { f64::MIN })
+    } else {
+        (false, value)
+    }
+}
+
+/// A metric row ready to insert.
+#[derive(Debug, Clone)]
+struct MetricRow<'a> {
+    key: &'a str,
+    value: f64,
+    timestamp: i64,
+    step: i64,
+    is_nan: bool,
+}
+
+impl MetricRow<'_> {
+    /// MLflow's `_compare_metrics`: newer means larger (step, timestamp, value).
+    fn newer_than(&self, other: &MetricRow<'_>) -> bool {
+        (self.step, self.timestamp)
+            .cmp(&(other.step, other.timestamp))
+            .then(
+                self.value
+                    .partial_cmp(&other.value)
+                    .unwrap_or(std::cmp::Ordering::Equal),
+            )
+            .is_gt()
+    }
+}
+
+/// Insert rows of `width` columns with a fixed statement shape per chunk size.
+async fn insert_rows<T>(
+    conn: &mut AnyConnection,
+    head: &str,
+    tail: &str,
+    width: usize,
+    rows: &[T],
+    bind: impl Fn(&mut Sql, &T),
+) -> Result<u64> {
+    let mut affected = 0;
+    let mut at = 0;
+    for size in chunk_plan(rows.len()) {
+        let mut q = Sql::new(head);
+        q.push(&values_placeholders(size, width)).push(tail);
+        for row in &rows[at..at + size] {
+            bind(&mut q, row);
+        }
+        at += size;
+        affected += q
+            .query()
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+    }
+    Ok(affected)
+}
+
+/// Python's `repr()` of the list of dicts MLflow puts in the batch param-conflict message.
+fn non_matching_repr(items: &[(&str, String, &str)]) -> String {
+    let parts: Vec<String> = items
+        .iter()
+        .map(|(k, old, new)| {
+            format!(
+                "{{'key': {}, 'old_value': {}, 'new_value': {}}}",
+                str_repr(k),
+                str_repr(old),
+                str_repr(new)
+            )
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
+async fn log_params(
+    conn: &mut AnyConnection,
+    run_id: &str,
+    params: &[Param],
+    single: bool,
+) -> Result<()> {
+    let mut keys: Vec<&str> = Vec::new();
+    let mut dupes: Vec<&str> = Vec::new();
+    for p in params {
+        if keys.contains(&p.key.as_str()) {
+            dupes.push(&p.key);
+        } else {
+            keys.push(&p.key);
+        }
+    }
+    if !dupes.is_empty() {
+        let list: Vec<String> = dupes.iter().map(|k| str_repr(k)).collect();
+        return Err(MlflowError::invalid_param(format!(
+            "Duplicate parameter keys have been submitted: [{}]. Please ensure the request \
+             contains only one param value per param key.",
+            list.join(", ")
+        )));
+    }
+    let mut existing: HashMap<String, String> = HashMap::new();
+    for chunk in keys.chunks(500) {
+        let mut q = Sql::new("SELECT key, value FROM params WHERE run_uuid = ");
+        q.bind(run_id).push(" AND key IN ").bind_list(chunk);
+        for r in q.query().fetch_all(&mut *conn).await.map_err(db_err)? {
+            existing.insert(r.try_get(0).map_err(db_err)?, r.try_get(1).map_err(db_err)?);
+        }
+    }
+    let mut new_params: Vec<&Param> = Vec::new();
+    let mut non_matching: Vec<(&str, String, &str)> = Vec::new();
+    for p in params {
+        match existing.get(&p.key) {
+            Some(old) if *old != p.value => non_matching.push((&p.key, old.clone(), &p.value)),
+            Some(_) => {}
+            None => new_params.push(p),
+        }
+    }
+    if let Some((k, old, new)) = non_matching.first() {
+        return Err(MlflowError::invalid_param(if single {
+            format!(
+                "Changing param values is not allowed. Param with key='{k}' was already logged \
+                 with value='{old}' for run ID='{run_id}'. Attempted logging new value '{new}'."
+            )
+        } else {
+            format!(
+                "Changing param values is not allowed. Params were already logged='{}' for run \
+                 ID='{run_id}'.",
+                non_matching_repr(&non_matching)
+            )
+        }));
+    }
+    insert_rows(
+        conn,
+        "INSERT INTO params (key, value, run_uuid) VALUES ",
+        " ON CONFLICT DO NOTHING",
+        3,
+        &new_params,
+        |q, p| {
+            q.arg(p.key.as_str());
+            q.arg(p.value.as_str());
+            q.arg(run_id);
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+async fn log_metrics(
+    conn: &mut AnyConnection,
+    run_id: &str,
+    experiment_id: i64,
+    metrics: &[Metric],
+) -> Result<()> {
+    if metrics.is_empty() {
+        return Ok(());
+    }
+    // Exact duplicates (same stored identity) collapse to one row, as MLflow's dedupe does.
+    let mut seen: HashSet<(&str, i64, i64, u64, bool)> = HashSet::new();
+    let mut rows: Vec<MetricRow<'_>> = Vec::with_capacity(metrics.len());
+    for m in metrics {
+        let (is_nan, value) = sanitize(m.value.0);
+        if seen.insert((&m.key, m.timestamp, m.step, value.to_bits(), is_nan)) {
+            rows.push(MetricRow {
+                key: &m.key,
+                value,
+                timestamp: m.timestamp,
+                step: m.step,
+                is_nan,
+            });
+        }
+    }
+    insert_rows(
+        conn,
+        "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES ",
+        " ON CONFLICT DO NOTHING",
+        6,
+        &rows,
+        |q, m| {
+            q.arg(m.key);
+            q.arg(m.value);
+            q.arg(m.timestamp);
+            q.arg(run_id);
+            q.arg(m.step);
+            q.arg(m.is_nan);
+        },
+    )
+    .await?;
+
+    // The newest value per key in this batch; the upsert only replaces an older stored one.
+    let mut latest: Vec<MetricRow<'_>> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for m in &rows {
+        match index.get(m.key) {
+            Some(&i) => {
+                if m.newer_than(&latest[i]) {
+                    latest[i] = m.clone();
+                }
+            }
+            None => {
+                index.insert(m.key, latest.len());
+                latest.push(m.clone());
+            }
+        }
+    }
+    insert_rows(
+        conn,
+        "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES ",
+        " ON CONFLICT (key, run_uuid) DO UPDATE SET value = excluded.value, \
+         timestamp = excluded.timestamp, step = excluded.step, is_nan = excluded.is_nan \
+         WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step \
+         AND (excluded.timestamp > latest_metrics.timestamp OR (excluded.timestamp = \
+         latest_metrics.timestamp AND excluded.value > latest_metrics.value)))",
+        6,
+        &latest,
+        |q, m| {
+            q.arg(m.key);
+            q.arg(m.value);
+            q.arg(m.timestamp);
+            q.arg(m.step);
+            q.arg(m.is_nan);
+            q.arg(run_id);
+        },
+    )
+    .await?;
+
+    // Metrics that name a logged model are also that model's metrics.
+    let mut model_seen = HashSet::new();
+    let model_rows: Vec<&Metric> = metrics
+        .iter()
+        .filter(|m| m.model_id.is_some())
+        .filter(|m| model_seen.insert((m.model_id.as_deref(), m.key.as_str(), m.timestamp, m.step)))
+        .collect();
+    let result = insert_rows(
+        conn,
+        "INSERT INTO logged_model_metrics (model_id, metric_name, metric_timestamp_ms, \
+         metric_step, metric_value, experiment_id, run_id, dataset_uuid, dataset_name, \
+         dataset_digest) VALUES ",
+        " ON CONFLICT DO NOTHING",
+        10,
+        &model_rows,
+        |q, m| {
+            q.arg(m.model_id.clone());
+            q.arg(m.key.as_str());
+            q.arg(m.timestamp);
+            q.arg(m.step);
+            q.arg(sanitize(m.value.0).1);
+            q.arg(experiment_id);
+            q.arg(run_id);
+            q.arg(Option::<String>::None);
+            q.arg(m.dataset_name.clone());
+            q.arg(m.dataset_digest.clone());
+        },
+    )
+    .await;
+    result.map(|_| ())
+}
+
+async fn set_tags(conn: &mut AnyConnection, run_id: &str, tags: &[RunTag]) -> Result<()> {
+    let deduped = dedupe_last(tags.iter().map(|t| (t.key.as_str(), t.value.as_str())));
+    let (name, others): (Vec<_>, Vec<_>) = deduped
+        .into_iter()
+        .partition(|(k, _)| *k == MLFLOW_RUN_NAME);
+    upsert_run_tags(conn, run_id, &others).await?;
+    // MLflow routes `mlflow.runName` through update_run_info, which ignores an empty name.
+    if let Some((_, name)) = name.first().filter(|(_, v)| !v.is_empty()) {
+        set_run_name(conn, run_id, name).await?;
+    }
+    Ok(())
+}
+
+fn new_uuid() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+impl SqlStore {
+    pub(crate) async fn log_batch_impl(
+        &self,
+        run_id: &str,
+        metrics: &[Metric],
+        params: &[Param],
+        tags: &[RunTag],
+        single_param: bool,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let run = fetch_run(&mut tx, run_id).await?;
+        run.check_active()?;
+        if !params.is_empty() {
+            log_params(&mut tx, run_id, params, single_param).await?;
+        }
+        log_metrics(&mut tx, run_id, run.experiment_id, metrics).await?;
+        if !tags.is_empty() {
+            set_tags(&mut tx, run_id, tags).await?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    pub(crate) async fn delete_tag_impl(&self, run_id: &str, key: &str) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        fetch_run(&mut tx, run_id).await?.check_active()?;
+        let mut q = Sql::new("DELETE FROM tags WHERE run_uuid = ");
+        q.bind(run_id).push(" AND key = ").bind(key);
+        let done = q.query().execute(&mut *tx).await.map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(MlflowError::not_found(format!(
+                "No tag with name: {key} in run with id {run_id}"
+            )));
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    pub(crate) async fn log_inputs_impl(
+        &self,
+        run_id: &str,
+        datasets: &[DatasetInput],
+        models: &[ModelInput],
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let run = fetch_run(&mut tx, run_id).await?;
+        run.check_active()?;
+
+        // One input per (name, digest): the first occurrence wins.
+        let mut inputs: Vec<&DatasetInput> = Vec::new();
+        let mut keys = HashSet::new();
+        for d in datasets {
+            if keys.insert((d.dataset.name.as_str(), d.dataset.digest.as_str())) {
+                inputs.push(d);
+            }
+        }
+
+        let mut dataset_uuids: HashMap<(String, String), String> = HashMap::new();
+        if !inputs.is_empty() {
+            let names: Vec<&str> = inputs.iter().map(|d| d.dataset.name.as_str()).collect();
+            let digests: Vec<&str> = inputs.iter().map(|d| d.dataset.digest.as_str()).collect();
+            let mut q =
+                Sql::new("SELECT dataset_uuid, name, digest FROM datasets WHERE experiment_id = ");
+            q.bind(run.experiment_id)
+                .push(" AND name IN ")
+                .bind_list(&names)
+                .push(" AND digest IN ")
+                .bind_list(&digests);
+            for r in q.query().fetch_all(&mut *tx).await.map_err(db_err)? {
+                let uuid: String = r.try_get(0).map_err(db_err)?;
+                dataset_uuids.insert(
+                    (r.try_get(1).map_err(db_err)?, r.try_get(2).map_err(db_err)?),
+                    uuid,
+                );
+            }
+        }
+        for d in &inputs {
+            let key = (d.dataset.name.clone(), d.dataset.digest.clone());
+            if dataset_uuids.contains_key(&key) {
+                continue;
+            }
+            let uuid = new_uuid();
+            let ds = &d.dataset;
+            let mut q = Sql::new(
+                "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, \
+                 dataset_source_type, dataset_source, dataset_schema, dataset_profile) VALUES (",
+            );
+            q.bind(uuid.as_str())
+                .push(", ")
+                .bind(run.experiment_id)
+                .push(", ")
+                .bind(ds.name.as_str())
+                .push(", ")
+                .bind(ds.digest.as_str())
+                .push(", ")
+                .bind(ds.source_type.as_str())
+                .push(", ")
+                .bind(ds.source.as_str())
+                .push(", ")
+                .bind(ds.schema.clone())
+                .push(", ")
+                .bind(ds.profile.clone())
+                .push(")");
+            q.query().execute(&mut *tx).await.map_err(db_err)?;
+            dataset_uuids.insert(key, uuid);
+        }
+
+        let mut linked: HashSet<String> = HashSet::new();
+        if !inputs.is_empty() {
+            let uuids: Vec<&String> = dataset_uuids.values().collect();
+            let mut q = Sql::new(
+                "SELECT source_id FROM inputs WHERE source_type = 'DATASET' AND destination_type = 'RUN' AND destination_id = ",
+            );
+            q.bind(run_id).push(" AND source_id IN ").bind_list(&uuids);
+            for r in q.query().fetch_all(&mut *tx).await.map_err(db_err)? {
+                linked.insert(r.try_get(0).map_err(db_err)?);
+            }
+        }
+        for d in &inputs {
+            let dataset_uuid = &dataset_uuids[&(d.dataset.name.clone(), d.dataset.digest.clone())];
+            if linked.contains(dataset_uuid) {
+                continue;
+            }
+            let input_uuid = new_uuid();
+            let mut q = Sql::new(
+                "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, \
+                 destination_id, step) VALUES (",
+            );
+            q.bind(input_uuid.as_str())
+                .push(", 'DATASET', ")
+                .bind(dataset_uuid.as_str())
+                .push(", 'RUN', ")
+                .bind(run_id)
+                .push(", 0)");
+            q.query().execute(&mut *tx).await.map_err(db_err)?;
+            insert_rows(
+                &mut tx,
+                "INSERT INTO input_tags (input_uuid, name, value) VALUES ",
+                "",
+                3,
+                &d.tags,
+                |q, t| {
+                    q.arg(input_uuid.as_str());
+                    q.arg(t.key.as_str());
+                    q.arg(t.value.as_str());
+                },
+            )
+            .await?;
+        }
+
+        let mut model_ids: Vec<&str> = Vec::new();
+        for m in models {
+            if !model_ids.contains(&m.model_id.as_str()) {
+                model_ids.push(&m.model_id);
+            }
+        }
+        for model_id in model_ids {
+            // MLflow merges on the edge's key: a repeated model input keeps one row.
+            let mut q = Sql::new(
+                "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, \
+                 destination_id, step) VALUES (",
+            );
+            q.bind(new_uuid())
+                .push(", 'RUN_INPUT', ")
+                .bind(run_id)
+                .push(", 'MODEL_INPUT', ")
+                .bind(model_id)
+                .push(
+                    ", 0) ON CONFLICT (source_type, source_id, destination_type, destination_id) \
+                       DO UPDATE SET input_uuid = excluded.input_uuid",
+                );
+            q.query().execute(&mut *tx).await.map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    pub(crate) async fn log_outputs_impl(
+        &self,
+        run_id: &str,
+        models: &[ModelOutput],
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        fetch_run(&mut tx, run_id).await?.check_active()?;
+        for m in models {
+            let uuid = new_uuid();
+            let mut q = Sql::new(
+                "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, \
+                 destination_id, step) VALUES (",
+            );
+            q.bind(uuid.as_str())
+                .push(", 'RUN_OUTPUT', ")
+                .bind(run_id)
+                .push(", 'MODEL_OUTPUT', ")
+                .bind(m.model_id.as_str())
+                .push(", ")
+                .bind(m.step)
+                .push(")");
+            match q.query().execute(&mut *tx).await {
+                Ok(_) => {}
+                Err(e) if classify(&e) == DbErrorKind::UniqueViolation => {
+                    // MLflow forwards SQLAlchemy's IntegrityError text as BAD_REQUEST.
+                    return Err(MlflowError::bad_request(format!(
+                        "(sqlite3.IntegrityError) UNIQUE constraint failed: inputs.source_type, \
+                         inputs.source_id, inputs.destination_type, inputs.destination_id\n\
+                         [SQL: INSERT INTO inputs (input_uuid, source_type, source_id, \
+                         destination_type, destination_id, step) VALUES (?, ?, ?, ?, ?, ?)]\n\
+                         [parameters: ({}, 'RUN_OUTPUT', {}, 'MODEL_OUTPUT', {}, {})]\n\
+                         (Background on this error at: https://sqlalche.me/e/21/gkpj)",
+                        str_repr(&uuid),
+                        str_repr(run_id),
+                        str_repr(&m.model_id),
+                        m.step
+                    )));
+                }
+                Err(e) => return Err(db_err(e)),
+            }
+        }
+        tx.commit().await.map_err(db_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_plan_covers_every_row_with_few_shapes() {
+        assert_eq!(chunk_plan(0), Vec::<usize>::new());
+        assert_eq!(
+            chunk_plan(1000),
+            vec![256, 256, 256, 64, 64, 64, 16, 16, 4, 4]
+        );
+        assert_eq!(chunk_plan(7).iter().sum::<usize>(), 7);
+    }
+
+    #[test]
+    fn sanitize_matches_mlflow() {
+        assert_eq!(sanitize(f64::NAN), (true, 0.0));
+        assert_eq!(sanitize(f64::INFINITY), (false, 1.7976931348623157e308));
+        assert_eq!(
+            sanitize(f64::NEG_INFINITY),
+            (false, -1.7976931348623157e308)
+        );
+        assert_eq!(sanitize(0.5), (false, 0.5));
+    }
+
+    #[test]
+    fn batch_param_conflict_repr() {
+        assert_eq!(
+            non_matching_repr(&[("p", "1".into(), "2'\"x")]),
+            "[{'key': 'p', 'old_value': '1', 'new_value': '2\\'\"x'}]"
+        );
+    }
+}

@@ -1,0 +1,328 @@
+//! The SQL [`TrackingStore`](crate::TrackingStore) on MLflow's own schema, through sqlx's `Any`
+//! driver so that PostgreSQL can reuse every statement.
+//!
+//! # Layout
+//! - [`uri`]: backend URIs and MLflow's artifact-URI joining rules.
+//! - `schema`: the embedded reference DDL and the revision check.
+//! - `query`: `$N` statement builder, dialect switches, error mapping.
+//! - `experiments`, `runs`, `logging`, `metrics`, `search`: the trait methods by area.
+//!
+//! # Concurrency on SQLite
+//! SQLite allows one writer at a time. Two pools keep that explicit: a write pool with exactly
+//! one connection, where every write runs in `BEGIN IMMEDIATE` (the write lock is taken before
+//! the first read, so read-modify-write sequences such as "latest metric" or "param already
+//! logged?" can never interleave or fail to upgrade), and a read pool whose connections see the
+//! last committed state through WAL while the writer works. Writers queue on the pool instead
+//! of spinning on `SQLITE_BUSY`; `busy_timeout` covers other processes (e.g. `mlflow server` on
+//! the same file). Nothing is lost because no two transactions ever write concurrently.
+
+mod experiments;
+mod logging;
+mod metrics;
+mod pyrepr;
+mod query;
+mod runs;
+mod schema;
+mod search;
+pub mod uri;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rsflow_core::Result;
+use rsflow_core::wire::{
+    DatasetInput, Experiment, ExperimentTag, Metric, ModelInput, ModelOutput, Page, Param, Run,
+    RunInfo, RunStatus, RunTag,
+};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Transaction};
+
+pub use query::Dialect;
+pub use schema::{ALEMBIC_HEAD, SQLITE_SCHEMA, SUPPORTED_REVISIONS};
+use uri::BackendTarget;
+
+use crate::{BulkIntervalQuery, CreateRun, SearchExperiments, SearchRuns, TrackingStore};
+
+/// Why a backend store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreOpenError {
+    #[error("{0}")]
+    InvalidUri(String),
+    #[error("Unsupported backend store: {0}")]
+    Unsupported(String),
+    #[error("Database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(
+        "Detected unsupported database schema (found version {}, but this build supports {}). \
+         rsflow uses MLflow 3.17.2's schema; run 'mlflow db upgrade <database_uri>' with \
+         mlflow==3.17.2 to migrate the database (take a backup first).",
+        found.as_deref().unwrap_or("None"),
+        SUPPORTED_REVISIONS.join(", ")
+    )]
+    Revision { found: Option<String> },
+    #[error(
+        "The database has tables but no alembic_version table, so it is not an MLflow database \
+         (or its schema version is unknown). Supported revision: {ALEMBIC_HEAD}."
+    )]
+    Unversioned,
+    #[error(
+        "Cannot disable workspaces because experiments exist outside the default workspace \
+         (i.e., assigned to non-default workspaces). Enable workspace support \
+         (MLFLOW_ENABLE_WORKSPACES=true) or move those experiments back to the default \
+         workspace before starting the tracking store in single-tenant mode."
+    )]
+    Workspaces,
+    #[error("{0}")]
+    Default(rsflow_core::MlflowError),
+}
+
+/// MLflow's per-session pragmas (FKs on, case-sensitive LIKE, 20 s busy wait). synchronous=NORMAL
+/// is WAL's recommended setting: commits survive a process crash; only an OS crash or power loss
+/// can drop the last transactions.
+const WRITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 20000; \
+     PRAGMA case_sensitive_like = ON; PRAGMA synchronous = NORMAL;";
+/// The same for readers, which also refuse to write.
+const READ_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 20000; \
+     PRAGMA case_sensitive_like = ON; PRAGMA query_only = ON;";
+/// Read connections: reads run in parallel under WAL.
+const READ_POOL_SIZE: u32 = 4;
+
+/// MLflow's tracking store on an SQL database.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    write: AnyPool,
+    read: AnyPool,
+    dialect: Dialect,
+    /// `--default-artifact-root`, resolved like MLflow does (relative paths made absolute).
+    artifact_root: String,
+}
+
+fn sqlite_url(path: &std::path::Path, mode: &str) -> String {
+    // sqlx percent-decodes the path, so every byte outside a safe set is encoded.
+    let mut enc = String::new();
+    for b in path.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_' | b'~') {
+            enc.push(b as char);
+        } else {
+            enc.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("sqlite://{enc}?mode={mode}")
+}
+
+fn sqlite_pool(max: u32, read_only: bool) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(60))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                // MLflow's per-session pragmas: FKs on, LIKE case-sensitive, 20 s busy wait.
+                // synchronous=NORMAL is WAL's recommended setting: commits survive a process
+                // crash; only an OS crash can drop the last transactions.
+                let pragmas: &'static str = if read_only {
+                    READ_PRAGMAS
+                } else {
+                    WRITE_PRAGMAS
+                };
+                sqlx::Executor::execute(&mut *conn, pragmas).await?;
+                Ok(())
+            })
+        })
+}
+
+impl SqlStore {
+    /// Open (creating if empty) the database at an MLflow backend store URI.
+    pub async fn open(uri: &str, default_artifact_root: &str) -> Result<SqlStore, StoreOpenError> {
+        sqlx::any::install_default_drivers();
+        let target = uri::parse_backend_uri(uri).map_err(StoreOpenError::InvalidUri)?;
+        let artifact_root = uri::resolve_uri_if_local(default_artifact_root);
+        let (write, read, dialect) = match target {
+            BackendTarget::SqliteFile(path) => {
+                let opts: AnyConnectOptions = sqlite_url(&path, "rwc").parse()?;
+                let write = sqlite_pool(1, false).connect_with(opts).await?;
+                // WAL is a property of the file: set it once, before any reader connects.
+                sqlx::raw_sql("PRAGMA journal_mode = WAL")
+                    .execute(&write)
+                    .await?;
+                let opts: AnyConnectOptions = sqlite_url(&path, "rw").parse()?;
+                let read = sqlite_pool(READ_POOL_SIZE, true).connect_lazy_with(opts);
+                (write, read, Dialect::Sqlite)
+            }
+            BackendTarget::SqliteMemory => {
+                // One connection that never closes holds the whole in-memory database.
+                let opts: AnyConnectOptions = "sqlite::memory:".parse()?;
+                let pool = sqlite_pool(1, false)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .connect_with(opts)
+                    .await?;
+                (pool.clone(), pool, Dialect::Sqlite)
+            }
+            BackendTarget::Postgres(_) => {
+                return Err(StoreOpenError::Unsupported(
+                    "PostgreSQL backend stores are not supported by this build yet".into(),
+                ));
+            }
+        };
+        let store = SqlStore {
+            write,
+            read,
+            dialect,
+            artifact_root,
+        };
+        store.initialize().await?;
+        Ok(store)
+    }
+
+    /// Schema, revision and the Default experiment, in one write transaction so that two
+    /// servers starting on the same empty file cannot both create the schema.
+    async fn initialize(&self) -> Result<(), StoreOpenError> {
+        let mut tx = self.write.begin_with(self.dialect.begin_write()).await?;
+        schema::ensure(&mut tx, self.dialect).await?;
+        schema::check_workspaces(&mut tx).await?;
+        experiments::ensure_default_experiment(&mut tx, &self.artifact_root)
+            .await
+            .map_err(StoreOpenError::Default)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The resolved `--default-artifact-root`.
+    pub fn artifact_root(&self) -> &str {
+        &self.artifact_root
+    }
+
+    /// Close both pools (waits for in-flight queries).
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
+    async fn write_tx(&self) -> Result<Transaction<'static, Any>> {
+        self.write
+            .begin_with(self.dialect.begin_write())
+            .await
+            .map_err(query::db_err)
+    }
+
+    /// A read transaction: several queries that must see one snapshot.
+    async fn read_tx(&self) -> Result<Transaction<'static, Any>> {
+        self.read.begin().await.map_err(query::db_err)
+    }
+}
+
+#[async_trait]
+impl TrackingStore for SqlStore {
+    async fn create_experiment(
+        &self,
+        name: &str,
+        artifact_location: Option<&str>,
+        tags: &[ExperimentTag],
+    ) -> Result<String> {
+        self.create_experiment_impl(name, artifact_location, tags)
+            .await
+    }
+    async fn get_experiment(&self, experiment_id: &str) -> Result<Experiment> {
+        self.get_experiment_impl(experiment_id).await
+    }
+    async fn get_experiment_by_name(&self, name: &str) -> Result<Option<Experiment>> {
+        self.get_experiment_by_name_impl(name).await
+    }
+    async fn search_experiments(&self, query: &SearchExperiments) -> Result<Page<Experiment>> {
+        self.search_experiments_impl(query).await
+    }
+    async fn delete_experiment(&self, experiment_id: &str) -> Result<()> {
+        self.delete_experiment_impl(experiment_id).await
+    }
+    async fn restore_experiment(&self, experiment_id: &str) -> Result<()> {
+        self.restore_experiment_impl(experiment_id).await
+    }
+    async fn rename_experiment(&self, experiment_id: &str, new_name: &str) -> Result<()> {
+        self.rename_experiment_impl(experiment_id, new_name).await
+    }
+    async fn set_experiment_tag(&self, experiment_id: &str, tag: &ExperimentTag) -> Result<()> {
+        self.set_experiment_tag_impl(experiment_id, tag).await
+    }
+    async fn delete_experiment_tag(&self, experiment_id: &str, key: &str) -> Result<()> {
+        self.delete_experiment_tag_impl(experiment_id, key).await
+    }
+
+    async fn create_run(&self, run: CreateRun) -> Result<Run> {
+        self.create_run_impl(run).await
+    }
+    async fn get_run(&self, run_id: &str) -> Result<Run> {
+        self.get_run_impl(run_id).await
+    }
+    async fn update_run(
+        &self,
+        run_id: &str,
+        status: Option<RunStatus>,
+        end_time: Option<i64>,
+        run_name: Option<&str>,
+    ) -> Result<RunInfo> {
+        self.update_run_impl(run_id, status, end_time, run_name)
+            .await
+    }
+    async fn delete_run(&self, run_id: &str) -> Result<()> {
+        self.delete_run_impl(run_id).await
+    }
+    async fn restore_run(&self, run_id: &str) -> Result<()> {
+        self.restore_run_impl(run_id).await
+    }
+    async fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: &[Metric],
+        params: &[Param],
+        tags: &[RunTag],
+    ) -> Result<()> {
+        self.log_batch_impl(run_id, metrics, params, tags, false)
+            .await
+    }
+    async fn log_param(&self, run_id: &str, param: &Param) -> Result<()> {
+        self.log_batch_impl(run_id, &[], std::slice::from_ref(param), &[], true)
+            .await
+    }
+    async fn delete_tag(&self, run_id: &str, key: &str) -> Result<()> {
+        self.delete_tag_impl(run_id, key).await
+    }
+    async fn log_inputs(
+        &self,
+        run_id: &str,
+        datasets: &[DatasetInput],
+        models: &[ModelInput],
+    ) -> Result<()> {
+        self.log_inputs_impl(run_id, datasets, models).await
+    }
+    async fn log_outputs(&self, run_id: &str, models: &[ModelOutput]) -> Result<()> {
+        self.log_outputs_impl(run_id, models).await
+    }
+    async fn get_metric_history(
+        &self,
+        run_id: &str,
+        metric_key: &str,
+        max_results: Option<i64>,
+        page_token: Option<&str>,
+    ) -> Result<Page<Metric>> {
+        self.get_metric_history_impl(run_id, metric_key, max_results, page_token)
+            .await
+    }
+    async fn get_metric_history_bulk_interval(
+        &self,
+        query: &BulkIntervalQuery,
+    ) -> Result<Vec<Metric>> {
+        self.get_metric_history_bulk_interval_impl(query).await
+    }
+    async fn search_runs(&self, query: &SearchRuns) -> Result<Page<Run>> {
+        self.search_runs_impl(query).await
+    }
+
+    fn store_type(&self) -> &'static str {
+        "SqlStore"
+    }
+}

@@ -1,0 +1,234 @@
+//! Dialect-neutral SQL text with numbered `$N` placeholders (both SQLite and PostgreSQL read
+//! them), plus the mapping from database errors to MLflow's error codes.
+
+use std::fmt::Write as _;
+
+use rsflow_core::MlflowError;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, Arguments as _};
+
+/// The SQL dialects the store speaks. SQLite is complete; PostgreSQL reuses the same statements
+/// and differs only where the dialect methods below say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// `ILIKE` without relying on an operator SQLite lacks.
+    pub(crate) fn ilike(self, column: &str, placeholder: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("LOWER({column}) LIKE LOWER({placeholder})"),
+            Dialect::Postgres => format!("{column} ILIKE {placeholder}"),
+        }
+    }
+
+    /// How a write transaction starts. SQLite takes the write lock up front so that a
+    /// read-then-write transaction can never fail to upgrade its lock half way.
+    pub(crate) fn begin_write(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        }
+    }
+}
+
+/// One bound value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Arg {
+    I64(i64),
+    F64(f64),
+    Str(String),
+    Bool(bool),
+    Null,
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::I64(v)
+    }
+}
+impl From<f64> for Arg {
+    fn from(v: f64) -> Self {
+        Arg::F64(v)
+    }
+}
+impl From<bool> for Arg {
+    fn from(v: bool) -> Self {
+        Arg::Bool(v)
+    }
+}
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Arg::Str(v.to_string())
+    }
+}
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Arg::Str(v)
+    }
+}
+impl From<&String> for Arg {
+    fn from(v: &String) -> Self {
+        Arg::Str(v.clone())
+    }
+}
+impl<T: Into<Arg>> From<Option<T>> for Arg {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Arg::Null, Into::into)
+    }
+}
+
+/// A statement under construction: text plus its arguments, numbered as they are bound.
+/// Values never enter the text; only placeholders do.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Sql {
+    pub text: String,
+    pub args: Vec<Arg>,
+}
+
+impl Sql {
+    pub fn new(text: &str) -> Self {
+        Sql {
+            text: text.to_string(),
+            args: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Bind a value and return its placeholder, for callers that need to place it themselves.
+    pub fn arg(&mut self, value: impl Into<Arg>) -> String {
+        self.args.push(value.into());
+        format!("${}", self.args.len())
+    }
+
+    /// Bind a value and append its placeholder.
+    pub fn bind(&mut self, value: impl Into<Arg>) -> &mut Self {
+        self.args.push(value.into());
+        let n = self.args.len();
+        let _ = write!(self.text, "${n}");
+        self
+    }
+
+    /// Append `($a, $b, ...)` for a list of values.
+    pub fn bind_list<T: Into<Arg> + Clone>(&mut self, values: &[T]) -> &mut Self {
+        self.push("(");
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(v.clone());
+        }
+        self.push(")")
+    }
+
+    pub fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
+        let mut args = AnyArguments::default();
+        for a in &self.args {
+            // Encoding into AnyArguments only fails for types Any cannot carry; these all can.
+            let _ = match a {
+                Arg::I64(v) => args.add(*v),
+                Arg::F64(v) => args.add(*v),
+                Arg::Str(v) => args.add(v.clone()),
+                Arg::Bool(v) => args.add(*v),
+                Arg::Null => args.add(Option::<String>::None),
+            };
+        }
+        sqlx::query_with(&self.text, args)
+    }
+}
+
+/// `$1, $2, ...` rows for a multi-row INSERT of `rows` rows of `width` columns.
+pub(crate) fn values_placeholders(rows: usize, width: usize) -> String {
+    let mut out = String::with_capacity(rows * width * 5);
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..width {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            n += 1;
+            let _ = write!(out, "${n}");
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// What kind of failure a database error is, as far as callers care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DbErrorKind {
+    UniqueViolation,
+    ForeignKeyViolation,
+    /// Lock contention or a full pool: worth retrying.
+    Busy,
+    Other,
+}
+
+pub(crate) fn classify(e: &sqlx::Error) -> DbErrorKind {
+    match e {
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+            match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => DbErrorKind::UniqueViolation,
+                sqlx::error::ErrorKind::ForeignKeyViolation => DbErrorKind::ForeignKeyViolation,
+                // SQLITE_BUSY (5) / SQLITE_LOCKED (6) and their extended codes; PostgreSQL
+                // serialization failure, deadlock and lock-not-available.
+                _ if code
+                    .parse::<i32>()
+                    .is_ok_and(|c| c & 0xff == 5 || c & 0xff == 6) =>
+                {
+                    DbErrorKind::Busy
+                }
+                _ if matches!(code.as_str(), "40001" | "40P01" | "55P03") => DbErrorKind::Busy,
+                _ => DbErrorKind::Other,
+            }
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            DbErrorKind::Busy
+        }
+        _ => DbErrorKind::Other,
+    }
+}
+
+/// Map a database error the way MLflow's managed session does: operational trouble becomes
+/// TEMPORARILY_UNAVAILABLE (503, retried by the client), constraint failures BAD_REQUEST.
+pub(crate) fn db_err(e: sqlx::Error) -> MlflowError {
+    match classify(&e) {
+        DbErrorKind::Busy => {
+            tracing::warn!(error = %e, "database busy");
+            MlflowError::unavailable(format!("Database is busy or unavailable: {e}"), 1)
+        }
+        DbErrorKind::UniqueViolation | DbErrorKind::ForeignKeyViolation => {
+            MlflowError::bad_request(e.to_string())
+        }
+        DbErrorKind::Other => {
+            tracing::error!(error = %e, "database error");
+            MlflowError::internal(format!("Database error: {e}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_in_bind_order() {
+        let mut q = Sql::new("SELECT 1 WHERE a = ");
+        q.bind(1i64).push(" AND b IN ").bind_list(&["x", "y"]);
+        assert_eq!(q.text, "SELECT 1 WHERE a = $1 AND b IN ($2, $3)");
+        assert_eq!(q.args.len(), 3);
+        assert_eq!(values_placeholders(2, 2), "($1, $2), ($3, $4)");
+    }
+}

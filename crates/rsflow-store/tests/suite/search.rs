@@ -1,0 +1,1 @@
+//! search_runs and search_experiments.
