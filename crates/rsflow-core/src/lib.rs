@@ -14,6 +14,7 @@ pub mod error;
 pub mod model_source;
 pub mod names;
 pub mod page_token;
+pub mod search;
 pub mod wire;
 pub mod wire_models;
 
