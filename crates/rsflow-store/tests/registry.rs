@@ -630,7 +630,7 @@ async fn logged_model_lifecycle_and_search() {
         })
         .await
         .unwrap();
-    assert_eq!(ids(on_dataset), [id_b.clone()]);
+    assert_eq!(ids(on_dataset), vec![id_b.clone()]);
 
     // Paging: the token carries the query and is checked on reuse.
     let p1 = s
@@ -649,7 +649,7 @@ async fn logged_model_lifecycle_and_search() {
         })
         .await
         .unwrap();
-    assert_eq!(ids(p2), [id_a.clone()]);
+    assert_eq!(ids(p2), vec![id_a.clone()]);
     let e = s
         .search_logged_models(&SearchLoggedModels {
             max_results: Some(1),
@@ -675,7 +675,7 @@ async fn logged_model_lifecycle_and_search() {
     assert!(s.get_logged_model(&id_b, true).await.is_ok());
     assert_eq!(
         ids(s.search_logged_models(&query("")).await.unwrap()),
-        [id_a.clone()]
+        vec![id_a.clone()]
     );
     let e = s
         .search_logged_models(&SearchLoggedModels {
