@@ -8,9 +8,13 @@
 //! - `meta`: `/health`, `/version`, server-info, the JSON 404.
 //! - `registry`: registered models and model versions (and `source` admission).
 //! - `logged_models`: MLflow 3 logged models.
+//! - `artifacts`: the artifact proxy (`mlflow-artifacts/*`) and the run-based artifact routes.
+//! - `gate`: the 503 answers of `--no-serve-artifacts` and `--artifacts-only`.
 
+mod artifacts;
 pub mod error;
 pub mod extract;
+mod gate;
 mod logged_models;
 mod meta;
 mod registry;
@@ -18,6 +22,7 @@ pub mod state;
 mod tracking;
 
 use axum::Router;
+use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 
 pub use state::{AppState, ServerConfig};
@@ -28,9 +33,19 @@ pub const MLFLOW_COMPAT_VERSION: &str = "3.17.2";
 /// Routes that live under both `/api/2.0` and `/ajax-api/2.0`.
 fn api_v2(state: &AppState) -> Router<AppState> {
     Router::new()
-        .merge(tracking::routes(state))
-        .merge(registry::routes())
-        .merge(logged_models::routes())
+        .merge(tracking_only(
+            state,
+            tracking::routes(state)
+                .merge(artifacts::run_routes())
+                .merge(registry::routes())
+                .merge(logged_models::routes()),
+        ))
+        .merge(artifacts::proxy_routes())
+}
+
+/// Tracking, registry and run-artifact routes answer 503 under `--artifacts-only`.
+fn tracking_only(state: &AppState, routes: Router<AppState>) -> Router<AppState> {
+    routes.route_layer(from_fn_with_state(state.clone(), gate::artifacts_only))
 }
 
 /// The whole application, ready to serve.
@@ -40,8 +55,12 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/2.0", api_v2(&state))
         .nest(
             "/ajax-api/2.0",
-            api_v2(&state).merge(tracking::ajax_only_routes(&state)),
+            api_v2(&state).merge(tracking_only(
+                &state,
+                tracking::ajax_only_routes(&state).merge(artifacts::ajax_only_routes()),
+            )),
         )
+        .merge(tracking_only(&state, artifacts::top_level_routes()))
         .route("/api/3.0/mlflow/server-info", get(meta::server_info))
         .route("/ajax-api/3.0/mlflow/server-info", get(meta::server_info))
         .route("/health", get(meta::health))

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use rsflow_artifacts::{ArtifactResolver, ArtifactStore};
 use rsflow_store::{LoggedModelStore, ModelRegistryStore, TrackingStore};
 
 /// Flags that shape the HTTP surface (mirrors `mlflow server`).
@@ -23,4 +24,37 @@ pub struct AppState {
     pub tracking: Arc<dyn TrackingStore>,
     pub registry: Arc<dyn ModelRegistryStore>,
     pub logged_models: Arc<dyn LoggedModelStore>,
+    /// The proxy destination (`--artifacts-destination`); `None` when it is not configured.
+    pub artifacts: Option<Arc<dyn ArtifactStore>>,
+}
+
+impl AppState {
+    /// One metadata store serves tracking, the registry and logged models (MLflow keeps them
+    /// in one database unless `--registry-store-uri` says otherwise).
+    pub fn new<S>(config: ServerConfig, store: Arc<S>) -> Self
+    where
+        S: TrackingStore + ModelRegistryStore + LoggedModelStore,
+    {
+        AppState {
+            config: Arc::new(config),
+            tracking: store.clone(),
+            registry: store.clone(),
+            logged_models: store,
+            artifacts: None,
+        }
+    }
+
+    pub fn with_artifacts(mut self, destination: Arc<dyn ArtifactStore>) -> Self {
+        self.artifacts = Some(destination);
+        self
+    }
+
+    /// Resolves run artifact roots; proxied roots use the destination only while serving.
+    pub fn artifact_resolver(&self) -> ArtifactResolver {
+        let destination = self
+            .artifacts
+            .clone()
+            .filter(|_| self.config.serve_artifacts);
+        ArtifactResolver::new(destination)
+    }
 }

@@ -15,7 +15,7 @@ pub use logged_models::{
     CreateLoggedModel, DatasetFilter, LoggedModelOrderBy, LoggedModelStore, SearchLoggedModels,
 };
 pub use registry::{CreateModelVersion, ModelRegistryStore, SearchRegistry};
-pub use sql::{SqlStore, StoreOpenError};
+pub use sql::{ALEMBIC_HEAD, SqlStore, StoreOpenError};
 
 use async_trait::async_trait;
 use rsflow_core::Result;

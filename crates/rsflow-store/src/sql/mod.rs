@@ -31,6 +31,7 @@ mod registry_search;
 mod runs;
 mod schema;
 mod search;
+mod search_ast;
 pub mod uri;
 
 use std::time::Duration;
@@ -46,6 +47,12 @@ use sqlx::{Any, AnyPool, Transaction};
 
 pub use query::Dialect;
 pub use schema::{ALEMBIC_HEAD, SQLITE_SCHEMA, SUPPORTED_REVISIONS};
+
+/// The statements of the embedded SQLite schema, in creation order, as they appear in
+/// `sqlite_master` (the last one inserts the alembic revision).
+pub fn schema_statements() -> Vec<&'static str> {
+    schema::statements(SQLITE_SCHEMA)
+}
 use uri::BackendTarget;
 
 use crate::{BulkIntervalQuery, CreateRun, SearchExperiments, SearchRuns, TrackingStore};
