@@ -8,6 +8,7 @@ also its cwd, wait for GET /health == 200 and kill the process group at teardown
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -55,7 +56,7 @@ def module_servers(request, tmp_path_factory):
 @pytest.fixture
 def servers(request, tmp_path_factory):
     """ServerPool whose servers live for one test."""
-    return _pool(request, tmp_path_factory, request.node.name[:40])
+    return _pool(request, tmp_path_factory, re.sub(r"[^\w.-]", "_", request.node.name)[:40])
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,11 @@ With COMPAT_TARGET=mlflow the "target" is a second mlflow server (a self-check).
 
 from __future__ import annotations
 
+import difflib
 import json
 import sqlite3
 from pathlib import Path
 
-import difflib
 import mlflow
 import pandas as pd
 import pytest
