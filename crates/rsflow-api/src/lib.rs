@@ -8,6 +8,7 @@
 //! - `meta`: `/health`, `/version`, server-info, the JSON 404.
 //! - `registry`: registered models and model versions (and `source` admission).
 //! - `logged_models`: MLflow 3 logged models.
+//! - `model_artifacts`: artifact listing and downloads of logged models and model versions.
 //! - `artifacts`: the artifact proxy (`mlflow-artifacts/*`) and the run-based artifact routes.
 //! - `gate`: the 503 answers of `--no-serve-artifacts` and `--artifacts-only`.
 
@@ -17,6 +18,7 @@ pub mod extract;
 mod gate;
 mod logged_models;
 mod meta;
+mod model_artifacts;
 mod registry;
 pub mod state;
 mod tracking;
@@ -38,7 +40,8 @@ fn api_v2(state: &AppState) -> Router<AppState> {
             tracking::routes(state)
                 .merge(artifacts::run_routes())
                 .merge(registry::routes())
-                .merge(logged_models::routes()),
+                .merge(logged_models::routes())
+                .merge(model_artifacts::routes()),
         ))
         .merge(artifacts::proxy_routes())
 }
@@ -57,10 +60,15 @@ pub fn router(state: AppState) -> Router {
             "/ajax-api/2.0",
             api_v2(&state).merge(tracking_only(
                 &state,
-                tracking::ajax_only_routes(&state).merge(artifacts::ajax_only_routes()),
+                tracking::ajax_only_routes(&state)
+                    .merge(artifacts::ajax_only_routes())
+                    .merge(model_artifacts::ajax_only_routes()),
             )),
         )
-        .merge(tracking_only(&state, artifacts::top_level_routes()))
+        .merge(tracking_only(
+            &state,
+            artifacts::top_level_routes().merge(model_artifacts::top_level_routes()),
+        ))
         .route("/api/3.0/mlflow/server-info", get(meta::server_info))
         .route("/ajax-api/3.0/mlflow/server-info", get(meta::server_info))
         .route("/health", get(meta::health))
