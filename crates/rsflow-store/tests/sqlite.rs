@@ -56,6 +56,12 @@ suite_tests!(
         metric_history,
         bulk_interval,
     ];
+    search: [
+        run_filters,
+        run_view_types_and_results,
+        run_ordering_and_paging,
+        experiment_search,
+    ];
 );
 
 mod sqlite_specific {

@@ -24,7 +24,6 @@ mod query;
 mod runs;
 mod schema;
 mod search;
-mod search_ast;
 pub mod uri;
 
 use std::time::Duration;
