@@ -512,7 +512,10 @@ pub fn parse_run_filter(filter: &str) -> Result<Vec<Clause>> {
                 {
                     return Err(bad_comparator(&upper, STRING_ATTR_CMP, true));
                 }
-                "attribute" if !METRIC_CMP.contains(&upper.as_str()) => {
+                "attribute"
+                    if RUN_NUMERIC.contains(&key.as_str())
+                        && !METRIC_CMP.contains(&upper.as_str()) =>
+                {
                     return Err(bad_comparator(&upper, STRING_ATTR_CMP, false));
                 }
                 "metric" if !METRIC_CMP.contains(&upper.as_str()) => {

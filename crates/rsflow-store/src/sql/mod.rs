@@ -31,7 +31,6 @@ mod registry_search;
 mod runs;
 mod schema;
 mod search;
-mod search_ast;
 pub mod uri;
 
 use std::time::Duration;
