@@ -52,6 +52,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# bash runs traps only after a foreground command finishes, so long steps run in the
+# background and are waited for: INT/TERM then stop the script (and, via cleanup, them) at once.
+run() {
+    "$@" &
+    local pid=$! rc=0
+    wait "$pid" || rc=$?
+    return "$rc"
+}
+
 declare -a SUMMARY=()
 STEP_START=0
 banner() {
@@ -86,11 +95,11 @@ done_step "venv"
 
 if [[ "${RSFLOW_TEST_SKIP_CARGO:-}" != "1" ]]; then
     banner "cargo build --workspace --all-targets"
-    cargo build --workspace --all-targets
+    run cargo build --workspace --all-targets
     done_step "cargo build"
 
     banner "cargo test --workspace"
-    cargo test --workspace
+    run cargo test --workspace
     done_step "cargo test"
 else
     echo "RSFLOW_TEST_SKIP_CARGO=1: skipping cargo build and cargo test"
@@ -103,7 +112,7 @@ run_pytest() {
     shift
     local rc=0
     # shellcheck disable=SC2086
-    "$RSFLOW_PY" -m pytest -p no:cacheprovider -q "$@" ${PYTEST_ARGS:-} || rc=$?
+    run "$RSFLOW_PY" -m pytest -p no:cacheprovider -q "$@" ${PYTEST_ARGS:-} || rc=$?
     if [[ $rc -eq 5 ]]; then
         echo "ERROR: pytest collected no tests ($label)" >&2
         return 1
