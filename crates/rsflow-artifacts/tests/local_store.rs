@@ -320,3 +320,29 @@ async fn ranges() {
         .meta;
     assert_ne!(again.etag, meta.etag);
 }
+
+#[tokio::test]
+async fn destinations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("from uri");
+    let uri = format!("file://{}", dir.display()).replace(' ', "%20");
+    let store = rsflow_artifacts::open_destination(&uri).await.unwrap();
+    assert!(dir.is_dir(), "the destination is created at startup");
+    assert_eq!(store.uri(), format!("file://{}", dir.display()));
+    store.put(&p("x"), body(&[b"1"])).await.unwrap();
+    assert_eq!(std::fs::read(dir.join("x")).unwrap(), b"1");
+    for refused in [
+        "s3://bucket/prefix",
+        "mlflow-artifacts:/x",
+        "http://h/api/2.0/mlflow-artifacts/artifacts",
+        "file://remote/x",
+    ] {
+        assert!(
+            matches!(
+                rsflow_artifacts::open_destination(refused).await,
+                Err(StoreError::Unsupported(_))
+            ),
+            "{refused}"
+        );
+    }
+}
