@@ -6,7 +6,7 @@
 //! - `schema`: the embedded reference DDL and the revision check.
 //! - `query`: `$N` statement builder, dialect switches, error mapping.
 //! - `experiments`, `runs`, `logging`, `metrics`, `search`: the trait methods by area.
-//! - `registry`, `registry_search`, `registry_rules`: the [`ModelRegistryStore`](crate::ModelRegistryStore).
+//! - `registry`, `registry_rows`, `registry_search`, `registry_rules`: the [`ModelRegistryStore`](crate::ModelRegistryStore).
 //! - `logged_models`, `logged_model_search`: the [`LoggedModelStore`](crate::LoggedModelStore).
 //!
 //! # Concurrency on SQLite
@@ -26,6 +26,7 @@ mod metrics;
 mod pyrepr;
 mod query;
 mod registry;
+mod registry_rows;
 mod registry_rules;
 mod registry_search;
 mod runs;

@@ -15,9 +15,8 @@ use sqlx::Row as _;
 
 use super::SqlStore;
 use super::query::{Dialect, Sql, db_err};
-use super::registry::{
-    MV_COLUMNS, WORKSPACE, attach_version_tags, complete_models, version_from_row,
-};
+use super::registry::{MV_COLUMNS, WORKSPACE};
+use super::registry_rows::{attach_version_tags, complete_models, version_from_row};
 use crate::SearchRegistry;
 
 const MAX_REGISTERED_MODELS: i64 = 1000;
