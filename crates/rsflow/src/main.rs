@@ -11,7 +11,11 @@ use tracing_subscriber::EnvFilter;
 use crate::config::ServerArgs;
 
 #[derive(Parser)]
-#[command(name = "rsflow", version, about = "MLflow-compatible tracking server and artifact store")]
+#[command(
+    name = "rsflow",
+    version,
+    about = "MLflow-compatible tracking server and artifact store"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,24 +49,28 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let settings = args.resolve()?;
-    let tracking = rsflow_store::open_tracking_store(
+    let store = rsflow_store::open_metadata_store(
         &settings.backend_store_uri,
         &settings.server.default_artifact_root,
     )
     .await
     .with_context(|| {
-        format!("cannot open backend store {}", config::redact(&settings.backend_store_uri))
+        format!(
+            "cannot open backend store {}",
+            config::redact(&settings.backend_store_uri)
+        )
     })?;
-    let mut state = AppState::new(settings.server.clone(), tracking);
+    let mut state = AppState::new(settings.server.clone(), store);
     if settings.server.serve_artifacts {
-        let destination = rsflow_artifacts::open_destination(&settings.server.artifacts_destination)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot open artifacts destination {}",
-                    config::redact(&settings.server.artifacts_destination)
-                )
-            })?;
+        let destination =
+            rsflow_artifacts::open_destination(&settings.server.artifacts_destination)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot open artifacts destination {}",
+                        config::redact(&settings.server.artifacts_destination)
+                    )
+                })?;
         state = state.with_artifacts(destination);
     }
     let app = router(state);
@@ -102,9 +110,19 @@ mod tests {
     fn mlflow_server_command_lines_parse() {
         use clap::Parser;
         let cli = super::Cli::try_parse_from([
-            "rsflow", "server", "-h", "0.0.0.0", "-p", "5001", "--backend-store-uri",
-            "sqlite:///x.db", "--artifacts-destination", "/data", "--no-serve-artifacts",
-            "--workers", "4",
+            "rsflow",
+            "server",
+            "-h",
+            "0.0.0.0",
+            "-p",
+            "5001",
+            "--backend-store-uri",
+            "sqlite:///x.db",
+            "--artifacts-destination",
+            "/data",
+            "--no-serve-artifacts",
+            "--workers",
+            "4",
         ])
         .unwrap();
         let super::Command::Server(args) = cli.command;

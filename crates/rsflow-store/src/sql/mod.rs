@@ -6,6 +6,8 @@
 //! - `schema`: the embedded reference DDL and the revision check.
 //! - `query`: `$N` statement builder, dialect switches, error mapping.
 //! - `experiments`, `runs`, `logging`, `metrics`, `search`: the trait methods by area.
+//! - `registry`, `registry_rows`, `registry_search`, `registry_rules`: the [`ModelRegistryStore`](crate::ModelRegistryStore).
+//! - `logged_models`, `logged_model_search`: the [`LoggedModelStore`](crate::LoggedModelStore).
 //!
 //! # Concurrency on SQLite
 //! SQLite allows one writer at a time. Two pools keep that explicit: a write pool with exactly
@@ -17,14 +19,19 @@
 //! the same file). Nothing is lost because no two transactions ever write concurrently.
 
 mod experiments;
+mod logged_model_search;
+mod logged_models;
 mod logging;
 mod metrics;
 mod pyrepr;
 mod query;
+mod registry;
+mod registry_rows;
+mod registry_rules;
+mod registry_search;
 mod runs;
 mod schema;
 mod search;
-mod search_ast;
 pub mod uri;
 
 use std::time::Duration;

@@ -14,11 +14,11 @@ use super::experiments::{fetch_experiments_by_sql, parse_experiment_id, stages_s
 use super::pyrepr::str_repr;
 use super::query::{Dialect, Sql, db_err};
 use super::runs::{RUN_COLUMNS, RunRow, assemble, fetch_children};
-use super::search_ast::{
+use crate::{SearchExperiments, SearchRuns};
+use rsflow_core::search::{
     Clause, Comparator, Entity, OrderBy, Value, parse_experiment_filter, parse_experiment_order_by,
     parse_run_filter, parse_run_order_by,
 };
-use crate::{SearchExperiments, SearchRuns};
 
 /// `SEARCH_MAX_RESULTS_THRESHOLD`.
 const MAX_RESULTS_THRESHOLD: i64 = 50_000;
@@ -213,17 +213,17 @@ fn py_list(items: &[String]) -> String {
 /// items.
 fn run_order(q: &mut Sql, order_by: &[OrderBy], raw: &[String]) -> Result<Vec<String>> {
     let mut items = Vec::new();
-    let mut seen: Vec<(Entity, &str)> = Vec::new();
+    let mut seen: Vec<(&Entity, &str)> = Vec::new();
     let mut has_start_time = false;
     for (i, o) in order_by.iter().enumerate() {
-        if seen.contains(&(o.entity, o.key.as_str())) {
+        if seen.contains(&(&o.entity, o.key.as_str())) {
             // MLflow raises this as a 500; a client error is a 400.
             return Err(MlflowError::invalid_param(format!(
                 "`order_by` contains duplicate fields: {}",
                 py_list(raw)
             )));
         }
-        seen.push((o.entity, &o.key));
+        seen.push((&o.entity, &o.key));
         let dir = if o.ascending { "" } else { " DESC" };
         match o.entity {
             Entity::Attribute => {
@@ -283,7 +283,7 @@ fn experiment_column(key: &str) -> Result<&'static str> {
 /// One experiment filter clause, with MLflow's store-side checks.
 fn experiment_clause(q: &mut Sql, dialect: Dialect, c: &Clause) -> Result<()> {
     let cmp = c.comparator;
-    match c.entity {
+    match &c.entity {
         Entity::Attribute if c.key == "experiment_id" => {
             if !matches!(
                 cmp,
@@ -422,7 +422,7 @@ fn experiment_clause(q: &mut Sql, dialect: Dialect, c: &Clause) -> Result<()> {
     Ok(())
 }
 
-fn entity_name(e: Entity) -> &'static str {
+fn entity_name(e: &Entity) -> &'static str {
     match e {
         Entity::Metric => "metric",
         Entity::Param => "parameter",
@@ -540,7 +540,7 @@ impl SqlStore {
             if o.entity != Entity::Attribute {
                 return Err(MlflowError::invalid_param(format!(
                     "Invalid order_by entity: {}",
-                    entity_name(o.entity)
+                    entity_name(&o.entity)
                 )));
             }
             let col = experiment_column(&o.key)?;
