@@ -6,7 +6,7 @@ use sqlx::{AnyConnection, Row as _};
 
 use super::SqlStore;
 use super::query::{Sql, db_err};
-use super::runs::stored_value;
+use super::run_data::stored_value;
 use crate::BulkIntervalQuery;
 
 /// (value, timestamp, step, is_nan) as stored.

@@ -5,7 +5,9 @@
 //! - [`uri`]: backend URIs and MLflow's artifact-URI joining rules.
 //! - `schema`: the embedded reference DDL and the revision check.
 //! - `query`: `$N` statement builder, dialect switches, error mapping.
-//! - `experiments`, `runs`, `logging`, `metrics`, `search`: the trait methods by area.
+//! - `experiments`, `runs` (+ `run_data` for loading a run's children), `logging` (batch
+//!   writes), `inputs` (datasets, model inputs/outputs), `metrics` (history, sampling),
+//!   `search`: the trait methods by area.
 //!
 //! # Concurrency on SQLite
 //! SQLite allows one writer at a time. Two pools keep that explicit: a write pool with exactly
@@ -17,10 +19,12 @@
 //! the same file). Nothing is lost because no two transactions ever write concurrently.
 
 mod experiments;
+mod inputs;
 mod logging;
 mod metrics;
 mod pyrepr;
 mod query;
+mod run_data;
 mod runs;
 mod schema;
 mod search;
