@@ -8,6 +8,7 @@ use rsflow_core::{MlflowError, Result};
 use sqlx::Row as _;
 
 use super::SqlStore;
+use super::integrity::{Statement, Violation};
 use super::logging::insert_rows;
 use super::pyrepr::str_repr;
 use super::query::{DbErrorKind, Sql, classify, db_err};
@@ -182,18 +183,29 @@ impl SqlStore {
                 Ok(_) => {}
                 Err(e) if classify(&e) == DbErrorKind::UniqueViolation => {
                     // MLflow forwards SQLAlchemy's IntegrityError text as BAD_REQUEST.
-                    return Err(MlflowError::bad_request(format!(
-                        "(sqlite3.IntegrityError) UNIQUE constraint failed: inputs.source_type, \
-                         inputs.source_id, inputs.destination_type, inputs.destination_id\n\
-                         [SQL: INSERT INTO inputs (input_uuid, source_type, source_id, \
-                         destination_type, destination_id, step) VALUES (?, ?, ?, ?, ?, ?)]\n\
-                         [parameters: ({}, 'RUN_OUTPUT', {}, 'MODEL_OUTPUT', {}, {})]\n\
-                         (Background on this error at: https://sqlalche.me/e/21/gkpj)",
-                        str_repr(&uuid),
-                        str_repr(run_id),
-                        str_repr(&m.model_id),
-                        m.step
-                    )));
+                    let step = m.step.to_string();
+                    return Err(MlflowError::bad_request(
+                        Violation {
+                            table: "inputs",
+                            key: &[
+                                ("source_type", "RUN_OUTPUT"),
+                                ("source_id", run_id),
+                                ("destination_type", "MODEL_OUTPUT"),
+                                ("destination_id", &m.model_id),
+                            ],
+                            constraint: "inputs_pk",
+                            statement: Statement::Insert { returning: None },
+                            params: &[
+                                ("input_uuid", str_repr(&uuid)),
+                                ("source_type", "'RUN_OUTPUT'".into()),
+                                ("source_id", str_repr(run_id)),
+                                ("destination_type", "'MODEL_OUTPUT'".into()),
+                                ("destination_id", str_repr(&m.model_id)),
+                                ("step", step),
+                            ],
+                        }
+                        .message(self.dialect),
+                    ));
                 }
                 Err(e) => return Err(db_err(e)),
             }

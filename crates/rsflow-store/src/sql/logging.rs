@@ -131,7 +131,38 @@ async fn log_params(
             list.join(", ")
         )));
     }
-    let mut existing: HashMap<String, String> = HashMap::new();
+    let existing = fetch_params(conn, run_id, &keys).await?;
+    let new_params = check_params(params, &existing, run_id, single)?;
+    let inserted = insert_rows(
+        conn,
+        "INSERT INTO params (key, value, run_uuid) VALUES ",
+        " ON CONFLICT DO NOTHING",
+        3,
+        &new_params,
+        |q, p| {
+            q.arg(p.key.as_str());
+            q.arg(p.value.as_str());
+            q.arg(run_id);
+        },
+    )
+    .await?;
+    if inserted < new_params.len() as u64 {
+        // Another transaction logged some of these keys in between (possible on PostgreSQL,
+        // where writers are not serialised): compare against what it stored.
+        let keys: Vec<&str> = new_params.iter().map(|p| p.key.as_str()).collect();
+        let existing = fetch_params(conn, run_id, &keys).await?;
+        let owned: Vec<Param> = new_params.iter().map(|p| (*p).clone()).collect();
+        check_params(&owned, &existing, run_id, single)?;
+    }
+    Ok(())
+}
+
+async fn fetch_params(
+    conn: &mut AnyConnection,
+    run_id: &str,
+    keys: &[&str],
+) -> Result<HashMap<String, String>> {
+    let mut existing = HashMap::new();
     for chunk in keys.chunks(500) {
         let mut q = Sql::new("SELECT key, value FROM params WHERE run_uuid = ");
         q.bind(run_id).push(" AND key IN ").bind_list(chunk);
@@ -139,7 +170,17 @@ async fn log_params(
             existing.insert(r.try_get(0).map_err(db_err)?, r.try_get(1).map_err(db_err)?);
         }
     }
-    let mut new_params: Vec<&Param> = Vec::new();
+    Ok(existing)
+}
+
+/// The params not stored yet, or MLflow's error when one was stored with another value.
+fn check_params<'a>(
+    params: &'a [Param],
+    existing: &HashMap<String, String>,
+    run_id: &str,
+    single: bool,
+) -> Result<Vec<&'a Param>> {
+    let mut new_params = Vec::new();
     let mut non_matching: Vec<(&str, String, &str)> = Vec::new();
     for p in params {
         match existing.get(&p.key) {
@@ -162,20 +203,7 @@ async fn log_params(
             )
         }));
     }
-    insert_rows(
-        conn,
-        "INSERT INTO params (key, value, run_uuid) VALUES ",
-        " ON CONFLICT DO NOTHING",
-        3,
-        &new_params,
-        |q, p| {
-            q.arg(p.key.as_str());
-            q.arg(p.value.as_str());
-            q.arg(run_id);
-        },
-    )
-    .await?;
-    Ok(())
+    Ok(new_params)
 }
 
 async fn log_metrics(

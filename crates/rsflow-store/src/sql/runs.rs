@@ -287,8 +287,21 @@ impl SqlStore {
             set_run_name(&mut tx, run_id, name).await?;
         }
         let row = fetch_run(&mut tx, run_id).await?;
+        // Runs from MLflow <= 1.29 have no name column value: the info falls back to the tag.
+        let mut tags = Vec::new();
+        if row.name.as_deref().is_none_or(str::is_empty) {
+            let mut q = Sql::new("SELECT value FROM tags WHERE run_uuid = ");
+            q.bind(run_id).push(" AND key = ").bind(MLFLOW_RUN_NAME);
+            if let Some(r) = q.query().fetch_optional(&mut *tx).await.map_err(db_err)? {
+                let value: Option<String> = r.try_get(0).map_err(db_err)?;
+                tags.push(RunTag {
+                    key: MLFLOW_RUN_NAME.to_string(),
+                    value: value.unwrap_or_default(),
+                });
+            }
+        }
         tx.commit().await.map_err(db_err)?;
-        Ok(row.info(&[]))
+        Ok(row.info(&tags))
     }
 
     pub(crate) async fn delete_run_impl(&self, run_id: &str) -> Result<()> {
