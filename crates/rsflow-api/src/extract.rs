@@ -293,7 +293,7 @@ pub fn invalid_type(name: &str, v: &Value) -> ApiError {
         Value::Object(_) => "dict",
     };
     ApiError(MlflowError::invalid_param(format!(
-        "Invalid value {v} for parameter '{name}' supplied: Hint: Value was of type '{ty}'. See the API docs for more information about request parameters."
+        "Invalid value {v} for parameter '{name}' supplied:  Hint: Value was of type '{ty}'. See the API docs for more information about request parameters."
     )))
 }
 

@@ -27,7 +27,7 @@ pub async fn server_info(State(state): State<AppState>) -> Response {
         "trace_archival_enabled": false,
         "multipart_uploads_enabled": false,
         "multipart_downloads_enabled": false,
-        "artifact_serving_enabled": state.config.serve_artifacts,
+        "artifact_serving_enabled": state.config.serve_artifacts && state.artifacts.is_some(),
         "presigned_upload_run_id_supported": false,
         "presigned_upload_model_id_supported": false,
         "model_artifact_presigned_downloads_supported": false,

@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use rsflow_store::TrackingStore;
+use rsflow_artifacts::{ArtifactResolver, ArtifactStore};
+use rsflow_store::{LoggedModelStore, MetadataStore, ModelRegistryStore, TrackingStore};
+
+use crate::security::SecurityConfig;
 
 /// Flags that shape the HTTP surface (mirrors `mlflow server`).
 #[derive(Debug, Clone, Default)]
@@ -15,10 +18,55 @@ pub struct ServerConfig {
     pub artifacts_only: bool,
     /// Root for new experiments' `artifact_location` (`mlflow-artifacts:/` when serving).
     pub default_artifact_root: String,
+    /// `--artifacts-destination` as given (proxied storage).
+    pub artifacts_destination: String,
+    pub security: SecurityConfig,
+}
+
+impl ServerConfig {
+    /// Locations whose hosts the server may connect to (MLflow's host policy).
+    pub fn trusted_roots(&self) -> Vec<String> {
+        vec![
+            self.default_artifact_root.clone(),
+            self.artifacts_destination.clone(),
+        ]
+    }
 }
 
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub tracking: Arc<dyn TrackingStore>,
+    pub registry: Arc<dyn ModelRegistryStore>,
+    pub logged_models: Arc<dyn LoggedModelStore>,
+    /// The proxy destination (`--artifacts-destination`); `None` when it is not configured.
+    pub artifacts: Option<Arc<dyn ArtifactStore>>,
+}
+
+impl AppState {
+    /// One metadata store serves tracking, the registry and logged models (MLflow keeps them
+    /// in one database unless `--registry-store-uri` says otherwise).
+    pub fn new(config: ServerConfig, store: Arc<dyn MetadataStore>) -> Self {
+        AppState {
+            config: Arc::new(config),
+            tracking: store.clone(),
+            registry: store.clone(),
+            logged_models: store,
+            artifacts: None,
+        }
+    }
+
+    pub fn with_artifacts(mut self, destination: Arc<dyn ArtifactStore>) -> Self {
+        self.artifacts = Some(destination);
+        self
+    }
+
+    /// Resolves run artifact roots; proxied roots use the destination only while serving.
+    pub fn artifact_resolver(&self) -> ArtifactResolver {
+        let destination = self
+            .artifacts
+            .clone()
+            .filter(|_| self.config.serve_artifacts);
+        ArtifactResolver::new(destination)
+    }
 }

@@ -8,6 +8,8 @@
 //! - `experiments`, `runs` (+ `run_data` for loading a run's children), `logging` (batch
 //!   writes), `inputs` (datasets, model inputs/outputs), `metrics` (history, sampling),
 //!   `search`: the trait methods by area.
+//! - `registry`, `registry_rows`, `registry_search`, `registry_rules`: the [`ModelRegistryStore`](crate::ModelRegistryStore).
+//! - `logged_models`, `logged_model_search`: the [`LoggedModelStore`](crate::LoggedModelStore).
 //!
 //! # Concurrency on SQLite
 //! SQLite allows one writer at a time. Two pools keep that explicit: a write pool with exactly
@@ -21,10 +23,16 @@
 mod experiments;
 mod inputs;
 mod integrity;
+mod logged_model_search;
+mod logged_models;
 mod logging;
 mod metrics;
 mod pyrepr;
 mod query;
+mod registry;
+mod registry_rows;
+mod registry_rules;
+mod registry_search;
 mod run_data;
 mod runs;
 mod schema;

@@ -1,0 +1,226 @@
+//! Sending a stored file: MLflow's attachment headers (spec mlflow-artifacts §3.3), one byte
+//! range, and a streamed body.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rsflow_artifacts::{ArtifactPath, ArtifactStore, ByteRange, GetOptions, IfRange, StoreError};
+use rsflow_core::MlflowError;
+
+use crate::error::ApiError;
+
+/// Extensions (and extensionless names) MLflow serves as `text/plain`
+/// (`mlflow/utils/mime_type_utils.py`), so previews work and nothing renders as HTML.
+const TEXT_EXTENSIONS: &[&str] = &[
+    "txt",
+    "log",
+    "err",
+    "cfg",
+    "conf",
+    "cnf",
+    "cf",
+    "ini",
+    "properties",
+    "prop",
+    "hocon",
+    "toml",
+    "yaml",
+    "yml",
+    "xml",
+    "json",
+    "js",
+    "py",
+    "py3",
+    "csv",
+    "tsv",
+    "md",
+    "rst",
+    "ipynb",
+    "MLmodel",
+    "MLproject",
+];
+
+/// Stream `path` from `store` as an attachment, honouring one `Range` (and `If-Range`).
+/// `no_cache` adds the `Cache-Control: no-cache` of MLflow's Flask download routes.
+pub(crate) async fn send_artifact(
+    store: &dyn ArtifactStore,
+    path: &ArtifactPath,
+    request_headers: &HeaderMap,
+    no_cache: bool,
+) -> Response {
+    let header_str = |name| {
+        request_headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let opts = GetOptions {
+        range: header_str(header::RANGE).and_then(ByteRange::parse_header),
+        if_range: header_str(header::IF_RANGE).and_then(IfRange::parse_header),
+    };
+    let obj = match store.get(path, opts).await {
+        Ok(obj) => obj,
+        Err(StoreError::Range(bad)) => {
+            let err = MlflowError::invalid_param(StoreError::Range(bad).to_string());
+            let mut resp = ApiError(err).into_response();
+            *resp.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+            insert(
+                &mut resp,
+                header::CONTENT_RANGE,
+                format!("bytes */{}", bad.size),
+            );
+            return resp;
+        }
+        Err(e) => return ApiError(e.into()).into_response(),
+    };
+    let name = path.file_name().unwrap_or_default();
+    let (status, length) = match obj.range {
+        Some((start, end)) => (StatusCode::PARTIAL_CONTENT, end - start + 1),
+        None => (StatusCode::OK, obj.meta.size),
+    };
+    let mut resp = Response::new(Body::from_stream(obj.body));
+    *resp.status_mut() = status;
+    insert(&mut resp, header::CONTENT_TYPE, guess_mime_type(name));
+    insert(
+        &mut resp,
+        header::CONTENT_DISPOSITION,
+        content_disposition(name),
+    );
+    insert(&mut resp, header::X_CONTENT_TYPE_OPTIONS, "nosniff".into());
+    insert(&mut resp, header::ACCEPT_RANGES, "bytes".into());
+    insert(&mut resp, header::CONTENT_LENGTH, length.to_string());
+    if let Some((start, end)) = obj.range {
+        insert(
+            &mut resp,
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{end}/{}", obj.meta.size),
+        );
+    }
+    if let Some(modified) = obj.meta.modified {
+        insert(
+            &mut resp,
+            header::LAST_MODIFIED,
+            httpdate::fmt_http_date(modified),
+        );
+    }
+    if let Some(etag) = obj.meta.etag {
+        insert(&mut resp, header::ETAG, etag);
+    }
+    if no_cache {
+        insert(&mut resp, header::CACHE_CONTROL, "no-cache".into());
+    }
+    resp
+}
+
+fn insert(resp: &mut Response, name: header::HeaderName, value: String) {
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().insert(name, v);
+    }
+}
+
+/// MLflow's `_guess_mime_type`: the text list first, then the extension's registered type,
+/// else `application/octet-stream`.
+pub(crate) fn guess_mime_type(file_name: &str) -> String {
+    let ext = python_extension(file_name);
+    let key = if ext.is_empty() { file_name } else { ext };
+    if TEXT_EXTENSIONS.contains(&key) {
+        return "text/plain".into();
+    }
+    if ext.is_empty() {
+        return "application/octet-stream".into();
+    }
+    mime_guess::from_ext(ext)
+        .first_raw()
+        .unwrap_or("application/octet-stream")
+        .to_owned()
+}
+
+/// The extension as Python's `os.path.splitext` finds it (leading dots do not start one),
+/// without its dot.
+fn python_extension(file_name: &str) -> &str {
+    match file_name.rfind('.') {
+        Some(i) if file_name[..i].bytes().any(|b| b != b'.') => &file_name[i + 1..],
+        _ => "",
+    }
+}
+
+/// MLflow's `_content_disposition_attachment`: a token or quoted `filename`, plus an RFC 5987
+/// `filename*` and an ASCII fallback for non-ASCII names.
+pub(crate) fn content_disposition(file_name: &str) -> String {
+    if file_name.is_ascii() {
+        return format!("attachment; filename={}", quote_header_value(file_name));
+    }
+    let fallback: String = file_name.chars().filter(char::is_ascii).collect();
+    let fallback = if fallback.is_empty() {
+        "download".to_owned()
+    } else {
+        fallback
+    };
+    format!(
+        "attachment; filename={}; filename*=UTF-8''{}",
+        quote_header_value(&fallback),
+        rfc5987_encode(file_name)
+    )
+}
+
+/// werkzeug's `quote_header_value`: bare if every character is a token character.
+fn quote_header_value(v: &str) -> String {
+    const TOKEN_EXTRA: &[u8] = b"!#$%&'*+-.^_`|~";
+    if !v.is_empty()
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || TOKEN_EXTRA.contains(&b))
+    {
+        return v.to_owned();
+    }
+    format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Python's `urllib.parse.quote(v, safe="!#$&+-.^_`|~")` over UTF-8.
+fn rfc5987_encode(v: &str) -> String {
+    const SAFE: &[u8] = b"_.-~!#$&+^`|";
+    let mut out = String::with_capacity(v.len() * 3);
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || SAFE.contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mime_types_follow_mlflow() {
+        assert_eq!(guess_mime_type("c.txt"), "text/plain");
+        assert_eq!(guess_mime_type("MLmodel"), "text/plain");
+        assert_eq!(guess_mime_type("conda.yaml"), "text/plain");
+        assert_eq!(guess_mime_type("page.html"), "text/html");
+        assert_eq!(guess_mime_type("plot.png"), "image/png");
+        assert_eq!(guess_mime_type("model.pkl"), "application/octet-stream");
+        assert_eq!(guess_mime_type("empty.bin"), "application/octet-stream");
+        assert_eq!(guess_mime_type("noext"), "application/octet-stream");
+        assert_eq!(guess_mime_type(".txt"), "application/octet-stream");
+        assert_eq!(guess_mime_type("txt"), "text/plain");
+        assert_eq!(guess_mime_type("A.TXT"), "text/plain");
+    }
+
+    #[test]
+    fn content_disposition_matches_mlflow() {
+        assert_eq!(content_disposition("c.txt"), "attachment; filename=c.txt");
+        assert_eq!(
+            content_disposition("x y\"z.json"),
+            "attachment; filename=\"x y\\\"z.json\""
+        );
+        assert_eq!(
+            content_disposition("日本.csv"),
+            "attachment; filename=.csv; filename*=UTF-8''%E6%97%A5%E6%9C%AC.csv"
+        );
+        assert_eq!(
+            content_disposition("日本"),
+            "attachment; filename=download; filename*=UTF-8''%E6%97%A5%E6%9C%AC"
+        );
+    }
+}

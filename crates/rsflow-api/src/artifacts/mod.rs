@@ -1,0 +1,89 @@
+//! Artifact routes: the proxy API under `mlflow-artifacts/` (`proxy`), the run-based routes the
+//! UI and clients use (`runs`), and file downloads with MLflow's headers (`download`).
+
+mod download;
+mod proxy;
+mod runs;
+
+use axum::Router;
+use axum::routing::{get, post};
+use rsflow_artifacts::FileInfo;
+
+use crate::AppState;
+
+pub(crate) use download::send_artifact;
+
+/// Proxy routes, nested under both `/api/2.0` and `/ajax-api/2.0`.
+pub(crate) fn proxy_routes() -> Router<AppState> {
+    Router::new()
+        .route("/mlflow-artifacts/artifacts", get(proxy::list))
+        // `{*path}` needs at least one character: an empty path gets the same handlers.
+        .route(
+            "/mlflow-artifacts/artifacts/",
+            get(proxy::download)
+                .put(proxy::upload)
+                .delete(proxy::delete),
+        )
+        .route(
+            "/mlflow-artifacts/artifacts/{*path}",
+            get(proxy::download)
+                .put(proxy::upload)
+                .delete(proxy::delete),
+        )
+        .route(
+            "/mlflow-artifacts/mpu/create/{*path}",
+            post(proxy::mpu_create),
+        )
+        .route(
+            "/mlflow-artifacts/mpu/complete/{*path}",
+            post(proxy::mpu_complete),
+        )
+        .route(
+            "/mlflow-artifacts/mpu/abort/{*path}",
+            post(proxy::mpu_abort),
+        )
+        .route("/mlflow-artifacts/presigned/{*path}", get(proxy::presigned))
+}
+
+/// Tracking-side artifact routes under both prefixes (503 in `--artifacts-only`).
+pub(crate) fn run_routes() -> Router<AppState> {
+    Router::new().route("/mlflow/artifacts/list", get(runs::list_artifacts))
+}
+
+/// Routes MLflow serves only under `/ajax-api/2.0` (503 in `--artifacts-only`).
+pub(crate) fn ajax_only_routes() -> Router<AppState> {
+    Router::new().route("/mlflow/upload-artifact", post(runs::upload_artifact))
+}
+
+/// Routes at the top level, behind the static prefix only (503 in `--artifacts-only`).
+pub(crate) fn top_level_routes() -> Router<AppState> {
+    Router::new().route("/get-artifact", get(runs::get_artifact))
+}
+
+/// A listing as MLflow serialises `FileInfo`: `is_dir` always, `file_size` only when non-zero.
+pub(crate) fn files_json(
+    files: Vec<FileInfo>,
+    name: impl Fn(String) -> String,
+) -> serde_json::Value {
+    let files: Vec<rsflow_core::wire::FileInfo> = files
+        .into_iter()
+        .map(|f| rsflow_core::wire::FileInfo {
+            path: name(f.path),
+            is_dir: f.is_dir,
+            file_size: f.file_size.and_then(|s| i64::try_from(s).ok()),
+        })
+        .collect();
+    serde_json::to_value(files).unwrap_or_default()
+}
+
+impl From<rsflow_artifacts::PathError> for crate::error::ApiError {
+    fn from(e: rsflow_artifacts::PathError) -> Self {
+        crate::error::ApiError(e.into())
+    }
+}
+
+impl From<rsflow_artifacts::StoreError> for crate::error::ApiError {
+    fn from(e: rsflow_artifacts::StoreError) -> Self {
+        crate::error::ApiError(e.into())
+    }
+}

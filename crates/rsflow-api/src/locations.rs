@@ -1,0 +1,226 @@
+//! Validation of client-supplied storage locations (`experiments/create` `artifact_location`),
+//! after MLflow's `_validate_storage_location_uri` and its host policy (GHSA-mr9f-g8qf-4w4j):
+//! no fragments or params, no `..` anywhere after decoding, no `runs:` URIs, a length cap, and no
+//! host-addressed scheme pointing at a host other than the server's own artifact storage.
+
+use rsflow_core::{MlflowError, Result};
+
+const DEFAULT_MAX_LOCATION_LEN: usize = 2048;
+const HOST_ADDRESSED: &[&str] = &[
+    "ftp",
+    "sftp",
+    "hdfs",
+    "viewfs",
+    "http",
+    "https",
+    "mlflow-artifacts",
+    "r2",
+    "b2",
+    "abfss",
+];
+
+/// The scheme of a URI as Python's `urlparse` finds it ("" for a plain path).
+pub fn uri_scheme(uri: &str) -> &str {
+    match uri.split_once(':') {
+        Some((s, _))
+            if s.len() > 1
+                && s.starts_with(|c: char| c.is_ascii_alphabetic())
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            s
+        }
+        _ => "",
+    }
+}
+
+/// `(scheme family, host, port)` a host-addressed URI makes the server connect to.
+fn host_target(uri: &str) -> Option<(String, String, Option<u16>)> {
+    let scheme = uri_scheme(uri).to_ascii_lowercase();
+    if !HOST_ADDRESSED.contains(&scheme.as_str()) {
+        return None;
+    }
+    let rest = &uri[scheme.len() + 1..];
+    let netloc = rest
+        .strip_prefix("//")?
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("");
+    if netloc.is_empty() {
+        return None;
+    }
+    let hostport = netloc.rsplit_once('@').map_or(netloc, |(_, h)| h);
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => {
+            (h, p.parse::<u16>().ok())
+        }
+        _ => (hostport, None),
+    };
+    let family = match scheme.as_str() {
+        "viewfs" => "hdfs",
+        "https" | "mlflow-artifacts" => "http",
+        s => s,
+    };
+    Some((family.to_owned(), host.to_ascii_lowercase(), port))
+}
+
+/// Decode percent-escapes until stable (at most 10 rounds), as MLflow's `_decode` does.
+pub fn decode_fixpoint(s: &str) -> String {
+    let mut cur = s.to_owned();
+    for _ in 0..10 {
+        let next = percent_encoding::percent_decode_str(&cur)
+            .decode_utf8_lossy()
+            .into_owned();
+        if next == cur {
+            break;
+        }
+        cur = next;
+    }
+    cur
+}
+
+/// Check a client-supplied `artifact_location` and return the form to store: relative local
+/// paths are made absolute on the server, as MLflow's `resolve_uri_if_local` does.
+/// `trusted_roots` are the server's own `--default-artifact-root` and `--artifacts-destination`.
+pub fn validate_artifact_location(location: &str, trusted_roots: &[String]) -> Result<String> {
+    let field = "artifact_location";
+    // Stricter than MLflow on purpose: `#`, `;` and `..` are refused wherever they appear, in
+    // any scheme and after any number of decodings (CVE-2023-6909, CVE-2024-1483/1594/3848).
+    let decoded = decode_fixpoint(location);
+    if decoded.contains('#') || decoded.contains(';') {
+        return Err(MlflowError::invalid_param(format!(
+            "'{field}' URL can't include fragments or params."
+        )));
+    }
+    if decoded.split(['/', '?', '&', '=']).any(|seg| seg == "..") || decoded.contains('\0') {
+        return Err(MlflowError::invalid_param("Invalid query string"));
+    }
+    let scheme = uri_scheme(location).to_ascii_lowercase();
+    if let Some(target) = host_target(location) {
+        let allowed = allowed_host_schemes();
+        let trusted = trusted_roots
+            .iter()
+            .filter_map(|r| host_target(r))
+            .any(|t| t == target);
+        if !trusted && !allowed.contains(&scheme) {
+            return Err(MlflowError::invalid_param(format!(
+                "'{field}' cannot use the '{scheme}' scheme: the '{scheme}' scheme addresses a host other than the tracking server's configured artifact storage, so the server would connect to the host named in the URI. Set the MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable on the server to allow it."
+            )));
+        }
+    }
+    if location.starts_with("runs:") {
+        return Err(MlflowError::invalid_param(format!(
+            "Artifact location cannot be a runs:/ URI. Given: '{location}'"
+        )));
+    }
+    let resolved = resolve_if_local(location, &scheme)?;
+    let max_len = std::env::var("MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_MAX_LOCATION_LEN);
+    if resolved.chars().count() > max_len {
+        return Err(MlflowError::invalid_param(format!(
+            "Invalid artifact path length. The length of the artifact path cannot be greater than {max_len} characters. To configure this limit, please set the MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH environment variable."
+        )));
+    }
+    Ok(resolved)
+}
+
+fn allowed_host_schemes() -> Vec<String> {
+    std::env::var("MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn resolve_if_local(location: &str, scheme: &str) -> Result<String> {
+    match scheme {
+        "" => {
+            let path = std::path::Path::new(location);
+            if path.is_absolute() {
+                return Ok(location.to_owned());
+            }
+            let cwd = std::env::current_dir().map_err(|e| {
+                MlflowError::internal(format!("cannot read working directory: {e}"))
+            })?;
+            Ok(cwd.join(path).to_string_lossy().into_owned())
+        }
+        "file" => {
+            let rest = &location[5..];
+            match rest.strip_prefix("//") {
+                // `file:///abs` or `file://localhost/abs`; any other host is a remote file.
+                Some(after) => {
+                    let (host, path) = after.split_at(after.find('/').unwrap_or(after.len()));
+                    if !(host.is_empty() || host.eq_ignore_ascii_case("localhost")) {
+                        return Err(MlflowError::invalid_param(format!(
+                            "{location} is not a valid remote uri. For remote access on windows, please consider using a different scheme such as SMB (e.g. smb://<hostname>/<path>)."
+                        )));
+                    }
+                    if path.is_empty() {
+                        return Err(MlflowError::invalid_param("Invalid query string"));
+                    }
+                    Ok(format!("file://{path}"))
+                }
+                None if rest.starts_with('/') => Ok(location.to_owned()),
+                None => {
+                    let abs = resolve_if_local(rest, "")?;
+                    Ok(format!("file://{abs}"))
+                }
+            }
+        }
+        _ => Ok(location.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(loc: &str) -> Result<String> {
+        validate_artifact_location(
+            loc,
+            &["mlflow-artifacts:/".into(), "/srv/mlartifacts".into()],
+        )
+    }
+
+    #[test]
+    fn refuses_the_advisory_forms() {
+        for bad in [
+            "http:///#/../../../../etc/",
+            "http:///?/../../../../etc/",
+            "s3://b/x;params",
+            "/tmp/%252e%252e/etc",
+            "runs:/abc/artifacts",
+            "http://169.254.169.254/latest",
+            "sftp://evil.example/x",
+            "mlflow-artifacts://other:8080/x",
+            "file://remotehost/etc",
+        ] {
+            let err = check(bad).expect_err(bad);
+            assert_eq!(
+                err.code,
+                rsflow_core::ErrorCode::InvalidParameterValue,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn accepts_and_resolves() {
+        assert_eq!(check("s3://bucket/prefix").unwrap(), "s3://bucket/prefix");
+        assert_eq!(check("/abs/path").unwrap(), "/abs/path");
+        assert_eq!(check("file:///abs/path").unwrap(), "file:///abs/path");
+        let rel = check("rel/dir").unwrap();
+        assert!(rel.starts_with('/') && rel.ends_with("/rel/dir"), "{rel}");
+        assert_eq!(check("mlflow-artifacts:/7").unwrap(), "mlflow-artifacts:/7");
+    }
+
+    #[test]
+    fn trusts_the_servers_own_host() {
+        let roots = ["http://art.example:5500/api/2.0/mlflow-artifacts/artifacts".to_string()];
+        assert!(validate_artifact_location("http://art.example:5500/api/x", &roots).is_ok());
+        assert!(validate_artifact_location("http://art.example:5501/api/x", &roots).is_err());
+    }
+}

@@ -1,0 +1,318 @@
+//! [`LocalStore`]: artifacts as files under a local (or NFS-mounted) directory.
+//!
+//! Every path is opened beneath the root by the kernel (`beneath`), uploads are published
+//! atomically through a locked temp file (`upload`), and walks never follow symlinks (`tree`).
+//! File I/O runs on tokio's blocking pool in bounded chunks.
+
+mod beneath;
+mod tree;
+mod upload;
+
+use std::ffi::CString;
+use std::io::{self, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use rustix::fs::{AtFlags, FileType, OFlags};
+use rustix::io::Errno;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio_util::io::ReaderStream;
+
+use crate::path::{ArtifactPath, PathError};
+use crate::store::{ArtifactStore, ByteStream, FileInfo, GetObject, GetOptions, Stat, StoreError};
+use beneath::{Root, file_type, is_errno, is_not_found, lookup_error, object_meta};
+pub use upload::SweepReport;
+use upload::TempFile;
+
+/// Uploads are written to disk in pieces of at most this size.
+const WRITE_BUFFER: usize = 1024 * 1024;
+/// Downloads are read and sent in pieces of at most this size.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Artifacts stored as plain files under `root`, in MLflow's layout, so `mlflow server` can
+/// serve the same directory.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    /// Open the proxy destination: made absolute, created if missing, and swept of temp files
+    /// that a killed process left behind (see [`LocalStore::sweep_temp_files`]).
+    pub async fn open(root: impl AsRef<Path>) -> io::Result<LocalStore> {
+        let root = beneath::absolute(root.as_ref())?;
+        let store = LocalStore { root };
+        let path = store.root.clone();
+        blocking(move || Root::open_or_create(&path).map(drop), |e| e).await?;
+        let report = store.sweep_temp_files().await?;
+        if report.removed > 0 || report.truncated {
+            tracing::info!(
+                root = %store.root.display(),
+                removed = report.removed,
+                in_use = report.in_use,
+                truncated = report.truncated,
+                "swept abandoned uploads"
+            );
+        }
+        Ok(store)
+    }
+
+    /// A store over an existing run artifact directory (a direct local root). Nothing is
+    /// created or swept; a missing root lists as empty and is created by the first write.
+    pub fn attach(root: impl AsRef<Path>) -> io::Result<LocalStore> {
+        Ok(LocalStore {
+            root: beneath::absolute(root.as_ref())?,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Remove temp files under the root that no live upload holds (each upload keeps an
+    /// exclusive `flock` on its temp file, so a sweep is safe while other servers write to the
+    /// same directory). The walk is bounded in entries and depth.
+    pub async fn sweep_temp_files(&self) -> io::Result<SweepReport> {
+        let path = self.root.clone();
+        blocking(move || upload::sweep(&Root::open(&path)?), |e| e).await
+    }
+
+    fn open_root(&self, path: &ArtifactPath) -> Result<Option<Root>, StoreError> {
+        match Root::open(&self.root) {
+            Ok(root) => Ok(Some(root)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(StoreError::io("open the artifact root for", path, e)),
+        }
+    }
+}
+
+/// Run blocking file-system work off the async workers. A panic inside is re-raised here.
+async fn blocking<T: Send + 'static, E: Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+    on_cancel: impl FnOnce(io::Error) -> E,
+) -> Result<T, E> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(on_cancel(io::Error::other(e))),
+    }
+}
+
+fn cancelled(path: &ArtifactPath) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |e| StoreError::io("access", path, e)
+}
+
+/// Lookups that find nothing: the path or one of its parents is missing or is a file.
+fn is_absent(e: &io::Error) -> bool {
+    is_not_found(e) || is_errno(e, Errno::NOTDIR)
+}
+
+#[async_trait]
+impl ArtifactStore for LocalStore {
+    fn uri(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+
+    async fn put(&self, path: &ArtifactPath, mut body: ByteStream) -> Result<u64, StoreError> {
+        let (Some(name), Some(parent)) = (path.file_name().map(str::to_owned), path.parent())
+        else {
+            return Err(PathError::NoFileName.into());
+        };
+        let root_path = self.root.clone();
+        let target = path.clone();
+        let mut temp = blocking(
+            move || {
+                let root = Root::open_or_create(&root_path)
+                    .map_err(|e| StoreError::io("open the artifact root for", &target, e))?;
+                let dir = root
+                    .create_dirs(&parent)
+                    .map_err(|e| lookup_error("create the directories of", &target, e))?;
+                TempFile::create(dir).map_err(|e| StoreError::io("start writing", &target, e))
+            },
+            cancelled(path),
+        )
+        .await?;
+        // From here on, dropping `temp` (an error, or this future being dropped because the
+        // client went away) removes the partial file.
+        let fd = temp
+            .take_file()
+            .ok_or_else(|| StoreError::io("start writing", path, io::Error::other("no file")))?;
+        let mut out = BufWriter::with_capacity(
+            WRITE_BUFFER,
+            tokio::fs::File::from_std(std::fs::File::from(fd)),
+        );
+        let mut written = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(StoreError::Body)?;
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| StoreError::io("write", path, e))?;
+            written += chunk.len() as u64;
+        }
+        out.flush()
+            .await
+            .map_err(|e| StoreError::io("write", path, e))?;
+        let file = out.into_inner();
+        file.sync_all()
+            .await
+            .map_err(|e| StoreError::io("sync", path, e))?;
+        // The temp file stays open (and locked) until it has its final name.
+        let file = file.into_std().await;
+        let target = path.clone();
+        blocking(
+            move || {
+                let result = temp.publish(&name);
+                drop(file);
+                result.map_err(|e| lookup_error("publish", &target, e))
+            },
+            cancelled(path),
+        )
+        .await?;
+        Ok(written)
+    }
+
+    async fn get(&self, path: &ArtifactPath, opts: GetOptions) -> Result<GetObject, StoreError> {
+        let this = self.clone();
+        let target = path.clone();
+        let (file, meta, range) = blocking(
+            move || {
+                let not_found = || StoreError::NotFound(target.clone());
+                let root = this.open_root(&target)?.ok_or_else(not_found)?;
+                // NONBLOCK: opening a FIFO someone planted must not hang a worker thread.
+                let fd = root
+                    .open_at(target.as_str(), OFlags::RDONLY | OFlags::NONBLOCK)
+                    .map_err(|e| {
+                        if is_absent(&e) {
+                            not_found()
+                        } else {
+                            lookup_error("open", &target, e)
+                        }
+                    })?;
+                let st = rustix::fs::fstat(&fd)
+                    .map_err(|e| StoreError::io("stat", &target, e.into()))?;
+                match file_type(&st) {
+                    FileType::RegularFile => {}
+                    FileType::Directory => return Err(StoreError::IsDirectory(target.clone())),
+                    _ => return Err(not_found()),
+                }
+                let meta = object_meta(&st);
+                let wanted = opts
+                    .range
+                    .filter(|_| opts.if_range.as_ref().is_none_or(|c| c.matches(&meta)));
+                let range = match wanted {
+                    Some(r) => Some(r.resolve(meta.size).map_err(StoreError::Range)?),
+                    None => None,
+                };
+                let mut file = std::fs::File::from(fd);
+                if let Some((start, _)) = range {
+                    file.seek(SeekFrom::Start(start))
+                        .map_err(|e| StoreError::io("read", &target, e))?;
+                }
+                Ok((file, meta, range))
+            },
+            cancelled(path),
+        )
+        .await?;
+        let len = range.map_or(meta.size, |(a, b)| b - a + 1);
+        let reader = tokio::fs::File::from_std(file).take(len);
+        Ok(GetObject {
+            meta,
+            range,
+            body: Box::pin(ReaderStream::with_capacity(reader, READ_CHUNK)),
+        })
+    }
+
+    async fn list(&self, dir: &ArtifactPath) -> Result<Vec<FileInfo>, StoreError> {
+        let this = self.clone();
+        let rel = dir.clone();
+        blocking(
+            move || {
+                let Some(root) = this.open_root(&rel)? else {
+                    return Ok(vec![]);
+                };
+                let fd = match root.open_dir(rel.as_str()) {
+                    Ok(fd) => fd,
+                    Err(e) if is_absent(&e) => return Ok(vec![]),
+                    Err(e) => return Err(lookup_error("list", &rel, e)),
+                };
+                tree::list_dir(&root, &rel, fd).map_err(|e| StoreError::io("list", &rel, e))
+            },
+            cancelled(dir),
+        )
+        .await
+    }
+
+    async fn delete(&self, path: &ArtifactPath) -> Result<(), StoreError> {
+        let (Some(name), Some(parent)) = (path.file_name(), path.parent()) else {
+            return Err(StoreError::RootTarget);
+        };
+        let name = CString::new(name).map_err(|_| PathError::Invalid)?;
+        let this = self.clone();
+        let target = path.clone();
+        blocking(
+            move || {
+                let Some(root) = this.open_root(&target)? else {
+                    return Ok(());
+                };
+                let dir = match root.open_dir(parent.as_str()) {
+                    Ok(fd) => fd,
+                    Err(e) if is_absent(&e) => return Ok(()),
+                    Err(e) => return Err(lookup_error("delete", &target, e)),
+                };
+                let io_err = |e: io::Error| StoreError::io("delete", &target, e);
+                let st = match rustix::fs::statat(&dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
+                {
+                    Ok(st) => st,
+                    Err(Errno::NOENT) => return Ok(()),
+                    Err(e) => return Err(io_err(e.into())),
+                };
+                if file_type(&st) == FileType::Directory {
+                    // A concurrent upload may add a file between emptying and removing a directory.
+                    let mut attempt = 0;
+                    loop {
+                        match tree::remove_tree(rustix::fd::AsFd::as_fd(&dir), &name) {
+                            Err(e) if is_errno(&e, Errno::NOTEMPTY) && attempt < 3 => attempt += 1,
+                            Err(e) if is_not_found(&e) => break,
+                            other => break other.map_err(io_err)?,
+                        }
+                    }
+                } else {
+                    match rustix::fs::unlinkat(&dir, name.as_c_str(), AtFlags::empty()) {
+                        Ok(()) | Err(Errno::NOENT) => {}
+                        Err(e) => return Err(io_err(e.into())),
+                    }
+                }
+                rustix::fs::fsync(&dir).map_err(|e| io_err(e.into()))
+            },
+            cancelled(path),
+        )
+        .await
+    }
+
+    async fn stat(&self, path: &ArtifactPath) -> Result<Option<Stat>, StoreError> {
+        let this = self.clone();
+        let target = path.clone();
+        blocking(
+            move || {
+                let Some(root) = this.open_root(&target)? else {
+                    return Ok(None);
+                };
+                let fd = match root.open_at(target.as_str(), OFlags::PATH) {
+                    Ok(fd) => fd,
+                    Err(e) if is_absent(&e) => return Ok(None),
+                    Err(e) => return Err(lookup_error("stat", &target, e)),
+                };
+                let st = rustix::fs::fstat(&fd)
+                    .map_err(|e| StoreError::io("stat", &target, e.into()))?;
+                Ok(match file_type(&st) {
+                    FileType::Directory => Some(Stat::Dir),
+                    FileType::RegularFile => Some(Stat::File(object_meta(&st))),
+                    _ => None,
+                })
+            },
+            cancelled(path),
+        )
+        .await
+    }
+}

@@ -1,0 +1,266 @@
+//! `rsflow server` flags: the same names, defaults and environment variables as `mlflow server`,
+//! resolved once into the settings the server runs with.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use clap::{ArgAction, Args};
+use rsflow_api::ServerConfig;
+use rsflow_api::security::SecurityConfig;
+
+const DEFAULT_BACKEND_STORE_URI: &str = "sqlite:///mlflow.db";
+const DEFAULT_ARTIFACTS_DESTINATION: &str = "./mlartifacts";
+
+#[derive(Args, Debug, Clone)]
+#[command(disable_help_flag = true)]
+pub struct ServerArgs {
+    /// Print help (`-h` is `--host`, as in `mlflow server`).
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+    /// The network address to listen on.
+    #[arg(short = 'h', long, env = "MLFLOW_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// The port to listen on.
+    #[arg(short = 'p', long, env = "MLFLOW_PORT", default_value_t = 5000)]
+    pub port: u16,
+    /// Where run metadata lives: sqlite:///relative.db or sqlite:////abs/path.db.
+    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI")]
+    pub backend_store_uri: Option<String>,
+    /// Where registry metadata lives; defaults to the backend store.
+    #[arg(long, env = "MLFLOW_REGISTRY_STORE_URI")]
+    pub registry_store_uri: Option<String>,
+    /// Root for new experiments' artifacts (default: mlflow-artifacts:/ when serving artifacts).
+    #[arg(long, env = "MLFLOW_DEFAULT_ARTIFACT_ROOT")]
+    pub default_artifact_root: Option<String>,
+    /// Proxy artifact uploads and downloads through this server (default on).
+    #[arg(long, overrides_with = "no_serve_artifacts", action = ArgAction::SetTrue)]
+    pub serve_artifacts: bool,
+    /// Do not serve artifacts: clients write to the artifact root themselves.
+    #[arg(long, overrides_with = "serve_artifacts", action = ArgAction::SetTrue)]
+    pub no_serve_artifacts: bool,
+    /// Storage behind the artifact proxy.
+    #[arg(long, env = "MLFLOW_ARTIFACTS_DESTINATION")]
+    pub artifacts_destination: Option<String>,
+    /// Serve only the artifact proxy; tracking routes answer 503.
+    #[arg(long, action = ArgAction::SetTrue)]
+    pub artifacts_only: bool,
+    /// Serve every route under this prefix (must start with '/').
+    #[arg(long, env = "MLFLOW_STATIC_PREFIX")]
+    pub static_prefix: Option<String>,
+    /// Host headers to accept (comma-separated, '*' wildcards; '*' alone disables the check).
+    #[arg(long, env = "MLFLOW_SERVER_ALLOWED_HOSTS")]
+    pub allowed_hosts: Option<String>,
+    /// Origins allowed to make cross-origin state-changing requests (comma-separated).
+    #[arg(long, env = "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS")]
+    pub cors_allowed_origins: Option<String>,
+    /// X-Frame-Options header: SAMEORIGIN (default), DENY or NONE.
+    #[arg(
+        long,
+        env = "MLFLOW_SERVER_X_FRAME_OPTIONS",
+        default_value = "SAMEORIGIN"
+    )]
+    pub x_frame_options: String,
+    /// Turn off the Host/CORS/header security middleware.
+    #[arg(long, env = "MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE", action = ArgAction::SetTrue)]
+    pub disable_security_middleware: bool,
+    /// Accepted for drop-in compatibility: rsflow is one multi-threaded process.
+    #[arg(short = 'w', long, env = "MLFLOW_WORKERS")]
+    pub workers: Option<u32>,
+    /// Not supported: rsflow is its own HTTP server.
+    #[arg(long, hide = true)]
+    pub gunicorn_opts: Option<String>,
+    /// Not supported: rsflow is its own HTTP server.
+    #[arg(long, hide = true)]
+    pub uvicorn_opts: Option<String>,
+    /// Not supported: rsflow is its own HTTP server.
+    #[arg(long, hide = true)]
+    pub waitress_opts: Option<String>,
+    /// Not supported yet.
+    #[arg(long, hide = true)]
+    pub app_name: Option<String>,
+    /// Not supported yet.
+    #[arg(long, hide = true, action = ArgAction::SetTrue)]
+    pub artifacts_presigned_only: bool,
+    /// Not supported yet.
+    #[arg(long, hide = true)]
+    pub read_replica_backend_store_uri: Option<String>,
+}
+
+/// Everything the server needs, resolved from flags and environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    pub backend_store_uri: String,
+    pub server: ServerConfig,
+}
+
+fn env_flag(name: &str) -> Option<bool> {
+    std::env::var(name)
+        .ok()
+        .map(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+}
+
+fn make_absolute(path: &str) -> anyhow::Result<String> {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        return Ok(path.to_owned());
+    }
+    let cwd = std::env::current_dir().context("cannot read the working directory")?;
+    let joined = cwd.join(p);
+    // Normalise `./x` without touching the filesystem.
+    let mut out = std::path::PathBuf::new();
+    for c in joined.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    Ok(out.to_string_lossy().into_owned())
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Hide a password in a URI for logs and errors.
+pub fn redact(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => uri.to_owned(),
+    }
+}
+
+impl ServerArgs {
+    pub fn resolve(self) -> anyhow::Result<Settings> {
+        for (flag, set) in [
+            ("--gunicorn-opts", self.gunicorn_opts.is_some()),
+            ("--uvicorn-opts", self.uvicorn_opts.is_some()),
+            ("--waitress-opts", self.waitress_opts.is_some()),
+            ("--app-name", self.app_name.is_some()),
+            ("--artifacts-presigned-only", self.artifacts_presigned_only),
+            (
+                "--read-replica-backend-store-uri",
+                self.read_replica_backend_store_uri.is_some(),
+            ),
+        ] {
+            if set {
+                bail!("{flag} is not supported by rsflow; remove it from the command line");
+            }
+        }
+        if let Some(w) = self.workers {
+            tracing::info!(
+                workers = w,
+                "--workers accepted: rsflow serves every core from one process"
+            );
+        }
+        let serve_artifacts = if self.no_serve_artifacts {
+            false
+        } else if self.serve_artifacts {
+            true
+        } else {
+            env_flag("MLFLOW_SERVE_ARTIFACTS").unwrap_or(true)
+        };
+        let artifacts_only =
+            self.artifacts_only || env_flag("MLFLOW_ARTIFACTS_ONLY").unwrap_or(false);
+        if artifacts_only && !serve_artifacts {
+            bail!("--artifacts-only cannot be used with --no-serve-artifacts");
+        }
+        if artifacts_only && self.backend_store_uri.is_some() {
+            bail!(
+                "--artifacts-only is set, so --backend-store-uri would be ignored; remove one of them"
+            );
+        }
+
+        let backend_store_uri = self
+            .backend_store_uri
+            .unwrap_or_else(|| DEFAULT_BACKEND_STORE_URI.to_owned());
+        if let Some(reg) = &self.registry_store_uri
+            && reg != &backend_store_uri
+        {
+            bail!(
+                "--registry-store-uri {} differs from --backend-store-uri: a separate registry database is not supported yet",
+                redact(reg)
+            );
+        }
+
+        let artifacts_destination = self
+            .artifacts_destination
+            .unwrap_or_else(|| DEFAULT_ARTIFACTS_DESTINATION.to_owned());
+        let artifacts_destination = match artifacts_destination.split_once("://") {
+            Some(("file", path)) => format!("file://{}", make_absolute(path)?),
+            Some(_) => artifacts_destination,
+            None => make_absolute(&artifacts_destination)?,
+        };
+
+        let default_artifact_root = match self.default_artifact_root {
+            Some(root) if root.contains(':') && !root.starts_with('/') => root,
+            Some(root) => make_absolute(&root)?,
+            None if serve_artifacts => "mlflow-artifacts:/".to_owned(),
+            None => make_absolute("./mlruns")?,
+        };
+
+        let static_prefix = match self.static_prefix {
+            None => String::new(),
+            Some(p) if p.is_empty() => String::new(),
+            Some(p) if !p.starts_with('/') => bail!("--static-prefix must begin with a '/'."),
+            Some(p) => p.trim_end_matches('/').to_owned(),
+        };
+
+        Ok(Settings {
+            host: self.host,
+            port: self.port,
+            backend_store_uri,
+            server: ServerConfig {
+                static_prefix,
+                serve_artifacts,
+                artifacts_only,
+                default_artifact_root,
+                artifacts_destination,
+                security: SecurityConfig {
+                    disabled: self.disable_security_middleware,
+                    allowed_hosts: self.allowed_hosts.as_deref().map(split_list),
+                    cors_allowed_origins: self
+                        .cors_allowed_origins
+                        .as_deref()
+                        .map(split_list)
+                        .unwrap_or_default(),
+                    x_frame_options: match self.x_frame_options.to_ascii_uppercase().as_str() {
+                        "NONE" => None,
+                        v @ ("DENY" | "SAMEORIGIN") => Some(v.to_owned()),
+                        other => {
+                            bail!("--x-frame-options must be SAMEORIGIN, DENY or NONE, not {other}")
+                        }
+                    },
+                },
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgresql://u:secret@db:5432/x"),
+            "postgresql://u:***@db:5432/x"
+        );
+        assert_eq!(redact("sqlite:///mlflow.db"), "sqlite:///mlflow.db");
+    }
+}

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# THE test command for rsflow:   bash scripts/test.sh [extra pytest args]
+#
+#   1. Python venv at .venv with the pinned mlflow client/reference server (scripts/venv.sh)
+#   2. cargo build --workspace --all-targets   (debug)
+#   3. cargo test --workspace
+#   4. pytest compat/   (stock mlflow client + raw HTTP against target/debug/rsflow,
+#                        differential and DB-interop runs against the reference mlflow server)
+#
+# Env knobs:
+#   COMPAT_TARGET=mlflow     run the compat flows against the reference `mlflow server` instead
+#   RSFLOW_TEST_SKIP_CARGO=1 skip steps 2-3 (e.g. with COMPAT_TARGET=mlflow, to validate the suite)
+#   COMPAT_BIG_MB=N          size of the big-file round trip in the main run (default 64)
+#   COMPAT_BIG_RUN=1         also run the big-file round trip with 1024 MiB (opt-in, slow)
+#   PYTEST_ARGS="..."        extra pytest arguments (so do arguments to this script)
+#
+# Exits non-zero if any step fails; pytest's "no tests collected" (exit 5) counts as failure.
+# Every process started here (and by the test servers) carries RSFLOW_TEST_TOKEN in its
+# environment; the EXIT trap stops exactly those processes by pid.
+
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+RSFLOW_TEST_TOKEN="rsflow-test-$$-$(date +%s%N)"
+export RSFLOW_TEST_TOKEN
+
+_stop_our_processes() {
+    local sig="$1" env pid found=1
+    for env in /proc/[0-9]*/environ; do
+        pid="${env#/proc/}"
+        pid="${pid%/environ}"
+        [[ "$pid" == "$$" || "$pid" == "$BASHPID" ]] && continue
+        if grep -qz "^RSFLOW_TEST_TOKEN=${RSFLOW_TEST_TOKEN}\$" "$env" 2>/dev/null; then
+            kill "-$sig" "$pid" 2>/dev/null && found=0
+        fi
+    done
+    return $found
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if _stop_our_processes TERM; then
+        sleep 2
+        _stop_our_processes KILL || true
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# bash runs traps only after a foreground command finishes, so long steps run in the
+# background and are waited for: INT/TERM then stop the script (and, via cleanup, them) at once.
+run() {
+    "$@" &
+    local pid=$! rc=0
+    wait "$pid" || rc=$?
+    return "$rc"
+}
+
+declare -a SUMMARY=()
+STEP_START=0
+banner() {
+    STEP_START=$SECONDS
+    printf '\n======================================================================\n'
+    printf '== %s\n' "$*"
+    printf '======================================================================\n'
+}
+done_step() {
+    SUMMARY+=("$(printf '%-34s %5ss' "$1" "$((SECONDS - STEP_START))")")
+}
+
+if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+banner "environment"
+echo "repo:    $REPO"
+echo "python:  $(command -v python3.11 || command -v python3) ($(python3 --version 2>&1))"
+if [[ "${RSFLOW_TEST_SKIP_CARGO:-}" != "1" ]]; then
+    echo "cargo:   $(cargo --version)"
+fi
+echo "target:  ${COMPAT_TARGET:-rsflow}"
+done_step "environment"
+
+banner "python venv (.venv: mlflow client + reference server, pytest)"
+# shellcheck source=scripts/venv.sh
+source "$REPO/scripts/venv.sh"
+set -euo pipefail
+"$RSFLOW_PY" -c 'import mlflow, pytest, requests; print("mlflow", mlflow.__version__, "| pytest", pytest.__version__)'
+done_step "venv"
+
+if [[ "${RSFLOW_TEST_SKIP_CARGO:-}" != "1" ]]; then
+    banner "cargo build --workspace --all-targets"
+    run cargo build --workspace --all-targets
+    done_step "cargo build"
+
+    banner "cargo test --workspace"
+    run cargo test --workspace
+    done_step "cargo test"
+else
+    echo "RSFLOW_TEST_SKIP_CARGO=1: skipping cargo build and cargo test"
+fi
+
+export RSFLOW_BIN="${RSFLOW_BIN:-$REPO/target/debug/rsflow}"
+
+run_pytest() {
+    local label="$1"
+    shift
+    local rc=0
+    # shellcheck disable=SC2086
+    run "$RSFLOW_PY" -m pytest -p no:cacheprovider -q "$@" ${PYTEST_ARGS:-} || rc=$?
+    if [[ $rc -eq 5 ]]; then
+        echo "ERROR: pytest collected no tests ($label)" >&2
+        return 1
+    fi
+    if [[ $rc -ne 0 ]]; then
+        echo "ERROR: pytest failed with exit code $rc ($label)" >&2
+        return "$rc"
+    fi
+}
+
+banner "compat suite: pytest compat/ (target: ${COMPAT_TARGET:-rsflow}, RSFLOW_BIN=$RSFLOW_BIN)"
+run_pytest "compat suite" compat/ "$@"
+done_step "compat suite"
+
+if [[ "${COMPAT_BIG_RUN:-}" == "1" ]]; then
+    banner "opt-in: 1 GiB artifact round trip"
+    COMPAT_BIG_MB=1024 run_pytest "big file" compat/test_artifact_flows.py -k test_big_file_round_trip
+    done_step "big file (1 GiB)"
+fi
+
+banner "summary"
+printf '%s\n' "${SUMMARY[@]}"
+echo "total                              $((SECONDS))s"
+echo "all steps passed"

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Create or refresh the Python venv used by the compatibility suite.
+#
+#   bash scripts/venv.sh            # ensure $REPO/.venv is ready, print its path
+#   source scripts/venv.sh          # same, and export RSFLOW_VENV / RSFLOW_PY
+#
+# Env:
+#   RSFLOW_VENV   venv directory (default: $REPO/.venv)
+#   PYTHON        interpreter used to create it (default: python3.11, else python3)
+#
+# The install is skipped when the venv already holds exactly the requirements
+# in compat/requirements.txt (checked via a stamp file holding their hash plus
+# the installed mlflow version), so reruns cost well under a second.
+
+_rsflow_venv_main() {
+    set -euo pipefail
+    local repo req venv py stamp want have
+    repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    req="$repo/compat/requirements.txt"
+    venv="${RSFLOW_VENV:-$repo/.venv}"
+    stamp="$venv/.rsflow-requirements.sha256"
+
+    if [[ -n "${PYTHON:-}" ]]; then
+        py="$PYTHON"
+    elif command -v python3.11 >/dev/null 2>&1; then
+        py=python3.11
+    else
+        py=python3
+    fi
+
+    if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        echo "venv.sh: creating venv at $venv with $py" >&2
+        rm -rf "$venv"
+        if ! "$py" -m venv "$venv" >/dev/null 2>&1; then
+            # Debian's python3.x ships ensurepip separately.
+            if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+                local ver
+                ver="$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+                echo "venv.sh: '$py -m venv' failed; installing python${ver}-venv via apt-get" >&2
+                rm -rf "$venv"
+                apt-get update -qq >&2
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "python${ver}-venv" >&2 \
+                    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2
+                "$py" -m venv "$venv"
+            else
+                echo "venv.sh: '$py -m venv $venv' failed (install python3-venv)" >&2
+                return 1
+            fi
+        fi
+    fi
+
+    want="$(sha256sum "$req" | cut -d' ' -f1)"
+    have=""
+    if [[ -f "$stamp" ]]; then
+        have="$(cat "$stamp")"
+    fi
+    local mlflow_pin
+    mlflow_pin="$(sed -n 's/^mlflow==\([^ ]*\).*/\1/p' "$req")"
+    if [[ "$have" == "$want" ]] && "$venv/bin/python" - "$mlflow_pin" <<'PY' >/dev/null 2>&1
+import sys
+from importlib.metadata import version
+assert version("mlflow") == sys.argv[1]
+for pkg in ("pytest", "pytest-timeout", "requests"):
+    version(pkg)
+PY
+    then
+        echo "venv.sh: $venv is up to date (mlflow==$mlflow_pin)" >&2
+    else
+        echo "venv.sh: installing $(grep -cv '^\s*\(#\|$\)' "$req") requirements into $venv" >&2
+        "$venv/bin/python" -m pip install --disable-pip-version-check -q --upgrade pip >&2 || true
+        "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$req" >&2
+        echo "$want" >"$stamp"
+    fi
+
+    RSFLOW_VENV="$venv"
+    RSFLOW_PY="$venv/bin/python"
+    export RSFLOW_VENV RSFLOW_PY
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    _rsflow_venv_main "$@"
+    echo "$RSFLOW_VENV"
+else
+    # Sourced: do the work in a child bash so `set -euo pipefail` doesn't leak into the
+    # caller's shell, then export the result.
+    if RSFLOW_VENV="$(bash "${BASH_SOURCE[0]}" "$@")"; then
+        RSFLOW_PY="$RSFLOW_VENV/bin/python"
+        export RSFLOW_VENV RSFLOW_PY
+    else
+        echo "venv.sh: failed" >&2
+        return 1
+    fi
+fi
