@@ -378,7 +378,7 @@ async fn log_param(State(s): State<AppState>, p: Params) -> Handler {
     };
     validation::param_name(&param.key)?;
     let param = validation::param(param, validation::truncate_long_values_from_env())?;
-    s.tracking.log_batch(&id, &[], &[param], &[]).await?;
+    s.tracking.log_param(&id, &param).await?;
     empty()
 }
 

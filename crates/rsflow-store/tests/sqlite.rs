@@ -2,53 +2,16 @@
 //! the embedded schema, revision checks, reopening, URI forms.
 
 mod common;
+#[macro_use]
 mod suite;
 
 use common::fresh;
 
-macro_rules! suite_tests {
-    ($($module:ident: [$($name:ident),* $(,)?]);* $(;)?) => {
-        $(
-            mod $module {
-                $(
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                    async fn $name() {
-                        let (_dir, store) = crate::fresh().await;
-                        crate::suite::$module::$name(&store).await;
-                    }
-                )*
-            }
-        )*
-    };
+async fn fresh_file() -> Option<(tempfile::TempDir, rsflow_store::SqlStore)> {
+    Some(fresh().await)
 }
 
-suite_tests!(
-    experiments: [
-        default_experiment,
-        create_and_get,
-        duplicate_names,
-        invalid_and_missing_ids,
-        rename,
-        delete_restore_cascade,
-        tags,
-    ];
-    runs: [create_run, get_missing_run, update_run, delete_restore_run];
-    logging: [
-        params,
-        batch_is_atomic,
-        metrics_and_latest,
-        tags,
-        inputs_and_outputs,
-        metric_history,
-        bulk_interval,
-    ];
-    search: [
-        run_filters,
-        run_view_types_and_results,
-        run_ordering_and_paging,
-        experiment_search,
-    ];
-);
+all_suite_tests!(crate::fresh_file);
 
 mod checks {
     use rsflow_store::{ALEMBIC_HEAD, CreateRun, SqlStore, TrackingStore};
