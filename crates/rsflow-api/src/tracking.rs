@@ -281,7 +281,7 @@ async fn search_runs(State(s): State<AppState>, p: Params) -> Handler {
     let max_results = p.opt_i64("max_results")?.unwrap_or(1000);
     if max_results > MAX_RUNS_PER_SEARCH {
         return Err(MlflowError::invalid_param(format!(
-            "Invalid value {max_results} for parameter 'max_results' supplied. See the API docs for more information about request parameters."
+            "Invalid value {max_results} for parameter 'max_results' supplied:  Hint: Value was of type 'int'. See the API docs for more information about request parameters."
         ))
         .into());
     }
