@@ -73,11 +73,14 @@ pub(crate) async fn insert_rows<T>(
     rows: &[T],
     bind: impl Fn(&mut Sql, &T),
 ) -> Result<u64> {
+    // The head and tail bind nothing, so every parameter is a row value, in order.
+    let anonymous = conn.backend_name() == "SQLite";
     let mut affected = 0;
     let mut at = 0;
     for size in chunk_plan(rows.len()) {
         let mut q = Sql::new(head);
-        q.push(&values_placeholders(size, width)).push(tail);
+        q.push(&values_placeholders(anonymous, size, width))
+            .push(tail);
         for row in &rows[at..at + size] {
             bind(&mut q, row);
         }

@@ -91,8 +91,8 @@ pub enum StoreOpenError {
          workspace before starting the tracking store in single-tenant mode."
     )]
     Workspaces,
-    #[error("{0}")]
-    Default(rsflow_core::MlflowError),
+    #[error("Could not create the Default experiment: {}", .0.message)]
+    DefaultExperiment(rsflow_core::MlflowError),
 }
 
 /// MLflow's per-session pragmas (FKs on, case-sensitive LIKE, 20 s busy wait). synchronous=NORMAL
@@ -215,7 +215,7 @@ impl SqlStore {
         schema::check_workspaces(&mut tx).await?;
         experiments::ensure_default_experiment(&mut tx, &self.artifact_root)
             .await
-            .map_err(StoreOpenError::Default)?;
+            .map_err(StoreOpenError::DefaultExperiment)?;
         tx.commit().await?;
         Ok(())
     }
