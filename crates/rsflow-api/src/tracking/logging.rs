@@ -50,13 +50,13 @@ pub(super) fn parse_metric(obj: &Map<String, Value>, path: &str) -> ApiResult<Me
         dataset_digest: opt_string("dataset_digest"),
         model_id: opt_string("model_id"),
     };
-    validation::metric(&metric)?;
     Ok(metric)
 }
 
 pub(super) async fn log_metric(State(s): State<AppState>, p: Params) -> Handler {
     let id = run_id(&p)?;
     let metric = parse_metric(&p.0, "")?;
+    validation::metric(&metric)?;
     s.tracking.log_batch(&id, &[metric], &[], &[]).await?;
     empty()
 }
@@ -67,7 +67,6 @@ pub(super) async fn log_param(State(s): State<AppState>, p: Params) -> Handler {
         key: p.req_str("key")?,
         value: p.opt_str("value")?.unwrap_or_default(),
     };
-    validation::param_name(&param.key)?;
     let param = validation::param(param, validation::truncate_long_values_from_env())?;
     s.tracking.log_param(&id, &param).await?;
     empty()
@@ -79,7 +78,6 @@ pub(super) async fn set_tag(State(s): State<AppState>, p: Params) -> Handler {
         key: p.req_str("key")?,
         value: p.opt_str("value")?.unwrap_or_default(),
     };
-    validation::tag_name(&tag.key)?;
     let tag = validation::run_tag(tag, validation::truncate_long_values_from_env())?;
     s.tracking.log_batch(&id, &[], &[], &[tag]).await?;
     empty()
@@ -104,11 +102,8 @@ pub(super) fn objects<'a>(p: &'a Params, name: &str) -> ApiResult<Vec<&'a Map<St
     }
 }
 
-pub(super) fn key_values(
-    p: &Params,
-    name: &str,
-    check: impl Fn(KeyValue) -> Result<KeyValue>,
-) -> ApiResult<Vec<KeyValue>> {
+/// `{key, value}` items of a repeated field, with MLflow's required-field messages.
+pub(super) fn key_values(p: &Params, name: &str) -> ApiResult<Vec<KeyValue>> {
     objects(p, name)?
         .into_iter()
         .enumerate()
@@ -125,30 +120,38 @@ pub(super) fn key_values(
                 Some(Value::String(v)) => v.clone(),
                 Some(other) => return Err(invalid_type(&format!("{name}[{i}].value"), other)),
             };
-            Ok(check(KeyValue { key, value })?)
+            Ok(KeyValue { key, value })
         })
         .collect()
 }
 
+/// `log-batch` in MLflow's order: required fields, then each entry's rules
+/// (`_validate_batch_log_data`), then the batch limits, then unique param keys.
 pub(super) async fn log_batch(State(s): State<AppState>, p: Params) -> Handler {
     let id = p.req_str("run_id")?;
-    validation::run_id(&id)?;
-    let truncate = validation::truncate_long_values_from_env();
-    let metric_items = objects(&p, "metrics")?;
-    let params = key_values(&p, "params", |kv| {
-        validation::param_name(&kv.key)?;
-        validation::param(kv, truncate)
-    })?;
-    let tags = key_values(&p, "tags", |kv| {
-        validation::tag_name(&kv.key)?;
-        validation::run_tag(kv, truncate)
-    })?;
-    validation::batch_limits(metric_items.len(), params.len(), tags.len())?;
-    let metrics = metric_items
+    let metrics = objects(&p, "metrics")?
         .into_iter()
         .enumerate()
         .map(|(i, o)| parse_metric(o, &format!("metrics[{i}].")))
         .collect::<ApiResult<Vec<_>>>()?;
+    let params = key_values(&p, "params")?;
+    let tags = key_values(&p, "tags")?;
+    validation::run_id(&id)?;
+    let truncate = validation::truncate_long_values_from_env();
+    for (i, m) in metrics.iter().enumerate() {
+        validation::metric_in_batch(m, i)?;
+    }
+    let params = params
+        .into_iter()
+        .enumerate()
+        .map(|(i, kv)| validation::param_in_batch(kv, truncate, i))
+        .collect::<Result<Vec<_>>>()?;
+    let tags = tags
+        .into_iter()
+        .enumerate()
+        .map(|(i, kv)| validation::run_tag_in_batch(kv, truncate, i))
+        .collect::<Result<Vec<_>>>()?;
+    validation::batch_limits(metrics.len(), params.len(), tags.len())?;
     validation::unique_param_keys(&params)?;
     s.tracking.log_batch(&id, &metrics, &params, &tags).await?;
     empty()

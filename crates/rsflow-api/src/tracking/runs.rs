@@ -14,7 +14,6 @@ pub(super) async fn create_run(State(s): State<AppState>, p: Params) -> Handler 
         .list::<KeyValue>("tags")?
         .into_iter()
         .map(|t| {
-            validation::tag_name(&t.key)?;
             validation::run_tag(t, truncate)
         })
         .collect::<Result<Vec<_>>>()?;
