@@ -69,6 +69,9 @@ pub fn router(state: AppState) -> Router {
     } else {
         Router::new().nest(&prefix, app).fallback(meta::not_found)
     };
-    app.layer(axum::middleware::from_fn_with_state(state.clone(), security::middleware))
-        .with_state(state)
+    app.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        security::middleware,
+    ))
+    .with_state(state)
 }

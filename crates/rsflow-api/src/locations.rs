@@ -6,8 +6,18 @@
 use rsflow_core::{MlflowError, Result};
 
 const DEFAULT_MAX_LOCATION_LEN: usize = 2048;
-const HOST_ADDRESSED: &[&str] =
-    &["ftp", "sftp", "hdfs", "viewfs", "http", "https", "mlflow-artifacts", "r2", "b2", "abfss"];
+const HOST_ADDRESSED: &[&str] = &[
+    "ftp",
+    "sftp",
+    "hdfs",
+    "viewfs",
+    "http",
+    "https",
+    "mlflow-artifacts",
+    "r2",
+    "b2",
+    "abfss",
+];
 
 /// The scheme of a URI as Python's `urlparse` finds it ("" for a plain path).
 pub fn uri_scheme(uri: &str) -> &str {
@@ -15,7 +25,8 @@ pub fn uri_scheme(uri: &str) -> &str {
         Some((s, _))
             if s.len() > 1
                 && s.starts_with(|c: char| c.is_ascii_alphabetic())
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
         {
             s
         }
@@ -30,7 +41,11 @@ fn host_target(uri: &str) -> Option<(String, String, Option<u16>)> {
         return None;
     }
     let rest = &uri[scheme.len() + 1..];
-    let netloc = rest.strip_prefix("//")?.split(['/', '?', '#']).next().unwrap_or("");
+    let netloc = rest
+        .strip_prefix("//")?
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("");
     if netloc.is_empty() {
         return None;
     }
@@ -53,7 +68,9 @@ fn host_target(uri: &str) -> Option<(String, String, Option<u16>)> {
 pub fn decode_fixpoint(s: &str) -> String {
     let mut cur = s.to_owned();
     for _ in 0..10 {
-        let next = percent_encoding::percent_decode_str(&cur).decode_utf8_lossy().into_owned();
+        let next = percent_encoding::percent_decode_str(&cur)
+            .decode_utf8_lossy()
+            .into_owned();
         if next == cur {
             break;
         }
@@ -81,7 +98,10 @@ pub fn validate_artifact_location(location: &str, trusted_roots: &[String]) -> R
     let scheme = uri_scheme(location).to_ascii_lowercase();
     if let Some(target) = host_target(location) {
         let allowed = allowed_host_schemes();
-        let trusted = trusted_roots.iter().filter_map(|r| host_target(r)).any(|t| t == target);
+        let trusted = trusted_roots
+            .iter()
+            .filter_map(|r| host_target(r))
+            .any(|t| t == target);
         if !trusted && !allowed.contains(&scheme) {
             return Err(MlflowError::invalid_param(format!(
                 "'{field}' cannot use the '{scheme}' scheme: the '{scheme}' scheme addresses a host other than the tracking server's configured artifact storage, so the server would connect to the host named in the URI. Set the MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable on the server to allow it."
@@ -122,8 +142,9 @@ fn resolve_if_local(location: &str, scheme: &str) -> Result<String> {
             if path.is_absolute() {
                 return Ok(location.to_owned());
             }
-            let cwd = std::env::current_dir()
-                .map_err(|e| MlflowError::internal(format!("cannot read working directory: {e}")))?;
+            let cwd = std::env::current_dir().map_err(|e| {
+                MlflowError::internal(format!("cannot read working directory: {e}"))
+            })?;
             Ok(cwd.join(path).to_string_lossy().into_owned())
         }
         "file" => {
@@ -158,7 +179,10 @@ mod tests {
     use super::*;
 
     fn check(loc: &str) -> Result<String> {
-        validate_artifact_location(loc, &["mlflow-artifacts:/".into(), "/srv/mlartifacts".into()])
+        validate_artifact_location(
+            loc,
+            &["mlflow-artifacts:/".into(), "/srv/mlartifacts".into()],
+        )
     }
 
     #[test]
@@ -175,7 +199,11 @@ mod tests {
             "file://remotehost/etc",
         ] {
             let err = check(bad).expect_err(bad);
-            assert_eq!(err.code, rsflow_core::ErrorCode::InvalidParameterValue, "{bad}");
+            assert_eq!(
+                err.code,
+                rsflow_core::ErrorCode::InvalidParameterValue,
+                "{bad}"
+            );
         }
     }
 

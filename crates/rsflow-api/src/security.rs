@@ -75,7 +75,10 @@ impl SecurityConfig {
 
     fn origin_allowed(&self, origin: &str) -> bool {
         is_localhost_origin(origin)
-            || self.cors_allowed_origins.iter().any(|p| p == "*" || wildcard_match(p, origin))
+            || self
+                .cors_allowed_origins
+                .iter()
+                .any(|p| p == "*" || wildcard_match(p, origin))
     }
 }
 
@@ -85,7 +88,11 @@ fn is_localhost_origin(origin: &str) -> bool {
     };
     let authority = rest.split('/').next().unwrap_or("");
     let host = if authority.starts_with('[') {
-        authority.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
+        authority
+            .split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
     } else {
         authority.split(':').next().unwrap_or("").to_owned()
     };
@@ -107,7 +114,11 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     let is_health = local == "/health" || local == "/version";
     let is_api = local.starts_with("/api/") || local.starts_with("/ajax-api/");
     if !is_health {
-        let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
         if !sec.host_allowed(host) {
             tracing::warn!(host, "rejected request with an invalid Host header");
             return forbidden(INVALID_HOST_MSG);
@@ -119,11 +130,16 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         .and_then(|o| o.to_str().ok())
         .map(str::to_owned);
     let method = req.method().clone();
-    let state_changing =
-        matches!(method, Method::POST | Method::PUT | Method::DELETE | Method::PATCH);
+    let state_changing = matches!(
+        method,
+        Method::POST | Method::PUT | Method::DELETE | Method::PATCH
+    );
     let origin_ok = origin.as_deref().is_some_and(|o| sec.origin_allowed(o));
     if is_api && state_changing && origin.is_some() && !origin_ok {
-        tracing::warn!(origin = origin.as_deref().unwrap_or(""), "blocked a cross-origin request");
+        tracing::warn!(
+            origin = origin.as_deref().unwrap_or(""),
+            "blocked a cross-origin request"
+        );
         return forbidden(CORS_BLOCKED_MSG);
     }
     let mut resp = if method == Method::OPTIONS && is_api {
@@ -132,17 +148,29 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         next.run(req).await
     };
     let headers = resp.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    if let Some(xfo) = sec.x_frame_options.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Some(xfo) = sec
+        .x_frame_options
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
         headers.insert(header::X_FRAME_OPTIONS, xfo);
     }
     if is_api
         && origin_ok
-        && let Some(o) = origin.as_deref().and_then(|o| HeaderValue::from_str(o).ok())
+        && let Some(o) = origin
+            .as_deref()
+            .and_then(|o| HeaderValue::from_str(o).ok())
     {
         let wildcard = sec.cors_allowed_origins.iter().any(|p| p == "*");
         if !wildcard {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
         }
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
         headers.insert(header::VARY, HeaderValue::from_static("Origin"));
@@ -151,7 +179,10 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
                 header::ACCESS_CONTROL_ALLOW_METHODS,
                 HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS"),
             );
-            headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("*"));
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("*"),
+            );
         }
     }
     resp
@@ -164,7 +195,15 @@ mod tests {
     #[test]
     fn default_hosts() {
         let c = SecurityConfig::default();
-        for ok in ["localhost", "localhost:5000", "127.0.0.1:80", "[::1]:5000", "10.1.2.3:5000", "172.20.0.1", "192.168.1.1:1"] {
+        for ok in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:80",
+            "[::1]:5000",
+            "10.1.2.3:5000",
+            "172.20.0.1",
+            "192.168.1.1:1",
+        ] {
             assert!(c.host_allowed(ok), "{ok}");
         }
         for bad in ["evil.com", "evil.com:5000", "172.32.0.1", "", "11.0.0.1"] {

@@ -26,7 +26,10 @@ pub struct ServerConfig {
 impl ServerConfig {
     /// Locations whose hosts the server may connect to (MLflow's host policy).
     pub fn trusted_roots(&self) -> Vec<String> {
-        vec![self.default_artifact_root.clone(), self.artifacts_destination.clone()]
+        vec![
+            self.default_artifact_root.clone(),
+            self.artifacts_destination.clone(),
+        ]
     }
 }
 

@@ -35,13 +35,25 @@ pub fn routes(_state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/mlflow/experiments/create", post(create_experiment))
         .route("/mlflow/experiments/get", get(get_experiment))
-        .route("/mlflow/experiments/get-by-name", get(get_experiment_by_name))
-        .route("/mlflow/experiments/search", get(search_experiments).post(search_experiments))
+        .route(
+            "/mlflow/experiments/get-by-name",
+            get(get_experiment_by_name),
+        )
+        .route(
+            "/mlflow/experiments/search",
+            get(search_experiments).post(search_experiments),
+        )
         .route("/mlflow/experiments/delete", post(delete_experiment))
         .route("/mlflow/experiments/restore", post(restore_experiment))
         .route("/mlflow/experiments/update", post(update_experiment))
-        .route("/mlflow/experiments/set-experiment-tag", post(set_experiment_tag))
-        .route("/mlflow/experiments/delete-experiment-tag", post(delete_experiment_tag))
+        .route(
+            "/mlflow/experiments/set-experiment-tag",
+            post(set_experiment_tag),
+        )
+        .route(
+            "/mlflow/experiments/delete-experiment-tag",
+            post(delete_experiment_tag),
+        )
         .route("/mlflow/runs/create", post(create_run))
         .route("/mlflow/runs/get", get(get_run))
         .route("/mlflow/runs/update", post(update_run))
@@ -57,7 +69,10 @@ pub fn routes(_state: &AppState) -> Router<AppState> {
         .route("/mlflow/runs/log-inputs", post(log_inputs))
         .route("/mlflow/runs/outputs", post(log_outputs))
         .route("/mlflow/metrics/get-history", get(get_metric_history))
-        .route("/mlflow/metrics/get-history-bulk-interval", get(get_history_bulk_interval))
+        .route(
+            "/mlflow/metrics/get-history-bulk-interval",
+            get(get_history_bulk_interval),
+        )
 }
 
 /// Routes MLflow registers only under `/ajax-api/2.0` (the web UI's helpers).
@@ -96,7 +111,10 @@ async fn create_experiment(State(s): State<AppState>, p: Params) -> Handler {
         Some(l) => Some(validate_artifact_location(&l, &s.config.trusted_roots())?),
         None => None,
     };
-    let id = s.tracking.create_experiment(&name, location.as_deref(), &tags).await?;
+    let id = s
+        .tracking
+        .create_experiment(&name, location.as_deref(), &tags)
+        .await?;
     json_ok(&json!({ "experiment_id": id }))
 }
 
@@ -135,7 +153,10 @@ async fn search_experiments(State(s): State<AppState>, p: Params) -> Handler {
     let page = s.tracking.search_experiments(&query).await?;
     let mut body = Map::new();
     if !page.items.is_empty() {
-        body.insert("experiments".into(), serde_json::to_value(&page.items).unwrap_or_default());
+        body.insert(
+            "experiments".into(),
+            serde_json::to_value(&page.items).unwrap_or_default(),
+        );
     }
     if let Some(t) = page.next_page_token {
         body.insert("next_page_token".into(), Value::String(t));
@@ -144,12 +165,16 @@ async fn search_experiments(State(s): State<AppState>, p: Params) -> Handler {
 }
 
 async fn delete_experiment(State(s): State<AppState>, p: Params) -> Handler {
-    s.tracking.delete_experiment(&p.req_str("experiment_id")?).await?;
+    s.tracking
+        .delete_experiment(&p.req_str("experiment_id")?)
+        .await?;
     empty()
 }
 
 async fn restore_experiment(State(s): State<AppState>, p: Params) -> Handler {
-    s.tracking.restore_experiment(&p.req_str("experiment_id")?).await?;
+    s.tracking
+        .restore_experiment(&p.req_str("experiment_id")?)
+        .await?;
     empty()
 }
 
@@ -163,7 +188,10 @@ async fn update_experiment(State(s): State<AppState>, p: Params) -> Handler {
 
 async fn set_experiment_tag(State(s): State<AppState>, p: Params) -> Handler {
     let id = p.req_str("experiment_id")?;
-    let tag = KeyValue { key: p.req_str("key")?, value: p.opt_str("value")?.unwrap_or_default() };
+    let tag = KeyValue {
+        key: p.req_str("key")?,
+        value: p.opt_str("value")?.unwrap_or_default(),
+    };
     validation::experiment_tag(&tag)?;
     s.tracking.set_experiment_tag(&id, &tag).await?;
     empty()
@@ -232,7 +260,10 @@ async fn update_run(State(s): State<AppState>, p: Params) -> Handler {
     };
     let end_time = p.opt_i64("end_time")?;
     let run_name = p.opt_str("run_name")?;
-    let info = s.tracking.update_run(&id, status, end_time, run_name.as_deref()).await?;
+    let info = s
+        .tracking
+        .update_run(&id, status, end_time, run_name.as_deref())
+        .await?;
     json_ok(&json!({ "run_info": info }))
 }
 
@@ -269,7 +300,10 @@ async fn search_runs(State(s): State<AppState>, p: Params) -> Handler {
     let mut body = Map::new();
     if !page.items.is_empty() {
         let runs: Vec<Run> = page.items.into_iter().map(with_outputs).collect();
-        body.insert("runs".into(), serde_json::to_value(&runs).unwrap_or_default());
+        body.insert(
+            "runs".into(),
+            serde_json::to_value(&runs).unwrap_or_default(),
+        );
     }
     if let Some(t) = page.next_page_token {
         body.insert("next_page_token".into(), Value::String(t));
@@ -297,10 +331,12 @@ fn parse_metric(obj: &Map<String, Value>, path: &str) -> ApiResult<Metric> {
     if value_json.is_boolean() {
         return Err(invalid_type(&format!("{path}value"), value_json));
     }
-    let value = parse_f64(value_json).ok_or_else(|| invalid_type(&format!("{path}value"), value_json))?;
+    let value =
+        parse_f64(value_json).ok_or_else(|| invalid_type(&format!("{path}value"), value_json))?;
     let int = |name: &str, v: &Value| -> ApiResult<i64> {
         let p = Params(Map::from_iter([(name.to_owned(), v.clone())]));
-        p.opt_i64(name)?.ok_or_else(|| invalid_type(&format!("{path}{name}"), v))
+        p.opt_i64(name)?
+            .ok_or_else(|| invalid_type(&format!("{path}{name}"), v))
     };
     let timestamp = int("timestamp", required("timestamp")?)?;
     let step = match field("step") {
@@ -308,7 +344,10 @@ fn parse_metric(obj: &Map<String, Value>, path: &str) -> ApiResult<Metric> {
         None => 0,
     };
     let opt_string = |name: &str| -> Option<String> {
-        field(name).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
+        field(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
     };
     let metric = Metric {
         key,
@@ -333,7 +372,10 @@ async fn log_metric(State(s): State<AppState>, p: Params) -> Handler {
 
 async fn log_param(State(s): State<AppState>, p: Params) -> Handler {
     let id = run_id(&p)?;
-    let param = KeyValue { key: p.req_str("key")?, value: p.opt_str("value")?.unwrap_or_default() };
+    let param = KeyValue {
+        key: p.req_str("key")?,
+        value: p.opt_str("value")?.unwrap_or_default(),
+    };
     validation::param_name(&param.key)?;
     let param = validation::param(param, validation::truncate_long_values_from_env())?;
     s.tracking.log_batch(&id, &[], &[param], &[]).await?;
@@ -342,7 +384,10 @@ async fn log_param(State(s): State<AppState>, p: Params) -> Handler {
 
 async fn set_tag(State(s): State<AppState>, p: Params) -> Handler {
     let id = run_id(&p)?;
-    let tag = KeyValue { key: p.req_str("key")?, value: p.opt_str("value")?.unwrap_or_default() };
+    let tag = KeyValue {
+        key: p.req_str("key")?,
+        value: p.opt_str("value")?.unwrap_or_default(),
+    };
     validation::tag_name(&tag.key)?;
     let tag = validation::run_tag(tag, validation::truncate_long_values_from_env())?;
     s.tracking.log_batch(&id, &[], &[], &[tag]).await?;
@@ -439,7 +484,11 @@ async fn log_model(State(s): State<AppState>, p: Params) -> Handler {
         .collect();
     if !missing.is_empty() {
         missing.sort_unstable();
-        let set = missing.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
+        let set = missing
+            .iter()
+            .map(|k| format!("'{k}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(MlflowError::invalid_param(format!(
             "Model json is missing mandatory fields: {{{set}}}"
         ))
@@ -455,7 +504,10 @@ async fn log_model(State(s): State<AppState>, p: Params) -> Handler {
         .and_then(|t| serde_json::from_str(&t.value).ok())
         .unwrap_or_default();
     history.push(model);
-    let tag = KeyValue { key: history_key.into(), value: Value::Array(history).to_string() };
+    let tag = KeyValue {
+        key: history_key.into(),
+        value: Value::Array(history).to_string(),
+    };
     s.tracking.log_batch(&id, &[], &[], &[tag]).await?;
     empty()
 }
@@ -497,12 +549,18 @@ async fn log_outputs(State(s): State<AppState>, p: Params) -> Handler {
     let models = objects(&p, "models")?
         .into_iter()
         .map(|o| {
-            let model_id = o.get("model_id").and_then(Value::as_str).unwrap_or_default();
+            let model_id = o
+                .get("model_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if model_id.is_empty() {
                 return Err(ApiError(MlflowError::missing_param("model_id")));
             }
             let step = Params(o.clone()).opt_i64("step")?.unwrap_or(0);
-            Ok(ModelOutput { model_id: model_id.to_owned(), step })
+            Ok(ModelOutput {
+                model_id: model_id.to_owned(),
+                step,
+            })
         })
         .collect::<ApiResult<Vec<_>>>()?;
     s.tracking.log_outputs(&id, &models).await?;
@@ -522,10 +580,16 @@ async fn get_metric_history(State(s): State<AppState>, p: Params) -> Handler {
         .into());
     }
     let token = p.opt_str("page_token")?.filter(|t| !t.is_empty());
-    let page = s.tracking.get_metric_history(&id, &key, max_results, token.as_deref()).await?;
+    let page = s
+        .tracking
+        .get_metric_history(&id, &key, max_results, token.as_deref())
+        .await?;
     let mut body = Map::new();
     if !page.items.is_empty() {
-        body.insert("metrics".into(), serde_json::to_value(&page.items).unwrap_or_default());
+        body.insert(
+            "metrics".into(),
+            serde_json::to_value(&page.items).unwrap_or_default(),
+        );
     }
     if let Some(t) = page.next_page_token {
         body.insert("next_page_token".into(), Value::String(t));
@@ -546,7 +610,9 @@ async fn get_history_bulk_interval(State(s): State<AppState>, p: Params) -> Hand
         .into());
     }
     let metric_key = p.req_str("metric_key")?;
-    let max_results = p.opt_i64("max_results")?.unwrap_or(MAX_RESULTS_BULK_INTERVAL);
+    let max_results = p
+        .opt_i64("max_results")?
+        .unwrap_or(MAX_RESULTS_BULK_INTERVAL);
     if !(1..=MAX_RESULTS_BULK_INTERVAL).contains(&max_results) {
         return Err(MlflowError::invalid_param(format!(
             "max_results must be between 1 and {MAX_RESULTS_BULK_INTERVAL}. See the API docs for more information about request parameters."
@@ -569,7 +635,13 @@ async fn get_history_bulk_interval(State(s): State<AppState>, p: Params) -> Hand
             .into());
         }
     };
-    let query = BulkIntervalQuery { run_ids, metric_key, start_step, end_step, max_results };
+    let query = BulkIntervalQuery {
+        run_ids,
+        metric_key,
+        start_step,
+        end_step,
+        max_results,
+    };
     let metrics = s.tracking.get_metric_history_bulk_interval(&query).await?;
     if metrics.is_empty() {
         return empty();

@@ -15,7 +15,9 @@ pub async fn open_tracking_store(
     uri: &str,
     default_artifact_root: &str,
 ) -> Result<std::sync::Arc<dyn TrackingStore>, StoreOpenError> {
-    Ok(std::sync::Arc::new(SqlStore::open(uri, default_artifact_root).await?))
+    Ok(std::sync::Arc::new(
+        SqlStore::open(uri, default_artifact_root).await?,
+    ))
 }
 
 use async_trait::async_trait;

@@ -50,7 +50,11 @@ pub struct ServerArgs {
     #[arg(long, env = "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS")]
     pub cors_allowed_origins: Option<String>,
     /// X-Frame-Options header: SAMEORIGIN (default), DENY or NONE.
-    #[arg(long, env = "MLFLOW_SERVER_X_FRAME_OPTIONS", default_value = "SAMEORIGIN")]
+    #[arg(
+        long,
+        env = "MLFLOW_SERVER_X_FRAME_OPTIONS",
+        default_value = "SAMEORIGIN"
+    )]
     pub x_frame_options: String,
     /// Turn off the Host/CORS/header security middleware.
     #[arg(long, env = "MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE", action = ArgAction::SetTrue)]
@@ -88,7 +92,9 @@ pub struct Settings {
 }
 
 fn env_flag(name: &str) -> Option<bool> {
-    std::env::var(name).ok().map(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+    std::env::var(name)
+        .ok()
+        .map(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
 }
 
 fn make_absolute(path: &str) -> anyhow::Result<String> {
@@ -113,7 +119,10 @@ fn make_absolute(path: &str) -> anyhow::Result<String> {
 }
 
 fn split_list(s: &str) -> Vec<String> {
-    s.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect()
+    s.split(',')
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// Hide a password in a URI for logs and errors.
@@ -139,14 +148,20 @@ impl ServerArgs {
             ("--waitress-opts", self.waitress_opts.is_some()),
             ("--app-name", self.app_name.is_some()),
             ("--artifacts-presigned-only", self.artifacts_presigned_only),
-            ("--read-replica-backend-store-uri", self.read_replica_backend_store_uri.is_some()),
+            (
+                "--read-replica-backend-store-uri",
+                self.read_replica_backend_store_uri.is_some(),
+            ),
         ] {
             if set {
                 bail!("{flag} is not supported by rsflow; remove it from the command line");
             }
         }
         if let Some(w) = self.workers {
-            tracing::info!(workers = w, "--workers accepted: rsflow serves every core from one process");
+            tracing::info!(
+                workers = w,
+                "--workers accepted: rsflow serves every core from one process"
+            );
         }
         let serve_artifacts = if self.no_serve_artifacts {
             false
@@ -155,7 +170,8 @@ impl ServerArgs {
         } else {
             env_flag("MLFLOW_SERVE_ARTIFACTS").unwrap_or(true)
         };
-        let artifacts_only = self.artifacts_only || env_flag("MLFLOW_ARTIFACTS_ONLY").unwrap_or(false);
+        let artifacts_only =
+            self.artifacts_only || env_flag("MLFLOW_ARTIFACTS_ONLY").unwrap_or(false);
         if artifacts_only && !serve_artifacts {
             bail!("--artifacts-only cannot be used with --no-serve-artifacts");
         }
@@ -165,8 +181,9 @@ impl ServerArgs {
             );
         }
 
-        let backend_store_uri =
-            self.backend_store_uri.unwrap_or_else(|| DEFAULT_BACKEND_STORE_URI.to_owned());
+        let backend_store_uri = self
+            .backend_store_uri
+            .unwrap_or_else(|| DEFAULT_BACKEND_STORE_URI.to_owned());
         if let Some(reg) = &self.registry_store_uri
             && reg != &backend_store_uri
         {
@@ -220,9 +237,9 @@ impl ServerArgs {
                     x_frame_options: match self.x_frame_options.to_ascii_uppercase().as_str() {
                         "NONE" => None,
                         v @ ("DENY" | "SAMEORIGIN") => Some(v.to_owned()),
-                        other => bail!(
-                            "--x-frame-options must be SAMEORIGIN, DENY or NONE, not {other}"
-                        ),
+                        other => {
+                            bail!("--x-frame-options must be SAMEORIGIN, DENY or NONE, not {other}")
+                        }
                     },
                 },
             },
@@ -236,7 +253,10 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact("postgresql://u:secret@db:5432/x"), "postgresql://u:***@db:5432/x");
+        assert_eq!(
+            redact("postgresql://u:secret@db:5432/x"),
+            "postgresql://u:***@db:5432/x"
+        );
         assert_eq!(redact("sqlite:///mlflow.db"), "sqlite:///mlflow.db");
     }
 }

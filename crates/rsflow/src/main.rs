@@ -10,7 +10,11 @@ use tracing_subscriber::EnvFilter;
 use crate::config::ServerArgs;
 
 #[derive(Parser)]
-#[command(name = "rsflow", version, about = "MLflow-compatible tracking server and artifact store")]
+#[command(
+    name = "rsflow",
+    version,
+    about = "MLflow-compatible tracking server and artifact store"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,18 +53,22 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     )
     .await
     .with_context(|| {
-        format!("cannot open backend store {}", config::redact(&settings.backend_store_uri))
+        format!(
+            "cannot open backend store {}",
+            config::redact(&settings.backend_store_uri)
+        )
     })?;
     let mut state = AppState::new(settings.server.clone(), tracking);
     if settings.server.serve_artifacts {
-        let destination = rsflow_artifacts::open_destination(&settings.server.artifacts_destination)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot open artifacts destination {}",
-                    config::redact(&settings.server.artifacts_destination)
-                )
-            })?;
+        let destination =
+            rsflow_artifacts::open_destination(&settings.server.artifacts_destination)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot open artifacts destination {}",
+                        config::redact(&settings.server.artifacts_destination)
+                    )
+                })?;
         state = state.with_artifacts(destination);
     }
     let app = router(state);
