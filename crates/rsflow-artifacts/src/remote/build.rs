@@ -86,6 +86,16 @@ pub async fn open_remote(uri: &str) -> Result<Arc<dyn ArtifactStore>, StoreError
     open_location(&location, &env)
 }
 
+/// Open the store behind a remote URI, reading settings from `env` instead of the process
+/// environment (tests, and embedders with their own configuration). No region detection.
+pub fn open_remote_with_env(
+    uri: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Arc<dyn ArtifactStore>, StoreError> {
+    let location = Location::parse(uri).map_err(|e| StoreError::Unsupported(e.to_string()))?;
+    open_location(&location, env)
+}
+
 /// Open a store for `location` (its prefix becomes the store's root).
 pub(crate) fn open_location(
     location: &Location,

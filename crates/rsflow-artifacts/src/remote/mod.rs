@@ -28,7 +28,7 @@ use crate::store::{
     PresignedDownload, Stat, StoreError,
 };
 
-pub use build::{S3Settings, StorageTimeouts, open_remote};
+pub use build::{S3Settings, StorageTimeouts, open_remote, open_remote_with_env};
 pub(crate) use errors::remote_error;
 pub use location::{Location, LocationError, S3Flavour, redact_uri};
 pub use s3_mpu::S3Multipart;
