@@ -274,6 +274,11 @@ pub trait ArtifactStore: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// Whether [`ArtifactStore::presign_download`] can give URLs (advertised in server-info).
+    fn presigns_downloads(&self) -> bool {
+        false
+    }
+
     /// A presigned URL to download `path` straight from the store, where supported.
     async fn presign_download(
         &self,

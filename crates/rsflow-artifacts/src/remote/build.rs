@@ -334,6 +334,13 @@ impl S3Settings {
         if let Some(profile) = env("AWS_PROFILE") {
             b = b.profile(&profile);
         }
+        // Keys given in the environment win over profiles and instance roles, as in boto.
+        if let (Some(ak), Some(sk)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+            b = b.access_key_id(&ak).secret_access_key(&sk);
+            if let Some(token) = env("AWS_SESSION_TOKEN") {
+                b = b.session_token(&token);
+            }
+        }
         let text = |k: &str| self.extra.get(k).and_then(|v| v.as_str());
         for (key, value) in &self.extra {
             let Some(v) = value.as_str() else { continue };

@@ -24,7 +24,7 @@ pub(crate) fn remote_error(
         ErrorKind::RateLimited => "the store is throttling requests".to_owned(),
         ErrorKind::NotFound => format!("not found: {}", e.message()),
         _ if is_timeout(&e) => "the store did not answer in time".to_owned(),
-        _ => e.message().to_owned(),
+        _ => with_causes(&e),
     };
     StoreError::Remote {
         store: store.to_owned(),
@@ -33,6 +33,25 @@ pub(crate) fn remote_error(
         message: short(&why),
         denied: kind == ErrorKind::PermissionDenied,
     }
+}
+
+/// The message and the chain of causes under it (`signing http request: no credential`).
+fn with_causes(e: &opendal::Error) -> String {
+    // Some failures carry everything in their context (an HTTP status, no body).
+    if e.message().is_empty() {
+        return e.to_string();
+    }
+    let mut out = e.message().to_owned();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 fn is_timeout(e: &opendal::Error) -> bool {

@@ -37,6 +37,8 @@ pub use s3_mpu::S3Multipart;
 /// [`UPLOAD_CONCURRENCY`] parts are in flight, so an upload holds a few parts in memory.
 pub const UPLOAD_CHUNK: usize = 8 * 1024 * 1024;
 pub const UPLOAD_CONCURRENCY: usize = 2;
+/// Stored objects are opaque bytes; rsflow sets the download type itself from the name.
+const CONTENT_TYPE: &str = "application/octet-stream";
 
 /// An artifact store over one OpenDAL operator whose root is the artifact root.
 #[derive(Clone)]
@@ -110,6 +112,12 @@ impl OpendalStore {
             Ok(meta) if meta.is_dir() => Ok(None),
             Ok(meta) => Ok(Some(object_meta(&meta))),
             Err(e) if is_absent(&e) => Ok(None),
+            // File-system-backed S3 servers (s3s-fs, gateways) fail a HEAD on a "directory"
+            // instead of answering 404; a prefix with children is a directory, not a fault.
+            Err(e) if self.has_children(path).await.unwrap_or(false) => {
+                tracing::debug!(path = %path, error = %e, "HEAD on a prefix failed; it is a directory");
+                Ok(None)
+            }
             Err(e) => Err(self.err("stat", path, e)),
         }
     }
@@ -178,6 +186,7 @@ impl ArtifactStore for OpendalStore {
         let writer = self
             .op
             .writer_with(path.as_str())
+            .content_type(CONTENT_TYPE)
             .chunk(UPLOAD_CHUNK)
             .concurrent(UPLOAD_CONCURRENCY)
             .await
@@ -302,6 +311,8 @@ impl ArtifactStore for OpendalStore {
         match self.op.delete(path.as_str()).await {
             Ok(()) => {}
             Err(e) if is_absent(&e) || e.kind() == ErrorKind::IsADirectory => {}
+            // As in `stat_file`: some servers refuse to delete a key that is their directory.
+            Err(_) if self.has_children(path).await.unwrap_or(false) => {}
             Err(e) => return Err(self.err("delete", path, e)),
         }
         match self.op.delete_with(&dir_key(path)).recursive(true).await {
@@ -326,7 +337,8 @@ impl ArtifactStore for OpendalStore {
         let at = ArtifactPath::root();
         let fail = |op, e| self.err(op, &at, e);
         self.op
-            .write(&probe, b"rsflow".to_vec())
+            .write_with(&probe, b"rsflow".to_vec())
+            .content_type(CONTENT_TYPE)
             .await
             .map_err(|e| fail("write a probe object to", e))?;
         let read = self
@@ -351,12 +363,16 @@ impl ArtifactStore for OpendalStore {
         self.multipart.as_deref()
     }
 
+    fn presigns_downloads(&self) -> bool {
+        self.presign && self.op.info().capability().presign_read
+    }
+
     async fn presign_download(
         &self,
         path: &ArtifactPath,
         ttl: std::time::Duration,
     ) -> Result<Option<PresignedDownload>, StoreError> {
-        if !self.presign || !self.op.info().capability().presign_read {
+        if !self.presigns_downloads() {
             return Ok(None);
         }
         let Some(meta) = self.stat_file(path).await? else {

@@ -9,7 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use reqsign_aws_v4::{Credential, DefaultCredentialProvider, RequestSigner};
+use reqsign_aws_v4::{
+    Credential, DefaultCredentialProvider, RequestSigner, StaticCredentialProvider,
+};
 use reqsign_core::{Context, HttpSend, OsEnv, ProvideCredentialChain, Signer};
 use reqsign_file_read_tokio::TokioFileRead;
 
@@ -104,7 +106,15 @@ impl S3Multipart {
         if env("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
             provider = provider.no_imds();
         }
-        let chain = ProvideCredentialChain::new().push(provider.build());
+        let mut chain = ProvideCredentialChain::new().push(provider.build());
+        if let (Some(ak), Some(sk)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+            let fixed = StaticCredentialProvider::new(&ak, &sk);
+            let fixed = match env("AWS_SESSION_TOKEN") {
+                Some(token) => fixed.with_session_token(&token),
+                None => fixed,
+            };
+            chain = chain.push_front(fixed);
+        }
         let signer = Signer::new(ctx, chain, RequestSigner::new("s3", &settings.region));
         Ok(S3Multipart {
             settings,

@@ -144,9 +144,10 @@ pub async fn sftp() -> Option<Backend> {
     )
 }
 
-/// The same cases for every backend.
+/// The same cases for every backend. A case a test server cannot run is listed with the
+/// reason, which the test prints.
 macro_rules! behaviour {
-    ($backend:ident) => {
+    ($backend:ident $(, except $skipped:ident: $why:literal)?) => {
         mod $backend {
             use crate::cases;
 
@@ -154,6 +155,12 @@ macro_rules! behaviour {
                 ($name:ident) => {
                     #[tokio::test]
                     async fn $name() {
+                        $(
+                            if stringify!($name) == stringify!($skipped) {
+                                eprintln!("skipping {} on {}: {}", stringify!($name), stringify!($backend), $why);
+                                return;
+                            }
+                        )?
                         if let Some(b) = crate::$backend().await {
                             cases::$name(b.store.as_ref()).await;
                         }
@@ -169,14 +176,17 @@ macro_rules! behaviour {
             case!(overwrite);
             case!(nested_dirs_and_delete);
             case!(delete_is_prefix_safe);
+            case!(delete_twice);
             case!(large_streamed_file);
         }
     };
 }
 
 behaviour!(local);
-behaviour!(s3s);
+behaviour!(s3s, except delete_twice:
+    "s3s-fs keeps emptied directories and answers 500 to DeleteObject on them");
 behaviour!(moto);
 behaviour!(azurite);
-behaviour!(gcs);
+behaviour!(gcs, except large_streamed_file:
+    "gcp-storage-emulator lacks the XML multipart API that streams uploads above 8 MiB to GCS");
 behaviour!(sftp);
