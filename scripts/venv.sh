@@ -2,7 +2,7 @@
 # Create or refresh the Python venv used by the compatibility suite.
 #
 #   bash scripts/venv.sh            # ensure $REPO/.venv is ready, print its path
-#   source scripts/venv.sh          # same, and leave RSFLOW_VENV / RSFLOW_PY set
+#   source scripts/venv.sh          # same, and export RSFLOW_VENV / RSFLOW_PY
 #
 # Env:
 #   RSFLOW_VENV   venv directory (default: $REPO/.venv)
@@ -81,7 +81,13 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     _rsflow_venv_main "$@"
     echo "$RSFLOW_VENV"
 else
-    # Sourced: run in a subshell-safe way without leaking `set -e` into the caller
-    # beyond what it already has; the caller is expected to use `set -euo pipefail`.
-    _rsflow_venv_main "$@"
+    # Sourced: do the work in a child bash so `set -euo pipefail` doesn't leak into the
+    # caller's shell, then export the result.
+    if RSFLOW_VENV="$(bash "${BASH_SOURCE[0]}" "$@")"; then
+        RSFLOW_PY="$RSFLOW_VENV/bin/python"
+        export RSFLOW_VENV RSFLOW_PY
+    else
+        echo "venv.sh: failed" >&2
+        return 1
+    fi
 fi

@@ -8,6 +8,9 @@
 //! - `tracking`: experiments, runs, metrics, params, tags, inputs and outputs.
 //! - [`security`]: Host allow-list, cross-origin blocking, security headers.
 //! - `meta`: `/health`, `/version`, server-info, the JSON 404.
+//! - `registry`: registered models and model versions (and `source` admission).
+//! - `logged_models`: MLflow 3 logged models.
+//! - `model_artifacts`: artifact listing and downloads of logged models and model versions.
 //! - `artifacts`: the artifact proxy (`mlflow-artifacts/*`) and the run-based artifact routes.
 //! - `gate`: the 503 answers of `--no-serve-artifacts` and `--artifacts-only`.
 
@@ -16,7 +19,10 @@ pub mod error;
 pub mod extract;
 mod gate;
 pub mod locations;
+mod logged_models;
 mod meta;
+mod model_artifacts;
+mod registry;
 pub mod security;
 pub mod state;
 mod tracking;
@@ -35,7 +41,11 @@ fn api_v2(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(tracking_only(
             state,
-            tracking::routes(state).merge(artifacts::run_routes()),
+            tracking::routes(state)
+                .merge(artifacts::run_routes())
+                .merge(registry::routes())
+                .merge(logged_models::routes())
+                .merge(model_artifacts::routes()),
         ))
         .merge(artifacts::proxy_routes())
 }
@@ -54,10 +64,15 @@ pub fn router(state: AppState) -> Router {
             "/ajax-api/2.0",
             api_v2(&state).merge(tracking_only(
                 &state,
-                tracking::ajax_only_routes(&state).merge(artifacts::ajax_only_routes()),
+                tracking::ajax_only_routes(&state)
+                    .merge(artifacts::ajax_only_routes())
+                    .merge(model_artifacts::ajax_only_routes()),
             )),
         )
-        .merge(tracking_only(&state, artifacts::top_level_routes()))
+        .merge(tracking_only(
+            &state,
+            artifacts::top_level_routes().merge(model_artifacts::top_level_routes()),
+        ))
         .route("/api/3.0/mlflow/server-info", get(meta::server_info))
         .route("/ajax-api/3.0/mlflow/server-info", get(meta::server_info))
         .route("/health", get(meta::health))

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use rsflow_artifacts::{ArtifactResolver, ArtifactStore};
-use rsflow_store::TrackingStore;
+use rsflow_store::{LoggedModelStore, MetadataStore, ModelRegistryStore, TrackingStore};
 
 use crate::security::SecurityConfig;
 
@@ -37,15 +37,21 @@ impl ServerConfig {
 pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub tracking: Arc<dyn TrackingStore>,
+    pub registry: Arc<dyn ModelRegistryStore>,
+    pub logged_models: Arc<dyn LoggedModelStore>,
     /// The proxy destination (`--artifacts-destination`); `None` when it is not configured.
     pub artifacts: Option<Arc<dyn ArtifactStore>>,
 }
 
 impl AppState {
-    pub fn new(config: ServerConfig, tracking: Arc<dyn TrackingStore>) -> Self {
+    /// One metadata store serves tracking, the registry and logged models (MLflow keeps them
+    /// in one database unless `--registry-store-uri` says otherwise).
+    pub fn new(config: ServerConfig, store: Arc<dyn MetadataStore>) -> Self {
         AppState {
             config: Arc::new(config),
-            tracking,
+            tracking: store.clone(),
+            registry: store.clone(),
+            logged_models: store,
             artifacts: None,
         }
     }

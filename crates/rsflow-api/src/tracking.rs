@@ -281,7 +281,7 @@ async fn search_runs(State(s): State<AppState>, p: Params) -> Handler {
     let max_results = p.opt_i64("max_results")?.unwrap_or(1000);
     if max_results > MAX_RUNS_PER_SEARCH {
         return Err(MlflowError::invalid_param(format!(
-            "Invalid value {max_results} for parameter 'max_results' supplied. See the API docs for more information about request parameters."
+            "Invalid value {max_results} for parameter 'max_results' supplied:  Hint: Value was of type 'int'. See the API docs for more information about request parameters."
         ))
         .into());
     }
@@ -378,7 +378,7 @@ async fn log_param(State(s): State<AppState>, p: Params) -> Handler {
     };
     validation::param_name(&param.key)?;
     let param = validation::param(param, validation::truncate_long_values_from_env())?;
-    s.tracking.log_batch(&id, &[], &[param], &[]).await?;
+    s.tracking.log_param(&id, &param).await?;
     empty()
 }
 

@@ -59,19 +59,23 @@ impl ErrorCode {
         }
     }
 
-    /// `sqlstate` / `error_class` that MLflow 3.x adds to error bodies.
-    pub fn classification(self) -> (&'static str, &'static str) {
-        match self {
-            ErrorCode::ResourceAlreadyExists => ("KAM00", "RESOURCE_ALREADY_EXISTS"),
-            ErrorCode::ResourceDoesNotExist => ("KAM00", "RESOURCE_NOT_FOUND"),
+    /// `sqlstate` / `error_class` that MLflow 3.x adds to error bodies
+    /// (`mlflow/error_classification.py`, client map); other codes carry neither.
+    pub fn classification(self) -> Option<(&'static str, &'static str)> {
+        Some(match self {
             ErrorCode::BadRequest | ErrorCode::InvalidParameterValue => {
                 ("KAM00", "INVALID_PARAMETER_VALUE")
             }
-            ErrorCode::InternalError | ErrorCode::InvalidState => {
-                ("XXM00", "CLIENT_INTERNAL_ERROR")
+            ErrorCode::EndpointNotFound | ErrorCode::ResourceDoesNotExist => {
+                ("KAM00", "RESOURCE_NOT_FOUND")
             }
-            _ => ("KAM00", "INVALID_PARAMETER_VALUE"),
-        }
+            ErrorCode::PermissionDenied => ("KAM00", "PERMISSION_DENIED"),
+            ErrorCode::ResourceAlreadyExists => ("KAM00", "RESOURCE_ALREADY_EXISTS"),
+            ErrorCode::InternalError
+            | ErrorCode::InvalidState
+            | ErrorCode::TemporarilyUnavailable => ("XXM00", "CLIENT_INTERNAL_ERROR"),
+            _ => return None,
+        })
     }
 }
 
@@ -133,12 +137,14 @@ impl MlflowError {
     }
     /// The JSON body MLflow 3.x sends.
     pub fn to_json(&self) -> serde_json::Value {
-        let (sqlstate, class) = self.code.classification();
-        serde_json::json!({
+        let mut body = serde_json::json!({
             "error_code": self.code.as_str(),
             "message": self.message,
-            "sqlstate": sqlstate,
-            "error_class": class,
-        })
+        });
+        if let Some((sqlstate, class)) = self.code.classification() {
+            body["sqlstate"] = sqlstate.into();
+            body["error_class"] = class.into();
+        }
+        body
     }
 }

@@ -3,16 +3,21 @@
 //! # Layout
 //! - [`error`]: MLflow's `ErrorCode`, the error body, the HTTP status map.
 //! - [`wire`]: entities as the REST API serialises them (experiments, runs, metrics, ...).
+//! - [`wire_models`]: logged models and the model registry on the wire.
+//! - [`model_source`]: model-version `source` parsing and artifact-root containment.
 //! - [`search`]: the search filter / `order_by` AST and its parser.
 //! - [`validation`]: MLflow's input limits and naming rules.
 //! - [`page_token`]: offset page tokens.
 //! - [`names`]: generated run and model names (`adjective-noun-NNN`).
 
 pub mod error;
+pub mod model_source;
 pub mod names;
 pub mod page_token;
 pub mod search;
+pub mod validation;
 pub mod wire;
+pub mod wire_models;
 
 pub use error::{ErrorCode, MlflowError, Result};
 

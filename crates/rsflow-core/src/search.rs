@@ -5,13 +5,17 @@
 //! steps, so an AST that parses is one the SQL store can run as is, and every rejection is a 400
 //! INVALID_PARAMETER_VALUE with the reference's wording.
 
+mod experiments;
 mod group;
 mod keywords;
 mod lex;
 mod logged;
 pub mod parse;
-mod pylit;
+pub(crate) mod pylit;
 mod registry;
+mod runs;
+#[cfg(test)]
+mod tests;
 
 pub use parse::{
     parse_experiment_filter, parse_experiment_order_by, parse_logged_model_filter,

@@ -4,17 +4,29 @@
 //! # Layout
 //! - [`TrackingStore`]: experiments, runs, metrics, params, tags, inputs and outputs.
 //! - [`sql`]: the sqlx implementation ([`SqlStore`]), schema creation and revision check.
+//! - [`registry`]: the [`ModelRegistryStore`] trait (registered models and versions).
+//! - [`logged_models`]: the [`LoggedModelStore`] trait (MLflow 3 logged models).
 
+pub mod logged_models;
+pub mod registry;
 pub mod sql;
 
+pub use logged_models::{
+    CreateLoggedModel, DatasetFilter, LoggedModelOrderBy, LoggedModelStore, SearchLoggedModels,
+};
+pub use registry::{CreateModelVersion, ModelRegistryStore, SearchRegistry};
 pub use sql::{ALEMBIC_HEAD, SqlStore, StoreOpenError};
+
+/// Everything one metadata database serves: tracking, the model registry, logged models.
+pub trait MetadataStore: TrackingStore + ModelRegistryStore + LoggedModelStore {}
+impl<T: TrackingStore + ModelRegistryStore + LoggedModelStore> MetadataStore for T {}
 
 /// Open the metadata store a `--backend-store-uri` names: the backend is chosen once, here,
 /// from the URI scheme.
-pub async fn open_tracking_store(
+pub async fn open_metadata_store(
     uri: &str,
     default_artifact_root: &str,
-) -> Result<std::sync::Arc<dyn TrackingStore>, StoreOpenError> {
+) -> Result<std::sync::Arc<dyn MetadataStore>, StoreOpenError> {
     Ok(std::sync::Arc::new(
         SqlStore::open(uri, default_artifact_root).await?,
     ))

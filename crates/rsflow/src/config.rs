@@ -12,7 +12,11 @@ const DEFAULT_BACKEND_STORE_URI: &str = "sqlite:///mlflow.db";
 const DEFAULT_ARTIFACTS_DESTINATION: &str = "./mlartifacts";
 
 #[derive(Args, Debug, Clone)]
+#[command(disable_help_flag = true)]
 pub struct ServerArgs {
+    /// Print help (`-h` is `--host`, as in `mlflow server`).
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
     /// The network address to listen on.
     #[arg(short = 'h', long, env = "MLFLOW_HOST", default_value = "127.0.0.1")]
     pub host: String,

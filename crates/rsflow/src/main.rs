@@ -3,6 +3,7 @@
 mod config;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
 use rsflow_api::{AppState, router};
 use tracing_subscriber::EnvFilter;
@@ -33,6 +34,7 @@ fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_env("RSFLOW_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.command {
         Command::Server(args) => {
@@ -47,7 +49,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let settings = args.resolve()?;
-    let tracking = rsflow_store::open_tracking_store(
+    let store = rsflow_store::open_metadata_store(
         &settings.backend_store_uri,
         &settings.server.default_artifact_root,
     )
@@ -58,7 +60,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             config::redact(&settings.backend_store_uri)
         )
     })?;
-    let mut state = AppState::new(settings.server.clone(), tracking);
+    let mut state = AppState::new(settings.server.clone(), store);
     if settings.server.serve_artifacts {
         let destination =
             rsflow_artifacts::open_destination(&settings.server.artifacts_destination)
@@ -69,6 +71,13 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
                         config::redact(&settings.server.artifacts_destination)
                     )
                 })?;
+        // Fail at startup, with the reason, rather than on the first upload.
+        destination.check().await.with_context(|| {
+            format!(
+                "the artifacts destination {} is not usable",
+                config::redact(&settings.server.artifacts_destination)
+            )
+        })?;
         state = state.with_artifacts(destination);
     }
     let app = router(state);
@@ -83,8 +92,11 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         artifact_root = %settings.server.default_artifact_root,
         "rsflow listening"
     );
+    // Small JSON responses must not wait on Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
-        .tcp_nodelay(true)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server error")?;
@@ -107,5 +119,40 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn mlflow_server_command_lines_parse() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from([
+            "rsflow",
+            "server",
+            "-h",
+            "0.0.0.0",
+            "-p",
+            "5001",
+            "--backend-store-uri",
+            "sqlite:///x.db",
+            "--artifacts-destination",
+            "/data",
+            "--no-serve-artifacts",
+            "--workers",
+            "4",
+        ])
+        .unwrap();
+        let super::Command::Server(args) = cli.command;
+        assert_eq!(args.host, "0.0.0.0");
+        assert_eq!(args.port, 5001);
+        assert!(args.no_serve_artifacts);
     }
 }

@@ -149,7 +149,8 @@ pub(crate) fn content_disposition(file_name: &str) -> String {
     if file_name.is_ascii() {
         return format!("attachment; filename={}", quote_header_value(file_name));
     }
-    let fallback: String = file_name.chars().filter(char::is_ascii).collect();
+    // Python's NFKD + ASCII-ignore, for the Latin letters that decompose (é -> e).
+    let fallback: String = file_name.chars().filter_map(ascii_fold).collect();
     let fallback = if fallback.is_empty() {
         "download".to_owned()
     } else {
@@ -160,6 +161,18 @@ pub(crate) fn content_disposition(file_name: &str) -> String {
         quote_header_value(&fallback),
         rfc5987_encode(file_name)
     )
+}
+
+/// The ASCII letter a Latin character decomposes to under NFKD, or the character if ASCII.
+fn ascii_fold(c: char) -> Option<char> {
+    const FROM: &str = "ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖÙÚÛÜÝàáâãäåçèéêëìíîïñòóôõöùúûüýÿĀāĂăĄąĆćĈĉĊċČčĎďĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĨĩĪīĬĭĮįİĴĵĶķĹĺĻļĽľĿŀŃńŅņŇňŉŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽžſ";
+    const TO: &str = "AAAAAACEEEEIIIINOOOOOUUUUYaaaaaaceeeeiiiinooooouuuuyyAaAaAaCcCcCcCcDdEeEeEeEeEeGgGgGgGgHhIiIiIiIiIJjKkLlLlLlLlNnNnNnnOoOoOoRrRrRrSsSsSsSsTtTtUuUuUuUuUuUuWwYyYZzZzZzs";
+    if c.is_ascii() {
+        return Some(c);
+    }
+    FROM.chars()
+        .position(|f| f == c)
+        .and_then(|i| TO.chars().nth(i))
 }
 
 /// werkzeug's `quote_header_value`: bare if every character is a token character.
@@ -217,6 +230,10 @@ mod tests {
         assert_eq!(
             content_disposition("日本.csv"),
             "attachment; filename=.csv; filename*=UTF-8''%E6%97%A5%E6%9C%AC.csv"
+        );
+        assert_eq!(
+            content_disposition("déjà vu.txt"),
+            "attachment; filename=\"deja vu.txt\"; filename*=UTF-8''d%C3%A9j%C3%A0%20vu.txt"
         );
         assert_eq!(
             content_disposition("日本"),

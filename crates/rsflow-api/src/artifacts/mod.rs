@@ -11,6 +11,8 @@ use rsflow_artifacts::FileInfo;
 
 use crate::AppState;
 
+pub(crate) use download::send_artifact;
+
 /// Proxy routes, nested under both `/api/2.0` and `/ajax-api/2.0`.
 pub(crate) fn proxy_routes() -> Router<AppState> {
     Router::new()
@@ -59,7 +61,10 @@ pub(crate) fn top_level_routes() -> Router<AppState> {
 }
 
 /// A listing as MLflow serialises `FileInfo`: `is_dir` always, `file_size` only when non-zero.
-fn files_json(files: Vec<FileInfo>, name: impl Fn(String) -> String) -> serde_json::Value {
+pub(crate) fn files_json(
+    files: Vec<FileInfo>,
+    name: impl Fn(String) -> String,
+) -> serde_json::Value {
     let files: Vec<rsflow_core::wire::FileInfo> = files
         .into_iter()
         .map(|f| rsflow_core::wire::FileInfo {

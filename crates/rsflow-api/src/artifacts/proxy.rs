@@ -282,6 +282,7 @@ async fn multipart(
                         v["headers"] = c
                             .headers
                             .into_iter()
+                            .map(|(k, v)| (k, serde_json::Value::from(v)))
                             .collect::<serde_json::Map<_, _>>()
                             .into();
                     }

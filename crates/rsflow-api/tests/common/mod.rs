@@ -56,6 +56,12 @@ pub async fn app(opts: Options) -> TestApp {
         serve_artifacts: opts.serve_artifacts,
         artifacts_only: opts.artifacts_only,
         default_artifact_root: root,
+        artifacts_destination: dest.display().to_string(),
+        // oneshot requests carry no Host header; the security middleware has its own tests.
+        security: rsflow_api::security::SecurityConfig {
+            disabled: true,
+            ..Default::default()
+        },
     };
     let mut state = AppState::new(config, tracking.clone());
     if opts.with_destination {

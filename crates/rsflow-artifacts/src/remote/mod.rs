@@ -204,11 +204,11 @@ impl ArtifactStore for OpendalStore {
                     .map_err(|e| self.err("write", path, e))?;
             }
         }
-        if let Some(mut w) = guard.writer.take() {
-            if let Err(e) = w.close().await {
-                guard.writer = Some(w);
-                return Err(self.err("write", path, e));
-            }
+        if let Some(mut w) = guard.writer.take()
+            && let Err(e) = w.close().await
+        {
+            guard.writer = Some(w);
+            return Err(self.err("write", path, e));
         }
         Ok(written)
     }

@@ -18,10 +18,27 @@ pub(crate) enum Kind {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Node {
     Tok(Tok),
-    Group(Kind, Vec<Node>),
+    /// A group, its children and its height (1 for a group of plain tokens).
+    Group(Kind, Vec<Node>, usize),
+}
+
+/// Groups nested deeper than sqlparse's `MAX_GROUPING_DEPTH` make it give up; refusing to build
+/// them also keeps every tree shallow enough for recursive walks.
+fn group(kind: Kind, children: Vec<Node>) -> Result<Node, TooComplex> {
+    let height = 1 + children.iter().map(Node::height).max().unwrap_or(0);
+    if height > MAX_DEPTH {
+        return Err(TooComplex::Depth);
+    }
+    Ok(Node::Group(kind, children, height))
 }
 
 impl Node {
+    fn height(&self) -> usize {
+        match self {
+            Node::Tok(_) => 0,
+            Node::Group(_, _, h) => *h,
+        }
+    }
     pub fn text(&self) -> String {
         let mut s = String::new();
         self.push_text(&mut s);
@@ -30,7 +47,7 @@ impl Node {
     fn push_text(&self, out: &mut String) {
         match self {
             Node::Tok(t) => out.push_str(&t.text),
-            Node::Group(_, children) => children.iter().for_each(|c| c.push_text(out)),
+            Node::Group(_, children, _) => children.iter().for_each(|c| c.push_text(out)),
         }
     }
     pub fn tt(&self) -> Option<Tt> {
@@ -41,7 +58,7 @@ impl Node {
     }
     pub fn kind(&self) -> Option<Kind> {
         match self {
-            Node::Group(k, _) => Some(*k),
+            Node::Group(k, _, _) => Some(*k),
             Node::Tok(_) => None,
         }
     }
@@ -63,7 +80,7 @@ impl Node {
     }
     pub fn children(&self) -> &[Node] {
         match self {
-            Node::Group(_, c) => c,
+            Node::Group(_, c, _) => c,
             Node::Tok(_) => &[],
         }
     }
@@ -114,57 +131,58 @@ fn group_statement(toks: Vec<Tok>) -> Result<Vec<Node>, TooComplex> {
         return Err(TooComplex::Tokens);
     }
     let mut list = group_parenthesis(toks)?;
-    group_functions(&mut list);
-    group_period(&mut list);
-    group_identifier(&mut list);
-    group_order(&mut list);
-    group_binary(&mut list, Kind::Operation, false, Post::Plain, |n| {
-        n.is_tt(&[Tt::Operator, Tt::Wildcard])
-    });
-    group_binary(&mut list, Kind::Comparison, false, Post::Plain, |n| {
-        n.tt() == Some(Tt::Comparison)
-    });
-    group_aliased(&mut list);
-    group_binary(&mut list, Kind::IdentifierList, true, Post::Plain, |n| {
-        n.tt() == Some(Tt::Punctuation) && n.text() == ","
-    });
+    group_level(&mut list)?;
     Ok(list)
+}
+
+/// Runs the grouping passes on one level, inside parentheses first.
+fn group_level(list: &mut Vec<Node>) -> Result<(), TooComplex> {
+    for node in list.iter_mut() {
+        if let Node::Group(Kind::Parenthesis, children, _) = node {
+            let n = children.len();
+            let mut inner: Vec<Node> = children.drain(1..n - 1).collect();
+            group_level(&mut inner)?;
+            children.splice(1..1, inner);
+            *node = group(Kind::Parenthesis, std::mem::take(children))?;
+        }
+    }
+    group_functions(list)?;
+    group_period(list)?;
+    group_identifier(list)?;
+    group_order(list)?;
+    group_binary(list, Kind::Operation, false, Post::Plain, |n| {
+        n.is_tt(&[Tt::Operator, Tt::Wildcard])
+    })?;
+    group_binary(list, Kind::Comparison, false, Post::Plain, |n| {
+        n.tt() == Some(Tt::Comparison)
+    })?;
+    group_aliased(list)?;
+    group_binary(list, Kind::IdentifierList, true, Post::Plain, |n| {
+        n.tt() == Some(Tt::Punctuation) && n.text() == ","
+    })
 }
 
 /// Matching parentheses become one group; unbalanced ones stay punctuation.
 fn group_parenthesis(toks: Vec<Tok>) -> Result<Vec<Node>, TooComplex> {
     let mut out: Vec<Node> = Vec::with_capacity(toks.len());
     let mut opens: Vec<usize> = Vec::new();
-    // Nesting depth of each finished group, to mirror sqlparse's recursion limit.
-    let mut depth_of: Vec<usize> = Vec::new();
-    let mut max_depth = 0;
     for tok in toks {
         let is_p = tok.tt == Tt::Punctuation;
         if is_p && tok.text == "(" {
             opens.push(out.len());
-            depth_of.push(0);
             out.push(Node::Tok(tok));
         } else if is_p && tok.text == ")" {
             match opens.pop() {
                 Some(start) => {
-                    let inner = depth_of.pop().unwrap_or(0);
-                    let d = inner + 1;
-                    max_depth = max_depth.max(d);
-                    if let Some(parent) = depth_of.last_mut() {
-                        *parent = (*parent).max(d);
-                    }
                     let mut children: Vec<Node> = out.drain(start..).collect();
                     children.push(Node::Tok(tok));
-                    out.push(Node::Group(Kind::Parenthesis, children));
+                    out.push(group(Kind::Parenthesis, children)?);
                 }
                 None => out.push(Node::Tok(tok)),
             }
         } else {
             out.push(Node::Tok(tok));
         }
-    }
-    if max_depth > MAX_DEPTH {
-        return Err(TooComplex::Depth);
     }
     Ok(out)
 }
@@ -178,57 +196,67 @@ fn prev_non_ws(list: &[Node], idx: usize) -> Option<usize> {
 }
 
 /// `TokenList.group_tokens`.
-fn group_tokens(list: &mut Vec<Node>, kind: Kind, from: usize, to: usize, extend: bool) {
+fn group_tokens(
+    list: &mut Vec<Node>,
+    kind: Kind,
+    from: usize,
+    to: usize,
+    extend: bool,
+) -> Result<(), TooComplex> {
     let mut taken: Vec<Node> = list.drain(from..=to).collect();
     let node = match taken.first_mut() {
-        Some(Node::Group(k, children)) if extend && *k == kind => {
+        Some(Node::Group(k, children, _)) if extend && *k == kind => {
             let mut children = std::mem::take(children);
             children.extend(taken.drain(1..));
-            Node::Group(kind, children)
+            group(kind, children)?
         }
-        _ => Node::Group(kind, taken),
+        _ => group(kind, taken)?,
     };
     list.insert(from, node);
+    Ok(())
 }
 
 /// A name followed by a parenthesis is a function call.
-fn group_functions(list: &mut Vec<Node>) {
+fn group_functions(list: &mut Vec<Node>) -> Result<(), TooComplex> {
     let mut i = 0;
     while i < list.len() {
         if list[i].is_tt(&[Tt::Name, Tt::Placeholder, Tt::Builtin])
             && let Some(n) = next_non_ws(list, i).filter(|&n| list[n].is(Kind::Parenthesis))
         {
-            group_tokens(list, Kind::Function, i, n, false);
+            group_tokens(list, Kind::Function, i, n, false)?;
         }
         i += 1;
     }
+    Ok(())
 }
 
-fn group_identifier(list: &mut [Node]) {
+fn group_identifier(list: &mut [Node]) -> Result<(), TooComplex> {
     for node in list.iter_mut() {
         if node.is_tt(&[Tt::Name, Tt::Symbol]) {
-            *node = Node::Group(Kind::Identifier, vec![node.clone()]);
+            *node = group(Kind::Identifier, vec![node.clone()])?;
         }
     }
+    Ok(())
 }
 
 /// `x ASC` / `1 DESC` become one identifier.
-fn group_order(list: &mut Vec<Node>) {
+fn group_order(list: &mut Vec<Node>) -> Result<(), TooComplex> {
     let mut i = 0;
     while i < list.len() {
         if list[i].tt() == Some(Tt::Order)
             && let Some(p) = prev_non_ws(list, i)
             && (list[p].is(Kind::Identifier) || list[p].is_number())
         {
-            group_tokens(list, Kind::Identifier, p, i, false);
+            group_tokens(list, Kind::Identifier, p, i, false)?;
             i = p;
         }
         i += 1;
     }
+    Ok(())
 }
 
 /// `x y` (an alias) becomes one identifier.
-fn group_aliased(list: &mut Vec<Node>) {
+fn group_aliased(list: &mut Vec<Node>) -> Result<(), TooComplex> {
     let mut i = 0;
     while i < list.len() {
         let n = &list[i];
@@ -245,10 +273,11 @@ fn group_aliased(list: &mut Vec<Node>) {
         if aliasable
             && let Some(nx) = next_non_ws(list, i).filter(|&nx| list[nx].is(Kind::Identifier))
         {
-            group_tokens(list, Kind::Identifier, i, nx, true);
+            group_tokens(list, Kind::Identifier, i, nx, true)?;
         }
         i += 1;
     }
+    Ok(())
 }
 
 /// Operands sqlparse accepts around an operator or comparison.
@@ -301,44 +330,54 @@ enum Post {
     Period,
 }
 
-/// sqlparse's `_group`: joins `prev <match> next` into one group. It walks a snapshot of the
-/// list while grouping in place, so after a group the snapshot's consumed tokens still become
-/// the "previous" token; that quirk decides how `a = 1 = 2` groups, so it is kept.
+/// sqlparse's `_group`: joins `prev <match> next` into one group. sqlparse walks a snapshot of
+/// the list while grouping in place, so after a group the consumed right operand (not the new
+/// group) is what the next match checks as its left operand, while the group is what gets
+/// joined; that decides how `a = 1 = 2` groups. This single pass reproduces it without the
+/// quadratic in-place splicing.
 fn group_binary(
     list: &mut Vec<Node>,
     kind: Kind,
     extend: bool,
     post: Post,
     is_match: impl Fn(&Node) -> bool,
-) {
-    let snapshot = list.clone();
-    let mut offset: usize = 0;
-    let mut prev: Option<(usize, Node)> = None;
-    for (idx, token) in snapshot.into_iter().enumerate() {
-        let Some(tidx) = idx.checked_sub(offset) else {
-            continue;
-        };
+) -> Result<(), TooComplex> {
+    let input = std::mem::take(list);
+    let out = list;
+    // Where the left operand sits in `out`, and the token its validity is judged by.
+    let mut prev: Option<(usize, Judge)> = None;
+    let mut i = 0;
+    while i < input.len() {
+        let token = &input[i];
         if token.is_whitespace() {
+            out.push(token.clone());
+            i += 1;
             continue;
         }
-        if is_match(&token) {
-            let nidx = next_non_ws(list, tidx);
+        if is_match(token) {
+            let nidx = next_non_ws(&input, i);
             let next_ok = match post {
                 Post::Period => true,
-                Post::Plain => nidx.is_some_and(|n| valid_operand(&list[n], kind)),
+                Post::Plain => nidx.is_some_and(|n| valid_operand(&input[n], kind)),
             };
-            let prev_ok = prev.as_ref().is_some_and(|(_, p)| match post {
-                Post::Period => p.is(Kind::Identifier) || p.is_tt(&[Tt::Name, Tt::Symbol]),
-                Post::Plain => valid_operand(p, kind),
+            let prev_ok = prev.as_ref().is_some_and(|(pidx, judge)| {
+                let p = match judge {
+                    Judge::Input(j) => &input[*j],
+                    Judge::Out => &out[*pidx],
+                };
+                match post {
+                    Post::Period => p.is(Kind::Identifier) || p.is_tt(&[Tt::Name, Tt::Symbol]),
+                    Post::Plain => valid_operand(p, kind),
+                }
             });
             if let (true, true, Some((pidx, _))) = (prev_ok, next_ok, prev.as_ref()) {
                 let pidx = *pidx;
                 let to = match post {
-                    Post::Plain => nidx.unwrap_or(tidx),
+                    Post::Plain => nidx.unwrap_or(i),
                     Post::Period => match nidx {
                         Some(n)
-                            if list[n].is(Kind::Function)
-                                || list[n].is_tt(&[
+                            if input[n].is(Kind::Function)
+                                || input[n].is_tt(&[
                                     Tt::Name,
                                     Tt::Symbol,
                                     Tt::Wildcard,
@@ -347,24 +386,66 @@ fn group_binary(
                         {
                             n
                         }
-                        _ => tidx,
+                        _ => i,
                     },
                 };
-                group_tokens(list, kind, pidx, to, extend);
-                offset += to - pidx;
-                prev = Some((pidx, list[pidx].clone()));
+                let mut taken: Vec<Node> = out.drain(pidx..).collect();
+                let added = input[i..=to].iter().cloned();
+                let node = match taken.first_mut() {
+                    Some(Node::Group(k, children, h)) if extend && *k == kind => {
+                        let old_height = *h;
+                        let mut children = std::mem::take(children);
+                        let more: Vec<Node> = taken.drain(1..).chain(added).collect();
+                        let height = more
+                            .iter()
+                            .map(|n| n.height() + 1)
+                            .fold(old_height, usize::max);
+                        if height > MAX_DEPTH {
+                            return Err(TooComplex::Depth);
+                        }
+                        children.extend(more);
+                        Node::Group(kind, children, height)
+                    }
+                    _ => group(kind, taken.into_iter().chain(added).collect())?,
+                };
+                out.push(node);
+                prev = Some((
+                    pidx,
+                    if to == i {
+                        Judge::Out
+                    } else {
+                        Judge::Input(to)
+                    },
+                ));
+                i = to + 1;
                 continue;
             }
         }
-        prev = Some((tidx, token));
+        out.push(token.clone());
+        prev = Some((out.len() - 1, Judge::Out));
+        i += 1;
     }
+    Ok(())
 }
 
-fn group_period(list: &mut Vec<Node>) {
+/// Which token stands for the left operand when the next match is checked.
+enum Judge {
+    /// The node now in the output list.
+    Out,
+    /// A consumed input token (the right operand of the last group).
+    Input(usize),
+}
+
+fn group_period(list: &mut Vec<Node>) -> Result<(), TooComplex> {
     group_binary(list, Kind::Identifier, true, Post::Period, |n| {
         matches!(n, Node::Tok(t) if (t.tt == Tt::Punctuation && t.text == ".")
             || (t.tt == Tt::Operator && (t.text == "->" || t.text == "->>")))
-    });
+    })
+}
+
+/// A comparison built after grouping: only ever inspected, so its height does not matter.
+fn comparison(children: Vec<Node>) -> Node {
+    Node::Group(Kind::Comparison, children, 0)
 }
 
 fn synthetic_kw(text: &str) -> Node {
@@ -390,24 +471,18 @@ pub(crate) fn join_in_comparisons(tokens: Vec<Node>) -> Vec<Node> {
             break;
         };
         if second.is_kw("IN") && third.is(Kind::Parenthesis) {
-            out.push(Node::Group(Kind::Comparison, vec![first, second, third]));
+            out.push(comparison(vec![first, second, third]));
             continue;
         }
         if second.is_kw("IS") && third.is_kw("NULL") {
-            out.push(Node::Group(
-                Kind::Comparison,
-                vec![first, synthetic_kw("IS NULL")],
-            ));
+            out.push(comparison(vec![first, synthetic_kw("IS NULL")]));
             continue;
         }
         if second.is_kw("IS")
             && third.tt() == Some(Tt::Keyword)
             && third.text().to_uppercase() == "NOT NULL"
         {
-            out.push(Node::Group(
-                Kind::Comparison,
-                vec![first, synthetic_kw("IS NOT NULL")],
-            ));
+            out.push(comparison(vec![first, synthetic_kw("IS NOT NULL")]));
             continue;
         }
         let Some(fourth) = rest.pop_front() else {
@@ -415,10 +490,7 @@ pub(crate) fn join_in_comparisons(tokens: Vec<Node>) -> Vec<Node> {
             break;
         };
         if second.is_kw("NOT") && third.is_kw("IN") && fourth.is(Kind::Parenthesis) {
-            out.push(Node::Group(
-                Kind::Comparison,
-                vec![first, synthetic_kw("NOT IN"), fourth],
-            ));
+            out.push(comparison(vec![first, synthetic_kw("NOT IN"), fourth]));
             continue;
         }
         out.extend([first, second, third, fourth]);
@@ -480,10 +552,15 @@ mod tests {
 
     #[test]
     fn nesting_and_size_limits() {
-        let deep = format!("{}x{}", "(".repeat(101), ")".repeat(101));
-        assert!(parse_statements(&deep).is_err());
-        let ok = format!("{}x{}", "(".repeat(100), ")".repeat(100));
-        assert!(parse_statements(&ok).is_ok());
+        // sqlparse counts every group level: 100 parentheses hold a number, not an identifier.
+        let nest = |n: usize, inner: &str| format!("{}{inner}{}", "(".repeat(n), ")".repeat(n));
+        assert!(parse_statements(&nest(100, "1")).is_ok());
+        assert!(parse_statements(&nest(101, "1")).is_err());
+        assert!(parse_statements(&nest(99, "x")).is_ok());
+        assert!(parse_statements(&nest(100, "x")).is_err());
+        assert!(parse_statements(&nest(99, "a = 1")).is_err());
+        assert!(parse_statements(&nest(5000, "1")).is_err());
+        assert!(parse_statements(&"1+".repeat(3000)).is_err());
         assert!(parse_statements(&"[".repeat(10_000)).is_ok());
         assert!(parse_statements(&"[".repeat(10_001)).is_err());
     }

@@ -11,9 +11,9 @@ use crate::Result;
 fn attribute_key(s: &str) -> &str {
     match s {
         "creation_time" | "creation_timestamp" => "creation_timestamp_ms",
-        // Not an alias in the reference's SQL store (it fails with a 500 there); documented as
-        // one in `SearchLoggedModelsUtils`, so it is honoured.
-        "last_updated_timestamp" | "last_updated_time" => "last_updated_timestamp_ms",
+        // `last_updated_time` is no alias in the reference's SQL store (a string attribute that
+        // then fails there), so it is rejected as an unknown key.
+        "last_updated_timestamp" => "last_updated_timestamp_ms",
         other => other,
     }
 }
@@ -41,7 +41,6 @@ const DOCUMENTED_KEYS: &[&str] = &[
     "creation_timestamp",
     "creation_time",
     "last_updated_timestamp",
-    "last_updated_time",
 ];
 
 const NUMERIC_OPS: &str = "('<', '<=', '>', '>=', '=', '!=')";
@@ -86,7 +85,7 @@ pub fn parse_logged_model_filter(filter: &str) -> Result<Vec<Clause>> {
             repr_str(filter)
         )));
     }
-    let mut raws: Vec<(Entity, RawClause, String)> = Vec::new();
+    let mut raws: Vec<(Entity, String, String, Pending)> = Vec::new();
     for stmt in join_in_comparisons(statements.into_iter().next().unwrap_or_default()) {
         if !stmt.is(Kind::Comparison) {
             if py_strip(&stmt.text()).to_uppercase() == "AND" {
@@ -125,48 +124,59 @@ pub fn parse_logged_model_filter(filter: &str) -> Result<Vec<Clause>> {
                 repr_str(&op)
             )));
         }
-        let raw = if numeric {
-            let v = py_float(value).ok_or_else(|| {
-                invalid(format!(
-                    "could not convert string to float: {}",
-                    repr_str(value)
-                ))
-            })?;
-            Raw::Num(v.to_string(), false)
+        // The reference converts values here too, but its failures are 500s deep in the store;
+        // they are deferred to the second pass so its own 400s keep their precedence.
+        let pending = if numeric {
+            Pending::Num(value.clone())
         } else if value.starts_with('(') && value.ends_with(')') {
-            Raw::List(string_tuple(value)?)
+            Pending::List(value.clone())
         } else {
-            Raw::Str(value.trim_matches('\'').to_string())
+            Pending::Str(value.trim_matches('\'').to_string())
         };
         if raws.len() >= MAX_CLAUSES {
             return Err(invalid(format!(
                 "Search filter has more than {MAX_CLAUSES} clauses."
             )));
         }
-        raws.push((
-            entity,
-            RawClause {
-                etype: "logged_model",
-                key: key.clone(),
-                comparator: op.clone(),
-                value: raw,
-            },
-            op,
-        ));
+        raws.push((entity, key, op, pending));
     }
     raws.into_iter()
-        .map(|(entity, rc, op)| {
-            if entity == Entity::Attribute && !COLUMNS.contains(&rc.key.as_str()) {
+        .map(|(entity, key, op, pending)| {
+            if entity == Entity::Attribute && !COLUMNS.contains(&key.as_str()) {
                 return Err(invalid(format!(
-                    "Invalid attribute key '{}' specified. Valid keys are '{}'",
-                    rc.key,
+                    "Invalid attribute key '{key}' specified. Valid keys are '{}'",
                     repr_set(DOCUMENTED_KEYS)
                 )));
             }
-            let key = rc.key.clone();
+            let value = match pending {
+                Pending::Num(text) => {
+                    let v = py_float(&text).ok_or_else(|| {
+                        invalid(format!(
+                            "could not convert string to float: {}",
+                            repr_str(&text)
+                        ))
+                    })?;
+                    Raw::Num(v.to_string(), false)
+                }
+                Pending::List(text) => Raw::List(string_tuple(&text)?),
+                Pending::Str(s) => Raw::Str(s),
+            };
+            let rc = RawClause {
+                etype: "logged_model",
+                key: key.clone(),
+                comparator: op.clone(),
+                value,
+            };
             build_clause(rc, entity, key, &op)
         })
         .collect()
+}
+
+/// A value as the first pass leaves it.
+enum Pending {
+    Num(String),
+    List(String),
+    Str(String),
 }
 
 /// `Entity.from_str`: `<lowercase entity>.<key>` or a bare attribute.
@@ -209,7 +219,7 @@ fn entity_from_str(s: &str) -> Result<(Entity, &'static str, String)> {
 }
 
 /// `ast.literal_eval` of a parenthesised value, kept only when it is a non-empty tuple of
-/// strings (the reference would pass anything on to SQL and fail there).
+/// strings or numbers (the reference passes anything on to SQL and fails there).
 fn string_tuple(text: &str) -> Result<Vec<String>> {
     let ill_formed = || {
         invalid(
@@ -232,6 +242,8 @@ fn string_tuple(text: &str) -> Result<Vec<String>> {
         .iter()
         .map(|i| match i {
             Lit::Str(s) => Ok(s.clone()),
+            // SQL compares the text column with the number; its text form is what can match.
+            Lit::Int(_) | Lit::Float(_) => Ok(i.repr()),
             _ => Err(invalid(format!(
                 "While parsing a list in the query, expected string value, punctuation, or \
                  whitespace, but got different type in list: {}",

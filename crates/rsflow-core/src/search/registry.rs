@@ -1,12 +1,13 @@
 //! Registered-model and model-version filters and `order_by` (`SearchModelUtils`,
 //! `SearchModelVersionUtils` and the model-registry SQLAlchemy store's checks).
 
+use super::experiments::experiment_identifier;
 use super::group::{Kind, Node};
 use super::lex::Tt;
 use super::parse::{
     InvalidStyle, Raw, RawClause, build_clause, check_list_supported, comparison_parts, entity_of,
-    experiment_identifier, filter_comparisons, invalid, is_numeric_token, is_string_token,
-    order_by_token, parse_list, py_strip, strip_quotes, trim_backticks,
+    filter_comparisons, invalid, is_numeric_token, is_string_token, order_by_token, parse_list,
+    py_strip, strip_quotes, trim_backticks,
 };
 use super::pylit::{py_float, py_int, repr_float, repr_list, repr_set, repr_str};
 use super::{Clause, Entity, OrderBy};

@@ -6,17 +6,15 @@ use rsflow_core::wire::{Experiment, ExperimentTag, LIFECYCLE_ACTIVE, LIFECYCLE_D
 use rsflow_core::{ErrorCode, MlflowError, Result, now_ms};
 use sqlx::{AnyConnection, Row as _};
 
+use super::integrity::{Statement, Violation};
 use super::pyrepr::{opt_str_repr, str_repr};
-use super::query::{DbErrorKind, Dialect, Sql, classify, db_err};
+use super::query::{DbErrorKind, Sql, classify, db_err};
 use super::uri::{append_to_uri_path, resolve_uri_if_local};
 use super::{SqlStore, runs};
 
 pub(crate) const DEFAULT_EXPERIMENT_ID: &str = "0";
 const EXPERIMENT_COLUMNS: &str =
     "experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time";
-/// SQLAlchemy's link for IntegrityError, part of MLflow's messages on SQL stores.
-const SQLALCHEMY_INTEGRITY_HINT: &str =
-    "(Background on this error at: https://sqlalche.me/e/21/gkpj)";
 
 /// Python's `int(s)` on an experiment id: surrounding whitespace, a sign and single `_`
 /// between digits are accepted. Returns the canonical decimal form.
@@ -232,20 +230,6 @@ pub(crate) fn dedupe_last<'a>(
     out
 }
 
-fn integrity_message(dialect: Dialect, detail: &str, sql: &str, params: &str) -> String {
-    match dialect {
-        // SQLAlchemy's rendering of sqlite3.IntegrityError, as MLflow forwards it.
-        Dialect::Sqlite => format!(
-            "(sqlite3.IntegrityError) UNIQUE constraint failed: {detail}\n[SQL: {sql}]\n\
-             [parameters: ({params})]\n{SQLALCHEMY_INTEGRITY_HINT}"
-        ),
-        Dialect::Postgres => format!(
-            "(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint \
-             \"uq_experiments_workspace_name\"\n[SQL: {sql}]\n{SQLALCHEMY_INTEGRITY_HINT}"
-        ),
-    }
-}
-
 impl SqlStore {
     pub(crate) async fn create_experiment_impl(
         &self,
@@ -273,17 +257,26 @@ impl SqlStore {
         let row = match q.query().fetch_one(&mut *tx).await {
             Ok(r) => r,
             Err(e) if classify(&e) == DbErrorKind::UniqueViolation => {
-                let err = integrity_message(
-                    self.dialect,
-                    "experiments.workspace, experiments.name",
-                    "INSERT INTO experiments (name, workspace, artifact_location, lifecycle_stage, \
-                     creation_time, last_update_time) VALUES (?, ?, ?, ?, ?, ?)",
-                    &format!(
-                        "{}, 'default', {}, 'active', {now}, {now}",
-                        str_repr(name),
-                        opt_str_repr(artifact_location.as_deref())
-                    ),
-                );
+                let err = Violation {
+                    table: "experiments",
+                    key: &[("workspace", "default"), ("name", name)],
+                    constraint: "uq_experiments_workspace_name",
+                    statement: Statement::Insert {
+                        returning: Some("experiment_id"),
+                    },
+                    params: &[
+                        ("name", str_repr(name)),
+                        ("workspace", "'default'".into()),
+                        (
+                            "artifact_location",
+                            opt_str_repr(artifact_location.as_deref()),
+                        ),
+                        ("lifecycle_stage", "'active'".into()),
+                        ("creation_time", now.to_string()),
+                        ("last_update_time", now.to_string()),
+                    ],
+                }
+                .message(self.dialect);
                 return Err(MlflowError::already_exists(format!(
                     "Experiment(name={name}) already exists. Error: {err}"
                 )));
@@ -377,12 +370,20 @@ impl SqlStore {
         match q.query().execute(&mut *tx).await {
             Ok(_) => {}
             Err(e) if classify(&e) == DbErrorKind::UniqueViolation => {
-                return Err(MlflowError::bad_request(integrity_message(
-                    self.dialect,
-                    "experiments.workspace, experiments.name",
-                    "UPDATE experiments SET name=?, last_update_time=? WHERE experiments.experiment_id = ?",
-                    &format!("{}, {now}, {}", str_repr(new_name), exp.id),
-                )));
+                return Err(MlflowError::bad_request(
+                    Violation {
+                        table: "experiments",
+                        key: &[("workspace", "default"), ("name", new_name)],
+                        constraint: "uq_experiments_workspace_name",
+                        statement: Statement::UpdateWhere,
+                        params: &[
+                            ("name", str_repr(new_name)),
+                            ("last_update_time", now.to_string()),
+                            ("experiment_id", exp.id.to_string()),
+                        ],
+                    }
+                    .message(self.dialect),
+                ));
             }
             Err(e) => return Err(db_err(e)),
         }

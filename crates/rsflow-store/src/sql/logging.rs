@@ -1,16 +1,16 @@
 //! Writes to a run: `log_batch` (params, metrics, latest metrics, model metrics, tags) in one
-//! transaction, `delete_tag`, `log_inputs` and `log_outputs`.
+//! transaction, and `delete_tag`.
 
 use std::collections::{HashMap, HashSet};
 
-use rsflow_core::wire::{DatasetInput, Metric, ModelInput, ModelOutput, Param, RunTag};
+use rsflow_core::wire::{Metric, Param, RunTag};
 use rsflow_core::{MlflowError, Result};
 use sqlx::{AnyConnection, Row as _};
 
 use super::SqlStore;
 use super::experiments::dedupe_last;
 use super::pyrepr::str_repr;
-use super::query::{DbErrorKind, Sql, classify, db_err, values_placeholders};
+use super::query::{Sql, db_err, values_placeholders};
 use super::runs::{MLFLOW_RUN_NAME, fetch_run, set_run_name, upsert_run_tags};
 
 /// Multi-row statements are cut into these sizes so that a handful of prepared statements
@@ -65,7 +65,7 @@ impl MetricRow<'_> {
 }
 
 /// Insert rows of `width` columns with a fixed statement shape per chunk size.
-async fn insert_rows<T>(
+pub(crate) async fn insert_rows<T>(
     conn: &mut AnyConnection,
     head: &str,
     tail: &str,
@@ -73,11 +73,14 @@ async fn insert_rows<T>(
     rows: &[T],
     bind: impl Fn(&mut Sql, &T),
 ) -> Result<u64> {
+    // The head and tail bind nothing, so every parameter is a row value, in order.
+    let anonymous = conn.backend_name() == "SQLite";
     let mut affected = 0;
     let mut at = 0;
     for size in chunk_plan(rows.len()) {
         let mut q = Sql::new(head);
-        q.push(&values_placeholders(size, width)).push(tail);
+        q.push(&values_placeholders(anonymous, size, width))
+            .push(tail);
         for row in &rows[at..at + size] {
             bind(&mut q, row);
         }
@@ -131,7 +134,38 @@ async fn log_params(
             list.join(", ")
         )));
     }
-    let mut existing: HashMap<String, String> = HashMap::new();
+    let existing = fetch_params(conn, run_id, &keys).await?;
+    let new_params = check_params(params, &existing, run_id, single)?;
+    let inserted = insert_rows(
+        conn,
+        "INSERT INTO params (key, value, run_uuid) VALUES ",
+        " ON CONFLICT DO NOTHING",
+        3,
+        &new_params,
+        |q, p| {
+            q.arg(p.key.as_str());
+            q.arg(p.value.as_str());
+            q.arg(run_id);
+        },
+    )
+    .await?;
+    if inserted < new_params.len() as u64 {
+        // Another transaction logged some of these keys in between (possible on PostgreSQL,
+        // where writers are not serialised): compare against what it stored.
+        let keys: Vec<&str> = new_params.iter().map(|p| p.key.as_str()).collect();
+        let existing = fetch_params(conn, run_id, &keys).await?;
+        let owned: Vec<Param> = new_params.iter().map(|p| (*p).clone()).collect();
+        check_params(&owned, &existing, run_id, single)?;
+    }
+    Ok(())
+}
+
+async fn fetch_params(
+    conn: &mut AnyConnection,
+    run_id: &str,
+    keys: &[&str],
+) -> Result<HashMap<String, String>> {
+    let mut existing = HashMap::new();
     for chunk in keys.chunks(500) {
         let mut q = Sql::new("SELECT key, value FROM params WHERE run_uuid = ");
         q.bind(run_id).push(" AND key IN ").bind_list(chunk);
@@ -139,7 +173,17 @@ async fn log_params(
             existing.insert(r.try_get(0).map_err(db_err)?, r.try_get(1).map_err(db_err)?);
         }
     }
-    let mut new_params: Vec<&Param> = Vec::new();
+    Ok(existing)
+}
+
+/// The params not stored yet, or MLflow's error when one was stored with another value.
+fn check_params<'a>(
+    params: &'a [Param],
+    existing: &HashMap<String, String>,
+    run_id: &str,
+    single: bool,
+) -> Result<Vec<&'a Param>> {
+    let mut new_params = Vec::new();
     let mut non_matching: Vec<(&str, String, &str)> = Vec::new();
     for p in params {
         match existing.get(&p.key) {
@@ -162,20 +206,7 @@ async fn log_params(
             )
         }));
     }
-    insert_rows(
-        conn,
-        "INSERT INTO params (key, value, run_uuid) VALUES ",
-        " ON CONFLICT DO NOTHING",
-        3,
-        &new_params,
-        |q, p| {
-            q.arg(p.key.as_str());
-            q.arg(p.value.as_str());
-            q.arg(run_id);
-        },
-    )
-    .await?;
-    Ok(())
+    Ok(new_params)
 }
 
 async fn log_metrics(
@@ -301,10 +332,6 @@ async fn set_tags(conn: &mut AnyConnection, run_id: &str, tags: &[RunTag]) -> Re
     Ok(())
 }
 
-fn new_uuid() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
-
 impl SqlStore {
     pub(crate) async fn log_batch_impl(
         &self,
@@ -337,188 +364,6 @@ impl SqlStore {
             return Err(MlflowError::not_found(format!(
                 "No tag with name: {key} in run with id {run_id}"
             )));
-        }
-        tx.commit().await.map_err(db_err)
-    }
-
-    pub(crate) async fn log_inputs_impl(
-        &self,
-        run_id: &str,
-        datasets: &[DatasetInput],
-        models: &[ModelInput],
-    ) -> Result<()> {
-        let mut tx = self.write_tx().await?;
-        let run = fetch_run(&mut tx, run_id).await?;
-        run.check_active()?;
-
-        // One input per (name, digest): the first occurrence wins.
-        let mut inputs: Vec<&DatasetInput> = Vec::new();
-        let mut keys = HashSet::new();
-        for d in datasets {
-            if keys.insert((d.dataset.name.as_str(), d.dataset.digest.as_str())) {
-                inputs.push(d);
-            }
-        }
-
-        let mut dataset_uuids: HashMap<(String, String), String> = HashMap::new();
-        if !inputs.is_empty() {
-            let names: Vec<&str> = inputs.iter().map(|d| d.dataset.name.as_str()).collect();
-            let digests: Vec<&str> = inputs.iter().map(|d| d.dataset.digest.as_str()).collect();
-            let mut q =
-                Sql::new("SELECT dataset_uuid, name, digest FROM datasets WHERE experiment_id = ");
-            q.bind(run.experiment_id)
-                .push(" AND name IN ")
-                .bind_list(&names)
-                .push(" AND digest IN ")
-                .bind_list(&digests);
-            for r in q.query().fetch_all(&mut *tx).await.map_err(db_err)? {
-                let uuid: String = r.try_get(0).map_err(db_err)?;
-                dataset_uuids.insert(
-                    (r.try_get(1).map_err(db_err)?, r.try_get(2).map_err(db_err)?),
-                    uuid,
-                );
-            }
-        }
-        for d in &inputs {
-            let key = (d.dataset.name.clone(), d.dataset.digest.clone());
-            if dataset_uuids.contains_key(&key) {
-                continue;
-            }
-            let uuid = new_uuid();
-            let ds = &d.dataset;
-            let mut q = Sql::new(
-                "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, \
-                 dataset_source_type, dataset_source, dataset_schema, dataset_profile) VALUES (",
-            );
-            q.bind(uuid.as_str())
-                .push(", ")
-                .bind(run.experiment_id)
-                .push(", ")
-                .bind(ds.name.as_str())
-                .push(", ")
-                .bind(ds.digest.as_str())
-                .push(", ")
-                .bind(ds.source_type.as_str())
-                .push(", ")
-                .bind(ds.source.as_str())
-                .push(", ")
-                .bind(ds.schema.clone())
-                .push(", ")
-                .bind(ds.profile.clone())
-                .push(")");
-            q.query().execute(&mut *tx).await.map_err(db_err)?;
-            dataset_uuids.insert(key, uuid);
-        }
-
-        let mut linked: HashSet<String> = HashSet::new();
-        if !inputs.is_empty() {
-            let uuids: Vec<&String> = dataset_uuids.values().collect();
-            let mut q = Sql::new(
-                "SELECT source_id FROM inputs WHERE source_type = 'DATASET' AND destination_type = 'RUN' AND destination_id = ",
-            );
-            q.bind(run_id).push(" AND source_id IN ").bind_list(&uuids);
-            for r in q.query().fetch_all(&mut *tx).await.map_err(db_err)? {
-                linked.insert(r.try_get(0).map_err(db_err)?);
-            }
-        }
-        for d in &inputs {
-            let dataset_uuid = &dataset_uuids[&(d.dataset.name.clone(), d.dataset.digest.clone())];
-            if linked.contains(dataset_uuid) {
-                continue;
-            }
-            let input_uuid = new_uuid();
-            let mut q = Sql::new(
-                "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, \
-                 destination_id, step) VALUES (",
-            );
-            q.bind(input_uuid.as_str())
-                .push(", 'DATASET', ")
-                .bind(dataset_uuid.as_str())
-                .push(", 'RUN', ")
-                .bind(run_id)
-                .push(", 0)");
-            q.query().execute(&mut *tx).await.map_err(db_err)?;
-            insert_rows(
-                &mut tx,
-                "INSERT INTO input_tags (input_uuid, name, value) VALUES ",
-                "",
-                3,
-                &d.tags,
-                |q, t| {
-                    q.arg(input_uuid.as_str());
-                    q.arg(t.key.as_str());
-                    q.arg(t.value.as_str());
-                },
-            )
-            .await?;
-        }
-
-        let mut model_ids: Vec<&str> = Vec::new();
-        for m in models {
-            if !model_ids.contains(&m.model_id.as_str()) {
-                model_ids.push(&m.model_id);
-            }
-        }
-        for model_id in model_ids {
-            // MLflow merges on the edge's key: a repeated model input keeps one row.
-            let mut q = Sql::new(
-                "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, \
-                 destination_id, step) VALUES (",
-            );
-            q.bind(new_uuid())
-                .push(", 'RUN_INPUT', ")
-                .bind(run_id)
-                .push(", 'MODEL_INPUT', ")
-                .bind(model_id)
-                .push(
-                    ", 0) ON CONFLICT (source_type, source_id, destination_type, destination_id) \
-                       DO UPDATE SET input_uuid = excluded.input_uuid",
-                );
-            q.query().execute(&mut *tx).await.map_err(db_err)?;
-        }
-        tx.commit().await.map_err(db_err)
-    }
-
-    pub(crate) async fn log_outputs_impl(
-        &self,
-        run_id: &str,
-        models: &[ModelOutput],
-    ) -> Result<()> {
-        let mut tx = self.write_tx().await?;
-        fetch_run(&mut tx, run_id).await?.check_active()?;
-        for m in models {
-            let uuid = new_uuid();
-            let mut q = Sql::new(
-                "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, \
-                 destination_id, step) VALUES (",
-            );
-            q.bind(uuid.as_str())
-                .push(", 'RUN_OUTPUT', ")
-                .bind(run_id)
-                .push(", 'MODEL_OUTPUT', ")
-                .bind(m.model_id.as_str())
-                .push(", ")
-                .bind(m.step)
-                .push(")");
-            match q.query().execute(&mut *tx).await {
-                Ok(_) => {}
-                Err(e) if classify(&e) == DbErrorKind::UniqueViolation => {
-                    // MLflow forwards SQLAlchemy's IntegrityError text as BAD_REQUEST.
-                    return Err(MlflowError::bad_request(format!(
-                        "(sqlite3.IntegrityError) UNIQUE constraint failed: inputs.source_type, \
-                         inputs.source_id, inputs.destination_type, inputs.destination_id\n\
-                         [SQL: INSERT INTO inputs (input_uuid, source_type, source_id, \
-                         destination_type, destination_id, step) VALUES (?, ?, ?, ?, ?, ?)]\n\
-                         [parameters: ({}, 'RUN_OUTPUT', {}, 'MODEL_OUTPUT', {}, {})]\n\
-                         (Background on this error at: https://sqlalche.me/e/21/gkpj)",
-                        str_repr(&uuid),
-                        str_repr(run_id),
-                        str_repr(&m.model_id),
-                        m.step
-                    )));
-                }
-                Err(e) => return Err(db_err(e)),
-            }
         }
         tx.commit().await.map_err(db_err)
     }

@@ -6,7 +6,7 @@ use sqlx::{AnyConnection, Row as _};
 
 use super::SqlStore;
 use super::query::{Sql, db_err};
-use super::runs::stored_value;
+use super::run_data::stored_value;
 use crate::BulkIntervalQuery;
 
 /// (value, timestamp, step, is_nan) as stored.
@@ -38,9 +38,9 @@ async fn sample_run(
         }
     };
 
-    let mut q = Sql::new("WITH bucketed AS (SELECT value, timestamp, step, is_nan, NTILE(");
+    let mut q = Sql::new("WITH bucketed AS (SELECT value, timestamp, step, is_nan, NTILE(CAST(");
     q.bind(max_results)
-        .push(") OVER (ORDER BY step, timestamp, value, is_nan) AS bucket");
+        .push(" AS INTEGER)) OVER (ORDER BY step, timestamp, value, is_nan) AS bucket");
     push_filter(&mut q);
     q.push(
         "), ranked AS (SELECT value, timestamp, step, is_nan, ROW_NUMBER() OVER \

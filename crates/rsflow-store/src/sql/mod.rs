@@ -5,7 +5,11 @@
 //! - [`uri`]: backend URIs and MLflow's artifact-URI joining rules.
 //! - `schema`: the embedded reference DDL and the revision check.
 //! - `query`: `$N` statement builder, dialect switches, error mapping.
-//! - `experiments`, `runs`, `logging`, `metrics`, `search`: the trait methods by area.
+//! - `experiments`, `runs` (+ `run_data` for loading a run's children), `logging` (batch
+//!   writes), `inputs` (datasets, model inputs/outputs), `metrics` (history, sampling),
+//!   `search`: the trait methods by area.
+//! - `registry`, `registry_rows`, `registry_search`, `registry_rules`: the [`ModelRegistryStore`](crate::ModelRegistryStore).
+//! - `logged_models`, `logged_model_search`: the [`LoggedModelStore`](crate::LoggedModelStore).
 //!
 //! # Concurrency on SQLite
 //! SQLite allows one writer at a time. Two pools keep that explicit: a write pool with exactly
@@ -17,14 +21,22 @@
 //! the same file). Nothing is lost because no two transactions ever write concurrently.
 
 mod experiments;
+mod inputs;
+mod integrity;
+mod logged_model_search;
+mod logged_models;
 mod logging;
 mod metrics;
 mod pyrepr;
 mod query;
+mod registry;
+mod registry_rows;
+mod registry_rules;
+mod registry_search;
+mod run_data;
 mod runs;
 mod schema;
 mod search;
-mod search_ast;
 pub mod uri;
 
 use std::time::Duration;
@@ -39,7 +51,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Transaction};
 
 pub use query::Dialect;
-pub use schema::{ALEMBIC_HEAD, SQLITE_SCHEMA, SUPPORTED_REVISIONS};
+pub use schema::{ALEMBIC_HEAD, POSTGRES_SCHEMA, SQLITE_SCHEMA, SUPPORTED_REVISIONS};
 
 /// The statements of the embedded SQLite schema, in creation order, as they appear in
 /// `sqlite_master` (the last one inserts the alembic revision).
@@ -79,20 +91,22 @@ pub enum StoreOpenError {
          workspace before starting the tracking store in single-tenant mode."
     )]
     Workspaces,
-    #[error("{0}")]
-    Default(rsflow_core::MlflowError),
+    #[error("Could not create the Default experiment: {}", .0.message)]
+    DefaultExperiment(rsflow_core::MlflowError),
 }
 
 /// MLflow's per-session pragmas (FKs on, case-sensitive LIKE, 20 s busy wait). synchronous=NORMAL
 /// is WAL's recommended setting: commits survive a process crash; only an OS crash or power loss
 /// can drop the last transactions.
 const WRITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 20000; \
-     PRAGMA case_sensitive_like = ON; PRAGMA synchronous = NORMAL;";
+     PRAGMA case_sensitive_like = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;";
 /// The same for readers, which also refuse to write.
 const READ_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 20000; \
      PRAGMA case_sensitive_like = ON; PRAGMA query_only = ON;";
 /// Read connections: reads run in parallel under WAL.
 const READ_POOL_SIZE: u32 = 4;
+/// Connections to a PostgreSQL server.
+const POSTGRES_POOL_SIZE: u32 = 10;
 
 /// MLflow's tracking store on an SQL database.
 #[derive(Debug, Clone)]
@@ -166,10 +180,15 @@ impl SqlStore {
                     .await?;
                 (pool.clone(), pool, Dialect::Sqlite)
             }
-            BackendTarget::Postgres(_) => {
-                return Err(StoreOpenError::Unsupported(
-                    "PostgreSQL backend stores are not supported by this build yet".into(),
-                ));
+            BackendTarget::Postgres(url) => {
+                // PostgreSQL has row locks and MVCC: one pool serves reads and writes.
+                let opts: AnyConnectOptions = url.parse()?;
+                let pool = AnyPoolOptions::new()
+                    .max_connections(POSTGRES_POOL_SIZE)
+                    .acquire_timeout(Duration::from_secs(60))
+                    .connect_with(opts)
+                    .await?;
+                (pool.clone(), pool, Dialect::Postgres)
             }
         };
         let store = SqlStore {
@@ -186,11 +205,17 @@ impl SqlStore {
     /// servers starting on the same empty file cannot both create the schema.
     async fn initialize(&self) -> Result<(), StoreOpenError> {
         let mut tx = self.write.begin_with(self.dialect.begin_write()).await?;
+        if self.dialect == Dialect::Postgres {
+            // PostgreSQL DDL does not take the table locks SQLite's BEGIN IMMEDIATE does.
+            sqlx::query("SELECT pg_advisory_xact_lock(72570310)")
+                .execute(&mut *tx)
+                .await?;
+        }
         schema::ensure(&mut tx, self.dialect).await?;
         schema::check_workspaces(&mut tx).await?;
         experiments::ensure_default_experiment(&mut tx, &self.artifact_root)
             .await
-            .map_err(StoreOpenError::Default)?;
+            .map_err(StoreOpenError::DefaultExperiment)?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,11 +1,8 @@
 //! Runs: create, read (with latest metrics, params, tags, inputs, outputs), update, soft
 //! delete and restore.
 
-use std::collections::HashMap;
-
 use rsflow_core::wire::{
-    Dataset, DatasetInput, KeyValue, LIFECYCLE_ACTIVE, Metric, MetricValue, ModelInput,
-    ModelOutput, Run, RunData, RunInfo, RunInputs, RunOutputs, RunStatus, RunTag, ViewType,
+    LIFECYCLE_ACTIVE, Run, RunData, RunInfo, RunInputs, RunStatus, RunTag, ViewType,
 };
 use rsflow_core::{MlflowError, Result, new_run_id, now_ms};
 use sqlx::{AnyConnection, Row as _};
@@ -13,13 +10,12 @@ use sqlx::{AnyConnection, Row as _};
 use super::SqlStore;
 use super::experiments::{dedupe_last, fetch_experiment};
 use super::query::{Sql, db_err};
+use super::run_data::{assemble, fetch_children};
 use super::uri::append_to_uri_path;
 
 pub(crate) const MLFLOW_RUN_NAME: &str = "mlflow.runName";
 pub(crate) const RUN_COLUMNS: &str = "runs.run_uuid, runs.name, runs.experiment_id, runs.user_id, \
      runs.status, runs.start_time, runs.end_time, runs.lifecycle_stage, runs.artifact_uri";
-/// Rows per IN list when loading children of many runs.
-const IN_CHUNK: usize = 500;
 
 /// A `runs` row.
 #[derive(Debug, Clone)]
@@ -139,234 +135,6 @@ pub(crate) async fn delete_source_run_assessments(
     }
     q.query().execute(&mut *conn).await.map_err(db_err)?;
     Ok(())
-}
-
-/// Everything a `Run` carries besides its info, for several runs at once.
-#[derive(Default)]
-pub(crate) struct RunChildren {
-    pub metrics: HashMap<String, Vec<Metric>>,
-    pub params: HashMap<String, Vec<KeyValue>>,
-    pub tags: HashMap<String, Vec<KeyValue>>,
-    pub datasets: HashMap<String, Vec<DatasetInput>>,
-    pub model_inputs: HashMap<String, Vec<ModelInput>>,
-    pub model_outputs: HashMap<String, Vec<ModelOutput>>,
-}
-
-async fn fetch_kv(
-    conn: &mut AnyConnection,
-    table: &str,
-    ids: &[String],
-) -> Result<HashMap<String, Vec<KeyValue>>> {
-    let mut out: HashMap<String, Vec<KeyValue>> = HashMap::new();
-    for chunk in ids.chunks(IN_CHUNK) {
-        let mut q = Sql::new(&format!(
-            "SELECT run_uuid, key, value FROM {table} WHERE run_uuid IN "
-        ));
-        q.bind_list(chunk);
-        for r in q.query().fetch_all(&mut *conn).await.map_err(db_err)? {
-            let run: String = r.try_get(0).map_err(db_err)?;
-            out.entry(run).or_default().push(KeyValue {
-                key: r.try_get(1).map_err(db_err)?,
-                value: r
-                    .try_get::<Option<String>, _>(2)
-                    .map_err(db_err)?
-                    .unwrap_or_default(),
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// A metric value as stored: NaN is `is_nan` with value 0.
-pub(crate) fn stored_value(value: f64, is_nan: i64) -> MetricValue {
-    if is_nan != 0 {
-        MetricValue(f64::NAN)
-    } else {
-        MetricValue(value)
-    }
-}
-
-async fn fetch_latest_metrics(
-    conn: &mut AnyConnection,
-    ids: &[String],
-) -> Result<HashMap<String, Vec<Metric>>> {
-    let mut out: HashMap<String, Vec<Metric>> = HashMap::new();
-    for chunk in ids.chunks(IN_CHUNK) {
-        let mut q = Sql::new(
-            "SELECT run_uuid, key, value, timestamp, step, CAST(is_nan AS INTEGER) \
-             FROM latest_metrics WHERE run_uuid IN ",
-        );
-        q.bind_list(chunk);
-        for r in q.query().fetch_all(&mut *conn).await.map_err(db_err)? {
-            let get = || -> std::result::Result<(String, Metric), sqlx::Error> {
-                Ok((
-                    r.try_get(0)?,
-                    Metric {
-                        key: r.try_get(1)?,
-                        value: stored_value(r.try_get(2)?, r.try_get(5)?),
-                        timestamp: r.try_get::<Option<i64>, _>(3)?.unwrap_or_default(),
-                        step: r.try_get(4)?,
-                        ..Default::default()
-                    },
-                ))
-            };
-            let (run, m) = get().map_err(db_err)?;
-            out.entry(run).or_default().push(m);
-        }
-    }
-    Ok(out)
-}
-
-/// MLflow's `_get_run_inputs`: datasets (one entry per dataset, with the input's tags).
-async fn fetch_dataset_inputs(
-    conn: &mut AnyConnection,
-    ids: &[String],
-) -> Result<HashMap<String, Vec<DatasetInput>>> {
-    let mut out: HashMap<String, Vec<DatasetInput>> = HashMap::new();
-    for chunk in ids.chunks(IN_CHUNK) {
-        let mut q = Sql::new(
-            "SELECT inputs.destination_id, datasets.dataset_uuid, datasets.name, datasets.digest, \
-             datasets.dataset_source_type, datasets.dataset_source, datasets.dataset_schema, \
-             datasets.dataset_profile, input_tags.name, input_tags.value \
-             FROM inputs JOIN datasets ON inputs.source_id = datasets.dataset_uuid \
-             LEFT OUTER JOIN input_tags ON input_tags.input_uuid = inputs.input_uuid \
-             WHERE inputs.destination_type = 'RUN' AND inputs.destination_id IN ",
-        );
-        q.bind_list(chunk).push(" ORDER BY inputs.destination_id");
-        // Per run: dataset uuid -> index into that run's list.
-        let mut seen: HashMap<(String, String), usize> = HashMap::new();
-        for r in q.query().fetch_all(&mut *conn).await.map_err(db_err)? {
-            let get = || -> std::result::Result<_, sqlx::Error> {
-                let run: String = r.try_get(0)?;
-                let uuid: String = r.try_get(1)?;
-                let dataset = Dataset {
-                    name: r.try_get(2)?,
-                    digest: r.try_get(3)?,
-                    source_type: r.try_get(4)?,
-                    source: r.try_get(5)?,
-                    schema: r.try_get(6)?,
-                    profile: r.try_get(7)?,
-                };
-                let tag_name: Option<String> = r.try_get(8)?;
-                let tag_value: Option<String> = r.try_get(9)?;
-                Ok((run, uuid, dataset, tag_name, tag_value))
-            };
-            let (run, uuid, dataset, tag_name, tag_value) = get().map_err(db_err)?;
-            let list = out.entry(run.clone()).or_default();
-            let i = *seen.entry((run, uuid)).or_insert_with(|| {
-                list.push(DatasetInput {
-                    tags: Vec::new(),
-                    dataset,
-                });
-                list.len() - 1
-            });
-            if let Some(key) = tag_name {
-                list[i].tags.push(KeyValue {
-                    key,
-                    value: tag_value.unwrap_or_default(),
-                });
-            }
-        }
-    }
-    Ok(out)
-}
-
-async fn fetch_model_edges(
-    conn: &mut AnyConnection,
-    ids: &[String],
-    outputs: bool,
-) -> Result<HashMap<String, Vec<(String, i64)>>> {
-    let (source_type, destination_type) = if outputs {
-        ("RUN_OUTPUT", "MODEL_OUTPUT")
-    } else {
-        ("RUN_INPUT", "MODEL_INPUT")
-    };
-    let mut out: HashMap<String, Vec<(String, i64)>> = HashMap::new();
-    for chunk in ids.chunks(IN_CHUNK) {
-        let mut q =
-            Sql::new("SELECT source_id, destination_id, step FROM inputs WHERE source_type = ");
-        q.bind(source_type)
-            .push(" AND destination_type = ")
-            .bind(destination_type)
-            .push(" AND source_id IN ")
-            .bind_list(chunk);
-        for r in q.query().fetch_all(&mut *conn).await.map_err(db_err)? {
-            let run: String = r.try_get(0).map_err(db_err)?;
-            let model: String = r.try_get(1).map_err(db_err)?;
-            let step: i64 = r.try_get(2).map_err(db_err)?;
-            out.entry(run).or_default().push((model, step));
-        }
-    }
-    Ok(out)
-}
-
-/// Load the children of `ids`. `model_inputs` is only part of `get_run` in MLflow.
-pub(crate) async fn fetch_children(
-    conn: &mut AnyConnection,
-    ids: &[String],
-    model_inputs: bool,
-) -> Result<RunChildren> {
-    if ids.is_empty() {
-        return Ok(RunChildren::default());
-    }
-    let mut c = RunChildren {
-        metrics: fetch_latest_metrics(conn, ids).await?,
-        params: fetch_kv(conn, "params", ids).await?,
-        tags: fetch_kv(conn, "tags", ids).await?,
-        datasets: fetch_dataset_inputs(conn, ids).await?,
-        ..Default::default()
-    };
-    if model_inputs {
-        c.model_inputs = fetch_model_edges(conn, ids, false)
-            .await?
-            .into_iter()
-            .map(|(run, v)| {
-                let v = v
-                    .into_iter()
-                    .map(|(model_id, _)| ModelInput { model_id })
-                    .collect();
-                (run, v)
-            })
-            .collect();
-    }
-    c.model_outputs = fetch_model_edges(conn, ids, true)
-        .await?
-        .into_iter()
-        .map(|(run, v)| {
-            let v = v
-                .into_iter()
-                .map(|(model_id, step)| ModelOutput { model_id, step })
-                .collect();
-            (run, v)
-        })
-        .collect();
-    Ok(c)
-}
-
-/// Assemble full runs from rows and their children.
-pub(crate) fn assemble(rows: Vec<RunRow>, mut c: RunChildren) -> Vec<Run> {
-    rows.into_iter()
-        .map(|row| {
-            let id = &row.run_uuid;
-            let tags = c.tags.remove(id).unwrap_or_default();
-            let info = row.info(&tags);
-            Run {
-                info,
-                data: RunData {
-                    metrics: c.metrics.remove(id).unwrap_or_default(),
-                    params: c.params.remove(id).unwrap_or_default(),
-                    tags,
-                },
-                inputs: RunInputs {
-                    dataset_inputs: c.datasets.remove(id).unwrap_or_default(),
-                    model_inputs: c.model_inputs.remove(id).unwrap_or_default(),
-                },
-                outputs: Some(RunOutputs {
-                    model_outputs: c.model_outputs.remove(id).unwrap_or_default(),
-                }),
-            }
-        })
-        .collect()
 }
 
 /// Upsert run tags (last value wins for a key repeated in one call).
@@ -519,8 +287,21 @@ impl SqlStore {
             set_run_name(&mut tx, run_id, name).await?;
         }
         let row = fetch_run(&mut tx, run_id).await?;
+        // Runs from MLflow <= 1.29 have no name column value: the info falls back to the tag.
+        let mut tags = Vec::new();
+        if row.name.as_deref().is_none_or(str::is_empty) {
+            let mut q = Sql::new("SELECT value FROM tags WHERE run_uuid = ");
+            q.bind(run_id).push(" AND key = ").bind(MLFLOW_RUN_NAME);
+            if let Some(r) = q.query().fetch_optional(&mut *tx).await.map_err(db_err)? {
+                let value: Option<String> = r.try_get(0).map_err(db_err)?;
+                tags.push(RunTag {
+                    key: MLFLOW_RUN_NAME.to_string(),
+                    value: value.unwrap_or_default(),
+                });
+            }
+        }
         tx.commit().await.map_err(db_err)?;
-        Ok(row.info(&[]))
+        Ok(row.info(&tags))
     }
 
     pub(crate) async fn delete_run_impl(&self, run_id: &str) -> Result<()> {

@@ -13,6 +13,8 @@ pub const SUPPORTED_REVISIONS: &[&str] = &[ALEMBIC_HEAD];
 
 /// The reference DDL for SQLite (see the header of the file for its provenance).
 pub const SQLITE_SCHEMA: &str = include_str!("../../schema/sqlite.sql");
+/// The reference DDL for PostgreSQL (pg_dump of `mlflow db upgrade`).
+pub const POSTGRES_SCHEMA: &str = include_str!("../../schema/postgres.sql");
 
 /// The statements of a schema file, split on the `-- ;;` separator lines, without the
 /// trailing `;`, exactly as they should land in `sqlite_master`.
@@ -87,11 +89,7 @@ pub async fn ensure(
         Found::Empty => {
             let schema = match dialect {
                 Dialect::Sqlite => SQLITE_SCHEMA,
-                Dialect::Postgres => {
-                    return Err(StoreOpenError::Unsupported(
-                        "creating a PostgreSQL schema is not supported yet".into(),
-                    ));
-                }
+                Dialect::Postgres => POSTGRES_SCHEMA,
             };
             for stmt in statements(schema) {
                 sqlx::raw_sql(stmt).execute(&mut **tx).await?;
@@ -123,6 +121,25 @@ pub async fn check_workspaces(tx: &mut Transaction<'static, Any>) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_schema_splits_into_statements() {
+        let stmts = statements(POSTGRES_SCHEMA);
+        assert!(stmts[0].starts_with("CREATE FUNCTION prevent_secrets_aad_mutation()"));
+        assert!(stmts[0].ends_with("$$"));
+        assert!(stmts.iter().all(|s| !s.contains("public.")));
+        assert!(
+            stmts
+                .iter()
+                .any(|s| s.starts_with("CREATE TABLE experiments ("))
+        );
+        assert!(
+            stmts
+                .last()
+                .unwrap()
+                .starts_with("INSERT INTO alembic_version")
+        );
+    }
 
     #[test]
     fn schema_splits_into_reference_statements() {

@@ -4,7 +4,7 @@ use rsflow_core::ErrorCode;
 use rsflow_core::wire::ViewType;
 use rsflow_store::TrackingStore;
 
-use super::{assert_err, kv, new_run, sorted};
+use super::{assert_err, assert_unique_violation, kv, new_run, sorted};
 
 /// The artifact root the store was opened with, read back from the Default experiment.
 pub async fn artifact_root(s: &dyn TrackingStore) -> String {
@@ -80,9 +80,10 @@ pub async fn duplicate_names(s: &dyn TrackingStore) {
         ErrorCode::ResourceAlreadyExists,
         "Experiment(name=dup) already exists. Error: ",
     );
-    assert!(
-        e.message
-            .contains("UNIQUE constraint failed: experiments.workspace, experiments.name")
+    assert_unique_violation(
+        &e.message,
+        "experiments.workspace, experiments.name",
+        "uq_experiments_workspace_name",
     );
     // A deleted experiment still owns its name.
     let id = s.create_experiment("gone", None, &[]).await.unwrap();
@@ -138,7 +139,12 @@ pub async fn rename(s: &dyn TrackingStore) {
     let e = assert_err(
         s.rename_experiment(&b, "a2").await,
         ErrorCode::BadRequest,
-        "UNIQUE constraint failed: experiments.workspace, experiments.name",
+        "",
+    );
+    assert_unique_violation(
+        &e.message,
+        "experiments.workspace, experiments.name",
+        "uq_experiments_workspace_name",
     );
     assert!(e.message.contains("'a2'"), "{}", e.message);
     // Renaming to its own name is fine.

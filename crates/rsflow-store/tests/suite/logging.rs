@@ -6,7 +6,7 @@ use rsflow_core::page_token;
 use rsflow_core::wire::{Dataset, DatasetInput, Metric, ModelInput, ModelOutput};
 use rsflow_store::{BulkIntervalQuery, TrackingStore};
 
-use super::{assert_err, kv, metric, new_run, sorted, tag_value};
+use super::{assert_err, assert_unique_violation, kv, metric, new_run, sorted, tag_value};
 
 fn latest<'a>(m: &'a [Metric], key: &str) -> &'a Metric {
     m.iter().find(|m| m.key == key).expect("metric present")
@@ -305,7 +305,7 @@ pub async fn inputs_and_outputs(s: &dyn TrackingStore) {
             step: 3
         }]
     );
-    assert_err(
+    let e = assert_err(
         s.log_outputs(
             &r1,
             &[ModelOutput {
@@ -315,7 +315,12 @@ pub async fn inputs_and_outputs(s: &dyn TrackingStore) {
         )
         .await,
         ErrorCode::BadRequest,
-        "UNIQUE constraint failed: inputs.source_type",
+        "",
+    );
+    assert_unique_violation(
+        &e.message,
+        "inputs.source_type, inputs.source_id, inputs.destination_type, inputs.destination_id",
+        "inputs_pk",
     );
     assert_err(
         s.log_inputs("missing", &[], &[]).await,

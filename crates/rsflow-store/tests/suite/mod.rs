@@ -3,6 +3,61 @@
 
 #![allow(dead_code)]
 
+/// One `#[tokio::test]` per listed suite function, grouped in modules named like the suite's.
+#[allow(unused_macros)]
+macro_rules! suite_tests {
+    ($fresh:path; $($module:ident: [$($name:ident),* $(,)?]);* $(;)?) => {
+        $(
+            mod $module {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        // `None`: the backend is not available here (the helper said why).
+                        let Some((_guard, store)) = $fresh().await else { return };
+                        crate::suite::$module::$name(&store).await;
+                    }
+                )*
+            }
+        )*
+    };
+}
+
+/// Every suite function as a `#[tokio::test]`, each on a store from `$fresh` (an async fn
+/// returning `Option<(guard, store)>`).
+#[allow(unused_macros)]
+macro_rules! all_suite_tests {
+    ($fresh:path) => {
+        suite_tests!(
+            $fresh;
+            experiments: [
+                default_experiment,
+                create_and_get,
+                duplicate_names,
+                invalid_and_missing_ids,
+                rename,
+                delete_restore_cascade,
+                tags,
+            ];
+            runs: [create_run, get_missing_run, update_run, delete_restore_run];
+            logging: [
+                params,
+                batch_is_atomic,
+                metrics_and_latest,
+                tags,
+                inputs_and_outputs,
+                metric_history,
+                bulk_interval,
+            ];
+            search: [
+                run_filters,
+                run_view_types_and_results,
+                run_ordering_and_paging,
+                experiment_search,
+            ];
+        );
+    };
+}
+
 pub mod experiments;
 pub mod logging;
 pub mod runs;
@@ -56,6 +111,21 @@ pub async fn new_run(s: &dyn TrackingStore, experiment_id: &str, name: &str) -> 
     })
     .await
     .unwrap()
+}
+
+/// SQLAlchemy's IntegrityError text as MLflow forwards it, on SQLite or PostgreSQL.
+#[track_caller]
+pub fn assert_unique_violation(message: &str, sqlite_columns: &str, pg_constraint: &str) {
+    let sqlite =
+        format!("(sqlite3.IntegrityError) UNIQUE constraint failed: {sqlite_columns}\n[SQL: ");
+    let pg = format!(
+        "(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint \"{pg_constraint}\""
+    );
+    assert!(
+        message.contains(&sqlite) || message.contains(&pg),
+        "not an integrity error text: {message:?}"
+    );
+    assert!(message.ends_with("(Background on this error at: https://sqlalche.me/e/21/gkpj)"));
 }
 
 pub fn tag_value<'a>(tags: &'a [RunTag], key: &str) -> Option<&'a str> {

@@ -1,0 +1,215 @@
+//! Run inputs and outputs: datasets (deduplicated per experiment by name and digest) with
+//! their input tags, model inputs, and model outputs, in MLflow's `inputs` edge table.
+
+use std::collections::{HashMap, HashSet};
+
+use rsflow_core::wire::{DatasetInput, ModelInput, ModelOutput};
+use rsflow_core::{MlflowError, Result};
+use sqlx::Row as _;
+
+use super::SqlStore;
+use super::integrity::{Statement, Violation};
+use super::logging::insert_rows;
+use super::pyrepr::str_repr;
+use super::query::{DbErrorKind, Sql, classify, db_err};
+use super::runs::fetch_run;
+
+/// `uuid.uuid4().hex`, as MLflow names datasets and inputs.
+fn new_uuid() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+impl SqlStore {
+    pub(crate) async fn log_inputs_impl(
+        &self,
+        run_id: &str,
+        datasets: &[DatasetInput],
+        models: &[ModelInput],
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let run = fetch_run(&mut tx, run_id).await?;
+        run.check_active()?;
+
+        // One input per (name, digest): the first occurrence wins.
+        let mut inputs: Vec<&DatasetInput> = Vec::new();
+        let mut keys = HashSet::new();
+        for d in datasets {
+            if keys.insert((d.dataset.name.as_str(), d.dataset.digest.as_str())) {
+                inputs.push(d);
+            }
+        }
+
+        let mut dataset_uuids: HashMap<(String, String), String> = HashMap::new();
+        if !inputs.is_empty() {
+            let names: Vec<&str> = inputs.iter().map(|d| d.dataset.name.as_str()).collect();
+            let digests: Vec<&str> = inputs.iter().map(|d| d.dataset.digest.as_str()).collect();
+            let mut q =
+                Sql::new("SELECT dataset_uuid, name, digest FROM datasets WHERE experiment_id = ");
+            q.bind(run.experiment_id)
+                .push(" AND name IN ")
+                .bind_list(&names)
+                .push(" AND digest IN ")
+                .bind_list(&digests);
+            for r in q.query().fetch_all(&mut *tx).await.map_err(db_err)? {
+                let uuid: String = r.try_get(0).map_err(db_err)?;
+                dataset_uuids.insert(
+                    (r.try_get(1).map_err(db_err)?, r.try_get(2).map_err(db_err)?),
+                    uuid,
+                );
+            }
+        }
+        for d in &inputs {
+            let key = (d.dataset.name.clone(), d.dataset.digest.clone());
+            if dataset_uuids.contains_key(&key) {
+                continue;
+            }
+            let uuid = new_uuid();
+            let ds = &d.dataset;
+            let mut q = Sql::new(
+                "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, \
+                 dataset_source_type, dataset_source, dataset_schema, dataset_profile) VALUES (",
+            );
+            q.bind(uuid.as_str())
+                .push(", ")
+                .bind(run.experiment_id)
+                .push(", ")
+                .bind(ds.name.as_str())
+                .push(", ")
+                .bind(ds.digest.as_str())
+                .push(", ")
+                .bind(ds.source_type.as_str())
+                .push(", ")
+                .bind(ds.source.as_str())
+                .push(", ")
+                .bind(ds.schema.clone())
+                .push(", ")
+                .bind(ds.profile.clone())
+                .push(")");
+            q.query().execute(&mut *tx).await.map_err(db_err)?;
+            dataset_uuids.insert(key, uuid);
+        }
+
+        let mut linked: HashSet<String> = HashSet::new();
+        if !inputs.is_empty() {
+            let uuids: Vec<&String> = dataset_uuids.values().collect();
+            let mut q = Sql::new(
+                "SELECT source_id FROM inputs WHERE source_type = 'DATASET' AND destination_type = 'RUN' AND destination_id = ",
+            );
+            q.bind(run_id).push(" AND source_id IN ").bind_list(&uuids);
+            for r in q.query().fetch_all(&mut *tx).await.map_err(db_err)? {
+                linked.insert(r.try_get(0).map_err(db_err)?);
+            }
+        }
+        for d in &inputs {
+            let dataset_uuid = &dataset_uuids[&(d.dataset.name.clone(), d.dataset.digest.clone())];
+            if linked.contains(dataset_uuid) {
+                continue;
+            }
+            let input_uuid = new_uuid();
+            let mut q = Sql::new(
+                "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, \
+                 destination_id, step) VALUES (",
+            );
+            q.bind(input_uuid.as_str())
+                .push(", 'DATASET', ")
+                .bind(dataset_uuid.as_str())
+                .push(", 'RUN', ")
+                .bind(run_id)
+                .push(", 0)");
+            q.query().execute(&mut *tx).await.map_err(db_err)?;
+            insert_rows(
+                &mut tx,
+                "INSERT INTO input_tags (input_uuid, name, value) VALUES ",
+                "",
+                3,
+                &d.tags,
+                |q, t| {
+                    q.arg(input_uuid.as_str());
+                    q.arg(t.key.as_str());
+                    q.arg(t.value.as_str());
+                },
+            )
+            .await?;
+        }
+
+        let mut model_ids: Vec<&str> = Vec::new();
+        for m in models {
+            if !model_ids.contains(&m.model_id.as_str()) {
+                model_ids.push(&m.model_id);
+            }
+        }
+        for model_id in model_ids {
+            // MLflow merges on the edge's key: a repeated model input keeps one row.
+            let mut q = Sql::new(
+                "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, \
+                 destination_id, step) VALUES (",
+            );
+            q.bind(new_uuid())
+                .push(", 'RUN_INPUT', ")
+                .bind(run_id)
+                .push(", 'MODEL_INPUT', ")
+                .bind(model_id)
+                .push(
+                    ", 0) ON CONFLICT (source_type, source_id, destination_type, destination_id) \
+                       DO UPDATE SET input_uuid = excluded.input_uuid",
+                );
+            q.query().execute(&mut *tx).await.map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    pub(crate) async fn log_outputs_impl(
+        &self,
+        run_id: &str,
+        models: &[ModelOutput],
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        fetch_run(&mut tx, run_id).await?.check_active()?;
+        for m in models {
+            let uuid = new_uuid();
+            let mut q = Sql::new(
+                "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, \
+                 destination_id, step) VALUES (",
+            );
+            q.bind(uuid.as_str())
+                .push(", 'RUN_OUTPUT', ")
+                .bind(run_id)
+                .push(", 'MODEL_OUTPUT', ")
+                .bind(m.model_id.as_str())
+                .push(", ")
+                .bind(m.step)
+                .push(")");
+            match q.query().execute(&mut *tx).await {
+                Ok(_) => {}
+                Err(e) if classify(&e) == DbErrorKind::UniqueViolation => {
+                    // MLflow forwards SQLAlchemy's IntegrityError text as BAD_REQUEST.
+                    let step = m.step.to_string();
+                    return Err(MlflowError::bad_request(
+                        Violation {
+                            table: "inputs",
+                            key: &[
+                                ("source_type", "RUN_OUTPUT"),
+                                ("source_id", run_id),
+                                ("destination_type", "MODEL_OUTPUT"),
+                                ("destination_id", &m.model_id),
+                            ],
+                            constraint: "inputs_pk",
+                            statement: Statement::Insert { returning: None },
+                            params: &[
+                                ("input_uuid", str_repr(&uuid)),
+                                ("source_type", "'RUN_OUTPUT'".into()),
+                                ("source_id", str_repr(run_id)),
+                                ("destination_type", "'MODEL_OUTPUT'".into()),
+                                ("destination_id", str_repr(&m.model_id)),
+                                ("step", step),
+                            ],
+                        }
+                        .message(self.dialect),
+                    ));
+                }
+                Err(e) => return Err(db_err(e)),
+            }
+        }
+        tx.commit().await.map_err(db_err)
+    }
+}
