@@ -162,13 +162,13 @@ impl SftpStore {
             .await
             .map_err(|_| {
                 self.fail(
-                    "connect to",
+                    "connect",
                     &root,
                     "the server did not answer in time".into(),
                     false,
                 )
             })?
-            .map_err(|e| self.fail("connect to", &root, ssh_message(&e), false))?;
+            .map_err(|e| self.fail("connect", &root, ssh_message(&e), false))?;
         let sftp = tokio::time::timeout(
             self.timeouts.control,
             Sftp::from_session(session, SftpOptions::default()),
@@ -176,13 +176,13 @@ impl SftpStore {
         .await
         .map_err(|_| {
             self.fail(
-                "start sftp on",
+                "start sftp",
                 &root,
                 "the server did not answer in time".into(),
                 false,
             )
         })?
-        .map_err(|e| self.sftp_err("start sftp on", &root, e))?;
+        .map_err(|e| self.sftp_err("start sftp", &root, e))?;
         let sftp = Arc::new(sftp);
         *guard = Some(sftp.clone());
         Ok(sftp)
@@ -622,7 +622,7 @@ impl ArtifactStore for SftpStore {
             fastrand::u64(..)
         );
         let same = self
-            .call("write a probe file to", &root, |sftp| {
+            .call("write a probe file", &root, |sftp| {
                 let probe = probe.clone();
                 async move {
                     let mut fs = sftp.fs();
@@ -635,7 +635,7 @@ impl ArtifactStore for SftpStore {
             .await?;
         if !same {
             return Err(self.fail(
-                "read back a probe file from",
+                "read back a probe file",
                 &root,
                 "the server returned different bytes than were written".into(),
                 false,

@@ -128,7 +128,7 @@ pub enum StoreError {
     #[error("{0}")]
     Invalid(String),
     /// An object store or SFTP server failed or could not be reached in time.
-    #[error("Artifact storage {store} failed to {op} '{path}': {message}")]
+    #[error("Artifact storage {store} failed to {op}{}: {message}", quoted(path))]
     Remote {
         store: String,
         op: &'static str,
@@ -143,6 +143,15 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+}
+
+/// ` 'a/b'`, or nothing for the store's root (the store is named already).
+fn quoted(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!(" '{path}'")
+    }
 }
 
 impl StoreError {

@@ -340,16 +340,16 @@ impl ArtifactStore for OpendalStore {
             .write_with(&probe, b"rsflow".to_vec())
             .content_type(CONTENT_TYPE)
             .await
-            .map_err(|e| fail("write a probe object to", e))?;
+            .map_err(|e| fail("write a probe object", e))?;
         let read = self
             .op
             .read(&probe)
             .await
-            .map_err(|e| fail("read back a probe object from", e))?;
+            .map_err(|e| fail("read back a probe object", e))?;
         self.op
             .delete(&probe)
             .await
-            .map_err(|e| fail("delete a probe object from", e))?;
+            .map_err(|e| fail("delete a probe object", e))?;
         if read.to_vec() != b"rsflow" {
             return Err(StoreError::Unsupported(format!(
                 "The artifact store {} returned different bytes than were written.",

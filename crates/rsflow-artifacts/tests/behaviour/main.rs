@@ -190,3 +190,41 @@ behaviour!(azurite);
 behaviour!(gcs, except large_streamed_file:
     "gcp-storage-emulator lacks the XML multipart API that streams uploads above 8 MiB to GCS");
 behaviour!(sftp);
+
+/// MLflow's SFTP store finds hosts, ports, users and keys in `~/.ssh/config`; so does rsflow
+/// (with `~` = `$HOME`): an alias with `HostName`/`Port`/`User`/`IdentityFile` is enough.
+#[tokio::test]
+async fn sftp_host_alias_from_ssh_config() {
+    let (Some(uri), Some(home)) = (var("RSFLOW_TEST_SFTP_URI"), var("RSFLOW_TEST_SFTP_HOME"))
+    else {
+        skip("SFTP (OpenSSH)", "RSFLOW_TEST_SFTP_URI");
+        return;
+    };
+    // sftp://user@127.0.0.1:PORT/abs/dir
+    let rest = uri.split_once("://").unwrap().1;
+    let (authority, dir) = rest.split_once('/').unwrap();
+    let (user, hostport) = authority.split_once('@').unwrap();
+    let port = hostport.rsplit_once(':').unwrap().1;
+    let alt = tempfile::tempdir().unwrap();
+    let ssh = alt.path().join(".ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    // The key lives elsewhere and is named only in the config, as MLflow's docs suggest.
+    let key = alt.path().join("deploy-key");
+    std::fs::copy(format!("{home}/.ssh/id_ed25519"), &key).unwrap();
+    std::fs::copy(format!("{home}/.ssh/known_hosts"), ssh.join("known_hosts")).unwrap();
+    std::fs::write(
+        ssh.join("config"),
+        format!(
+            "Host artifact-box\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentityFile {}\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let env = HashMap::from([("HOME", alt.path().display().to_string())]);
+    let b = open(
+        format!("sftp://artifact-box/{dir}/{}", unique("alias")),
+        env,
+    )
+    .await;
+    cases::put_get_roundtrip(b.store.as_ref()).await;
+}
