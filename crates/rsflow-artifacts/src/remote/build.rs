@@ -10,6 +10,7 @@ use opendal::{HttpTransporter, Operator};
 use opendal_http_transport_reqwest::ReqwestTransport;
 
 use super::OpendalStore;
+use super::azure_mpu::{AzureMultipart, connection_string_parts};
 use super::location::{Location, S3Flavour};
 use super::s3_mpu::S3Multipart;
 use crate::sftp::SftpStore;
@@ -124,15 +125,20 @@ pub(crate) fn open_location(
             suffix,
             prefix,
         } => {
+            // The account key, where one is given, also signs multipart part URLs.
+            let mut signing = None;
             let mut b = match env("AZURE_STORAGE_CONNECTION_STRING") {
-                Some(cs) => Azblob::from_connection_string(&cs)
-                    .map_err(|e| config_error(location, e.message()))?,
+                Some(cs) => {
+                    signing = connection_string_parts(&cs);
+                    Azblob::from_connection_string(&cs)
+                        .map_err(|e| config_error(location, e.message()))?
+                }
                 None => {
-                    let mut b = Azblob::default()
-                        .endpoint(&format!("https://{account}.{suffix}"))
-                        .account_name(account);
+                    let endpoint = format!("https://{account}.{suffix}");
+                    let mut b = Azblob::default().endpoint(&endpoint).account_name(account);
                     if let Some(key) = env("AZURE_STORAGE_ACCESS_KEY") {
                         b = b.account_key(&key);
+                        signing = Some((account.clone(), key, endpoint));
                     }
                     b
                 }
@@ -140,7 +146,24 @@ pub(crate) fn open_location(
             b = b.container(container).root(&format!("/{prefix}"));
             let insecure = truthy(env("MLFLOW_TRACKING_INSECURE_TLS"));
             let op = finish(b, location, timeouts, insecure)?;
-            Ok(Arc::new(OpendalStore::new(op, location.to_string())))
+            let mut store = OpendalStore::new(op, location.to_string());
+            if let Some((account, key, endpoint)) = signing {
+                let client = http_client(timeouts, insecure).map_err(|e| {
+                    config_error(location, format!("cannot build the HTTP client: {e}"))
+                })?;
+                if let Some(mpu) = AzureMultipart::new(
+                    endpoint,
+                    account,
+                    &key,
+                    container.clone(),
+                    prefix,
+                    client,
+                    timeouts,
+                ) {
+                    store = store.with_multipart(Arc::new(mpu));
+                }
+            }
+            Ok(Arc::new(store))
         }
         Location::Gcs { bucket, prefix } => {
             let mut b = Gcs::default().bucket(bucket).root(&format!("/{prefix}"));

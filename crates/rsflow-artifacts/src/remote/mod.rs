@@ -4,11 +4,13 @@
 //! - `location`: parsing `s3://`, `b2://`, `r2://`, `wasbs://`, `gs://`, `sftp://` URIs.
 //! - `build`: from a location and MLflow's environment variables to an OpenDAL operator.
 //! - `errors`: OpenDAL errors to [`StoreError`]s (404/400/503, never a hang).
-//! - `s3_mpu`: the S3 multipart API behind the proxy's `mpu/*` routes.
+//! - `s3_mpu`, `azure_mpu`: the S3 and Azure Blob multipart uploads behind the proxy's `mpu/*`
+//!   routes (presigned part URLs; the bytes go from the client to the store).
 //!
 //! Object stores have no directories: a "directory" is a key prefix, listings use a `/`
 //! delimiter, and 0-byte keys ending in `/` (directory markers) are never shown.
 
+mod azure_mpu;
 mod build;
 mod errors;
 mod location;
