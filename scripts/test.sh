@@ -13,6 +13,8 @@
 #   COMPAT_BIG_MB=N          size of the big-file round trip in the main run (default 64)
 #   COMPAT_BIG_RUN=1         also run the big-file round trip with 1024 MiB (opt-in, slow)
 #   PYTEST_ARGS="..."        extra pytest arguments (so do arguments to this script)
+#   RSFLOW_TEST_SKIP_STORAGE=1  do not start the storage servers (S3, Azure, GCS, SFTP); their
+#                            tests then skip with a reason instead of running
 #
 # Exits non-zero if any step fails; pytest's "no tests collected" (exit 5) counts as failure.
 # Every process started here (and by the test servers) carries RSFLOW_TEST_TOKEN in its
@@ -42,6 +44,9 @@ _stop_our_processes() {
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    if [[ "${RSFLOW_TEST_SKIP_STORAGE:-}" != "1" ]]; then
+        bash "$REPO/scripts/storage-servers.sh" stop >/dev/null 2>&1 || true
+    fi
     if _stop_our_processes TERM; then
         sleep 2
         _stop_our_processes KILL || true
@@ -99,6 +104,15 @@ RSFLOW_MLFLOW2_PY="$(RSFLOW_VENV="$REPO/.venv-mlflow2" RSFLOW_REQ="$REPO/compat/
 export RSFLOW_MLFLOW2_PY
 "$RSFLOW_MLFLOW2_PY" -c 'import mlflow; print("mlflow", mlflow.__version__)'
 done_step "venv (mlflow 2.x)"
+
+if [[ "${RSFLOW_TEST_SKIP_STORAGE:-}" != "1" ]]; then
+    banner "storage servers: s3s-fs, moto, Azurite, gcp-storage-emulator, sshd (scripts/storage-servers.sh)"
+    run bash "$REPO/scripts/storage-servers.sh" start
+    # Exports RSFLOW_TEST_* for cargo test and pytest: with them set, a backend whose server
+    # is not working fails its tests instead of skipping them.
+    eval "$(bash "$REPO/scripts/storage-servers.sh" env)"
+    done_step "storage servers"
+fi
 
 if [[ "${RSFLOW_TEST_SKIP_CARGO:-}" != "1" ]]; then
     banner "cargo build --workspace --all-targets"

@@ -25,7 +25,8 @@ impl ResolvedRoot {
     }
 }
 
-/// Resolves run (and later logged-model and trace) artifact roots.
+/// Resolves run (and later logged-model and trace) artifact roots: proxied roots go to the
+/// destination, local ones to their directory, remote ones (direct mode) to a shared store.
 #[derive(Debug, Clone, Default)]
 pub struct ArtifactResolver {
     /// The proxy destination; `None` when the server does not serve artifacts.
@@ -66,8 +67,13 @@ impl ArtifactResolver {
                     prefix: ArtifactPath::root(),
                 })
             }
+            // Direct mode: the server reads the store with its own credentials.
+            ArtifactUri::Remote { uri, .. } => {
+                let (store, prefix) = crate::remote::resolve_remote(&uri)?;
+                Ok(ResolvedRoot { store, prefix })
+            }
             ArtifactUri::Unsupported { scheme } => Err(MlflowError::not_implemented(format!(
-                "Artifact storage with scheme '{scheme}' is not supported by rsflow yet \
+                "Artifact storage with scheme '{scheme}' is not supported by rsflow \
                  (artifact root '{artifact_uri}')."
             ))),
         }

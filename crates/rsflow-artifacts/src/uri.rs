@@ -3,7 +3,8 @@
 //! Follows MLflow's classification (spec mlflow-artifacts §1, §4.0, §8.1): `mlflow-artifacts:`
 //! URIs and `http(s)` URLs of the artifact API are proxied (their host is ignored and the path
 //! is resolved against this server's destination), plain paths and `file:` URIs are local,
-//! everything else is object storage that rsflow does not reach yet.
+//! `s3`/`b2`/`r2`/`gs`/`wasbs`/`sftp` are remote storage rsflow reaches itself (see
+//! [`crate::remote`]), and the other schemes MLflow knows are recognised but not served.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -15,6 +16,9 @@ use crate::path::{ArtifactPath, PathError, decode_fixpoint};
 
 /// The route under which proxied artifacts are served; a proxied `http(s)` root contains it.
 pub const PROXY_ROUTE: &str = "/api/2.0/mlflow-artifacts/artifacts";
+
+/// Schemes of the remote stores rsflow opens itself.
+pub const REMOTE_SCHEMES: &[&str] = &["s3", "b2", "r2", "gs", "wasbs", "sftp"];
 
 /// Schemes MLflow has artifact repositories for (and `runs:`/`models:` indirections).
 const KNOWN_SCHEMES: &[&str] = &[
@@ -32,7 +36,9 @@ pub enum ArtifactUri {
     /// A directory on this machine (`/abs`, `file:///abs`, `file://localhost/abs`); relative
     /// paths are kept as written and taken against the working directory when used.
     Local(PathBuf),
-    /// Storage rsflow recognises but has no backend for yet (`s3://`, `gs://`, plain http…).
+    /// Object storage or SFTP that rsflow reaches itself: the URI as written, scheme lowercased.
+    Remote { scheme: String, uri: String },
+    /// Storage rsflow recognises but has no backend for (`ftp://`, `hdfs://`, plain http…).
     Unsupported { scheme: String },
 }
 
@@ -138,6 +144,10 @@ impl ArtifactUri {
                 }
                 local(path, raw)
             }
+            s if REMOTE_SCHEMES.contains(&s) => Ok(ArtifactUri::Remote {
+                uri: format!("{scheme}:{rest}"),
+                scheme,
+            }),
             s if KNOWN_SCHEMES.contains(&s) => Ok(ArtifactUri::Unsupported { scheme }),
             _ => Err(UriError::UnknownScheme(scheme)),
         }
@@ -149,6 +159,7 @@ impl fmt::Display for ArtifactUri {
         match self {
             ArtifactUri::Proxied { path } => write!(f, "mlflow-artifacts:/{path}"),
             ArtifactUri::Local(p) => write!(f, "{}", p.display()),
+            ArtifactUri::Remote { uri, .. } => f.write_str(&crate::remote::redact_uri(uri)),
             ArtifactUri::Unsupported { scheme } => write!(f, "{scheme}://…"),
         }
     }
@@ -245,13 +256,40 @@ mod tests {
     }
 
     #[test]
+    fn remote_schemes_keep_the_uri() {
+        for (uri, scheme, kept) in [
+            ("s3://bucket/p/1", "s3", "s3://bucket/p/1"),
+            ("S3://bucket/x", "s3", "s3://bucket/x"),
+            ("gs://b/p", "gs", "gs://b/p"),
+            (
+                "wasbs://c@acct.blob.core.windows.net/p",
+                "wasbs",
+                "wasbs://c@acct.blob.core.windows.net/p",
+            ),
+            ("sftp://u@h/p", "sftp", "sftp://u@h/p"),
+            (
+                "b2://bk@s3.us-west-004.backblazeb2.com/p",
+                "b2",
+                "b2://bk@s3.us-west-004.backblazeb2.com/p",
+            ),
+        ] {
+            assert_eq!(
+                ArtifactUri::parse(uri),
+                Ok(ArtifactUri::Remote {
+                    scheme: scheme.into(),
+                    uri: kept.into(),
+                }),
+                "{uri}"
+            );
+        }
+    }
+
+    #[test]
     fn other_schemes_are_recognised_not_served() {
         for (uri, scheme) in [
-            ("s3://bucket/p/1", "s3"),
-            ("gs://b/p", "gs"),
-            ("wasbs://c@acct.blob.core.windows.net/p", "wasbs"),
-            ("sftp://u@h/p", "sftp"),
-            ("S3://bucket/x", "s3"),
+            ("ftp://u@h/p", "ftp"),
+            ("hdfs://nn:8020/p", "hdfs"),
+            ("abfss://fs@acct.dfs.core.windows.net/p", "abfss"),
             ("http://h/some/other/path", "http"),
         ] {
             assert_eq!(
