@@ -7,10 +7,10 @@
 #   eval "$(bash scripts/storage-servers.sh env)"
 #
 # Servers (port = RSFLOW_STORAGE_PORT_BASE + offset, base 15500 by default):
-#   +10 s3s-fs   S3 on a directory       (cargo install --locked s3s-fs@0.14.1 into .tools/)
-#   +11 moto     S3, second implementation (PyPI moto[server] in .tools/venv)
-#   +12 Azurite  Azure Blob               (npm azurite in .tools/node_modules)
-#   +13 gcp-storage-emulator  GCS         (PyPI, in .tools/venv)
+#   +10 s3s-fs   S3 on a directory       (cargo install --locked s3s-fs@0.14.1 into $RSFLOW_TOOLS)
+#   +11 moto     S3, second implementation (PyPI moto[server] in $RSFLOW_TOOLS/venv)
+#   +12 Azurite  Azure Blob               (npm azurite in $RSFLOW_TOOLS/node_modules)
+#   +13 gcp-storage-emulator  GCS         (PyPI, in $RSFLOW_TOOLS/venv)
 #   +14 sshd     SFTP (internal-sftp)     (Debian openssh-server; key pair and host key
 #                                           generated in the state dir; runs as this user)
 # Buckets/containers are created by `start`. Installs are skipped when already present, so
@@ -18,12 +18,14 @@
 # The stock client's storage SDKs (boto3, azure-storage-blob, google-cloud-storage) are added
 # to the compat venv (.venv) for direct-mode tests.
 #
-# Env: RSFLOW_STORAGE_PORT_BASE, RSFLOW_STORAGE_STATE (state dir), RSFLOW_VENV (compat venv).
+# Env: RSFLOW_TOOLS (install dir, default ~/.cache/rsflow-tools), RSFLOW_STORAGE_PORT_BASE, RSFLOW_STORAGE_STATE (state dir), RSFLOW_VENV (compat venv).
 
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-TOOLS="$REPO/.tools"
+# Installed test servers live outside the clone, so CI runs on the same machine reuse them;
+# a fresh machine installs them here on the first run.
+TOOLS="${RSFLOW_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/rsflow-tools}"
 STATE="${RSFLOW_STORAGE_STATE:-$REPO/.tmp/storage-servers}"
 BASE="${RSFLOW_STORAGE_PORT_BASE:-15500}"
 S3S_PORT=$((BASE + 10))
