@@ -9,12 +9,14 @@
 //! - [`remote`]: [`OpendalStore`], S3 and compatibles (RustFS, MinIO, B2, R2, Spaces), Azure
 //!   Blob and GCS through OpenDAL, plus S3 multipart uploads with presigned parts.
 //! - [`sftp`]: [`SftpStore`], a directory on an SFTP server through the system `ssh`.
+//! - [`http`]: [`HttpStore`], artifacts held by another MLflow artifact server.
 //! - [`resolve`]: [`ArtifactResolver`], from a run's artifact root to a store and a prefix.
 //!
 //! NFS needs no backend of its own: mount the export and point `--artifacts-destination` (or
 //! `--default-artifact-root`) at the mount; [`LocalStore`] publishes by rename in the target
 //! directory and tolerates servers without `flock`, which is what NFS gives.
 
+pub mod http;
 pub mod local;
 pub mod path;
 pub mod range;
@@ -26,6 +28,7 @@ pub mod uri;
 
 use std::sync::Arc;
 
+pub use http::HttpStore;
 pub use local::{LocalStore, SweepReport};
 pub use path::{ArtifactPath, PathError};
 pub use range::ByteRange;

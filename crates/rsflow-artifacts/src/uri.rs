@@ -15,6 +15,54 @@ use rsflow_core::MlflowError;
 use crate::path::{ArtifactPath, PathError, decode_fixpoint};
 
 /// The route under which proxied artifacts are served; a proxied `http(s)` root contains it.
+/// Schemes whose URIs name a host the server would connect to (MLflow's host policy,
+/// GHSA-mr9f-g8qf-4w4j).
+pub const HOST_ADDRESSED: &[&str] = &[
+    "ftp",
+    "sftp",
+    "hdfs",
+    "viewfs",
+    "http",
+    "https",
+    "mlflow-artifacts",
+    "r2",
+    "b2",
+    "abfss",
+];
+
+/// `(scheme family, host, port)` a host-addressed URI makes the server connect to.
+pub fn host_target(uri: &str) -> Option<(String, String, Option<u16>)> {
+    let scheme = uri
+        .split_once(':')
+        .map(|(s, _)| s.to_ascii_lowercase())
+        .unwrap_or_default();
+    if !HOST_ADDRESSED.contains(&scheme.as_str()) {
+        return None;
+    }
+    let rest = &uri[scheme.len() + 1..];
+    let netloc = rest
+        .strip_prefix("//")?
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("");
+    if netloc.is_empty() {
+        return None;
+    }
+    let hostport = netloc.rsplit_once('@').map_or(netloc, |(_, h)| h);
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => {
+            (h, p.parse::<u16>().ok())
+        }
+        _ => (hostport, None),
+    };
+    let family = match scheme.as_str() {
+        "viewfs" => "hdfs",
+        "https" | "mlflow-artifacts" => "http",
+        s => s,
+    };
+    Some((family.to_owned(), host.to_ascii_lowercase(), port))
+}
+
 pub const PROXY_ROUTE: &str = "/api/2.0/mlflow-artifacts/artifacts";
 
 /// Schemes of the remote stores rsflow opens itself.
@@ -32,7 +80,13 @@ pub enum ArtifactUri {
     /// `mlflow-artifacts:/<path>`, `mlflow-artifacts://host:port/<path>` or
     /// `http(s)://host/<prefix>/api/2.0/mlflow-artifacts/artifacts/<path>`: a path under the
     /// serving server's `--artifacts-destination`.
-    Proxied { path: ArtifactPath },
+    Proxied {
+        path: ArtifactPath,
+        /// The artifact API of the server the URI names
+        /// (`http://host:port[/prefix]/api/2.0/mlflow-artifacts/artifacts`); `None` for
+        /// `mlflow-artifacts:/...`, which means "this server".
+        server: Option<String>,
+    },
     /// A directory on this machine (`/abs`, `file:///abs`, `file://localhost/abs`); relative
     /// paths are kept as written and taken against the working directory when used.
     Local(PathBuf),
@@ -117,6 +171,11 @@ impl ArtifactUri {
                 reject_params(path)?;
                 Ok(ArtifactUri::Proxied {
                     path: proxied_path(path)?,
+                    // MLflow's client takes the scheme from the tracking URI; a server
+                    // reaching another one by host uses plain http.
+                    server: authority
+                        .filter(|a| !a.is_empty())
+                        .map(|a| format!("http://{a}{PROXY_ROUTE}")),
                 })
             }
             "http" | "https" => match path.find(PROXY_ROUTE) {
@@ -129,6 +188,11 @@ impl ArtifactUri {
                     reject_params(path)?;
                     Ok(ArtifactUri::Proxied {
                         path: proxied_path(&path[i + PROXY_ROUTE.len()..])?,
+                        server: Some(format!(
+                            "{scheme}://{}{}",
+                            authority.unwrap_or(""),
+                            &path[..i + PROXY_ROUTE.len()]
+                        )),
                     })
                 }
                 _ => Ok(ArtifactUri::Unsupported { scheme }),
@@ -157,7 +221,7 @@ impl ArtifactUri {
 impl fmt::Display for ArtifactUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ArtifactUri::Proxied { path } => write!(f, "mlflow-artifacts:/{path}"),
+            ArtifactUri::Proxied { path, .. } => write!(f, "mlflow-artifacts:/{path}"),
             ArtifactUri::Local(p) => write!(f, "{}", p.display()),
             ArtifactUri::Remote { uri, .. } => f.write_str(&crate::remote::redact_uri(uri)),
             ArtifactUri::Unsupported { scheme } => write!(f, "{scheme}://…"),
@@ -213,7 +277,7 @@ mod tests {
 
     fn proxied(s: &str) -> String {
         match ArtifactUri::parse(s) {
-            Ok(ArtifactUri::Proxied { path }) => path.to_string(),
+            Ok(ArtifactUri::Proxied { path, .. }) => path.to_string(),
             other => panic!("{s}: {other:?}"),
         }
     }
