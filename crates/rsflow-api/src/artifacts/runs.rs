@@ -168,7 +168,7 @@ pub(crate) async fn upload_artifact(
         Err(StoreError::Body(e)) if e.get_ref().is_some_and(|inner| inner.is::<TooLarge>()) => {
             Err(invalid(TOO_LARGE))
         }
-        Err(e) => Err(ApiError(MlflowError::from(e))),
+        Err(e) => Err(ApiError::from(e)),
     }
 }
 
