@@ -229,7 +229,8 @@ fn multipart(
     flask_gate(state, matched.as_ref())?;
     ArtifactPath::parse(&raw_path(params)?)?;
     let body = body?;
-    body.req_str("path")?;
+    // MLflow 3.18 basenames the body `path`; a traversing one is refused outright here.
+    ArtifactPath::parse(&body.req_str("path")?)?;
     match step {
         MpuStep::Create => {
             body.opt_i64("num_parts")?;
