@@ -96,17 +96,10 @@ pub fn validate_artifact_location(location: &str, trusted_roots: &[String]) -> R
         return Err(MlflowError::invalid_param("Invalid query string"));
     }
     let scheme = uri_scheme(location).to_ascii_lowercase();
-    if let Some(target) = host_target(location) {
-        let allowed = allowed_host_schemes();
-        let trusted = trusted_roots
-            .iter()
-            .filter_map(|r| host_target(r))
-            .any(|t| t == target);
-        if !trusted && !allowed.contains(&scheme) {
-            return Err(MlflowError::invalid_param(format!(
-                "'{field}' cannot use the '{scheme}' scheme: the '{scheme}' scheme addresses a host other than the tracking server's configured artifact storage, so the server would connect to the host named in the URI. Set the MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable on the server to allow it."
-            )));
-        }
+    if !may_connect(location, trusted_roots) {
+        return Err(MlflowError::invalid_param(format!(
+            "'{field}' cannot use the '{scheme}' scheme: the '{scheme}' scheme addresses a host other than the tracking server's configured artifact storage, so the server would connect to the host named in the URI. Set the MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable on the server to allow it."
+        )));
     }
     if location.starts_with("runs:") {
         return Err(MlflowError::invalid_param(format!(
@@ -124,6 +117,21 @@ pub fn validate_artifact_location(location: &str, trusted_roots: &[String]) -> R
         )));
     }
     Ok(resolved)
+}
+
+/// MLflow's host policy, also applied when a stored location is used (a database written by an
+/// older server may hold any URI): a host-addressed URI may only name the host of one of the
+/// server's own roots, or use a scheme the operator allowed. Other URIs name no host.
+pub fn may_connect(uri: &str, trusted_roots: &[String]) -> bool {
+    let Some(target) = host_target(uri) else {
+        return true;
+    };
+    let scheme = uri_scheme(uri).to_ascii_lowercase();
+    allowed_host_schemes().contains(&scheme)
+        || trusted_roots
+            .iter()
+            .filter_map(|r| host_target(r))
+            .any(|t| t == target)
 }
 
 fn allowed_host_schemes() -> Vec<String> {

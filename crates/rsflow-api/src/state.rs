@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use rsflow_artifacts::{ArtifactResolver, ArtifactStore};
+use rsflow_artifacts::{ArtifactResolver, ArtifactStore, ArtifactUri, ResolvedRoot};
 use rsflow_store::{LoggedModelStore, MetadataStore, ModelRegistryStore, TrackingStore};
 
 use crate::limits::{Limiter, LimitsConfig};
@@ -74,5 +74,20 @@ impl AppState {
             .clone()
             .filter(|_| self.config.serve_artifacts);
         ArtifactResolver::new(destination)
+    }
+
+    /// Resolve a stored artifact root for a server-side read or write. A root the server would
+    /// reach over the network must pass the host policy now, not only when it was created
+    /// (security.md §1c): the row may predate the policy.
+    pub fn resolve_root(&self, uri: &str) -> rsflow_core::Result<ResolvedRoot> {
+        if let Ok(ArtifactUri::Unsupported { .. }) = ArtifactUri::parse(uri)
+            && !crate::locations::may_connect(uri, &self.config.trusted_roots())
+        {
+            return Err(rsflow_core::MlflowError::permission_denied(format!(
+                "The artifact location '{uri}' addresses a host other than the server's \
+                 configured artifact storage; the server does not connect to it."
+            )));
+        }
+        self.artifact_resolver().resolve(uri)
     }
 }
