@@ -188,6 +188,11 @@ fn parse_inner(raw: &str) -> Result<(ArtifactPath, bool), PathError> {
         match seg {
             "" | "." => continue,
             ".." => return Err(PathError::Invalid),
+            // `..;x` is `..` to servlet-style parsers (path parameters): a proxy in front
+            // could resolve it differently from us, so no such segment is ever stored.
+            s if matches!(s.split(';').next(), Some("." | "..")) => {
+                return Err(PathError::Invalid);
+            }
             _ => {}
         }
         if seg.len() > MAX_SEGMENT_BYTES {
@@ -290,6 +295,10 @@ mod tests {
             "%c0%ae%c0%ae%c0%afetc",
             "a%ffb",
             "\u{FFFD}\u{FFFD}/x",
+            "..;/x",
+            "a/..;jsessionid=1/b",
+            ".;/x",
+            "%2e%2e%3b/x",
         ];
         for raw in cases {
             assert_eq!(ArtifactPath::parse(raw), Err(PathError::Invalid), "{raw:?}");
