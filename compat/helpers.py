@@ -262,6 +262,7 @@ def start_server(
     extra_args: Iterable[str] = (),
     static_prefix: str = "",
     timeout: float | None = None,
+    env: dict[str, str] | None = None,
 ) -> Server:
     """Start `<kind> server` with cwd=workdir on a free loopback port and wait for /health."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -279,10 +280,10 @@ def start_server(
         server = Server(kind=kind, workdir=workdir, port=port, argv=argv, prefix=static_prefix,
                         db_path=db_path, artifacts_dir=art)
         server.log_path = workdir / f"server-{kind}-{port}.log"
-        with open(server.log_path, "wb") as log:
+        with open(server.log_path, "ab") as log:
             server.proc = subprocess.Popen(
                 argv, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=child_env(), start_new_session=True,
+                env=child_env(**(env or {})), start_new_session=True,
             )
         _LIVE.add(server.proc)
         ok, last_error = _wait_healthy(server, timeout)
