@@ -212,6 +212,11 @@ fn parse_inner(raw: &str) -> Result<(ArtifactPath, bool), PathError> {
         }
         canonical.push_str(seg);
     }
+    // Checked again on the canonical form: dropping a leading `./` must not uncover a drive or
+    // a scheme (`./x:y` -> `x:y`), or the stored path would not re-validate (found by fuzzing).
+    if has_drive_prefix(&canonical) || has_file_scheme(&canonical) {
+        return Err(PathError::Invalid);
+    }
     if canonical.len() > MAX_PATH_BYTES {
         return Err(PathError::TooLong);
     }
@@ -299,6 +304,9 @@ mod tests {
             "a/..;jsessionid=1/b",
             ".;/x",
             "%2e%2e%3b/x",
+            "./x:%2522e%22",
+            "./C:/Windows",
+            ".//file:x",
         ];
         for raw in cases {
             assert_eq!(ArtifactPath::parse(raw), Err(PathError::Invalid), "{raw:?}");
