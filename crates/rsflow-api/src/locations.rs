@@ -79,6 +79,13 @@ pub fn decode_fixpoint(s: &str) -> String {
     cur
 }
 
+/// A `..` segment anywhere: between separators, after a scheme's colon (`file:../x`, found by
+/// fuzzing), or in a query.
+fn has_dot_dot(s: &str) -> bool {
+    s.split(['/', '\\', '?', '&', '=', ':'])
+        .any(|seg| seg == "..")
+}
+
 /// Check a client-supplied `artifact_location` and return the form to store: relative local
 /// paths are made absolute on the server, as MLflow's `resolve_uri_if_local` does.
 /// `trusted_roots` are the server's own `--default-artifact-root` and `--artifacts-destination`.
@@ -92,7 +99,7 @@ pub fn validate_artifact_location(location: &str, trusted_roots: &[String]) -> R
             "'{field}' URL can't include fragments or params."
         )));
     }
-    if decoded.split(['/', '?', '&', '=']).any(|seg| seg == "..") || decoded.contains('\0') {
+    if has_dot_dot(&decoded) || decoded.contains('\0') {
         return Err(MlflowError::invalid_param("Invalid query string"));
     }
     let scheme = uri_scheme(location).to_ascii_lowercase();
@@ -107,6 +114,10 @@ pub fn validate_artifact_location(location: &str, trusted_roots: &[String]) -> R
         )));
     }
     let resolved = resolve_if_local(location, &scheme)?;
+    // The working directory joined onto a relative location must not hide a `..` either.
+    if has_dot_dot(&decode_fixpoint(&resolved)) {
+        return Err(MlflowError::invalid_param("Invalid query string"));
+    }
     let max_len = std::env::var("MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -205,6 +216,9 @@ mod tests {
             "sftp://evil.example/x",
             "mlflow-artifacts://other:8080/x",
             "file://remotehost/etc",
+            "file:..//localhost/srv/x",
+            "file:../../etc",
+            "..",
         ] {
             let err = check(bad).expect_err(bad);
             assert_eq!(
