@@ -391,7 +391,11 @@ mod tests {
     fn doubles_round_trip_exactly() {
         // Without serde_json's float_roundtrip these come back one ULP off (found under load:
         // 10% of random metric values changed in their last digit).
-        for text in ["0.12081509429671067", "0.44182616226749827", "0.11774327939890383"] {
+        for text in [
+            "0.12081509429671067",
+            "0.44182616226749827",
+            "0.11774327939890383",
+        ] {
             let m = parse_json_body(format!("{{\"v\": {text}}}").as_bytes()).unwrap();
             let v = m["v"].as_f64().unwrap();
             assert_eq!(v, text.parse::<f64>().unwrap());
