@@ -13,6 +13,8 @@
 #   COMPAT_BIG_MB=N          size of the big-file round trip in the main run (default 64)
 #   COMPAT_BIG_RUN=1         also run the big-file round trip with 1024 MiB (opt-in, slow)
 #   PYTEST_ARGS="..."        extra pytest arguments (so do arguments to this script)
+#   RSFLOW_LOAD_SECS=N       duration of compat/test_load.py (default here 20; the test's own 60)
+#   RSFLOW_FUZZ_SECS=N       seconds per fuzz target in the fuzz_smoke cargo test (default here 5)
 #
 # Exits non-zero if any step fails; pytest's "no tests collected" (exit 5) counts as failure.
 # Every process started here (and by the test servers) carries RSFLOW_TEST_TOKEN in its
@@ -25,6 +27,8 @@ cd "$REPO"
 
 RSFLOW_TEST_TOKEN="rsflow-test-$$-$(date +%s%N)"
 export RSFLOW_TEST_TOKEN
+export RSFLOW_LOAD_SECS="${RSFLOW_LOAD_SECS:-20}"
+export RSFLOW_FUZZ_SECS="${RSFLOW_FUZZ_SECS:-5}"
 
 _stop_our_processes() {
     local sig="$1" env pid found=1
