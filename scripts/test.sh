@@ -97,6 +97,13 @@ set -euo pipefail
 "$RSFLOW_PY" -c 'import mlflow, pytest, requests; print("mlflow", mlflow.__version__, "| pytest", pytest.__version__)'
 done_step "venv"
 
+banner "python venv (.venv-mlflow2: the MLflow 2.x client for the 2.x model flow)"
+RSFLOW_MLFLOW2_PY="$(RSFLOW_VENV="$REPO/.venv-mlflow2" RSFLOW_REQ="$REPO/compat/requirements-mlflow2.txt" \
+    bash "$REPO/scripts/venv.sh")/bin/python"
+export RSFLOW_MLFLOW2_PY
+"$RSFLOW_MLFLOW2_PY" -c 'import mlflow; print("mlflow", mlflow.__version__)'
+done_step "venv (mlflow 2.x)"
+
 if [[ "${RSFLOW_TEST_SKIP_CARGO:-}" != "1" ]]; then
     banner "cargo build --workspace --all-targets"
     run cargo build --workspace --all-targets
