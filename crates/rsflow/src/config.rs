@@ -360,6 +360,46 @@ impl ServerArgs {
 mod tests {
     use super::*;
 
+    fn parse(extra: &[&str]) -> anyhow::Result<Settings> {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            args: ServerArgs,
+        }
+        let argv = ["rsflow", "--backend-store-uri", "sqlite:///x.db"];
+        Cmd::try_parse_from(argv.iter().chain(extra))?
+            .args
+            .resolve()
+    }
+
+    #[test]
+    fn limit_flags() {
+        let s = parse(&[]).unwrap();
+        assert_eq!(s.server.limits, LimitsConfig::default());
+        assert_eq!(s.connections.header_read_timeout, Duration::from_secs(30));
+        let s = parse(&[
+            "--max-json-body-bytes",
+            "1000",
+            "--queue-timeout",
+            "0.5",
+            "--header-read-timeout",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(s.server.limits.max_json_body, 1000);
+        assert_eq!(s.server.limits.queue_timeout, Duration::from_millis(500));
+        assert_eq!(s.connections.header_read_timeout, Duration::from_secs(2));
+        for bad in [
+            &["--queue-timeout", "0"][..],
+            &["--body-idle-timeout", "-1"],
+            &["--json-body-timeout", "NaN"],
+            &["--max-api-requests", "0"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn redacts_passwords() {
         assert_eq!(

@@ -13,9 +13,7 @@ pub(super) async fn create_run(State(s): State<AppState>, p: Params) -> Handler 
     let tags = p
         .list::<KeyValue>("tags")?
         .into_iter()
-        .map(|t| {
-            validation::run_tag(t, truncate)
-        })
+        .map(|t| validation::run_tag(t, truncate))
         .collect::<Result<Vec<_>>>()?;
     let req = CreateRun {
         experiment_id: p.opt_str("experiment_id")?.unwrap_or_default(),
