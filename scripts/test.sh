@@ -15,6 +15,8 @@
 #   PYTEST_ARGS="..."        extra pytest arguments (so do arguments to this script)
 #   RSFLOW_TEST_SKIP_STORAGE=1  do not start the storage servers (S3, Azure, GCS, SFTP); their
 #                            tests then skip with a reason instead of running
+#   RSFLOW_LOAD_SECS=N       duration of compat/test_load.py (default here 20; the test's own 60)
+#   RSFLOW_FUZZ_SECS=N       seconds per fuzz target in the fuzz_smoke cargo test (default here 5)
 #
 # Exits non-zero if any step fails; pytest's "no tests collected" (exit 5) counts as failure.
 # Every process started here (and by the test servers) carries RSFLOW_TEST_TOKEN in its
@@ -27,6 +29,8 @@ cd "$REPO"
 
 RSFLOW_TEST_TOKEN="rsflow-test-$$-$(date +%s%N)"
 export RSFLOW_TEST_TOKEN
+export RSFLOW_LOAD_SECS="${RSFLOW_LOAD_SECS:-20}"
+export RSFLOW_FUZZ_SECS="${RSFLOW_FUZZ_SECS:-5}"
 
 _stop_our_processes() {
     local sig="$1" env pid found=1

@@ -12,12 +12,14 @@
 //! - `logged_models`: MLflow 3 logged models.
 //! - `model_artifacts`: artifact listing and downloads of logged models and model versions.
 //! - `artifacts`: the artifact proxy (`mlflow-artifacts/*`) and the run-based artifact routes.
+//! - [`limits`]: concurrency slots per route class, body idle timeouts, JSON body caps.
 //! - `gate`: the 503 answers of `--no-serve-artifacts` and `--artifacts-only`.
 
 mod artifacts;
 pub mod error;
 pub mod extract;
 mod gate;
+pub mod limits;
 pub mod locations;
 mod logged_models;
 mod meta;
@@ -84,7 +86,12 @@ pub fn router(state: AppState) -> Router {
     } else {
         Router::new().nest(&prefix, app).fallback(meta::not_found)
     };
+    // Security runs first (outermost): refused requests never take a concurrency slot.
     app.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        limits::middleware,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         security::middleware,
     ))
