@@ -10,7 +10,7 @@ use sqlx::{AnyConnection, Row as _};
 use super::SqlStore;
 use super::experiments::dedupe_last;
 use super::pyrepr::str_repr;
-use super::query::{Sql, db_err, values_placeholders};
+use super::query::{Sql, db_err, sorts_for_locks, values_placeholders};
 use super::runs::{MLFLOW_RUN_NAME, fetch_run, set_run_name, upsert_run_tags};
 
 /// Multi-row statements are cut into these sizes so that a handful of prepared statements
@@ -135,7 +135,10 @@ async fn log_params(
         )));
     }
     let existing = fetch_params(conn, run_id, &keys).await?;
-    let new_params = check_params(params, &existing, run_id, single)?;
+    let mut new_params = check_params(params, &existing, run_id, single)?;
+    if sorts_for_locks(conn) {
+        new_params.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    }
     let inserted = insert_rows(
         conn,
         "INSERT INTO params (key, value, run_uuid) VALUES ",
@@ -233,6 +236,14 @@ async fn log_metrics(
             });
         }
     }
+    let lock_order = sorts_for_locks(conn);
+    if lock_order {
+        rows.sort_unstable_by(|a, b| {
+            (a.key, a.timestamp, a.step, a.is_nan)
+                .cmp(&(b.key, b.timestamp, b.step, b.is_nan))
+                .then(a.value.total_cmp(&b.value))
+        });
+    }
     insert_rows(
         conn,
         "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES ",
@@ -265,6 +276,9 @@ async fn log_metrics(
                 latest.push(m.clone());
             }
         }
+    }
+    if lock_order {
+        latest.sort_unstable_by(|a, b| a.key.cmp(b.key));
     }
     insert_rows(
         conn,
