@@ -205,7 +205,7 @@ impl SqlStore {
                                 ("step", step),
                             ],
                         }
-                        .message(self.dialect),
+                        .message(self.error_flavor),
                     ));
                 }
                 Err(e) => return Err(db_err(e)),

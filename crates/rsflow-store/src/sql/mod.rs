@@ -51,6 +51,7 @@ use rsflow_core::wire::{
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Transaction};
 
+pub use integrity::ErrorFlavor;
 pub use pool::PoolSettings;
 pub use query::Dialect;
 pub use schema::{ALEMBIC_HEAD, POSTGRES_SCHEMA, SQLITE_SCHEMA, SUPPORTED_REVISIONS};
@@ -118,6 +119,8 @@ pub struct SqlStore {
     dialect: Dialect,
     /// How often a PostgreSQL transaction that lost a race runs again.
     conflict_retries: u32,
+    /// Whose words MLflow would quote a unique-key violation in, for this URI.
+    error_flavor: ErrorFlavor,
     /// `--default-artifact-root`, resolved like MLflow does (relative paths made absolute).
     artifact_root: String,
 }
@@ -205,6 +208,7 @@ impl SqlStore {
             read,
             dialect,
             conflict_retries: settings.conflict_retries,
+            error_flavor: ErrorFlavor::for_uri(uri),
             artifact_root,
         };
         store.initialize().await?;
