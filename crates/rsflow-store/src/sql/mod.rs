@@ -38,6 +38,7 @@ mod run_data;
 mod runs;
 mod schema;
 mod search;
+pub mod search_indexes;
 pub mod uri;
 
 use std::time::Duration;
@@ -174,6 +175,7 @@ impl SqlStore {
         sqlx::any::install_default_drivers();
         let target = uri::parse_backend_uri(uri).map_err(StoreOpenError::InvalidUri)?;
         let artifact_root = uri::resolve_uri_if_local(default_artifact_root);
+        let mut pg_url = None;
         let (write, read, dialect) = match target {
             BackendTarget::SqliteFile(path) => {
                 let opts: AnyConnectOptions = sqlite_url(&path, "rwc").parse()?;
@@ -200,6 +202,7 @@ impl SqlStore {
             BackendTarget::Postgres(url) => {
                 // PostgreSQL has row locks and MVCC: one pool serves reads and writes.
                 let pool = pool::open_postgres(&url, settings).await?;
+                pg_url = Some(url);
                 (pool.clone(), pool, Dialect::Postgres)
             }
         };
@@ -212,6 +215,11 @@ impl SqlStore {
             artifact_root,
         };
         store.initialize().await?;
+        if let Some(url) = pg_url
+            && search_indexes::requested()
+        {
+            search_indexes::ensure(&url).await?;
+        }
         Ok(store)
     }
 
