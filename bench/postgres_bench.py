@@ -12,15 +12,16 @@ What it does:
      with --runs runs (status, start/end time, 2 tags, 2 params, metrics `loss` and `acc` with a
      few steps each, latest_metrics derived from them), plus one run whose `loss` history holds
      --history-steps points; --metric-rows metric rows in total.
-  3. Starts rsflow (release build) and then `mlflow server` (its default 4 workers) on that
-     same database, one after the other, and measures against each:
+  3. Starts rsflow (release build) and `mlflow server` (its default 4 workers) side by side on
+     that database and measures both, interleaving their requests; then again after rsflow
+     created its optional search indexes (RSFLOW_DB_SEARCH_INDEXES=1, see docs/postgres.md):
        - search_runs: a filter on a metric and a param, ordered by another metric, 100 results;
          and a tag + attribute filter ordered by start_time;
        - get-history of the long run (all points) and of an ordinary run;
        - log_batch throughput: --clients threads, each logging --batches batches of
          --batch-size metrics (plus a param and a tag) into its own run.
-     Latencies are medians of --repeat timed requests after warm-up; throughput is the median
-     of --repeat rounds.
+     Latencies are medians of --repeat timed requests after two warm-up rounds; throughput is
+     the median of --repeat rounds after one warm-up round.
   4. Prints a Markdown table with the ratios (MLflow time / rsflow time; rsflow throughput /
      MLflow throughput) and the raw numbers as JSON.
 """
@@ -216,12 +217,13 @@ class Server:
                 self.proc.wait(5)
 
 
-def start(kind: str, args, url: str, workdir: Path) -> Server:
+def start(kind: str, args, url: str, workdir: Path, indexes: bool = False) -> Server:
     port = free_port()
     common = ["--host", "127.0.0.1", "--port", str(port), "--backend-store-uri", url,
               "--artifacts-destination", str(workdir / "artifacts")]
     env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
-               MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", RSFLOW_LOG="warn")
+               MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", RSFLOW_LOG="warn",
+               RSFLOW_DB_SEARCH_INDEXES="1" if indexes else "0")
     if kind == "rsflow":
         argv = [str(args.rsflow_bin), "server", *common]
     else:
@@ -241,12 +243,6 @@ def timed(session: requests.Session, method: str, url: str, **kw) -> float:
     if resp.status_code != 200:
         raise SystemExit(f"{method} {url}: {resp.status_code} {resp.text[:500]}")
     return took
-
-
-def median_latency(session, method, url, repeat, warmup=2, **kw) -> float:
-    for _ in range(warmup):
-        timed(session, method, url, **kw)
-    return statistics.median(timed(session, method, url, **kw) for _ in range(repeat))
 
 
 def check_search(server: Server, ids: dict) -> dict:
@@ -294,26 +290,41 @@ def log_batch_round(server: Server, exp_id: str, clients: int, batches: int, siz
     return clients * batches * size / (time.perf_counter() - t0)
 
 
-def measure(server: Server, ids: dict, args) -> dict:
-    s = requests.Session()
-    res = {}
-    for label, body in SEARCHES.items():
-        log(f"{server.kind}: {label}")
-        res[label] = median_latency(s, "POST", server.base + API + "/runs/search", args.repeat,
-                                    json={"experiment_ids": [ids["bench"]], "max_results": 100,
-                                          **body})
-    log(f"{server.kind}: metric history")
-    res[f"get-history: {args.history_steps} points"] = median_latency(
-        s, "GET", server.base + API + "/metrics/get-history", args.repeat,
-        params={"run_id": ids["history_run"], "metric_key": "loss"})
-    res["get-history: ordinary run"] = median_latency(
-        s, "GET", server.base + API + "/metrics/get-history", args.repeat,
-        params={"run_id": ids["short_run"], "metric_key": "loss"})
-    log(f"{server.kind}: log_batch throughput")
-    log_batch_round(server, ids["bench-logging"], args.clients, 2, args.batch_size, -1)  # warm-up
-    rates = [log_batch_round(server, ids["bench-logging"], args.clients, args.batches,
-                             args.batch_size, r) for r in range(args.repeat)]
-    res["log_batch: metrics/s"] = statistics.median(rates)
+def measure(servers: dict[str, Server], ids: dict, args) -> dict:
+    """Every measurement on every server of a phase, interleaved request by request (and round
+    by round for log_batch), so that load from elsewhere on the machine hits all alike."""
+    sessions = {label: requests.Session() for label in servers}
+    res: dict = {label: {} for label in servers}
+    requests_to_time = [
+        (label, "POST", "/runs/search", {"json": {"experiment_ids": [ids["bench"]],
+                                                  "max_results": 100, **body}})
+        for label, body in SEARCHES.items()
+    ] + [
+        (f"get-history: {args.history_steps} points", "GET", "/metrics/get-history",
+         {"params": {"run_id": ids["history_run"], "metric_key": "loss"}}),
+        ("get-history: ordinary run", "GET", "/metrics/get-history",
+         {"params": {"run_id": ids["short_run"], "metric_key": "loss"}}),
+    ]
+    for key, method, path, kw in requests_to_time:
+        log(f"{' / '.join(servers)}: {key}")
+        samples: dict = {label: [] for label in servers}
+        for i in range(args.repeat + 2):
+            for label, server in servers.items():
+                took = timed(sessions[label], method, server.base + API + path, **kw)
+                if i >= 2:  # two warm-up rounds
+                    samples[label].append(took)
+        for label in servers:
+            res[label][key] = statistics.median(samples[label])
+    log(f"{' / '.join(servers)}: log_batch throughput")
+    rates: dict = {label: [] for label in servers}
+    for r in range(args.repeat + 1):
+        for label, server in servers.items():
+            rate = log_batch_round(server, ids["bench-logging"], args.clients,
+                                   args.batches if r else 2, args.batch_size, r)
+            if r:  # round 0 warms up
+                rates[label].append(rate)
+    for label in servers:
+        res[label]["log_batch: metrics/s"] = statistics.median(rates[label])
     return res
 
 
@@ -325,26 +336,31 @@ def fmt_latency(s: float) -> str:
 
 
 def report(results: dict, args, ids: dict, setup_s: float) -> str:
-    rs, ml = results["rsflow"], results.get("mlflow")
+    labels = list(results)
+    pairs = [(r, r.replace("rsflow", "mlflow")) for r in labels if r.startswith("rsflow")]
+    pairs = [(r, m) for r, m in pairs if m in results]
     lines = [
         f"Data: {args.runs:,} runs in one experiment, {ids['metric_rows']:,} metric rows "
         f"(one run with a {args.history_steps:,}-point history), filled by SQL in {setup_s:.0f} s. "
-        f"Medians of {args.repeat}; log_batch: {args.clients} clients x {args.batches} batches x "
-        f"{args.batch_size} metrics (+1 param, +1 tag) per round.",
+        f"Medians of {args.repeat}, the servers of a phase interleaved request by request; "
+        f"log_batch: {args.clients} clients x {args.batches} batches x {args.batch_size} metrics "
+        "(+1 param, +1 tag) per round. `+indexes`: the same database after rsflow created its "
+        "optional search indexes (both servers use that database). Ratio: how many times "
+        "faster rsflow is than mlflow server in the same phase.",
         "",
-        "| measurement | rsflow | mlflow server | ratio |",
-        "|---|---:|---:|---:|",
+        "| measurement | " + " | ".join(labels) + " | "
+        + " | ".join(f"ratio{r[len('rsflow'):]}" for r, _ in pairs) + " |",
+        "|---|" + "---:|" * (len(labels) + len(pairs)),
     ]
-    for key, value in rs.items():
-        if key.startswith("log_batch"):
-            r = f"{value:,.0f}"
-            m = f"{ml[key]:,.0f}" if ml else "-"
-            ratio = f"**{value / ml[key]:.1f}x**" if ml else "-"
-        else:
-            r = fmt_latency(value)
-            m = fmt_latency(ml[key]) if ml else "-"
-            ratio = f"**{ml[key] / value:.1f}x**" if ml else "-"
-        lines.append(f"| {key} | {r} | {m} | {ratio} |")
+    for key in results["rsflow"]:
+        cells = []
+        for label in labels:
+            v = results[label][key]
+            cells.append(f"{v:,.0f}" if key.startswith("log_batch") else fmt_latency(v))
+        for r, m in pairs:
+            a, b = results[r][key], results[m][key]
+            cells.append(f"**{(a / b if key.startswith('log_batch') else b / a):.1f}x**")
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
     lines += [
         "",
         f"Machine: {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
@@ -406,19 +422,25 @@ def main() -> None:
         ids = fill(url, args.runs, args.metric_rows, args.history_steps)
         setup_s = time.monotonic() - t0
         answers = {}
-        for kind in ("rsflow",) if args.skip_mlflow else ("rsflow", "mlflow"):
-            server = start(kind, args, url, workdir)
+        # Phase 1 on MLflow's schema as it is; phase 2 with rsflow's optional search indexes.
+        for phase, indexes in (("", False), ("+indexes", True)):
+            if indexes:
+                log("creating rsflow's search indexes (RSFLOW_DB_SEARCH_INDEXES=1)")
+            kinds = ["rsflow"] if args.skip_mlflow else ["rsflow", "mlflow"]
+            servers = {f"{k}{phase}": start(k, args, url, workdir, indexes=indexes) for k in kinds}
             try:
-                answers[kind] = check_search(server, ids)
-                results[kind] = measure(server, ids, args)
+                for label, server in servers.items():
+                    answers[label] = check_search(server, ids)
+                results.update(measure(servers, ids, args))
             finally:
-                server.stop()
-        if "mlflow" in answers and answers["mlflow"] != answers["rsflow"]:
-            log("WARNING: the two servers answered the searches differently")
+                for server in servers.values():
+                    server.stop()
+        if any(a != answers["rsflow"] for a in answers.values()):
+            log("WARNING: the servers answered the searches differently")
         section = report(results, args, ids, setup_s)
         print(section)
         print(json.dumps({"results": results, "same_search_answers":
-                          answers.get("mlflow") == answers.get("rsflow")}, indent=1))
+                          all(a == answers["rsflow"] for a in answers.values())}, indent=1))
         if args.write_readme:
             write_readme(section)
     finally:
