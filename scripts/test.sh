@@ -15,6 +15,8 @@
 #   RSFLOW_TEST_SKIP_PG=1    do not start PostgreSQL (its tests then skip) nor run the
 #                            compat flows on it
 #   PYTEST_ARGS="..."        extra pytest arguments (so do arguments to this script)
+#   RSFLOW_TEST_SKIP_STORAGE=1  do not start the storage servers (S3, Azure, GCS, SFTP); their
+#                            tests then skip with a reason instead of running
 #
 # Exits non-zero if any step fails; pytest's "no tests collected" (exit 5) counts as failure.
 # Every process started here (and by the test servers) carries RSFLOW_TEST_TOKEN in its
@@ -49,6 +51,9 @@ cleanup() {
         bash "$REPO/scripts/postgres.sh" stop || true
     fi
     # --- end PostgreSQL ---
+    if [[ "${RSFLOW_TEST_SKIP_STORAGE:-}" != "1" ]]; then
+        bash "$REPO/scripts/storage-servers.sh" stop >/dev/null 2>&1 || true
+    fi
     if _stop_our_processes TERM; then
         sleep 2
         _stop_our_processes KILL || true
@@ -111,6 +116,21 @@ if [[ "${RSFLOW_TEST_SKIP_PG:-}" != "1" ]]; then
     done_step "postgres"
 fi
 # --- end PostgreSQL ---
+banner "python venv (.venv-mlflow2: the MLflow 2.x client for the 2.x model flow)"
+RSFLOW_MLFLOW2_PY="$(RSFLOW_VENV="$REPO/.venv-mlflow2" RSFLOW_REQ="$REPO/compat/requirements-mlflow2.txt" \
+    bash "$REPO/scripts/venv.sh")/bin/python"
+export RSFLOW_MLFLOW2_PY
+"$RSFLOW_MLFLOW2_PY" -c 'import mlflow; print("mlflow", mlflow.__version__)'
+done_step "venv (mlflow 2.x)"
+
+if [[ "${RSFLOW_TEST_SKIP_STORAGE:-}" != "1" ]]; then
+    banner "storage servers: s3s-fs, moto, Azurite, gcp-storage-emulator, sshd (scripts/storage-servers.sh)"
+    run bash "$REPO/scripts/storage-servers.sh" start
+    # Exports RSFLOW_TEST_* for cargo test and pytest: with them set, a backend whose server
+    # is not working fails its tests instead of skipping them.
+    eval "$(bash "$REPO/scripts/storage-servers.sh" env)"
+    done_step "storage servers"
+fi
 
 if [[ "${RSFLOW_TEST_SKIP_CARGO:-}" != "1" ]]; then
     banner "cargo build --workspace --all-targets"

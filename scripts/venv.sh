@@ -6,6 +6,7 @@
 #
 # Env:
 #   RSFLOW_VENV   venv directory (default: $REPO/.venv)
+#   RSFLOW_REQ    requirements file (default: compat/requirements.txt)
 #   PYTHON        interpreter used to create it (default: python3.11, else python3)
 #
 # The install is skipped when the venv already holds exactly the requirements
@@ -16,7 +17,7 @@ _rsflow_venv_main() {
     set -euo pipefail
     local repo req venv py stamp want have
     repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-    req="$repo/compat/requirements.txt"
+    req="${RSFLOW_REQ:-$repo/compat/requirements.txt}"
     venv="${RSFLOW_VENV:-$repo/.venv}"
     stamp="$venv/.rsflow-requirements.sha256"
 

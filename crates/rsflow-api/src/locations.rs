@@ -3,21 +3,10 @@
 //! no fragments or params, no `..` anywhere after decoding, no `runs:` URIs, a length cap, and no
 //! host-addressed scheme pointing at a host other than the server's own artifact storage.
 
+use rsflow_artifacts::uri::host_target;
 use rsflow_core::{MlflowError, Result};
 
 const DEFAULT_MAX_LOCATION_LEN: usize = 2048;
-const HOST_ADDRESSED: &[&str] = &[
-    "ftp",
-    "sftp",
-    "hdfs",
-    "viewfs",
-    "http",
-    "https",
-    "mlflow-artifacts",
-    "r2",
-    "b2",
-    "abfss",
-];
 
 /// The scheme of a URI as Python's `urlparse` finds it ("" for a plain path).
 pub fn uri_scheme(uri: &str) -> &str {
@@ -32,36 +21,6 @@ pub fn uri_scheme(uri: &str) -> &str {
         }
         _ => "",
     }
-}
-
-/// `(scheme family, host, port)` a host-addressed URI makes the server connect to.
-fn host_target(uri: &str) -> Option<(String, String, Option<u16>)> {
-    let scheme = uri_scheme(uri).to_ascii_lowercase();
-    if !HOST_ADDRESSED.contains(&scheme.as_str()) {
-        return None;
-    }
-    let rest = &uri[scheme.len() + 1..];
-    let netloc = rest
-        .strip_prefix("//")?
-        .split(['/', '?', '#'])
-        .next()
-        .unwrap_or("");
-    if netloc.is_empty() {
-        return None;
-    }
-    let hostport = netloc.rsplit_once('@').map_or(netloc, |(_, h)| h);
-    let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => {
-            (h, p.parse::<u16>().ok())
-        }
-        _ => (hostport, None),
-    };
-    let family = match scheme.as_str() {
-        "viewfs" => "hdfs",
-        "https" | "mlflow-artifacts" => "http",
-        s => s,
-    };
-    Some((family.to_owned(), host.to_ascii_lowercase(), port))
 }
 
 /// Decode percent-escapes until stable (at most 10 rounds), as MLflow's `_decode` does.

@@ -21,12 +21,16 @@ pub async fn version() -> impl IntoResponse {
 
 /// `GET /api/3.0/mlflow/server-info`: advertises only what rsflow implements.
 pub async fn server_info(State(state): State<AppState>) -> Response {
+    let destination = state.artifacts.as_deref();
+    let serving = state.config.serve_artifacts && destination.is_some();
     let body = serde_json::json!({
         "store_type": state.tracking.store_type(),
         "workspaces_enabled": false,
         "trace_archival_enabled": false,
-        "multipart_uploads_enabled": false,
-        "multipart_downloads_enabled": false,
+        "multipart_uploads_enabled": serving && env_flag("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD")
+            && destination.is_some_and(|d| d.multipart().is_some()),
+        "multipart_downloads_enabled": serving && env_flag("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD")
+            && destination.is_some_and(|d| d.presigns_downloads()),
         "artifact_serving_enabled": state.config.serve_artifacts && state.artifacts.is_some(),
         "presigned_upload_run_id_supported": false,
         "presigned_upload_model_id_supported": false,
@@ -36,6 +40,12 @@ pub async fn server_info(State(state): State<AppState>) -> Response {
         "artifacts_presigned_only": false,
     });
     crate::error::json_body(&body)
+}
+
+/// MLflow's boolean environment flags (`true`/`1`, any case).
+fn env_flag(name: &str) -> bool {
+    std::env::var(name)
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1"))
 }
 
 /// Unknown routes get a JSON `ENDPOINT_NOT_FOUND` (MLflow answers an HTML page; on purpose).

@@ -67,6 +67,6 @@ impl AppState {
             .artifacts
             .clone()
             .filter(|_| self.config.serve_artifacts);
-        ArtifactResolver::new(destination)
+        ArtifactResolver::new(destination).with_trusted_roots(self.config.trusted_roots())
     }
 }

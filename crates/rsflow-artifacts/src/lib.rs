@@ -6,31 +6,47 @@
 //! - [`range`]: HTTP byte ranges resolved against an object's size.
 //! - [`store`]: the [`ArtifactStore`] trait, its value types and [`StoreError`].
 //! - [`local`]: [`LocalStore`], files under a local or NFS directory, symlink-proof and atomic.
+//! - [`remote`]: [`OpendalStore`], S3 and compatibles (RustFS, MinIO, B2, R2, Spaces), Azure
+//!   Blob and GCS through OpenDAL, plus S3 multipart uploads with presigned parts.
+//! - [`sftp`]: [`SftpStore`], a directory on an SFTP server through the system `ssh`.
+//! - [`http`]: [`HttpStore`], artifacts held by another MLflow artifact server.
 //! - [`resolve`]: [`ArtifactResolver`], from a run's artifact root to a store and a prefix.
+//!
+//! NFS needs no backend of its own: mount the export and point `--artifacts-destination` (or
+//! `--default-artifact-root`) at the mount; [`LocalStore`] publishes by rename in the target
+//! directory and tolerates servers without `flock`, which is what NFS gives.
 
+pub mod http;
 pub mod local;
 pub mod path;
 pub mod range;
+pub mod remote;
 pub mod resolve;
+pub mod sftp;
 pub mod store;
 pub mod uri;
 
 use std::sync::Arc;
 
+pub use http::HttpStore;
 pub use local::{LocalStore, SweepReport};
 pub use path::{ArtifactPath, PathError};
 pub use range::ByteRange;
+pub use remote::{OpendalStore, StorageTimeouts};
 pub use resolve::{ArtifactResolver, ResolvedRoot};
+pub use sftp::SftpStore;
 pub use store::{
-    ArtifactStore, ByteStream, FileInfo, GetObject, GetOptions, IfRange, ObjectMeta, Stat,
+    ArtifactStore, ByteStream, CompletedPart, FileInfo, GetObject, GetOptions, IfRange,
+    MultipartStore, MultipartUpload, ObjectMeta, PartCredential, PresignedDownload, Stat,
     StoreError,
 };
 pub use uri::{ArtifactUri, UriError};
 
 /// Open the store behind `--artifacts-destination`: a local path (relative paths are taken
-/// against the working directory) or a `file:` URI. Other schemes are recognised and refused
-/// until their backends exist; `mlflow-artifacts:` and `http(s)` cannot be a destination
-/// (the proxy would proxy to itself).
+/// against the working directory), a `file:` URI, or a remote URI (`s3://`, `b2://`, `r2://`,
+/// `wasbs://`, `gs://`, `sftp://`). Other schemes MLflow knows are refused with a message;
+/// `mlflow-artifacts:` and `http(s)` cannot be a destination (the proxy would proxy to
+/// itself). Nothing is contacted here: call [`ArtifactStore::check`] to prove the store works.
 pub async fn open_destination(uri_or_path: &str) -> Result<Arc<dyn ArtifactStore>, StoreError> {
     let unsupported = |why: String| StoreError::Unsupported(why);
     match ArtifactUri::parse(uri_or_path).map_err(|e| {
@@ -49,8 +65,9 @@ pub async fn open_destination(uri_or_path: &str) -> Result<Arc<dyn ArtifactStore
         ArtifactUri::Proxied { .. } => Err(unsupported(format!(
             "The artifacts destination '{uri_or_path}' cannot be an mlflow-artifacts or http(s) URI."
         ))),
+        ArtifactUri::Remote { uri, .. } => remote::open_remote(&uri).await,
         ArtifactUri::Unsupported { scheme } => Err(unsupported(format!(
-            "Artifacts destinations with scheme '{scheme}' are not supported by rsflow yet."
+            "Artifacts destinations with scheme '{scheme}' are not supported by rsflow."
         ))),
     }
 }

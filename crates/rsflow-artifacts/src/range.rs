@@ -18,6 +18,15 @@ pub struct Unsatisfiable {
 }
 
 impl ByteRange {
+    /// The `Range` header value that asks for this range.
+    pub fn to_header(self) -> String {
+        match self {
+            ByteRange::FromTo(a, b) => format!("bytes={a}-{b}"),
+            ByteRange::From(a) => format!("bytes={a}-"),
+            ByteRange::Suffix(n) => format!("bytes=-{n}"),
+        }
+    }
+
     /// Parse a `Range` header value. Anything but exactly one well-formed byte range gives
     /// `None`, and RFC 9110 §14.2 lets a server ignore such a header and answer 200.
     pub fn parse_header(value: &str) -> Option<ByteRange> {

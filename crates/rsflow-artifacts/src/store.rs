@@ -124,6 +124,18 @@ pub enum StoreError {
     Body(#[source] io::Error),
     #[error("{0}")]
     Unsupported(String),
+    /// A request the store refused as malformed (a bad multipart part list, say).
+    #[error("{0}")]
+    Invalid(String),
+    /// An object store or SFTP server failed or could not be reached in time.
+    #[error("Artifact storage {store} failed to {op}{}: {message}", quoted(path))]
+    Remote {
+        store: String,
+        op: &'static str,
+        path: String,
+        message: String,
+        denied: bool,
+    },
     #[error("Artifact storage failed to {op} '{path}': {source}")]
     Io {
         op: &'static str,
@@ -131,6 +143,15 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+}
+
+/// ` 'a/b'`, or nothing for the store's root (the store is named already).
+fn quoted(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!(" '{path}'")
+    }
 }
 
 impl StoreError {
@@ -153,8 +174,13 @@ impl From<StoreError> for MlflowError {
             | StoreError::NotADirectory(_)
             | StoreError::RootTarget
             | StoreError::Range(_)
-            | StoreError::Body(_) => MlflowError::invalid_param(message),
+            | StoreError::Body(_)
+            | StoreError::Invalid(_) => MlflowError::invalid_param(message),
             StoreError::Unsupported(_) => MlflowError::not_implemented(message),
+            // MLflow maps the store's AccessDenied to PERMISSION_DENIED; everything else a
+            // remote store does wrong (down, slow, throttling, 5xx) is worth retrying.
+            StoreError::Remote { denied: true, .. } => MlflowError::permission_denied(message),
+            StoreError::Remote { .. } => MlflowError::unavailable(message, 5),
             // Security spec D10: a full disk is a 503 the operator can fix, not a bare 500.
             StoreError::Io { ref source, .. } if is_exhaustion(source) => {
                 MlflowError::unavailable(message, 30)
@@ -171,6 +197,55 @@ fn is_exhaustion(e: &io::Error) -> bool {
         Some(code) if code == rustix::io::Errno::NOSPC.raw_os_error()
             || code == rustix::io::Errno::DQUOT.raw_os_error()
     )
+}
+
+/// One presigned URL a client `PUT`s a part to (MLflow's `MultipartUploadCredential`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartCredential {
+    pub part_number: u32,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// A started multipart upload (MLflow's `CreateMultipartUpload.Response`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultipartUpload {
+    pub upload_id: Option<String>,
+    pub credentials: Vec<PartCredential>,
+}
+
+/// A part the client uploaded, as it reports it on `complete`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedPart {
+    pub part_number: u32,
+    pub etag: String,
+    pub url: String,
+}
+
+/// A presigned download (MLflow's `GetPresignedDownloadUrl.Response`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignedDownload {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub file_size: Option<u64>,
+}
+
+/// Client-driven multipart uploads with presigned part URLs (spec mlflow-artifacts §4.3):
+/// the bytes go from the client straight to the store; the server only signs and commits.
+#[async_trait]
+pub trait MultipartStore: Send + Sync + fmt::Debug + 'static {
+    async fn create(
+        &self,
+        path: &ArtifactPath,
+        num_parts: u32,
+    ) -> Result<MultipartUpload, StoreError>;
+    async fn complete(
+        &self,
+        path: &ArtifactPath,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> Result<(), StoreError>;
+    async fn abort(&self, path: &ArtifactPath, upload_id: &str) -> Result<(), StoreError>;
 }
 
 /// Storage of artifact files under one root. Implementations must never touch anything outside
@@ -198,4 +273,27 @@ pub trait ArtifactStore: Send + Sync + fmt::Debug + 'static {
 
     /// What `path` is, or `None` if nothing is there.
     async fn stat(&self, path: &ArtifactPath) -> Result<Option<Stat>, StoreError>;
+
+    /// Prove the store is reachable and writable (write, read back and delete a hidden probe),
+    /// with an error that says what is wrong. Run once at startup.
+    async fn check(&self) -> Result<(), StoreError>;
+
+    /// Multipart uploads with presigned part URLs, where the store supports them.
+    fn multipart(&self) -> Option<&dyn MultipartStore> {
+        None
+    }
+
+    /// Whether [`ArtifactStore::presign_download`] can give URLs (advertised in server-info).
+    fn presigns_downloads(&self) -> bool {
+        false
+    }
+
+    /// A presigned URL to download `path` straight from the store, where supported.
+    async fn presign_download(
+        &self,
+        _path: &ArtifactPath,
+        _ttl: std::time::Duration,
+    ) -> Result<Option<PresignedDownload>, StoreError> {
+        Ok(None)
+    }
 }

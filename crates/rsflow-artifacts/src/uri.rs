@@ -3,7 +3,8 @@
 //! Follows MLflow's classification (spec mlflow-artifacts §1, §4.0, §8.1): `mlflow-artifacts:`
 //! URIs and `http(s)` URLs of the artifact API are proxied (their host is ignored and the path
 //! is resolved against this server's destination), plain paths and `file:` URIs are local,
-//! everything else is object storage that rsflow does not reach yet.
+//! `s3`/`b2`/`r2`/`gs`/`wasbs`/`sftp` are remote storage rsflow reaches itself (see
+//! [`crate::remote`]), and the other schemes MLflow knows are recognised but not served.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -14,7 +15,58 @@ use rsflow_core::MlflowError;
 use crate::path::{ArtifactPath, PathError, decode_fixpoint};
 
 /// The route under which proxied artifacts are served; a proxied `http(s)` root contains it.
+/// Schemes whose URIs name a host the server would connect to (MLflow's host policy,
+/// GHSA-mr9f-g8qf-4w4j).
+pub const HOST_ADDRESSED: &[&str] = &[
+    "ftp",
+    "sftp",
+    "hdfs",
+    "viewfs",
+    "http",
+    "https",
+    "mlflow-artifacts",
+    "r2",
+    "b2",
+    "abfss",
+];
+
+/// `(scheme family, host, port)` a host-addressed URI makes the server connect to.
+pub fn host_target(uri: &str) -> Option<(String, String, Option<u16>)> {
+    let scheme = uri
+        .split_once(':')
+        .map(|(s, _)| s.to_ascii_lowercase())
+        .unwrap_or_default();
+    if !HOST_ADDRESSED.contains(&scheme.as_str()) {
+        return None;
+    }
+    let rest = &uri[scheme.len() + 1..];
+    let netloc = rest
+        .strip_prefix("//")?
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("");
+    if netloc.is_empty() {
+        return None;
+    }
+    let hostport = netloc.rsplit_once('@').map_or(netloc, |(_, h)| h);
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => {
+            (h, p.parse::<u16>().ok())
+        }
+        _ => (hostport, None),
+    };
+    let family = match scheme.as_str() {
+        "viewfs" => "hdfs",
+        "https" | "mlflow-artifacts" => "http",
+        s => s,
+    };
+    Some((family.to_owned(), host.to_ascii_lowercase(), port))
+}
+
 pub const PROXY_ROUTE: &str = "/api/2.0/mlflow-artifacts/artifacts";
+
+/// Schemes of the remote stores rsflow opens itself.
+pub const REMOTE_SCHEMES: &[&str] = &["s3", "b2", "r2", "gs", "wasbs", "sftp"];
 
 /// Schemes MLflow has artifact repositories for (and `runs:`/`models:` indirections).
 const KNOWN_SCHEMES: &[&str] = &[
@@ -28,11 +80,19 @@ pub enum ArtifactUri {
     /// `mlflow-artifacts:/<path>`, `mlflow-artifacts://host:port/<path>` or
     /// `http(s)://host/<prefix>/api/2.0/mlflow-artifacts/artifacts/<path>`: a path under the
     /// serving server's `--artifacts-destination`.
-    Proxied { path: ArtifactPath },
+    Proxied {
+        path: ArtifactPath,
+        /// The artifact API of the server the URI names
+        /// (`http://host:port[/prefix]/api/2.0/mlflow-artifacts/artifacts`); `None` for
+        /// `mlflow-artifacts:/...`, which means "this server".
+        server: Option<String>,
+    },
     /// A directory on this machine (`/abs`, `file:///abs`, `file://localhost/abs`); relative
     /// paths are kept as written and taken against the working directory when used.
     Local(PathBuf),
-    /// Storage rsflow recognises but has no backend for yet (`s3://`, `gs://`, plain http…).
+    /// Object storage or SFTP that rsflow reaches itself: the URI as written, scheme lowercased.
+    Remote { scheme: String, uri: String },
+    /// Storage rsflow recognises but has no backend for (`ftp://`, `hdfs://`, plain http…).
     Unsupported { scheme: String },
 }
 
@@ -111,6 +171,11 @@ impl ArtifactUri {
                 reject_params(path)?;
                 Ok(ArtifactUri::Proxied {
                     path: proxied_path(path)?,
+                    // MLflow's client takes the scheme from the tracking URI; a server
+                    // reaching another one by host uses plain http.
+                    server: authority
+                        .filter(|a| !a.is_empty())
+                        .map(|a| format!("http://{a}{PROXY_ROUTE}")),
                 })
             }
             "http" | "https" => match path.find(PROXY_ROUTE) {
@@ -123,6 +188,11 @@ impl ArtifactUri {
                     reject_params(path)?;
                     Ok(ArtifactUri::Proxied {
                         path: proxied_path(&path[i + PROXY_ROUTE.len()..])?,
+                        server: Some(format!(
+                            "{scheme}://{}{}",
+                            authority.unwrap_or(""),
+                            &path[..i + PROXY_ROUTE.len()]
+                        )),
                     })
                 }
                 _ => Ok(ArtifactUri::Unsupported { scheme }),
@@ -138,6 +208,10 @@ impl ArtifactUri {
                 }
                 local(path, raw)
             }
+            s if REMOTE_SCHEMES.contains(&s) => Ok(ArtifactUri::Remote {
+                uri: format!("{scheme}:{rest}"),
+                scheme,
+            }),
             s if KNOWN_SCHEMES.contains(&s) => Ok(ArtifactUri::Unsupported { scheme }),
             _ => Err(UriError::UnknownScheme(scheme)),
         }
@@ -147,8 +221,9 @@ impl ArtifactUri {
 impl fmt::Display for ArtifactUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ArtifactUri::Proxied { path } => write!(f, "mlflow-artifacts:/{path}"),
+            ArtifactUri::Proxied { path, .. } => write!(f, "mlflow-artifacts:/{path}"),
             ArtifactUri::Local(p) => write!(f, "{}", p.display()),
+            ArtifactUri::Remote { uri, .. } => f.write_str(&crate::remote::redact_uri(uri)),
             ArtifactUri::Unsupported { scheme } => write!(f, "{scheme}://…"),
         }
     }
@@ -202,7 +277,7 @@ mod tests {
 
     fn proxied(s: &str) -> String {
         match ArtifactUri::parse(s) {
-            Ok(ArtifactUri::Proxied { path }) => path.to_string(),
+            Ok(ArtifactUri::Proxied { path, .. }) => path.to_string(),
             other => panic!("{s}: {other:?}"),
         }
     }
@@ -245,13 +320,40 @@ mod tests {
     }
 
     #[test]
+    fn remote_schemes_keep_the_uri() {
+        for (uri, scheme, kept) in [
+            ("s3://bucket/p/1", "s3", "s3://bucket/p/1"),
+            ("S3://bucket/x", "s3", "s3://bucket/x"),
+            ("gs://b/p", "gs", "gs://b/p"),
+            (
+                "wasbs://c@acct.blob.core.windows.net/p",
+                "wasbs",
+                "wasbs://c@acct.blob.core.windows.net/p",
+            ),
+            ("sftp://u@h/p", "sftp", "sftp://u@h/p"),
+            (
+                "b2://bk@s3.us-west-004.backblazeb2.com/p",
+                "b2",
+                "b2://bk@s3.us-west-004.backblazeb2.com/p",
+            ),
+        ] {
+            assert_eq!(
+                ArtifactUri::parse(uri),
+                Ok(ArtifactUri::Remote {
+                    scheme: scheme.into(),
+                    uri: kept.into(),
+                }),
+                "{uri}"
+            );
+        }
+    }
+
+    #[test]
     fn other_schemes_are_recognised_not_served() {
         for (uri, scheme) in [
-            ("s3://bucket/p/1", "s3"),
-            ("gs://b/p", "gs"),
-            ("wasbs://c@acct.blob.core.windows.net/p", "wasbs"),
-            ("sftp://u@h/p", "sftp"),
-            ("S3://bucket/x", "s3"),
+            ("ftp://u@h/p", "ftp"),
+            ("hdfs://nn:8020/p", "hdfs"),
+            ("abfss://fs@acct.dfs.core.windows.net/p", "abfss"),
             ("http://h/some/other/path", "http"),
         ] {
             assert_eq!(

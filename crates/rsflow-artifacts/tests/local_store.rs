@@ -332,7 +332,8 @@ async fn destinations() {
     store.put(&p("x"), body(&[b"1"])).await.unwrap();
     assert_eq!(std::fs::read(dir.join("x")).unwrap(), b"1");
     for refused in [
-        "s3://bucket/prefix",
+        "ftp://host/prefix",
+        "hdfs://namenode:8020/prefix",
         "mlflow-artifacts:/x",
         "http://h/api/2.0/mlflow-artifacts/artifacts",
         "file://remote/x",

@@ -210,9 +210,12 @@ impl ServerArgs {
             );
         }
 
-        let backend_store_uri = self
-            .backend_store_uri
-            .unwrap_or_else(|| DEFAULT_BACKEND_STORE_URI.to_owned());
+        // An artifacts-only server serves no metadata: it must not create ./mlflow.db.
+        let backend_store_uri = match self.backend_store_uri {
+            Some(uri) => uri,
+            None if artifacts_only => "sqlite://".to_owned(),
+            None => DEFAULT_BACKEND_STORE_URI.to_owned(),
+        };
         if let Some(reg) = &self.registry_store_uri
             && !same_database(reg, &backend_store_uri)
         {

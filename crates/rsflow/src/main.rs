@@ -71,6 +71,13 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
                         config::redact(&settings.server.artifacts_destination)
                     )
                 })?;
+        // Fail at startup, with the reason, rather than on the first upload.
+        destination.check().await.with_context(|| {
+            format!(
+                "the artifacts destination {} is not usable",
+                config::redact(&settings.server.artifacts_destination)
+            )
+        })?;
         state = state.with_artifacts(destination);
     }
     let app = router(state);

@@ -1,6 +1,7 @@
 //! The proxy API (`MlflowArtifactsService`, spec mlflow-artifacts §3): PUT, GET, DELETE and
-//! list under `--artifacts-destination`, and the multipart and presigned routes, which answer
-//! 501 so the client falls back to plain proxied transfers.
+//! list under `--artifacts-destination`, and the multipart and presigned routes, served where
+//! the destination supports them (S3) and 501 otherwise, so the client falls back to plain
+//! proxied transfers.
 
 use std::io;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use axum::extract::{MatchedPath, RawPathParams, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
-use rsflow_artifacts::{ArtifactPath, ArtifactStore, PathError, StoreError};
+use rsflow_artifacts::{ArtifactPath, ArtifactStore, CompletedPart, PathError, StoreError};
 use rsflow_core::MlflowError;
 
 use super::download::send_artifact;
@@ -196,7 +197,7 @@ pub(crate) async fn mpu_create(
     params: PathCapture,
     body: Result<Params, ApiError>,
 ) -> Response {
-    finish(multipart(MpuStep::Create, &state, matched, &params, body))
+    finish(multipart(MpuStep::Create, &state, matched, &params, body).await)
 }
 
 pub(crate) async fn mpu_complete(
@@ -205,7 +206,7 @@ pub(crate) async fn mpu_complete(
     params: PathCapture,
     body: Result<Params, ApiError>,
 ) -> Response {
-    finish(multipart(MpuStep::Complete, &state, matched, &params, body))
+    finish(multipart(MpuStep::Complete, &state, matched, &params, body).await)
 }
 
 pub(crate) async fn mpu_abort(
@@ -214,12 +215,25 @@ pub(crate) async fn mpu_abort(
     params: PathCapture,
     body: Result<Params, ApiError>,
 ) -> Response {
-    finish(multipart(MpuStep::Abort, &state, matched, &params, body))
+    finish(multipart(MpuStep::Abort, &state, matched, &params, body).await)
+}
+
+/// The file name of a multipart upload. Clients before 3.18 send their full local path (even
+/// a Windows one), so the name is what follows the last `/` or `\`.
+fn multipart_file_name(raw: &str) -> Result<&str, MlflowError> {
+    let name = raw.rsplit(['/', '\\']).next().unwrap_or("");
+    if matches!(name, "" | "." | "..") {
+        return Err(MlflowError::invalid_param(format!(
+            "Invalid file name for multipart upload: '{raw}'"
+        )));
+    }
+    Ok(name)
 }
 
 /// `POST mlflow-artifacts/mpu/{create,complete,abort}/{*path}`: validated as MLflow validates
-/// it (path, then body schema), then 501 because the local destination has no multipart API.
-fn multipart(
+/// it (path, then body schema), then run against the destination's multipart API, or 501 so
+/// the client falls back to a proxied `PUT` when the destination has none.
+async fn multipart(
     step: MpuStep,
     state: &AppState,
     matched: Option<MatchedPath>,
@@ -227,35 +241,156 @@ fn multipart(
     body: Result<Params, ApiError>,
 ) -> ProxyResult {
     flask_gate(state, matched.as_ref())?;
-    ArtifactPath::parse(&raw_path(params)?)?;
+    let dir = ArtifactPath::parse(&raw_path(params)?)?;
     let body = body?;
-    body.req_str("path")?;
+    let file = body.req_str("path")?;
+    let num_parts = match step {
+        MpuStep::Create => body.opt_i64("num_parts")?,
+        _ => None,
+    };
+    let upload_id = match step {
+        MpuStep::Complete | MpuStep::Abort => body.opt_str("upload_id")?,
+        MpuStep::Create => None,
+    };
+    let parts = match step {
+        MpuStep::Complete => match body.get("parts") {
+            None => return Err(MlflowError::missing_param("parts").into()),
+            Some(v) => parse_parts(v)?,
+        },
+        _ => Vec::new(),
+    };
+    let store = destination(state)?;
+    let Some(mpu) = store.multipart() else {
+        return Err(MlflowError::not_implemented(MPU_UNSUPPORTED).into());
+    };
+    let target = dir.join(&ArtifactPath::parse_file(multipart_file_name(&file)?)?)?;
+    let upload_id = upload_id.unwrap_or_default();
     match step {
         MpuStep::Create => {
-            body.opt_i64("num_parts")?;
+            let n = num_parts.unwrap_or(1);
+            let n = u32::try_from(n).map_err(|_| {
+                MlflowError::invalid_param(format!("Invalid value {n} for parameter 'num_parts'"))
+            })?;
+            let upload = mpu.create(&target, n).await?;
+            let credentials: Vec<serde_json::Value> = upload
+                .credentials
+                .into_iter()
+                .map(|c| {
+                    let mut v = serde_json::json!({"url": c.url, "part_number": c.part_number});
+                    // An empty header map is left out, as protobuf's JSON does.
+                    if !c.headers.is_empty() {
+                        v["headers"] = c
+                            .headers
+                            .into_iter()
+                            .map(|(k, v)| (k, serde_json::Value::from(v)))
+                            .collect::<serde_json::Map<_, _>>()
+                            .into();
+                    }
+                    v
+                })
+                .collect();
+            let mut out = serde_json::json!({"credentials": credentials});
+            if let Some(id) = upload.upload_id {
+                out["upload_id"] = id.into();
+            }
+            Ok(json_body(&out))
         }
         MpuStep::Complete => {
-            body.opt_str("upload_id")?;
-            if body.get("parts").is_none() {
-                return Err(MlflowError::missing_param("parts").into());
-            }
+            mpu.complete(&target, &upload_id, &parts).await?;
+            Ok(json_body(&serde_json::json!({})))
         }
         MpuStep::Abort => {
-            body.opt_str("upload_id")?;
+            mpu.abort(&target, &upload_id).await?;
+            Ok(json_body(&serde_json::json!({})))
         }
     }
-    Err(MlflowError::not_implemented(MPU_UNSUPPORTED).into())
 }
 
-/// `GET mlflow-artifacts/presigned/{*path}`: no presigned downloads from a local destination.
+/// `parts` of a complete request: `[{"part_number": 1, "etag": "\"…\"", "url": "…"}, …]`.
+fn parse_parts(v: &serde_json::Value) -> Result<Vec<CompletedPart>, MlflowError> {
+    let bad = || {
+        MlflowError::invalid_param("Invalid value for parameter 'parts': expected a list of parts")
+    };
+    let list = v.as_array().ok_or_else(bad)?;
+    list.iter()
+        .map(|p| {
+            let part_number = p
+                .get("part_number")
+                .and_then(|n| n.as_u64().or_else(|| n.as_str()?.parse().ok()))
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(bad)?;
+            let text = |k: &str| p.get(k).and_then(|s| s.as_str()).unwrap_or("").to_owned();
+            Ok(CompletedPart {
+                part_number,
+                etag: text("etag"),
+                url: text("url"),
+            })
+        })
+        .collect()
+}
+
+/// `GET mlflow-artifacts/presigned/{*path}`: a presigned store URL (S3), else 501 so the
+/// client falls back to a proxied download.
 pub(crate) async fn presigned(
     State(state): State<AppState>,
     matched: Option<MatchedPath>,
     params: PathCapture,
 ) -> Response {
-    finish((|| {
-        flask_gate(&state, matched.as_ref())?;
-        ArtifactPath::parse(&raw_path(&params)?)?;
-        Err(MlflowError::not_implemented(MPD_UNSUPPORTED).into())
-    })())
+    finish(
+        async {
+            flask_gate(&state, matched.as_ref())?;
+            let path = ArtifactPath::parse(&raw_path(&params)?)?;
+            let store = destination(&state)?;
+            if !store.presigns_downloads() {
+                return Err(MlflowError::not_implemented(MPD_UNSUPPORTED).into());
+            }
+            let ttl = std::env::var("MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS")
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(300);
+            let Some(signed) = store
+                .presign_download(&path, std::time::Duration::from_secs(ttl))
+                .await?
+            else {
+                return Err(MlflowError::not_implemented(MPD_UNSUPPORTED).into());
+            };
+            let headers: serde_json::Map<String, serde_json::Value> = signed
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k, v.into()))
+                .collect();
+            let mut out = serde_json::json!({"url": signed.url, "headers": headers});
+            if let Some(size) = signed.file_size {
+                out["file_size"] = size.into();
+            }
+            Ok(json_body(&out))
+        }
+        .await,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_file_names() {
+        assert_eq!(multipart_file_name("big.bin").unwrap(), "big.bin");
+        assert_eq!(multipart_file_name("/home/u/big.bin").unwrap(), "big.bin");
+        assert_eq!(multipart_file_name("C:\\data\\big.bin").unwrap(), "big.bin");
+        for bad in ["", "dir/", "..", "a/.", "x\\.."] {
+            assert!(multipart_file_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parts_parse() {
+        let v = serde_json::json!([{"part_number": 2, "etag": "\"b\"", "url": "u2"}, {"part_number": "1", "etag": "\"a\""}]);
+        let parts = parse_parts(&v).unwrap();
+        assert_eq!(parts[0].part_number, 2);
+        assert_eq!(parts[1].part_number, 1);
+        assert_eq!(parts[1].url, "");
+        assert!(parse_parts(&serde_json::json!({"x": 1})).is_err());
+        assert!(parse_parts(&serde_json::json!([{"etag": "x"}])).is_err());
+    }
 }

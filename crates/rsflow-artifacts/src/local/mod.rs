@@ -290,6 +290,39 @@ impl ArtifactStore for LocalStore {
         .await
     }
 
+    async fn check(&self) -> Result<(), StoreError> {
+        let path = self.root.clone();
+        let at = ArtifactPath::root();
+        blocking(
+            move || {
+                let fail = |e: io::Error| StoreError::Io {
+                    op: "write a probe file to",
+                    path: path.display().to_string(),
+                    source: e,
+                };
+                let root = Root::open_or_create(&path).map_err(fail)?;
+                let dir = rustix::fs::openat(
+                    root.fd(),
+                    ".",
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                )
+                .map_err(|e| fail(e.into()))?;
+                // Dropping the unpublished temp file removes it again.
+                let mut temp = TempFile::create(dir).map_err(fail)?;
+                let fd = temp
+                    .take_file()
+                    .ok_or_else(|| fail(io::Error::other("no file")))?;
+                let mut file = std::fs::File::from(fd);
+                std::io::Write::write_all(&mut file, b"rsflow").map_err(fail)?;
+                file.sync_all().map_err(fail)?;
+                Ok(())
+            },
+            cancelled(&at),
+        )
+        .await
+    }
+
     async fn stat(&self, path: &ArtifactPath) -> Result<Option<Stat>, StoreError> {
         let this = self.clone();
         let target = path.clone();

@@ -1,0 +1,460 @@
+//! [`OpendalStore`]: artifacts in object storage (S3 and compatibles, Azure Blob, GCS) through
+//! Apache OpenDAL, streaming both ways in bounded memory.
+//!
+//! - `location`: parsing `s3://`, `b2://`, `r2://`, `wasbs://`, `gs://`, `sftp://` URIs.
+//! - `build`: from a location and MLflow's environment variables to an OpenDAL operator.
+//! - `errors`: OpenDAL errors to [`StoreError`]s (404/400/503, never a hang).
+//! - `s3_mpu`, `azure_mpu`: the S3 and Azure Blob multipart uploads behind the proxy's `mpu/*`
+//!   routes (presigned part URLs; the bytes go from the client to the store).
+//!
+//! Object stores have no directories: a "directory" is a key prefix, listings use a `/`
+//! delimiter, and 0-byte keys ending in `/` (directory markers) are never shown.
+
+mod azure_mpu;
+mod build;
+mod errors;
+mod location;
+mod s3_mpu;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use opendal::{EntryMode, ErrorKind, Operator};
+
+use crate::path::{ALT_TEMP_PREFIX, ArtifactPath, PathError, is_temp_name};
+use crate::store::{
+    ArtifactStore, ByteStream, FileInfo, GetObject, GetOptions, MultipartStore, ObjectMeta,
+    PresignedDownload, Stat, StoreError,
+};
+
+pub use build::{S3Settings, StorageTimeouts, open_remote, open_remote_with_env};
+pub(crate) use errors::remote_error;
+pub use location::{Location, LocationError, S3Flavour, redact_uri};
+pub use s3_mpu::S3Multipart;
+
+/// Uploads are sent to the store in parts of this size (S3's minimum part is 5 MiB); at most
+/// [`UPLOAD_CONCURRENCY`] parts are in flight, so an upload holds a few parts in memory.
+pub const UPLOAD_CHUNK: usize = 8 * 1024 * 1024;
+pub const UPLOAD_CONCURRENCY: usize = 2;
+/// Stored objects are opaque bytes; rsflow sets the download type itself from the name.
+const CONTENT_TYPE: &str = "application/octet-stream";
+
+/// An artifact store over one OpenDAL operator whose root is the artifact root.
+#[derive(Clone)]
+pub struct OpendalStore {
+    op: Operator,
+    /// For logs and errors, credentials removed (`s3://bucket/prefix`).
+    uri: String,
+    multipart: Option<Arc<dyn MultipartStore>>,
+    /// Presigned downloads are offered where MLflow offers them (S3).
+    presign: bool,
+}
+
+impl std::fmt::Debug for OpendalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpendalStore")
+            .field("uri", &self.uri)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpendalStore {
+    pub fn new(op: Operator, uri: String) -> Self {
+        OpendalStore {
+            op,
+            uri,
+            multipart: None,
+            presign: false,
+        }
+    }
+
+    pub fn with_presigned_downloads(mut self) -> Self {
+        self.presign = true;
+        self
+    }
+
+    pub fn with_multipart(mut self, multipart: Arc<dyn MultipartStore>) -> Self {
+        self.multipart = Some(multipart);
+        self
+    }
+
+    pub fn operator(&self) -> &Operator {
+        &self.op
+    }
+
+    fn err(&self, op: &'static str, path: &ArtifactPath, e: opendal::Error) -> StoreError {
+        remote_error(&self.uri, op, path, e)
+    }
+
+    /// `true` when at least one key lives under `path/` (so `path` is a directory).
+    async fn has_children(&self, path: &ArtifactPath) -> Result<bool, StoreError> {
+        let prefix = dir_key(path);
+        let mut lister = match self.op.lister_with(&prefix).limit(2).await {
+            Ok(l) => l,
+            Err(e) if is_absent(&e) => return Ok(false),
+            Err(e) => return Err(self.err("list", path, e)),
+        };
+        while let Some(entry) = lister.next().await {
+            match entry {
+                Ok(entry) if entry.path() == prefix => continue,
+                Ok(_) => return Ok(true),
+                Err(e) if is_absent(&e) => return Ok(false),
+                Err(e) => return Err(self.err("list", path, e)),
+            }
+        }
+        Ok(false)
+    }
+
+    /// The file at `path`, `Ok(None)` when no object has that exact key.
+    async fn stat_file(&self, path: &ArtifactPath) -> Result<Option<ObjectMeta>, StoreError> {
+        match self.op.stat(path.as_str()).await {
+            Ok(meta) if meta.is_dir() => Ok(None),
+            Ok(meta) => Ok(Some(object_meta(&meta))),
+            Err(e) if is_absent(&e) => Ok(None),
+            // File-system-backed S3 servers (s3s-fs, gateways) fail a HEAD on a "directory"
+            // instead of answering 404; a prefix with children is a directory, not a fault.
+            Err(e) if self.has_children(path).await.unwrap_or(false) => {
+                tracing::debug!(path = %path, error = %e, "HEAD on a prefix failed; it is a directory");
+                Ok(None)
+            }
+            Err(e) => Err(self.err("stat", path, e)),
+        }
+    }
+}
+
+/// The key prefix of a directory: `a/b/`, or `/` (OpenDAL's root) for the root.
+fn dir_key(path: &ArtifactPath) -> String {
+    if path.is_root() {
+        "/".to_owned()
+    } else {
+        format!("{path}/")
+    }
+}
+
+fn is_absent(e: &opendal::Error) -> bool {
+    matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory)
+}
+
+fn object_meta(meta: &opendal::Metadata) -> ObjectMeta {
+    ObjectMeta {
+        size: meta.content_length(),
+        modified: meta.last_modified().map(SystemTime::from),
+        etag: meta.etag().map(strong_etag),
+    }
+}
+
+/// Entity tags as HTTP wants them: quoted. Stores that return bare tags get them quoted.
+fn strong_etag(tag: &str) -> String {
+    if tag.starts_with('"') || tag.starts_with("W/") {
+        tag.to_owned()
+    } else {
+        format!("\"{tag}\"")
+    }
+}
+
+/// Aborts an unfinished multipart write when the upload future is dropped (client gone),
+/// so the store does not keep orphaned parts.
+struct WriterGuard {
+    writer: Option<opendal::Writer>,
+}
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        if let Some(mut writer) = self.writer.take()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            handle.spawn(async move {
+                if let Err(e) = writer.abort().await {
+                    tracing::debug!(error = %e, "aborting an unfinished upload failed");
+                }
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl ArtifactStore for OpendalStore {
+    fn uri(&self) -> String {
+        self.uri.clone()
+    }
+
+    async fn put(&self, path: &ArtifactPath, mut body: ByteStream) -> Result<u64, StoreError> {
+        if path.file_name().is_none() {
+            return Err(PathError::NoFileName.into());
+        }
+        let writer = self
+            .op
+            .writer_with(path.as_str())
+            .content_type(CONTENT_TYPE)
+            .chunk(UPLOAD_CHUNK)
+            .concurrent(UPLOAD_CONCURRENCY)
+            .await
+            .map_err(|e| self.err("start writing", path, e))?;
+        let mut guard = WriterGuard {
+            writer: Some(writer),
+        };
+        let mut written = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(StoreError::Body)?;
+            written += chunk.len() as u64;
+            if let Some(w) = guard.writer.as_mut() {
+                w.write(chunk)
+                    .await
+                    .map_err(|e| self.err("write", path, e))?;
+            }
+        }
+        if let Some(mut w) = guard.writer.take()
+            && let Err(e) = w.close().await
+        {
+            guard.writer = Some(w);
+            return Err(self.err("write", path, e));
+        }
+        Ok(written)
+    }
+
+    async fn get(&self, path: &ArtifactPath, opts: GetOptions) -> Result<GetObject, StoreError> {
+        if path.is_root() {
+            return Err(StoreError::IsDirectory(path.clone()));
+        }
+        let Some(meta) = self.stat_file(path).await? else {
+            return Err(if self.has_children(path).await? {
+                StoreError::IsDirectory(path.clone())
+            } else {
+                StoreError::NotFound(path.clone())
+            });
+        };
+        let wanted = opts
+            .range
+            .filter(|_| opts.if_range.as_ref().is_none_or(|c| c.matches(&meta)));
+        let range = match wanted {
+            Some(r) => Some(r.resolve(meta.size).map_err(StoreError::Range)?),
+            None => None,
+        };
+        let mut reader = self.op.reader_with(path.as_str());
+        // The bytes must come from the version the headers describe.
+        if let Some(tag) = meta.etag.as_deref()
+            && self.op.info().capability().read_with_if_match
+        {
+            reader = reader.if_match(tag);
+        }
+        let reader = reader.await.map_err(|e| self.read_error(path, e))?;
+        let (start, end) = range.unwrap_or((0, meta.size.saturating_sub(1)));
+        let stream = if meta.size == 0 {
+            Box::pin(futures_util::stream::empty()) as ByteStream
+        } else {
+            Box::pin(
+                reader
+                    .into_bytes_stream(start..end + 1)
+                    .await
+                    .map_err(|e| self.read_error(path, e))?,
+            )
+        };
+        Ok(GetObject {
+            meta,
+            range,
+            body: stream,
+        })
+    }
+
+    async fn list(&self, dir: &ArtifactPath) -> Result<Vec<FileInfo>, StoreError> {
+        let prefix = dir_key(dir);
+        let mut lister = match self.op.lister(&prefix).await {
+            Ok(l) => l,
+            Err(e) if is_absent(&e) => return Ok(vec![]),
+            Err(e) => return Err(self.err("list", dir, e)),
+        };
+        let own = if dir.is_root() { "" } else { prefix.as_str() };
+        let mut out: HashMap<String, FileInfo> = HashMap::new();
+        while let Some(entry) = lister.next().await {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) if is_absent(&e) => break,
+                Err(e) => return Err(self.err("list", dir, e)),
+            };
+            let Some(rest) = entry.path().trim_start_matches('/').strip_prefix(own) else {
+                continue;
+            };
+            let is_dir = rest.ends_with('/') || entry.metadata().mode() == EntryMode::DIR;
+            let name = rest.trim_end_matches('/');
+            // The directory itself (or its marker object), nested keys, hidden and unaddressable names.
+            if name.is_empty()
+                || name.contains('/')
+                || is_temp_name(name.as_bytes())
+                || !ArtifactPath::parse(name).is_ok_and(|p| p.as_str() == name)
+            {
+                continue;
+            }
+            let size = entry.metadata().content_length();
+            let info = FileInfo {
+                path: name.to_owned(),
+                is_dir,
+                file_size: (!is_dir && size > 0).then_some(size),
+            };
+            // A prefix that is also a key: MLflow lists both; the directory wins the name.
+            match out.get(name) {
+                Some(existing) if existing.is_dir => {}
+                _ => {
+                    out.insert(name.to_owned(), info);
+                }
+            }
+        }
+        let mut files: Vec<FileInfo> = out.into_values().collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    async fn delete(&self, path: &ArtifactPath) -> Result<(), StoreError> {
+        if path.is_root() {
+            return Err(StoreError::RootTarget);
+        }
+        match self.op.delete(path.as_str()).await {
+            Ok(()) => {}
+            Err(e) if is_absent(&e) || e.kind() == ErrorKind::IsADirectory => {}
+            // As in `stat_file`: some servers refuse to delete a key that is their directory.
+            Err(_) if self.has_children(path).await.unwrap_or(false) => {}
+            Err(e) => return Err(self.err("delete", path, e)),
+        }
+        match self.op.delete_with(&dir_key(path)).recursive(true).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_absent(&e) => Ok(()),
+            Err(e) => Err(self.err("delete", path, e)),
+        }
+    }
+
+    async fn stat(&self, path: &ArtifactPath) -> Result<Option<Stat>, StoreError> {
+        if path.is_root() {
+            return Ok(Some(Stat::Dir));
+        }
+        if let Some(meta) = self.stat_file(path).await? {
+            return Ok(Some(Stat::File(meta)));
+        }
+        Ok(self.has_children(path).await?.then_some(Stat::Dir))
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        let probe = format!("{ALT_TEMP_PREFIX}check-{:016x}", fastrand::u64(..));
+        let at = ArtifactPath::root();
+        let fail = |op, e| self.err(op, &at, e);
+        self.op
+            .write_with(&probe, b"rsflow".to_vec())
+            .content_type(CONTENT_TYPE)
+            .await
+            .map_err(|e| fail("write a probe object", e))?;
+        let read = self
+            .op
+            .read(&probe)
+            .await
+            .map_err(|e| fail("read back a probe object", e))?;
+        self.op
+            .delete(&probe)
+            .await
+            .map_err(|e| fail("delete a probe object", e))?;
+        if read.to_vec() != b"rsflow" {
+            return Err(StoreError::Unsupported(format!(
+                "The artifact store {} returned different bytes than were written.",
+                self.uri
+            )));
+        }
+        Ok(())
+    }
+
+    fn multipart(&self) -> Option<&dyn MultipartStore> {
+        self.multipart.as_deref()
+    }
+
+    fn presigns_downloads(&self) -> bool {
+        self.presign && self.op.info().capability().presign_read
+    }
+
+    async fn presign_download(
+        &self,
+        path: &ArtifactPath,
+        ttl: std::time::Duration,
+    ) -> Result<Option<PresignedDownload>, StoreError> {
+        if !self.presigns_downloads() {
+            return Ok(None);
+        }
+        let Some(meta) = self.stat_file(path).await? else {
+            return Err(StoreError::NotFound(path.clone()));
+        };
+        let name = path.file_name().unwrap_or_default();
+        let signed = self
+            .op
+            .presign_read_with(path.as_str(), ttl)
+            .override_content_disposition(&format!("attachment; filename=\"{name}\""))
+            .await
+            .map_err(|e| self.err("presign", path, e))?;
+        let headers = signed
+            .header()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        Ok(Some(PresignedDownload {
+            url: signed.uri().to_string(),
+            headers,
+            file_size: Some(meta.size),
+        }))
+    }
+}
+
+impl OpendalStore {
+    /// A failed read: a vanished or replaced object is a plain miss, not a storage fault.
+    fn read_error(&self, path: &ArtifactPath, e: opendal::Error) -> StoreError {
+        match e.kind() {
+            ErrorKind::NotFound | ErrorKind::ConditionNotMatch => {
+                StoreError::NotFound(path.clone())
+            }
+            ErrorKind::RangeNotSatisfied => StoreError::NotFound(path.clone()),
+            _ => self.err("read", path, e),
+        }
+    }
+}
+
+/// Stores opened for direct-mode roots (`s3://bucket/...` in a run's `artifact_uri`), one per
+/// bucket/container/host, shared by every request.
+fn remote_cache() -> &'static Mutex<HashMap<String, Arc<dyn ArtifactStore>>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<dyn ArtifactStore>>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The store for a remote artifact root and the root's path inside it.
+pub fn resolve_remote(uri: &str) -> Result<(Arc<dyn ArtifactStore>, ArtifactPath), StoreError> {
+    let location = Location::parse(uri).map_err(|e| StoreError::Unsupported(e.to_string()))?;
+    let prefix = location.prefix().clone();
+    let key = location.store_key();
+    let mut cache = remote_cache()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(store) = cache.get(&key) {
+        return Ok((store.clone(), prefix));
+    }
+    let store = build::open_location(&location.without_prefix(), &build::os_env)?;
+    // Direct-mode roots come from the database; bound the cache so a flood of distinct
+    // buckets cannot grow it without end.
+    if cache.len() >= 64 {
+        cache.clear();
+    }
+    cache.insert(key, store.clone());
+    Ok((store, prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_are_quoted() {
+        assert_eq!(strong_etag("abc"), "\"abc\"");
+        assert_eq!(strong_etag("\"abc\""), "\"abc\"");
+        assert_eq!(strong_etag("W/\"abc\""), "W/\"abc\"");
+    }
+
+    #[test]
+    fn directory_keys() {
+        assert_eq!(dir_key(&ArtifactPath::root()), "/");
+        assert_eq!(dir_key(&ArtifactPath::parse("a/b").unwrap()), "a/b/");
+    }
+}

@@ -1,0 +1,330 @@
+//! The behaviour every `ArtifactStore` must have, whatever is behind it.
+
+use std::io;
+
+use bytes::Bytes;
+use futures_util::{StreamExt, stream};
+use rsflow_artifacts::{
+    ArtifactPath, ArtifactStore, ByteRange, ByteStream, FileInfo, GetOptions, Stat, StoreError,
+};
+use sha2::{Digest, Sha256};
+
+pub fn p(s: &str) -> ArtifactPath {
+    ArtifactPath::parse(s).unwrap()
+}
+
+pub fn body(parts: &[&[u8]]) -> ByteStream {
+    let chunks: Vec<io::Result<Bytes>> = parts
+        .iter()
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    Box::pin(stream::iter(chunks))
+}
+
+pub async fn read(
+    store: &dyn ArtifactStore,
+    path: &str,
+    opts: GetOptions,
+) -> Result<Vec<u8>, StoreError> {
+    let mut obj = store.get(&p(path), opts).await?;
+    let mut out = Vec::new();
+    while let Some(chunk) = obj.body.next().await {
+        out.extend_from_slice(&chunk.expect("body chunk"));
+    }
+    Ok(out)
+}
+
+fn file(name: &str, size: Option<u64>) -> FileInfo {
+    FileInfo {
+        path: name.into(),
+        is_dir: false,
+        file_size: size,
+    }
+}
+
+fn dir(name: &str) -> FileInfo {
+    FileInfo {
+        path: name.into(),
+        is_dir: true,
+        file_size: None,
+    }
+}
+
+pub async fn put_get_roundtrip(store: &dyn ArtifactStore) {
+    let n = store
+        .put(
+            &p("run/artifacts/model.txt"),
+            body(&[b"hello ", b"", b"world"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 11);
+    let obj = store
+        .get(&p("run/artifacts/model.txt"), GetOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(obj.meta.size, 11);
+    assert_eq!(obj.range, None);
+    let etag = obj.meta.etag.clone().expect("stores give an entity tag");
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    drop(obj);
+    assert_eq!(
+        read(store, "run/artifacts/model.txt", GetOptions::default())
+            .await
+            .unwrap(),
+        b"hello world"
+    );
+    match store.stat(&p("run/artifacts/model.txt")).await.unwrap() {
+        Some(Stat::File(meta)) => assert_eq!(meta.size, 11),
+        other => panic!("stat of a file: {other:?}"),
+    }
+    assert_eq!(
+        store.stat(&p("run/artifacts")).await.unwrap(),
+        Some(Stat::Dir)
+    );
+}
+
+pub async fn ranges(store: &dyn ArtifactStore) {
+    store
+        .put(&p("r/digits.bin"), body(&[b"0123456789"]))
+        .await
+        .unwrap();
+    let range = |r| GetOptions {
+        range: Some(r),
+        if_range: None,
+    };
+    let obj = store
+        .get(&p("r/digits.bin"), range(ByteRange::FromTo(2, 5)))
+        .await
+        .unwrap();
+    assert_eq!(obj.range, Some((2, 5)));
+    assert_eq!(obj.meta.size, 10);
+    drop(obj);
+    assert_eq!(
+        read(store, "r/digits.bin", range(ByteRange::FromTo(2, 5)))
+            .await
+            .unwrap(),
+        b"2345"
+    );
+    assert_eq!(
+        read(store, "r/digits.bin", range(ByteRange::From(7)))
+            .await
+            .unwrap(),
+        b"789"
+    );
+    assert_eq!(
+        read(store, "r/digits.bin", range(ByteRange::Suffix(3)))
+            .await
+            .unwrap(),
+        b"789"
+    );
+    assert_eq!(
+        read(store, "r/digits.bin", range(ByteRange::FromTo(8, 100)))
+            .await
+            .unwrap(),
+        b"89"
+    );
+    match store
+        .get(&p("r/digits.bin"), range(ByteRange::From(10)))
+        .await
+    {
+        Err(StoreError::Range(u)) => assert_eq!(u.size, 10),
+        other => panic!("range past the end: {other:?}"),
+    }
+}
+
+pub async fn listing(store: &dyn ArtifactStore) {
+    store.put(&p("l/b.txt"), body(&[b"bb"])).await.unwrap();
+    store
+        .put(&p("l/a/deep/x.bin"), body(&[b"x"]))
+        .await
+        .unwrap();
+    store.put(&p("l/zero"), body(&[])).await.unwrap();
+    store
+        .put(&p("l/with space.txt"), body(&[b"s"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list(&p("l")).await.unwrap(),
+        vec![
+            dir("a"),
+            file("b.txt", Some(2)),
+            file("with space.txt", Some(1)),
+            file("zero", None),
+        ]
+    );
+    assert_eq!(store.list(&p("l/a")).await.unwrap(), vec![dir("deep")]);
+    assert_eq!(
+        store.list(&p("l/a/deep")).await.unwrap(),
+        vec![file("x.bin", Some(1))]
+    );
+    // A file path and a missing path list as empty: the client tells files from dirs by that.
+    assert_eq!(store.list(&p("l/b.txt")).await.unwrap(), vec![]);
+    assert_eq!(store.list(&p("l/nope")).await.unwrap(), vec![]);
+    assert_eq!(store.list(&p("nowhere/at/all")).await.unwrap(), vec![]);
+    let root = store.list(&ArtifactPath::root()).await.unwrap();
+    assert!(root.contains(&dir("l")), "{root:?}");
+}
+
+pub async fn missing_paths(store: &dyn ArtifactStore) {
+    match store.get(&p("m/absent.txt"), GetOptions::default()).await {
+        Err(StoreError::NotFound(path)) => assert_eq!(path.as_str(), "m/absent.txt"),
+        other => panic!("missing file: {other:?}"),
+    }
+    store.put(&p("m/d/f.txt"), body(&[b"f"])).await.unwrap();
+    match store.get(&p("m/d"), GetOptions::default()).await {
+        Err(StoreError::IsDirectory(path)) => assert_eq!(path.as_str(), "m/d"),
+        other => panic!("directory read as a file: {other:?}"),
+    }
+    assert_eq!(store.stat(&p("m/absent.txt")).await.unwrap(), None);
+    assert!(matches!(
+        store.delete(&ArtifactPath::root()).await,
+        Err(StoreError::RootTarget)
+    ));
+    store.delete(&p("m/absent.txt")).await.unwrap();
+    store.delete(&p("m/no/such/dir")).await.unwrap();
+    let e: rsflow_core::MlflowError = StoreError::NotFound(p("m/absent.txt")).into();
+    assert_eq!(e.http_status(), 404);
+}
+
+pub async fn empty_file(store: &dyn ArtifactStore) {
+    assert_eq!(store.put(&p("e/empty.txt"), body(&[])).await.unwrap(), 0);
+    let obj = store
+        .get(&p("e/empty.txt"), GetOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(obj.meta.size, 0);
+    drop(obj);
+    assert_eq!(
+        read(store, "e/empty.txt", GetOptions::default())
+            .await
+            .unwrap(),
+        b""
+    );
+    assert_eq!(
+        store.list(&p("e")).await.unwrap(),
+        vec![file("empty.txt", None)]
+    );
+    assert!(matches!(
+        store
+            .get(
+                &p("e/empty.txt"),
+                GetOptions {
+                    range: Some(ByteRange::FromTo(0, 0)),
+                    if_range: None
+                }
+            )
+            .await,
+        Err(StoreError::Range(_))
+    ));
+}
+
+pub async fn overwrite(store: &dyn ArtifactStore) {
+    store
+        .put(&p("o/f.txt"), body(&[b"first version"]))
+        .await
+        .unwrap();
+    store.put(&p("o/f.txt"), body(&[b"second"])).await.unwrap();
+    assert_eq!(
+        read(store, "o/f.txt", GetOptions::default()).await.unwrap(),
+        b"second"
+    );
+    assert_eq!(
+        store.list(&p("o")).await.unwrap(),
+        vec![file("f.txt", Some(6))]
+    );
+}
+
+pub async fn nested_dirs_and_delete(store: &dyn ArtifactStore) {
+    for path in ["n/a/1.txt", "n/a/b/2.txt", "n/a/b/c/3.txt", "n/keep.txt"] {
+        store.put(&p(path), body(&[path.as_bytes()])).await.unwrap();
+    }
+    store.delete(&p("n/a/b/2.txt")).await.unwrap();
+    assert_eq!(
+        store.list(&p("n/a/b")).await.unwrap(),
+        vec![dir("c")],
+        "deleting a file leaves its siblings"
+    );
+    store.delete(&p("n/a")).await.unwrap();
+    assert_eq!(
+        store.list(&p("n")).await.unwrap(),
+        vec![file("keep.txt", Some(10))]
+    );
+    assert_eq!(store.list(&p("n/a")).await.unwrap(), vec![]);
+    assert!(matches!(
+        store.get(&p("n/a/b/c/3.txt"), GetOptions::default()).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+pub async fn delete_twice(store: &dyn ArtifactStore) {
+    store
+        .put(&p("t/run/artifacts/a/1.txt"), body(&[b"1"]))
+        .await
+        .unwrap();
+    store
+        .put(&p("t/run/artifacts/2.txt"), body(&[b"2"]))
+        .await
+        .unwrap();
+    store.delete(&p("t/run/artifacts")).await.unwrap();
+    // Idempotent, as `mlflow gc` needs (a 5xx there makes the client retry, then gc abort).
+    store.delete(&p("t/run/artifacts")).await.unwrap();
+    assert_eq!(store.list(&p("t/run")).await.unwrap(), vec![]);
+}
+
+pub async fn delete_is_prefix_safe(store: &dyn ArtifactStore) {
+    store.put(&p("d/foo/x.txt"), body(&[b"x"])).await.unwrap();
+    store
+        .put(&p("d/foobar/y.txt"), body(&[b"y"]))
+        .await
+        .unwrap();
+    store.put(&p("d/foo.txt"), body(&[b"z"])).await.unwrap();
+    store.delete(&p("d/foo")).await.unwrap();
+    assert_eq!(
+        store.list(&p("d")).await.unwrap(),
+        vec![file("foo.txt", Some(1)), dir("foobar")]
+    );
+}
+
+pub async fn large_streamed_file(store: &dyn ArtifactStore) {
+    // 20 MiB in 1 MiB chunks: several upload parts on object stores.
+    const MIB: usize = 1024 * 1024;
+    let chunk: Vec<u8> = (0..MIB).map(|i| (i * 31 % 251) as u8).collect();
+    let mut want = Sha256::new();
+    for i in 0..20u8 {
+        let mut c = chunk.clone();
+        c[0] = i;
+        want.update(&c);
+    }
+    let stream = stream::iter((0..20u8).map(move |i| {
+        let mut c = chunk.clone();
+        c[0] = i;
+        Ok::<_, io::Error>(Bytes::from(c))
+    }));
+    let n = store
+        .put(&p("big/blob.bin"), Box::pin(stream))
+        .await
+        .unwrap();
+    assert_eq!(n, 20 * MIB as u64);
+    let mut obj = store
+        .get(&p("big/blob.bin"), GetOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(obj.meta.size, 20 * MIB as u64);
+    let mut got = Sha256::new();
+    let mut largest = 0;
+    while let Some(c) = obj.body.next().await {
+        let c = c.unwrap();
+        largest = largest.max(c.len());
+        got.update(&c);
+    }
+    assert_eq!(got.finalize(), want.finalize());
+    assert!(
+        largest <= 16 * MIB,
+        "downloads stream in bounded pieces, got one of {largest} bytes"
+    );
+    assert_eq!(
+        store.list(&p("big")).await.unwrap(),
+        vec![file("blob.bin", Some(20 * MIB as u64))]
+    );
+}
