@@ -8,6 +8,10 @@ Environment knobs (all optional):
     MLFLOW_REF_BIN   reference `mlflow` CLI (default: the one next to sys.executable)
     COMPAT_TARGET    "rsflow" (default) or "mlflow": which server the flow tests hit
     COMPAT_BIG_MB    size of the big-file round trip in MiB (default 64)
+    COMPAT_BACKEND   "sqlite" (default) or "postgres": what a server started with the default
+                     backend stores into (postgres: a fresh database per server, created
+                     through RSFLOW_TEST_PG_URL, e.g. from `scripts/postgres.sh env`)
+    RSFLOW_TEST_PG_URL  admin URL of a PostgreSQL server whose user may create databases
 """
 
 from __future__ import annotations
@@ -104,6 +108,68 @@ def _port_range() -> tuple[int, int] | None:
     return int(lo), int(hi or lo)
 
 
+def compat_backend() -> str:
+    """What servers started with the default backend store into (COMPAT_BACKEND)."""
+    kind = os.environ.get("COMPAT_BACKEND", "sqlite").strip().lower() or "sqlite"
+    if kind not in ("sqlite", "postgres"):
+        raise pytest.UsageError(f"COMPAT_BACKEND must be 'sqlite' or 'postgres', not {kind!r}")
+    return kind
+
+
+def pg_admin_url(required: bool = False) -> str | None:
+    """RSFLOW_TEST_PG_URL, or None (after failing the test when `required`)."""
+    url = os.environ.get("RSFLOW_TEST_PG_URL", "").strip()
+    if not url and required:
+        pytest.fail("RSFLOW_TEST_PG_URL is not set (start one: bash scripts/postgres.sh start; "
+                    'eval "$(bash scripts/postgres.sh env)")', pytrace=False)
+    return url or None
+
+
+_PG_DATABASES: list[tuple[str, str]] = []
+
+
+def _pg_connect(url: str):
+    import psycopg2
+
+    con = psycopg2.connect(url, connect_timeout=10)
+    con.autocommit = True
+    return con
+
+
+def with_database(url: str, name: str) -> str:
+    """`url` pointing at database `name` instead (query string kept)."""
+    head, _, tail = url.partition("?")
+    base = head.rsplit("/", 1)[0] if head.count("/") > 2 else head
+    return f"{base}/{name}" + (f"?{tail}" if tail else "")
+
+
+def create_pg_database(prefix: str = "compat", admin_url: str | None = None) -> str:
+    """A fresh, empty PostgreSQL database; returns its postgresql:// URL. Dropped at exit."""
+    admin = admin_url or pg_admin_url(required=True)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    con = _pg_connect(admin)
+    try:
+        with con.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        con.close()
+    _PG_DATABASES.append((admin, name))
+    return with_database(admin, name)
+
+
+@atexit.register
+def _drop_pg_databases() -> None:
+    for admin, name in _PG_DATABASES:
+        with contextlib.suppress(Exception):
+            con = _pg_connect(admin)
+            try:
+                with con.cursor() as cur:
+                    cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                con.close()
+    _PG_DATABASES.clear()
+
+
 def free_port() -> int:
     span = _port_range()
     if span is None:
@@ -166,6 +232,7 @@ class Server:
     log_path: Path = field(default=None)  # type: ignore[assignment]
     db_path: Path | None = None
     artifacts_dir: Path | None = None
+    backend: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -178,6 +245,8 @@ class Server:
 
     @property
     def backend_uri(self) -> str:
+        if self.backend and not self.backend.startswith("sqlite:"):
+            return self.backend
         assert self.db_path is not None, "server started without a backend store"
         return f"sqlite:///{self.db_path}"
 
@@ -231,10 +300,13 @@ def build_server_args(
     artifacts_destination: Path | None | str = "default",
     extra_args: Iterable[str] = (),
 ) -> tuple[list[str], Path | None, Path | None]:
-    """argv for a server in `workdir`. backend: "sqlite" (fresh <workdir>/mlflow.db),
-    an explicit URI, or None (omit the flag, e.g. for --artifacts-only)."""
+    """argv for a server in `workdir`. backend: "sqlite" (fresh <workdir>/mlflow.db, or a
+    fresh PostgreSQL database with COMPAT_BACKEND=postgres), an explicit URI, or None (omit
+    the flag, e.g. for --artifacts-only)."""
     argv = server_command(kind) + ["--host", "127.0.0.1", "--port", str(port)]
     db_path = None
+    if backend == "sqlite" and compat_backend() == "postgres":
+        backend = create_pg_database(f"compat_{kind}")
     if backend == "sqlite":
         db_path = workdir / "mlflow.db"
         argv += ["--backend-store-uri", f"sqlite:///{db_path}"]
@@ -251,6 +323,10 @@ def build_server_args(
         argv += ["--artifacts-destination", str(art)]
     argv += list(extra_args)
     return argv, db_path, art
+
+
+def _flag_value(argv: list[str], flag: str) -> str | None:
+    return argv[argv.index(flag) + 1] if flag in argv else None
 
 
 def start_server(
@@ -278,7 +354,8 @@ def start_server(
             extra_args=extra,
         )
         server = Server(kind=kind, workdir=workdir, port=port, argv=argv, prefix=static_prefix,
-                        db_path=db_path, artifacts_dir=art)
+                        db_path=db_path, artifacts_dir=art,
+                        backend=_flag_value(argv, "--backend-store-uri"))
         server.log_path = workdir / f"server-{kind}-{port}.log"
         with open(server.log_path, "ab") as log:
             server.proc = subprocess.Popen(

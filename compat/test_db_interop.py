@@ -3,6 +3,8 @@
 (a) `mlflow server` creates and fills a sqlite DB; the target serves the same file.
 (b) the target creates and fills it; `mlflow server` serves it without migrating.
 (c) an unknown alembic revision makes the target refuse to start, naming it.
+(d) (a) and (b) on PostgreSQL (fresh databases through RSFLOW_TEST_PG_URL), plus: the schema
+    the target creates on an empty PostgreSQL database is the one `mlflow db upgrade` creates.
 
 With COMPAT_TARGET=mlflow the "target" is a second mlflow server (a self-check).
 """
@@ -19,7 +21,17 @@ import pandas as pd
 import pytest
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag, ViewType
 
-from helpers import MLFLOW, run_server_expect_exit, start_server, target_kind, tree_contents, write_tree
+from helpers import (
+    MLFLOW,
+    create_pg_database,
+    pg_admin_url,
+    run_mlflow_cli,
+    run_server_expect_exit,
+    start_server,
+    target_kind,
+    tree_contents,
+    write_tree,
+)
 
 MIGRATION_MARKERS = ("Running upgrade", "Creating initial MLflow database tables", "Updating database tables")
 T0 = 1_700_000_000_000
@@ -148,6 +160,39 @@ def _alembic_and_tables(db: Path) -> tuple[list, list]:
     return versions, tables
 
 
+def _pg_schema(url: str) -> dict:
+    """Revision, columns, indexes and constraints of a PostgreSQL database, comparable."""
+    import psycopg2
+
+    con = psycopg2.connect(url)
+    try:
+        with con.cursor() as cur:
+            cur.execute("SELECT version_num FROM alembic_version")
+            versions = cur.fetchall()
+            cur.execute(
+                "SELECT table_name, column_name, data_type, is_nullable, column_default, "
+                "character_maximum_length FROM information_schema.columns "
+                "WHERE table_schema = current_schema() ORDER BY table_name, column_name")
+            columns = cur.fetchall()
+            cur.execute("SELECT indexname, indexdef FROM pg_indexes "
+                        "WHERE schemaname = current_schema() ORDER BY indexname")
+            indexes = cur.fetchall()
+            cur.execute(
+                "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) "
+                "FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
+                "WHERE n.nspname = current_schema() ORDER BY 1, 2")
+            constraints = cur.fetchall()
+            cur.execute(
+                "SELECT event_object_table, trigger_name, action_timing, event_manipulation "
+                "FROM information_schema.triggers WHERE trigger_schema = current_schema() "
+                "ORDER BY 1, 2, 4")
+            triggers = cur.fetchall()
+    finally:
+        con.close()
+    return {"versions": versions, "columns": columns, "indexes": indexes,
+            "constraints": constraints, "triggers": triggers}
+
+
 def _sanity_write(client, ids):
     """The second server can also write into the other's database."""
     client.log_metric(ids["r1"], "after", 42.0, timestamp=T0 + 999, step=1)
@@ -160,18 +205,24 @@ def _sanity_write(client, ids):
     assert int(new_exp) > int(ids["c"])
 
 
-def _round_trip(first_kind, second_kind, servers, bind_client, tmp_path):
+def _round_trip(first_kind, second_kind, servers, bind_client, tmp_path, backend="sqlite"):
     workdir = servers.workdir("interop")
-    first = start_server(first_kind, workdir)
+    if backend == "postgres":
+        backend = create_pg_database("interop")
+        schema_of = lambda: _pg_schema(backend)  # noqa: E731
+    else:
+        backend = f"sqlite:///{workdir / 'mlflow.db'}"
+        schema_of = lambda: _alembic_and_tables(workdir / "mlflow.db")  # noqa: E731
+    first = start_server(first_kind, workdir, backend=backend)
     try:
         ids = fill(bind_client(first), tmp_path)
         before = snapshot(bind_client(first), ids, tmp_path / "dl1")
         _check_snapshot(json.loads(before), ids)
     finally:
         first.stop()
-    schema_before = _alembic_and_tables(workdir / "mlflow.db")
+    schema_before = schema_of()
 
-    second = start_server(second_kind, workdir)
+    second = start_server(second_kind, workdir, backend=backend)
     try:
         after = snapshot(bind_client(second), ids, tmp_path / "dl2")
         _assert_same(before, after, f"{first_kind} -> {second_kind}")
@@ -179,7 +230,7 @@ def _round_trip(first_kind, second_kind, servers, bind_client, tmp_path):
         if second_kind == MLFLOW:
             for marker in MIGRATION_MARKERS:
                 assert marker not in log, f"mlflow server migrated the {first_kind} database:\n{log[-3000:]}"
-            assert _alembic_and_tables(workdir / "mlflow.db") == schema_before
+        assert schema_of() == schema_before, "the second server changed the schema"
         _sanity_write(bind_client(second), ids)
     finally:
         second.stop()
@@ -191,6 +242,37 @@ def test_mlflow_db_served_by_target(servers, bind_client, tmp_path):
 
 def test_target_db_served_by_mlflow(servers, bind_client, tmp_path):
     _round_trip(target_kind(), MLFLOW, servers, bind_client, tmp_path)
+
+
+needs_pg = pytest.mark.skipif(pg_admin_url() is None, reason="RSFLOW_TEST_PG_URL is not set "
+                              "(bash scripts/postgres.sh start; eval \"$(bash scripts/postgres.sh env)\")")
+
+
+@needs_pg
+def test_mlflow_pg_db_served_by_target(servers, bind_client, tmp_path):
+    _round_trip(MLFLOW, target_kind(), servers, bind_client, tmp_path, backend="postgres")
+
+
+@needs_pg
+def test_target_pg_db_served_by_mlflow(servers, bind_client, tmp_path):
+    _round_trip(target_kind(), MLFLOW, servers, bind_client, tmp_path, backend="postgres")
+
+
+@needs_pg
+def test_target_pg_schema_is_mlflows(servers, tmp_path):
+    """The tables, indexes, constraints and triggers the target creates on an empty PostgreSQL
+    database are exactly those of `mlflow db upgrade` (so MLflow never needs to migrate)."""
+    ours = create_pg_database("schema_target")
+    server = start_server(target_kind(), servers.workdir("schema"), backend=ours)
+    server.stop()
+    ref = create_pg_database("schema_mlflow")
+    done = run_mlflow_cli(["db", "upgrade", ref], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got, want = _pg_schema(ours), _pg_schema(ref)
+    for part in want:
+        assert got[part] == want[part], f"{part} differ:\n" + "\n".join(
+            difflib.unified_diff([repr(r) for r in want[part]], [repr(r) for r in got[part]],
+                                 "mlflow db upgrade", target_kind(), lineterm=""))
 
 
 def test_unknown_alembic_revision_refused(tmp_path):

@@ -12,6 +12,8 @@
 #   RSFLOW_TEST_SKIP_CARGO=1 skip steps 2-3 (e.g. with COMPAT_TARGET=mlflow, to validate the suite)
 #   COMPAT_BIG_MB=N          size of the big-file round trip in the main run (default 64)
 #   COMPAT_BIG_RUN=1         also run the big-file round trip with 1024 MiB (opt-in, slow)
+#   RSFLOW_TEST_SKIP_PG=1    do not start PostgreSQL (its tests then skip) nor run the
+#                            compat flows on it
 #   PYTEST_ARGS="..."        extra pytest arguments (so do arguments to this script)
 #   RSFLOW_TEST_SKIP_STORAGE=1  do not start the storage servers (S3, Azure, GCS, SFTP); their
 #                            tests then skip with a reason instead of running
@@ -48,6 +50,11 @@ _stop_our_processes() {
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    # --- PostgreSQL (scripts/postgres.sh) ---
+    if [[ -n "${RSFLOW_PG_STARTED:-}" ]]; then
+        bash "$REPO/scripts/postgres.sh" stop || true
+    fi
+    # --- end PostgreSQL ---
     if [[ "${RSFLOW_TEST_SKIP_STORAGE:-}" != "1" ]]; then
         bash "$REPO/scripts/storage-servers.sh" stop >/dev/null 2>&1 || true
     fi
@@ -102,6 +109,17 @@ set -euo pipefail
 "$RSFLOW_PY" -c 'import mlflow, pytest, requests; print("mlflow", mlflow.__version__, "| pytest", pytest.__version__)'
 done_step "venv"
 
+# --- PostgreSQL (scripts/postgres.sh): a throwaway server on 127.0.0.1:15832 for the
+# store's PostgreSQL suite (RSFLOW_TEST_PG_URL), the compat PostgreSQL tests and the compat
+# flows on PostgreSQL below; stopped (data deleted) by the EXIT trap.
+if [[ "${RSFLOW_TEST_SKIP_PG:-}" != "1" ]]; then
+    banner "PostgreSQL (scripts/postgres.sh start)"
+    RSFLOW_PG_STARTED=1
+    bash "$REPO/scripts/postgres.sh" start
+    eval "$(bash "$REPO/scripts/postgres.sh" env)"
+    done_step "postgres"
+fi
+# --- end PostgreSQL ---
 banner "python venv (.venv-mlflow2: the MLflow 2.x client for the 2.x model flow)"
 RSFLOW_MLFLOW2_PY="$(RSFLOW_VENV="$REPO/.venv-mlflow2" RSFLOW_REQ="$REPO/compat/requirements-mlflow2.txt" \
     bash "$REPO/scripts/venv.sh")/bin/python"
@@ -151,6 +169,15 @@ run_pytest() {
 banner "compat suite: pytest compat/ (target: ${COMPAT_TARGET:-rsflow}, RSFLOW_BIN=$RSFLOW_BIN)"
 run_pytest "compat suite" compat/ "$@"
 done_step "compat suite"
+
+# --- PostgreSQL: the tracking and model flows again, each server on a fresh database ---
+if [[ -n "${RSFLOW_PG_STARTED:-}" ]]; then
+    banner "compat flows on PostgreSQL (COMPAT_BACKEND=postgres)"
+    COMPAT_BACKEND=postgres run_pytest "compat flows on PostgreSQL" \
+        compat/test_tracking_flows.py compat/test_models.py
+    done_step "compat flows (postgres)"
+fi
+# --- end PostgreSQL ---
 
 if [[ "${COMPAT_BIG_RUN:-}" == "1" ]]; then
     banner "opt-in: 1 GiB artifact round trip"

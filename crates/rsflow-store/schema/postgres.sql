@@ -4,6 +4,9 @@
 -- pg_dump's session SETs, psql meta-commands and comments are dropped and the `public.`
 -- qualifiers removed so that the schema lands in the connection's current schema.
 -- Statements are separated by a line holding only `-- ;;` (function bodies contain `;`).
+-- CHECK constraints are written as SQLAlchemy emits them (`col IN (...)`): pg_dump's deparsed
+-- form parses back into a differently shaped expression, and pg_get_constraintdef must read
+-- the same as on a database that MLflow created.
 
 CREATE FUNCTION prevent_secrets_aad_mutation() RETURNS trigger
     LANGUAGE plpgsql
@@ -171,7 +174,7 @@ CREATE TABLE experiments (
     creation_time bigint,
     last_update_time bigint,
     workspace character varying(63) DEFAULT 'default'::character varying NOT NULL,
-    CONSTRAINT experiments_lifecycle_stage CHECK (((lifecycle_stage)::text = ANY ((ARRAY['active'::character varying, 'deleted'::character varying])::text[])))
+    CONSTRAINT experiments_lifecycle_stage CHECK (lifecycle_stage IN ('active', 'deleted'))
 );
 -- ;;
 CREATE SEQUENCE experiments_experiment_id_seq
@@ -330,7 +333,7 @@ CREATE TABLE logged_models (
     model_type character varying(500),
     source_run_id character varying(32),
     status_message character varying(1000),
-    CONSTRAINT logged_models_lifecycle_stage_check CHECK (((lifecycle_stage)::text = ANY ((ARRAY['active'::character varying, 'deleted'::character varying])::text[])))
+    CONSTRAINT logged_models_lifecycle_stage_check CHECK (lifecycle_stage IN ('active', 'deleted'))
 );
 -- ;;
 CREATE TABLE mcp_access_endpoints (
@@ -530,9 +533,9 @@ CREATE TABLE runs (
     artifact_uri character varying(200),
     experiment_id integer,
     deleted_time bigint,
-    CONSTRAINT runs_lifecycle_stage CHECK (((lifecycle_stage)::text = ANY ((ARRAY['active'::character varying, 'deleted'::character varying])::text[]))),
-    CONSTRAINT runs_status_check CHECK (((status)::text = ANY ((ARRAY['SCHEDULED'::character varying, 'FAILED'::character varying, 'FINISHED'::character varying, 'RUNNING'::character varying, 'KILLED'::character varying])::text[]))),
-    CONSTRAINT source_type CHECK (((source_type)::text = ANY ((ARRAY['NOTEBOOK'::character varying, 'JOB'::character varying, 'LOCAL'::character varying, 'UNKNOWN'::character varying, 'PROJECT'::character varying])::text[])))
+    CONSTRAINT runs_lifecycle_stage CHECK (lifecycle_stage IN ('active', 'deleted')),
+    CONSTRAINT runs_status_check CHECK (status IN ('SCHEDULED', 'FAILED', 'FINISHED', 'RUNNING', 'KILLED')),
+    CONSTRAINT source_type CHECK (source_type IN ('NOTEBOOK', 'JOB', 'LOCAL', 'UNKNOWN', 'PROJECT'))
 );
 -- ;;
 CREATE TABLE scheduler_leases (

@@ -206,18 +206,43 @@ fn split_list(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// Hide a password in a URI for logs and errors.
+/// Hide a password in a URI for logs and errors: the one in the userinfo and a `password=`
+/// query parameter (both forms are accepted for PostgreSQL).
 pub fn redact(uri: &str) -> String {
     let Some((scheme, rest)) = uri.split_once("://") else {
         return uri.to_owned();
     };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
+    let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
             let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}{path}")
+            format!("{user}:***@{host}")
         }
-        None => uri.to_owned(),
+        _ => authority.to_owned(),
+    };
+    let path = match path.split_once('?') {
+        Some((p, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            format!("{p}?{}", query.join("&"))
+        }
+        None => path.to_owned(),
+    };
+    format!("{scheme}://{authority}{path}")
+}
+
+/// Whether two backend store URIs name the same database (driver suffixes such as
+/// `+psycopg2` and relative SQLite paths do not make a difference).
+fn same_database(a: &str, b: &str) -> bool {
+    use rsflow_store::sql::uri::parse_backend_uri;
+    match (parse_backend_uri(a), parse_backend_uri(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
     }
 }
 
@@ -269,7 +294,7 @@ impl ServerArgs {
             None => DEFAULT_BACKEND_STORE_URI.to_owned(),
         };
         if let Some(reg) = &self.registry_store_uri
-            && reg != &backend_store_uri
+            && !same_database(reg, &backend_store_uri)
         {
             bail!(
                 "--registry-store-uri {} differs from --backend-store-uri: a separate registry database is not supported yet",
@@ -407,5 +432,35 @@ mod tests {
             "postgresql://u:***@db:5432/x"
         );
         assert_eq!(redact("sqlite:///mlflow.db"), "sqlite:///mlflow.db");
+        assert_eq!(
+            redact("postgresql+psycopg2://u:p%40ss@db/x?sslmode=disable&password=s3&a=b"),
+            "postgresql+psycopg2://u:***@db/x?sslmode=disable&password=***&a=b"
+        );
+        assert_eq!(redact("postgresql://u@db/x"), "postgresql://u@db/x");
+        assert_eq!(
+            redact("postgresql://u:pw@db?password=x"),
+            "postgresql://u:***@db?password=***"
+        );
+    }
+
+    #[test]
+    fn registry_uri_may_differ_only_by_driver() {
+        assert!(same_database(
+            "postgresql+psycopg2://u:p@h:5432/db",
+            "postgresql://u:p@h:5432/db"
+        ));
+        assert!(same_database(
+            "postgresql+pg8000://u@h/db",
+            "postgresql+psycopg://u@h/db"
+        ));
+        assert!(!same_database(
+            "postgresql://u@h/db",
+            "postgresql://u@h/other"
+        ));
+        let cwd = std::env::current_dir().unwrap();
+        assert!(same_database(
+            "sqlite:///m.db",
+            &format!("sqlite:///{}/m.db", cwd.display())
+        ));
     }
 }

@@ -276,7 +276,7 @@ impl SqlStore {
                         ("last_update_time", now.to_string()),
                     ],
                 }
-                .message(self.dialect);
+                .message(self.error_flavor);
                 return Err(MlflowError::already_exists(format!(
                     "Experiment(name={name}) already exists. Error: {err}"
                 )));
@@ -382,7 +382,7 @@ impl SqlStore {
                             ("experiment_id", exp.id.to_string()),
                         ],
                     }
-                    .message(self.dialect),
+                    .message(self.error_flavor),
                 ));
             }
             Err(e) => return Err(db_err(e)),

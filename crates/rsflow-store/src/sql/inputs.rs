@@ -11,7 +11,7 @@ use super::SqlStore;
 use super::integrity::{Statement, Violation};
 use super::logging::insert_rows;
 use super::pyrepr::str_repr;
-use super::query::{DbErrorKind, Sql, classify, db_err};
+use super::query::{DbErrorKind, Sql, classify, db_err, race_err};
 use super::runs::fetch_run;
 
 /// `uuid.uuid4().hex`, as MLflow names datasets and inputs.
@@ -85,7 +85,8 @@ impl SqlStore {
                 .push(", ")
                 .bind(ds.profile.clone())
                 .push(")");
-            q.query().execute(&mut *tx).await.map_err(db_err)?;
+            // Another request may have stored the same dataset since the lookup above.
+            q.query().execute(&mut *tx).await.map_err(race_err)?;
             dataset_uuids.insert(key, uuid);
         }
 
@@ -116,7 +117,7 @@ impl SqlStore {
                 .push(", 'RUN', ")
                 .bind(run_id)
                 .push(", 0)");
-            q.query().execute(&mut *tx).await.map_err(db_err)?;
+            q.query().execute(&mut *tx).await.map_err(race_err)?;
             insert_rows(
                 &mut tx,
                 "INSERT INTO input_tags (input_uuid, name, value) VALUES ",
@@ -204,7 +205,7 @@ impl SqlStore {
                                 ("step", step),
                             ],
                         }
-                        .message(self.dialect),
+                        .message(self.error_flavor),
                     ));
                 }
                 Err(e) => return Err(db_err(e)),

@@ -10,7 +10,7 @@ use sqlx::{AnyConnection, Row as _};
 use super::SqlStore;
 use super::experiments::dedupe_last;
 use super::pyrepr::str_repr;
-use super::query::{Sql, db_err, values_placeholders};
+use super::query::{Sql, db_err, sorts_for_locks, values_placeholders};
 use super::runs::{MLFLOW_RUN_NAME, fetch_run, set_run_name, upsert_run_tags};
 
 /// Multi-row statements are cut into these sizes so that a handful of prepared statements
@@ -95,6 +95,57 @@ pub(crate) async fn insert_rows<T>(
     Ok(affected)
 }
 
+/// One metric row as [`insert_json`] passes it.
+#[derive(serde::Serialize)]
+struct JsonMetric<'a> {
+    k: &'a str,
+    v: f64,
+    t: i64,
+    s: i64,
+    n: bool,
+}
+
+/// PostgreSQL: all metric rows in one statement, bound as one JSON array (`$1`, the run id is
+/// `$2`): the text is the same for every batch size, so one prepared statement serves all and
+/// a batch costs one round trip per table. Rows keep their order (the lock order).
+async fn insert_json(
+    conn: &mut AnyConnection,
+    head: &str,
+    tail: &str,
+    rows: &[MetricRow<'_>],
+    run_id: &str,
+) -> Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let json: Vec<JsonMetric<'_>> = rows
+        .iter()
+        .map(|m| JsonMetric {
+            k: m.key,
+            v: m.value,
+            t: m.timestamp,
+            s: m.step,
+            n: m.is_nan,
+        })
+        .collect();
+    // Finite values only (NaN and infinities are sanitised), which JSON carries exactly.
+    let json = serde_json::to_string(&json)
+        .map_err(|e| MlflowError::internal(format!("Cannot encode metrics: {e}")))?;
+    let mut q = Sql::new(head);
+    q.args.push(json.into());
+    q.args.push(run_id.into());
+    q.push(
+        "json_to_recordset(CAST($1 AS json)) AS r(k text, v double precision, t bigint, \
+         s bigint, n boolean)",
+    )
+    .push(tail);
+    Ok(q.query()
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?
+        .rows_affected())
+}
+
 /// Python's `repr()` of the list of dicts MLflow puts in the batch param-conflict message.
 fn non_matching_repr(items: &[(&str, String, &str)]) -> String {
     let parts: Vec<String> = items
@@ -135,7 +186,10 @@ async fn log_params(
         )));
     }
     let existing = fetch_params(conn, run_id, &keys).await?;
-    let new_params = check_params(params, &existing, run_id, single)?;
+    let mut new_params = check_params(params, &existing, run_id, single)?;
+    if sorts_for_locks(conn) {
+        new_params.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    }
     let inserted = insert_rows(
         conn,
         "INSERT INTO params (key, value, run_uuid) VALUES ",
@@ -233,22 +287,42 @@ async fn log_metrics(
             });
         }
     }
-    insert_rows(
-        conn,
-        "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES ",
-        " ON CONFLICT DO NOTHING",
-        6,
-        &rows,
-        |q, m| {
-            q.arg(m.key);
-            q.arg(m.value);
-            q.arg(m.timestamp);
-            q.arg(run_id);
-            q.arg(m.step);
-            q.arg(m.is_nan);
-        },
-    )
-    .await?;
+    let lock_order = sorts_for_locks(conn);
+    if lock_order {
+        rows.sort_unstable_by(|a, b| {
+            (a.key, a.timestamp, a.step, a.is_nan)
+                .cmp(&(b.key, b.timestamp, b.step, b.is_nan))
+                .then(a.value.total_cmp(&b.value))
+        });
+    }
+    if lock_order {
+        insert_json(
+            conn,
+            "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) \
+             SELECT r.k, r.v, r.t, $2, r.s, r.n FROM ",
+            " ON CONFLICT DO NOTHING",
+            &rows,
+            run_id,
+        )
+        .await?;
+    } else {
+        insert_rows(
+            conn,
+            "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES ",
+            " ON CONFLICT DO NOTHING",
+            6,
+            &rows,
+            |q, m| {
+                q.arg(m.key);
+                q.arg(m.value);
+                q.arg(m.timestamp);
+                q.arg(run_id);
+                q.arg(m.step);
+                q.arg(m.is_nan);
+            },
+        )
+        .await?;
+    }
 
     // The newest value per key in this batch; the upsert only replaces an older stored one.
     let mut latest: Vec<MetricRow<'_>> = Vec::new();
@@ -266,26 +340,43 @@ async fn log_metrics(
             }
         }
     }
-    insert_rows(
-        conn,
-        "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES ",
-        " ON CONFLICT (key, run_uuid) DO UPDATE SET value = excluded.value, \
-         timestamp = excluded.timestamp, step = excluded.step, is_nan = excluded.is_nan \
-         WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step \
-         AND (excluded.timestamp > latest_metrics.timestamp OR (excluded.timestamp = \
-         latest_metrics.timestamp AND excluded.value > latest_metrics.value)))",
-        6,
-        &latest,
-        |q, m| {
-            q.arg(m.key);
-            q.arg(m.value);
-            q.arg(m.timestamp);
-            q.arg(m.step);
-            q.arg(m.is_nan);
-            q.arg(run_id);
-        },
-    )
-    .await?;
+    if lock_order {
+        latest.sort_unstable_by(|a, b| a.key.cmp(b.key));
+    }
+    const LATEST_UPSERT: &str = " ON CONFLICT (key, run_uuid) DO UPDATE SET value = \
+         excluded.value, timestamp = excluded.timestamp, step = excluded.step, is_nan = \
+         excluded.is_nan WHERE excluded.step > latest_metrics.step OR (excluded.step = \
+         latest_metrics.step AND (excluded.timestamp > latest_metrics.timestamp OR \
+         (excluded.timestamp = latest_metrics.timestamp AND excluded.value > \
+         latest_metrics.value)))";
+    if lock_order {
+        insert_json(
+            conn,
+            "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) \
+             SELECT r.k, r.v, r.t, r.s, r.n, $2 FROM ",
+            LATEST_UPSERT,
+            &latest,
+            run_id,
+        )
+        .await?;
+    } else {
+        insert_rows(
+            conn,
+            "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES ",
+            LATEST_UPSERT,
+            6,
+            &latest,
+            |q, m| {
+                q.arg(m.key);
+                q.arg(m.value);
+                q.arg(m.timestamp);
+                q.arg(m.step);
+                q.arg(m.is_nan);
+                q.arg(run_id);
+            },
+        )
+        .await?;
+    }
 
     // Metrics that name a logged model are also that model's metrics.
     let mut model_seen = HashSet::new();

@@ -27,6 +27,7 @@ mod logged_model_search;
 mod logged_models;
 mod logging;
 mod metrics;
+mod pool;
 mod pyrepr;
 mod query;
 mod registry;
@@ -37,6 +38,7 @@ mod run_data;
 mod runs;
 mod schema;
 mod search;
+pub mod search_indexes;
 pub mod uri;
 
 use std::time::Duration;
@@ -50,6 +52,8 @@ use rsflow_core::wire::{
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Transaction};
 
+pub use integrity::ErrorFlavor;
+pub use pool::PoolSettings;
 pub use query::Dialect;
 pub use schema::{ALEMBIC_HEAD, POSTGRES_SCHEMA, SQLITE_SCHEMA, SUPPORTED_REVISIONS};
 
@@ -67,6 +71,8 @@ use crate::{BulkIntervalQuery, CreateRun, SearchExperiments, SearchRuns, Trackin
 pub enum StoreOpenError {
     #[error("{0}")]
     InvalidUri(String),
+    #[error("{0}")]
+    Config(String),
     #[error("Unsupported backend store: {0}")]
     Unsupported(String),
     #[error("Database error: {0}")]
@@ -115,8 +121,6 @@ fn busy_timeout_ms() -> u64 {
 }
 /// Read connections: reads run in parallel under WAL.
 const READ_POOL_SIZE: u32 = 4;
-/// Connections to a PostgreSQL server.
-const POSTGRES_POOL_SIZE: u32 = 10;
 
 /// MLflow's tracking store on an SQL database.
 #[derive(Debug, Clone)]
@@ -124,6 +128,10 @@ pub struct SqlStore {
     write: AnyPool,
     read: AnyPool,
     dialect: Dialect,
+    /// How often a PostgreSQL transaction that lost a race runs again.
+    conflict_retries: u32,
+    /// Whose words MLflow would quote a unique-key violation in, for this URI.
+    error_flavor: ErrorFlavor,
     /// `--default-artifact-root`, resolved like MLflow does (relative paths made absolute).
     artifact_root: String,
 }
@@ -163,11 +171,22 @@ fn sqlite_pool(max: u32, read_only: bool) -> AnyPoolOptions {
 }
 
 impl SqlStore {
-    /// Open (creating if empty) the database at an MLflow backend store URI.
+    /// Open (creating if empty) the database at an MLflow backend store URI, with the pool
+    /// settings of the environment ([`PoolSettings::from_env`]).
     pub async fn open(uri: &str, default_artifact_root: &str) -> Result<SqlStore, StoreOpenError> {
+        Self::open_with(uri, default_artifact_root, &PoolSettings::from_env()?).await
+    }
+
+    /// [`SqlStore::open`] with explicit pool settings (used by PostgreSQL only).
+    pub async fn open_with(
+        uri: &str,
+        default_artifact_root: &str,
+        settings: &PoolSettings,
+    ) -> Result<SqlStore, StoreOpenError> {
         sqlx::any::install_default_drivers();
         let target = uri::parse_backend_uri(uri).map_err(StoreOpenError::InvalidUri)?;
         let artifact_root = uri::resolve_uri_if_local(default_artifact_root);
+        let mut pg_url = None;
         let (write, read, dialect) = match target {
             BackendTarget::SqliteFile(path) => {
                 let opts: AnyConnectOptions = sqlite_url(&path, "rwc").parse()?;
@@ -193,12 +212,8 @@ impl SqlStore {
             }
             BackendTarget::Postgres(url) => {
                 // PostgreSQL has row locks and MVCC: one pool serves reads and writes.
-                let opts: AnyConnectOptions = url.parse()?;
-                let pool = AnyPoolOptions::new()
-                    .max_connections(POSTGRES_POOL_SIZE)
-                    .acquire_timeout(Duration::from_secs(60))
-                    .connect_with(opts)
-                    .await?;
+                let pool = pool::open_postgres(&url, settings).await?;
+                pg_url = Some(url);
                 (pool.clone(), pool, Dialect::Postgres)
             }
         };
@@ -206,9 +221,16 @@ impl SqlStore {
             write,
             read,
             dialect,
+            conflict_retries: settings.conflict_retries,
+            error_flavor: ErrorFlavor::for_uri(uri),
             artifact_root,
         };
         store.initialize().await?;
+        if let Some(url) = pg_url
+            && search_indexes::requested()
+        {
+            search_indexes::ensure(&url).await?;
+        }
         Ok(store)
     }
 
@@ -267,7 +289,7 @@ impl TrackingStore for SqlStore {
         artifact_location: Option<&str>,
         tags: &[ExperimentTag],
     ) -> Result<String> {
-        self.create_experiment_impl(name, artifact_location, tags)
+        self.retrying(|| self.create_experiment_impl(name, artifact_location, tags))
             .await
     }
     async fn get_experiment(&self, experiment_id: &str) -> Result<Experiment> {
@@ -280,23 +302,28 @@ impl TrackingStore for SqlStore {
         self.search_experiments_impl(query).await
     }
     async fn delete_experiment(&self, experiment_id: &str) -> Result<()> {
-        self.delete_experiment_impl(experiment_id).await
+        self.retrying(|| self.delete_experiment_impl(experiment_id))
+            .await
     }
     async fn restore_experiment(&self, experiment_id: &str) -> Result<()> {
-        self.restore_experiment_impl(experiment_id).await
+        self.retrying(|| self.restore_experiment_impl(experiment_id))
+            .await
     }
     async fn rename_experiment(&self, experiment_id: &str, new_name: &str) -> Result<()> {
-        self.rename_experiment_impl(experiment_id, new_name).await
+        self.retrying(|| self.rename_experiment_impl(experiment_id, new_name))
+            .await
     }
     async fn set_experiment_tag(&self, experiment_id: &str, tag: &ExperimentTag) -> Result<()> {
-        self.set_experiment_tag_impl(experiment_id, tag).await
+        self.retrying(|| self.set_experiment_tag_impl(experiment_id, tag))
+            .await
     }
     async fn delete_experiment_tag(&self, experiment_id: &str, key: &str) -> Result<()> {
-        self.delete_experiment_tag_impl(experiment_id, key).await
+        self.retrying(|| self.delete_experiment_tag_impl(experiment_id, key))
+            .await
     }
 
     async fn create_run(&self, run: CreateRun) -> Result<Run> {
-        self.create_run_impl(run).await
+        self.retrying(|| self.create_run_impl(run.clone())).await
     }
     async fn get_run(&self, run_id: &str) -> Result<Run> {
         self.get_run_impl(run_id).await
@@ -308,14 +335,14 @@ impl TrackingStore for SqlStore {
         end_time: Option<i64>,
         run_name: Option<&str>,
     ) -> Result<RunInfo> {
-        self.update_run_impl(run_id, status, end_time, run_name)
+        self.retrying(|| self.update_run_impl(run_id, status, end_time, run_name))
             .await
     }
     async fn delete_run(&self, run_id: &str) -> Result<()> {
-        self.delete_run_impl(run_id).await
+        self.retrying(|| self.delete_run_impl(run_id)).await
     }
     async fn restore_run(&self, run_id: &str) -> Result<()> {
-        self.restore_run_impl(run_id).await
+        self.retrying(|| self.restore_run_impl(run_id)).await
     }
     async fn log_batch(
         &self,
@@ -324,15 +351,15 @@ impl TrackingStore for SqlStore {
         params: &[Param],
         tags: &[RunTag],
     ) -> Result<()> {
-        self.log_batch_impl(run_id, metrics, params, tags, false)
+        self.retrying(|| self.log_batch_impl(run_id, metrics, params, tags, false))
             .await
     }
     async fn log_param(&self, run_id: &str, param: &Param) -> Result<()> {
-        self.log_batch_impl(run_id, &[], std::slice::from_ref(param), &[], true)
+        self.retrying(|| self.log_batch_impl(run_id, &[], std::slice::from_ref(param), &[], true))
             .await
     }
     async fn delete_tag(&self, run_id: &str, key: &str) -> Result<()> {
-        self.delete_tag_impl(run_id, key).await
+        self.retrying(|| self.delete_tag_impl(run_id, key)).await
     }
     async fn log_inputs(
         &self,
@@ -340,10 +367,12 @@ impl TrackingStore for SqlStore {
         datasets: &[DatasetInput],
         models: &[ModelInput],
     ) -> Result<()> {
-        self.log_inputs_impl(run_id, datasets, models).await
+        self.retrying(|| self.log_inputs_impl(run_id, datasets, models))
+            .await
     }
     async fn log_outputs(&self, run_id: &str, models: &[ModelOutput]) -> Result<()> {
-        self.log_outputs_impl(run_id, models).await
+        self.retrying(|| self.log_outputs_impl(run_id, models))
+            .await
     }
     async fn get_metric_history(
         &self,

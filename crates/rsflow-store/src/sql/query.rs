@@ -172,15 +172,31 @@ pub(crate) fn values_placeholders(anonymous: bool, rows: usize, width: usize) ->
     out
 }
 
+/// Whether a connection talks to PostgreSQL. There, concurrent writers take row locks in
+/// the order their rows come, so callers sort rows by key first: two transactions that lock
+/// the same rows then queue instead of deadlocking.
+pub(crate) fn sorts_for_locks(conn: &sqlx::AnyConnection) -> bool {
+    conn.backend_name() == "PostgreSQL"
+}
+
 /// What kind of failure a database error is, as far as callers care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DbErrorKind {
     UniqueViolation,
     ForeignKeyViolation,
-    /// Lock contention or a full pool: worth retrying.
+    /// SQLite lock contention: worth retrying by the client.
     Busy,
+    /// PostgreSQL serialization failure or deadlock: the transaction was rolled back and can
+    /// run again as it is.
+    Conflict,
+    /// The database cannot be reached or refuses work for now (connection lost, shutting
+    /// down, too many connections, pool exhausted, statement timeout).
+    Unavailable,
     Other,
 }
+
+/// Start of the message of an error that [`SqlStore::retrying`](super::SqlStore) runs again.
+pub(crate) const CONFLICT_MESSAGE: &str = "Database transaction conflict, retry the request";
 
 pub(crate) fn classify(e: &sqlx::Error) -> DbErrorKind {
     match e {
@@ -189,31 +205,54 @@ pub(crate) fn classify(e: &sqlx::Error) -> DbErrorKind {
             match db.kind() {
                 sqlx::error::ErrorKind::UniqueViolation => DbErrorKind::UniqueViolation,
                 sqlx::error::ErrorKind::ForeignKeyViolation => DbErrorKind::ForeignKeyViolation,
-                // SQLITE_BUSY (5) / SQLITE_LOCKED (6) and their extended codes; PostgreSQL
-                // serialization failure, deadlock and lock-not-available.
+                // SQLITE_BUSY (5) / SQLITE_LOCKED (6) and their extended codes.
                 _ if code
                     .parse::<i32>()
                     .is_ok_and(|c| c & 0xff == 5 || c & 0xff == 6) =>
                 {
                     DbErrorKind::Busy
                 }
-                _ if matches!(code.as_str(), "40001" | "40P01" | "55P03") => DbErrorKind::Busy,
+                // Serialization failure, deadlock, lock not available.
+                _ if matches!(code.as_str(), "40001" | "40P01" | "55P03") => DbErrorKind::Conflict,
+                // Connection exceptions (08), insufficient resources (53: too many
+                // connections, out of memory or disk), operator intervention (57: admin or
+                // crash shutdown, cannot connect now, statement timeout / cancel).
+                _ if code.len() == 5
+                    && (code.starts_with("08")
+                        || code.starts_with("53")
+                        || code.starts_with("57")) =>
+                {
+                    DbErrorKind::Unavailable
+                }
                 _ => DbErrorKind::Other,
             }
         }
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            DbErrorKind::Busy
-        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_) => DbErrorKind::Unavailable,
+        // The server went away in the middle of a message.
+        sqlx::Error::Protocol(_) => DbErrorKind::Unavailable,
         _ => DbErrorKind::Other,
     }
 }
 
 /// Map a database error the way MLflow's managed session does: operational trouble becomes
-/// TEMPORARILY_UNAVAILABLE (503, retried by the client), constraint failures BAD_REQUEST.
+/// TEMPORARILY_UNAVAILABLE (503 with Retry-After, retried by the client), constraint failures
+/// BAD_REQUEST.
 pub(crate) fn db_err(e: sqlx::Error) -> MlflowError {
     match classify(&e) {
         DbErrorKind::Busy => {
             tracing::warn!(error = %e, "database busy");
+            MlflowError::unavailable(format!("Database is busy or unavailable: {e}"), 1)
+        }
+        DbErrorKind::Conflict => {
+            tracing::debug!(error = %e, "transaction conflict");
+            MlflowError::unavailable(format!("{CONFLICT_MESSAGE}: {e}"), 1)
+        }
+        DbErrorKind::Unavailable => {
+            tracing::warn!(error = %e, "database unavailable");
             MlflowError::unavailable(format!("Database is busy or unavailable: {e}"), 1)
         }
         DbErrorKind::UniqueViolation | DbErrorKind::ForeignKeyViolation => {
@@ -224,6 +263,21 @@ pub(crate) fn db_err(e: sqlx::Error) -> MlflowError {
             MlflowError::internal(format!("Database error: {e}"))
         }
     }
+}
+
+/// A unique-key clash another transaction caused between our check and our insert: running
+/// the whole request again sees that row and takes the "already there" path.
+pub(crate) fn race_err(e: sqlx::Error) -> MlflowError {
+    if classify(&e) == DbErrorKind::UniqueViolation {
+        return MlflowError::unavailable(format!("{CONFLICT_MESSAGE}: {e}"), 1);
+    }
+    db_err(e)
+}
+
+/// Whether an error is a conflict that running the same request again can resolve.
+pub(crate) fn is_conflict(e: &MlflowError) -> bool {
+    e.code == rsflow_core::ErrorCode::TemporarilyUnavailable
+        && e.message.starts_with(CONFLICT_MESSAGE)
 }
 
 #[cfg(test)]

@@ -345,7 +345,7 @@ impl ModelRegistryStore for SqlStore {
         // On SQLite the single writer serialises creates; elsewhere two writers may pick the
         // same number, and the primary key turns the loser into a retry, as in MLflow.
         for _ in 0..CREATE_VERSION_ATTEMPTS {
-            match self.create_model_version_once(&mv).await {
+            match self.retrying(|| self.create_model_version_once(&mv)).await {
                 Err(e) if e.code == ErrorCode::BadRequest => continue,
                 other => return other,
             }

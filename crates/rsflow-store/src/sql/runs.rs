@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, Row as _};
 
 use super::SqlStore;
 use super::experiments::{dedupe_last, fetch_experiment};
-use super::query::{Sql, db_err};
+use super::query::{Sql, db_err, sorts_for_locks};
 use super::run_data::{assemble, fetch_children};
 use super::uri::append_to_uri_path;
 
@@ -143,6 +143,14 @@ pub(crate) async fn upsert_run_tags(
     run_id: &str,
     tags: &[(&str, &str)],
 ) -> Result<()> {
+    let mut sorted = Vec::new();
+    let tags = if sorts_for_locks(conn) {
+        sorted.extend_from_slice(tags);
+        sorted.sort_unstable_by_key(|(k, _)| *k);
+        &sorted[..]
+    } else {
+        tags
+    };
     for chunk in tags.chunks(300) {
         let mut q = Sql::new("INSERT INTO tags (key, value, run_uuid) VALUES ");
         for (i, (k, v)) in chunk.iter().enumerate() {

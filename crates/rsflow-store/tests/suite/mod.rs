@@ -118,11 +118,16 @@ pub async fn new_run(s: &dyn TrackingStore, experiment_id: &str, name: &str) -> 
 pub fn assert_unique_violation(message: &str, sqlite_columns: &str, pg_constraint: &str) {
     let sqlite =
         format!("(sqlite3.IntegrityError) UNIQUE constraint failed: {sqlite_columns}\n[SQL: ");
-    let pg = format!(
-        "(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint \"{pg_constraint}\""
-    );
+    // psycopg 3 for a plain postgresql:// URI, psycopg2 for postgresql+psycopg2://.
+    let pg = |module: &str| {
+        format!(
+            "({module}.errors.UniqueViolation) duplicate key value violates unique constraint \"{pg_constraint}\""
+        )
+    };
     assert!(
-        message.contains(&sqlite) || message.contains(&pg),
+        message.contains(&sqlite)
+            || message.contains(&pg("psycopg"))
+            || message.contains(&pg("psycopg2")),
         "not an integrity error text: {message:?}"
     );
     assert!(message.ends_with("(Background on this error at: https://sqlalche.me/e/21/gkpj)"));

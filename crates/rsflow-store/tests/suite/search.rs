@@ -328,6 +328,44 @@ pub async fn run_ordering_and_paging(s: &dyn TrackingStore) {
         .map(|r| r.info.run_id.clone())
         .collect();
     assert_eq!(paged, full);
+    // Every page size walks every order in the same sequence as one big page (PostgreSQL
+    // serves single-key orders in two parts: runs with a value, then the others).
+    for o in [
+        "metrics.loss ASC",
+        "metrics.loss DESC",
+        "attributes.start_time ASC",
+        "attributes.start_time DESC",
+        "attributes.end_time DESC",
+        "attributes.run_name",
+    ] {
+        let full = ids(s, &order(&[o])).await;
+        assert_eq!(full.len(), 4, "{o}");
+        for size in 1..=4 {
+            let mut query = SearchRuns {
+                max_results: size,
+                ..order(&[o])
+            };
+            let mut paged = Vec::new();
+            loop {
+                let page = s.search_runs(&query).await.unwrap();
+                paged.extend(page.items.iter().map(|r| r.info.run_id.clone()));
+                match page.next_page_token {
+                    Some(t) => query.page_token = Some(t),
+                    None => break,
+                }
+            }
+            assert_eq!(paged, full, "{o}, pages of {size}");
+        }
+    }
+    // A page past the end is empty.
+    let past = s
+        .search_runs(&SearchRuns {
+            page_token: Some(rsflow_core::page_token::encode_offset(10)),
+            ..order(&["metrics.loss DESC"])
+        })
+        .await
+        .unwrap();
+    assert!(past.items.is_empty() && past.next_page_token.is_none());
     // A page that ends exactly at the last run has no token.
     let exact = s
         .search_runs(&SearchRuns {

@@ -8,6 +8,7 @@
 
 mod experiments;
 mod runs;
+mod split;
 
 use rsflow_core::search::{Comparator, Entity, Value};
 use rsflow_core::wire::Page;

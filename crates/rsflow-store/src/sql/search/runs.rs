@@ -5,7 +5,9 @@ use rsflow_core::search::{
 };
 use rsflow_core::wire::{Page, Run};
 use rsflow_core::{MlflowError, Result, page_token};
+use sqlx::{Any, Row as _, Transaction};
 
+use super::split::{Part, SplitOrder, rest_window};
 use super::{compare, page, validate_max_results};
 use crate::SearchRuns;
 use crate::sql::SqlStore;
@@ -181,6 +183,66 @@ fn run_order(q: &mut Sql, order_by: &[OrderBy], raw: &[String]) -> Result<Vec<St
     Ok(items)
 }
 
+/// What a runs query returns.
+enum Select {
+    /// The run columns, ordered, `LIMIT limit OFFSET offset`.
+    Rows {
+        limit: i64,
+        offset: i64,
+    },
+    Count,
+}
+
+/// The query over the runs of `experiment_ids` that match `clauses`. `joins` appends joins
+/// after `FROM runs` (binding their values first, so numbering follows the text) and returns
+/// the ORDER BY items.
+fn runs_sql(
+    dialect: Dialect,
+    query: &SearchRuns,
+    experiment_ids: &[i64],
+    clauses: &[Clause],
+    joins: impl FnOnce(&mut Sql) -> Result<Vec<String>>,
+    condition: Option<String>,
+    select: Select,
+) -> Result<Sql> {
+    let columns = match select {
+        Select::Rows { .. } => RUN_COLUMNS,
+        Select::Count => "COUNT(*)",
+    };
+    let mut q = Sql::new(&format!("SELECT {columns} FROM runs"));
+    let order = joins(&mut q)?;
+    q.push(" WHERE runs.experiment_id IN ")
+        .bind_list(experiment_ids)
+        .push(" AND runs.lifecycle_stage IN ")
+        .push(stages_sql(query.view_type));
+    if let Some(c) = condition {
+        q.push(" AND ").push(&c);
+    }
+    for c in clauses {
+        q.push(" AND ");
+        run_clause(&mut q, dialect, c)?;
+    }
+    if let Select::Rows { limit, offset } = select {
+        q.push(" ORDER BY ")
+            .push(&order.join(", "))
+            .push(" LIMIT ")
+            .bind(limit)
+            .push(" OFFSET ")
+            .bind(offset);
+    }
+    Ok(q)
+}
+
+async fn fetch_rows(tx: &mut Transaction<'static, Any>, q: &Sql) -> Result<Vec<RunRow>> {
+    q.query()
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(RunRow::from_row)
+        .collect()
+}
+
 impl SqlStore {
     pub(crate) async fn search_runs_impl(&self, query: &SearchRuns) -> Result<Page<Run>> {
         validate_max_results(query.max_results)?;
@@ -200,32 +262,63 @@ impl SqlStore {
             });
         }
 
-        let mut q = Sql::new(&format!("SELECT {RUN_COLUMNS} FROM runs"));
-        let order_items = run_order(&mut q, &order_by, &query.order_by)?;
-        q.push(" WHERE runs.experiment_id IN ")
-            .bind_list(&experiment_ids)
-            .push(" AND runs.lifecycle_stage IN ")
-            .push(stages_sql(query.view_type));
-        for c in &clauses {
-            q.push(" AND ");
-            run_clause(&mut q, self.dialect, c)?;
-        }
-        q.push(" ORDER BY ")
-            .push(&order_items.join(", "))
-            .push(" LIMIT ")
-            .bind(query.max_results + 1)
-            .push(" OFFSET ")
-            .bind(offset);
-
+        let limit = query.max_results + 1;
+        // Validates the order before any split: duplicate fields and unknown keys fail alike.
+        run_order(&mut Sql::default(), &order_by, &query.order_by)?;
+        let split = match self.dialect {
+            Dialect::Postgres => SplitOrder::for_order(&order_by, |k| run_attribute_column(k).ok()),
+            Dialect::Sqlite => None,
+        };
         let mut tx = self.read_tx().await?;
-        let rows = q
-            .query()
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(RunRow::from_row)
-            .collect::<Result<Vec<_>>>()?;
+        let rows = match split {
+            None => {
+                let q = runs_sql(
+                    self.dialect,
+                    query,
+                    &experiment_ids,
+                    &clauses,
+                    |q| run_order(q, &order_by, &query.order_by),
+                    None,
+                    Select::Rows { limit, offset },
+                )?;
+                fetch_rows(&mut tx, &q).await?
+            }
+            Some(split) => {
+                let part_sql = |part: Part, select: Select| {
+                    runs_sql(
+                        self.dialect,
+                        query,
+                        &experiment_ids,
+                        &clauses,
+                        |q| {
+                            split.push_joins(q, part);
+                            Ok(split.order_items(part))
+                        },
+                        split.condition(part),
+                        select,
+                    )
+                };
+                let first = part_sql(Part::First, Select::Rows { limit, offset })?;
+                let mut rows = fetch_rows(&mut tx, &first).await?;
+                let got = rows.len() as i64;
+                if got < limit {
+                    let first_total = if got == 0 && offset > 0 {
+                        part_sql(Part::First, Select::Count)?
+                            .query()
+                            .fetch_one(&mut *tx)
+                            .await
+                            .and_then(|r| r.try_get::<i64, _>(0))
+                            .map_err(db_err)?
+                    } else {
+                        offset + got
+                    };
+                    let (offset, limit) = rest_window(offset, limit, got, first_total);
+                    let rest = part_sql(Part::Rest, Select::Rows { limit, offset })?;
+                    rows.extend(fetch_rows(&mut tx, &rest).await?);
+                }
+                rows
+            }
+        };
         let rows = page(rows, query.max_results, offset);
         let ids: Vec<String> = rows.items.iter().map(|r| r.run_uuid.clone()).collect();
         // MLflow's search returns dataset inputs and model outputs, not model inputs.

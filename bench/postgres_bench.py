@@ -1,0 +1,453 @@
+#!/usr/bin/env python3
+"""rsflow vs `mlflow server` 3.17.2 on one PostgreSQL database.
+
+    .venv/bin/python bench/postgres_bench.py                    # full size, prints a table
+    .venv/bin/python bench/postgres_bench.py --runs 10000 --metric-rows 100000 --repeat 3
+    .venv/bin/python bench/postgres_bench.py --write-readme     # also updates bench/README-postgres.md
+
+What it does:
+  1. Creates a fresh database (through RSFLOW_TEST_PG_URL, or starts scripts/postgres.sh) and
+     lets rsflow create MLflow's schema in it.
+  2. Fills it with SQL (INSERT ... SELECT generate_series, not through the API): one experiment
+     with --runs runs (status, start/end time, 2 tags, 2 params, metrics `loss` and `acc` with a
+     few steps each, latest_metrics derived from them), plus one run whose `loss` history holds
+     --history-steps points; --metric-rows metric rows in total.
+  3. Starts rsflow (release build) and `mlflow server` (its default 4 workers) side by side on
+     that database and measures both, interleaving their requests; then again after rsflow
+     created its optional search indexes (RSFLOW_DB_SEARCH_INDEXES=1, see docs/postgres.md):
+       - search_runs: a filter on a metric and a param, ordered by another metric, 100 results;
+         and a tag + attribute filter ordered by start_time;
+       - get-history of the long run (all points) and of an ordinary run;
+       - log_batch throughput: --clients threads, each logging --batches batches of
+         --batch-size metrics (plus a param and a tag) into its own run.
+     Latencies are medians of --repeat timed requests after two warm-up rounds; throughput is
+     the median of --repeat rounds after one warm-up round.
+  4. Prints a Markdown table with the ratios (MLflow time / rsflow time; rsflow throughput /
+     MLflow throughput) and the raw numbers as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg2
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "bench" / "README-postgres.md"
+BEGIN, END = "<!-- postgres_bench:begin -->", "<!-- postgres_bench:end -->"
+API = "/api/2.0/mlflow"
+
+SEARCHES = {
+    "search_runs: metric+param filter, order by metric": {
+        "filter": "metrics.loss < 0.5 and params.model = 'resnet'",
+        "order_by": ["metrics.acc DESC"],
+    },
+    "search_runs: tag+status filter, order by start_time": {
+        "filter": "tags.team = 'red' and attributes.status = 'FINISHED'",
+        "order_by": ["attributes.start_time DESC"],
+    },
+}
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- database
+
+
+def admin_url() -> str:
+    url = os.environ.get("RSFLOW_TEST_PG_URL")
+    if url:
+        return url
+    log("RSFLOW_TEST_PG_URL not set: starting scripts/postgres.sh")
+    out = subprocess.run(["bash", str(REPO / "scripts" / "postgres.sh"), "start"], check=True,
+                         capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def with_database(url: str, name: str) -> str:
+    head, _, tail = url.partition("?")
+    base = head.rsplit("/", 1)[0] if head.count("/") > 2 else head
+    return f"{base}/{name}" + (f"?{tail}" if tail else "")
+
+
+def create_database(admin: str, name: str) -> str:
+    con = psycopg2.connect(admin)
+    con.autocommit = True
+    with con.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    con.close()
+    return with_database(admin, name)
+
+
+def drop_database(admin: str, name: str) -> None:
+    con = psycopg2.connect(admin)
+    con.autocommit = True
+    with con.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    con.close()
+
+
+def fill(url: str, runs: int, metric_rows: int, history_steps: int) -> dict:
+    """MLflow-schema rows straight through SQL; returns the ids the benchmark needs."""
+    per_run = max(2, (metric_rows - history_steps) // runs)
+    loss_steps, acc_steps = (per_run + 1) // 2, per_run // 2
+    t0 = 1_700_000_000_000
+    con = psycopg2.connect(url)
+    cur = con.cursor()
+    cur.execute("SELECT setseed(0.42)")
+    ids = {}
+    for name in ("bench", "bench-history", "bench-logging"):
+        cur.execute(
+            "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, "
+            "last_update_time, workspace) VALUES (%s, %s, 'active', %s, %s, 'default') "
+            "RETURNING experiment_id", (name, f"mlflow-artifacts:/{name}", t0, t0))
+        ids[name] = str(cur.fetchone()[0])
+    exp = int(ids["bench"])
+    cur.execute(
+        "CREATE TEMP TABLE bench_ids AS SELECT i, md5('run' || i) AS run_uuid "
+        "FROM generate_series(1, %s) AS i", (runs,))
+    cur.execute(
+        "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, "
+        "status, start_time, end_time, source_version, lifecycle_stage, artifact_uri, "
+        "experiment_id) SELECT run_uuid, 'run-' || i, 'UNKNOWN', '', '', 'bench', "
+        "CASE WHEN i %% 10 = 0 THEN 'FAILED' ELSE 'FINISHED' END, %s + i * 1000, "
+        "%s + i * 1000 + 500, '', 'active', 'mlflow-artifacts:/bench/' || run_uuid || "
+        "'/artifacts', %s FROM bench_ids", (t0, t0, exp))
+    cur.execute("INSERT INTO tags (key, value, run_uuid) SELECT 'mlflow.runName', 'run-' || i, "
+                "run_uuid FROM bench_ids")
+    cur.execute("INSERT INTO tags (key, value, run_uuid) SELECT 'team', "
+                "(ARRAY['red', 'green', 'blue', 'gold'])[1 + i % 4], run_uuid FROM bench_ids")
+    cur.execute("INSERT INTO params (key, value, run_uuid) SELECT 'model', "
+                "(ARRAY['resnet', 'vit', 'mlp', 'cnn', 'gbm'])[1 + i % 5], run_uuid FROM bench_ids")
+    cur.execute("INSERT INTO params (key, value, run_uuid) SELECT 'lr', "
+                "CAST(0.001 * (1 + i % 10) AS TEXT), run_uuid FROM bench_ids")
+    for key, steps in (("loss", loss_steps), ("acc", acc_steps)):
+        cur.execute(
+            "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) "
+            "SELECT %s, random(), %s + i * 1000 + s, run_uuid, s, false "
+            "FROM bench_ids, generate_series(0, %s) AS s", (key, t0, steps - 1))
+    # The long history lives in its own experiment so that it does not skew the searches.
+    hist_run = uuid.uuid4().hex
+    cur.execute(
+        "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, "
+        "status, start_time, end_time, source_version, lifecycle_stage, artifact_uri, "
+        "experiment_id) VALUES (%s, 'history', 'UNKNOWN', '', '', 'bench', 'FINISHED', %s, %s, "
+        "'', 'active', %s, %s)",
+        (hist_run, t0, t0 + 1, f"mlflow-artifacts:/h/{hist_run}/artifacts", int(ids["bench-history"])))
+    cur.execute(
+        "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) "
+        "SELECT 'loss', 1.0 / (s + 1), %s + s, %s, s, false FROM generate_series(0, %s) AS s",
+        (t0, hist_run, history_steps - 1))
+    cur.execute(
+        "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) "
+        "SELECT DISTINCT ON (run_uuid, key) key, value, timestamp, step, is_nan, run_uuid "
+        "FROM metrics ORDER BY run_uuid, key, step DESC, timestamp DESC, value DESC")
+    con.commit()
+    cur.execute("SELECT count(*) FROM metrics")
+    total = cur.fetchone()[0]
+    con.commit()
+    con.autocommit = True
+    cur.execute("VACUUM ANALYZE")
+    con.close()
+    ids.update(history_run=hist_run, short_run=md5_run(1), metric_rows=total)
+    return ids
+
+
+def md5_run(i: int) -> str:
+    import hashlib
+
+    return hashlib.md5(f"run{i}".encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, kind: str, argv: list[str], port: int, workdir: Path, env: dict):
+        self.kind, self.port = kind, port
+        self.base = f"http://127.0.0.1:{port}"
+        self.log_path = workdir / f"{kind}.log"
+        with open(self.log_path, "wb") as out:
+            self.proc = subprocess.Popen(argv, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{kind} exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if requests.get(self.base + "/health", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise SystemExit(f"{kind} did not start: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+
+def start(kind: str, args, url: str, workdir: Path, indexes: bool = False) -> Server:
+    port = free_port()
+    common = ["--host", "127.0.0.1", "--port", str(port), "--backend-store-uri", url,
+              "--artifacts-destination", str(workdir / "artifacts")]
+    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
+               MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", RSFLOW_LOG="warn",
+               RSFLOW_DB_SEARCH_INDEXES="1" if indexes else "0")
+    if kind == "rsflow":
+        argv = [str(args.rsflow_bin), "server", *common]
+    else:
+        argv = [str(args.mlflow_bin), "server", *common]
+        if args.mlflow_workers:
+            argv += ["--workers", str(args.mlflow_workers)]
+    return Server(kind, argv, port, workdir, env)
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def timed(session: requests.Session, method: str, url: str, **kw) -> float:
+    t0 = time.perf_counter()
+    resp = session.request(method, url, timeout=600, **kw)
+    took = time.perf_counter() - t0
+    if resp.status_code != 200:
+        raise SystemExit(f"{method} {url}: {resp.status_code} {resp.text[:500]}")
+    return took
+
+
+def check_search(server: Server, ids: dict) -> dict:
+    """The answers themselves, to compare between the two servers."""
+    out = {}
+    for label, body in SEARCHES.items():
+        resp = requests.post(server.base + API + "/runs/search", timeout=600, json={
+            "experiment_ids": [ids["bench"]], "max_results": 100, **body}).json()
+        out[label] = [r["info"]["run_id"] for r in resp.get("runs", [])]
+    return out
+
+
+def log_batch_round(server: Server, exp_id: str, clients: int, batches: int, size: int,
+                    round_no: int) -> float:
+    """Metrics per second for `clients` threads each logging into its own run."""
+    setup = requests.Session()
+    run_ids = [
+        setup.post(server.base + API + "/runs/create", timeout=60, json={
+            "experiment_id": exp_id, "start_time": 1, "run_name": f"lb-{round_no}-{c}"}
+        ).json()["run"]["info"]["run_id"]
+        for c in range(clients)
+    ]
+    barrier = threading.Barrier(clients)
+
+    def client(c: int) -> None:
+        s = requests.Session()
+        url = server.base + API + "/runs/log-batch"
+        barrier.wait()
+        for b in range(batches):
+            body = {
+                "run_id": run_ids[c],
+                "metrics": [{"key": f"m{k % 10}", "value": (b * size + k) * 0.001,
+                             "timestamp": 1_700_000_000_000 + b, "step": b * size + k}
+                            for k in range(size)],
+                "params": [{"key": f"p{b}", "value": str(b)}],
+                "tags": [{"key": "batch", "value": str(b)}],
+            }
+            resp = s.post(url, json=body, timeout=600)
+            if resp.status_code != 200:
+                raise SystemExit(f"log-batch: {resp.status_code} {resp.text[:500]}")
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(client, range(clients)))
+    return clients * batches * size / (time.perf_counter() - t0)
+
+
+def measure(servers: dict[str, Server], ids: dict, args) -> dict:
+    """Every measurement on every server of a phase, interleaved request by request (and round
+    by round for log_batch), so that load from elsewhere on the machine hits all alike."""
+    sessions = {label: requests.Session() for label in servers}
+    res: dict = {label: {} for label in servers}
+    requests_to_time = [
+        (label, "POST", "/runs/search", {"json": {"experiment_ids": [ids["bench"]],
+                                                  "max_results": 100, **body}})
+        for label, body in SEARCHES.items()
+    ] + [
+        (f"get-history: {args.history_steps} points", "GET", "/metrics/get-history",
+         {"params": {"run_id": ids["history_run"], "metric_key": "loss"}}),
+        ("get-history: ordinary run", "GET", "/metrics/get-history",
+         {"params": {"run_id": ids["short_run"], "metric_key": "loss"}}),
+    ]
+    for key, method, path, kw in requests_to_time:
+        log(f"{' / '.join(servers)}: {key}")
+        samples: dict = {label: [] for label in servers}
+        for i in range(args.repeat + 2):
+            for label, server in servers.items():
+                took = timed(sessions[label], method, server.base + API + path, **kw)
+                if i >= 2:  # two warm-up rounds
+                    samples[label].append(took)
+        for label in servers:
+            res[label][key] = statistics.median(samples[label])
+    log(f"{' / '.join(servers)}: log_batch throughput")
+    rates: dict = {label: [] for label in servers}
+    for r in range(args.repeat + 1):
+        for label, server in servers.items():
+            rate = log_batch_round(server, ids["bench-logging"], args.clients,
+                                   args.batches if r else 2, args.batch_size, r)
+            if r:  # round 0 warms up
+                rates[label].append(rate)
+    for label in servers:
+        res[label]["log_batch: metrics/s"] = statistics.median(rates[label])
+    return res
+
+
+# --------------------------------------------------------------------------- report
+
+
+def fmt_latency(s: float) -> str:
+    return f"{s * 1000:.1f} ms" if s < 10 else f"{s:.1f} s"
+
+
+def report(results: dict, args, ids: dict, setup_s: float) -> str:
+    labels = list(results)
+    pairs = [(r, r.replace("rsflow", "mlflow")) for r in labels if r.startswith("rsflow")]
+    pairs = [(r, m) for r, m in pairs if m in results]
+    lines = [
+        f"Data: {args.runs:,} runs in one experiment, {ids['metric_rows']:,} metric rows "
+        f"(one run with a {args.history_steps:,}-point history), filled by SQL in {setup_s:.0f} s. "
+        f"Medians of {args.repeat}, the servers of a phase interleaved request by request; "
+        f"log_batch: {args.clients} clients x {args.batches} batches x {args.batch_size} metrics "
+        "(+1 param, +1 tag) per round. `+indexes`: the same database after rsflow created its "
+        "optional search indexes (both servers use that database). Ratio: how many times "
+        "faster rsflow is than mlflow server in the same phase.",
+        "",
+        "| measurement | " + " | ".join(labels) + " | "
+        + " | ".join(f"ratio{r[len('rsflow'):]}" for r, _ in pairs) + " |",
+        "|---|" + "---:|" * (len(labels) + len(pairs)),
+    ]
+    for key in results["rsflow"]:
+        cells = []
+        for label in labels:
+            v = results[label][key]
+            cells.append(f"{v:,.0f}" if key.startswith("log_batch") else fmt_latency(v))
+        for r, m in pairs:
+            a, b = results[r][key], results[m][key]
+            cells.append(f"**{(a / b if key.startswith('log_batch') else b / a):.1f}x**")
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Machine: {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
+        f"PostgreSQL {server_version(args.admin)} (scripts/postgres.sh: fsync off); rsflow "
+        f"{args.rsflow_bin.parent.name} build; mlflow server 3.17.2 with "
+        f"{args.mlflow_workers or 'its default (4)'} workers; {time.strftime('%Y-%m-%d')}.",
+    ]
+    return "\n".join(lines)
+
+
+def server_version(admin: str) -> str:
+    con = psycopg2.connect(admin)
+    with con.cursor() as cur:
+        cur.execute("SHOW server_version")
+        v = cur.fetchone()[0]
+    con.close()
+    return v.split()[0]
+
+
+def write_readme(section: str) -> None:
+    text = README.read_text() if README.exists() else f"# PostgreSQL benchmark\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text:
+        text += f"\n{BEGIN}\n{END}\n"
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{BEGIN}\n{section}\n{END}{tail}")
+    log(f"updated {README}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=100_000)
+    p.add_argument("--metric-rows", type=int, default=1_000_000)
+    p.add_argument("--history-steps", type=int, default=100_000)
+    p.add_argument("--repeat", type=int, default=7)
+    p.add_argument("--clients", type=int, default=8)
+    p.add_argument("--batches", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--rsflow-bin", type=Path, default=REPO / "target" / "release" / "rsflow")
+    p.add_argument("--mlflow-bin", type=Path, default=Path(sys.executable).parent / "mlflow")
+    p.add_argument("--mlflow-workers", type=int, default=0, help="0: mlflow server's default")
+    p.add_argument("--skip-mlflow", action="store_true")
+    p.add_argument("--keep-db", action="store_true")
+    p.add_argument("--write-readme", action="store_true")
+    args = p.parse_args()
+    args.rsflow_bin = args.rsflow_bin.resolve()
+    if not args.rsflow_bin.exists():
+        raise SystemExit(f"{args.rsflow_bin} missing: cargo build --release -p rsflow")
+    args.admin = admin_url()
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    url = create_database(args.admin, name)
+    workdir = Path(tempfile.mkdtemp(prefix="rsflow-pgbench-"))
+    results: dict = {}
+    try:
+        log(f"database {name}: schema through rsflow")
+        start("rsflow", args, url, workdir).stop()
+        t0 = time.monotonic()
+        log(f"filling: {args.runs} runs, {args.metric_rows} metric rows")
+        ids = fill(url, args.runs, args.metric_rows, args.history_steps)
+        setup_s = time.monotonic() - t0
+        answers = {}
+        # Phase 1 on MLflow's schema as it is; phase 2 with rsflow's optional search indexes.
+        for phase, indexes in (("", False), ("+indexes", True)):
+            if indexes:
+                log("creating rsflow's search indexes (RSFLOW_DB_SEARCH_INDEXES=1)")
+            kinds = ["rsflow"] if args.skip_mlflow else ["rsflow", "mlflow"]
+            servers = {f"{k}{phase}": start(k, args, url, workdir, indexes=indexes) for k in kinds}
+            try:
+                for label, server in servers.items():
+                    answers[label] = check_search(server, ids)
+                results.update(measure(servers, ids, args))
+            finally:
+                for server in servers.values():
+                    server.stop()
+        if any(a != answers["rsflow"] for a in answers.values()):
+            log("WARNING: the servers answered the searches differently")
+        section = report(results, args, ids, setup_s)
+        print(section)
+        print(json.dumps({"results": results, "same_search_answers":
+                          all(a == answers["rsflow"] for a in answers.values())}, indent=1))
+        if args.write_readme:
+            write_readme(section)
+    finally:
+        if not args.keep_db:
+            drop_database(args.admin, name)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+//! Connection pool settings for PostgreSQL (environment variables `RSFLOW_DB_*`), opening
+//! the pool so that start-up errors are the database's own words, and the retry of
+//! transactions that lost a race to another writer (another request or another replica).
+
+use std::future::Future;
+use std::time::Duration;
+
+use rsflow_core::Result;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions as _, Connection as _};
+
+use super::query::{Dialect, is_conflict};
+use super::{SqlStore, StoreOpenError};
+
+/// How the PostgreSQL pool is sized and how long things may take. SQLite ignores these: its
+/// single writer and small read pool are part of its concurrency design.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolSettings {
+    /// `RSFLOW_DB_MAX_CONNECTIONS`: connections this process opens at most.
+    pub max_connections: u32,
+    /// `RSFLOW_DB_MIN_CONNECTIONS`: connections kept open while idle.
+    pub min_connections: u32,
+    /// `RSFLOW_DB_ACQUIRE_TIMEOUT_SECS`: how long a request waits for a connection (including
+    /// reconnecting to a database that went away) before it gets a 503.
+    pub acquire_timeout: Duration,
+    /// `RSFLOW_DB_CONNECT_TIMEOUT_SECS`: how long the first connection at start-up may take.
+    pub connect_timeout: Duration,
+    /// `RSFLOW_DB_STATEMENT_TIMEOUT_SECS`: PostgreSQL's `statement_timeout` per session
+    /// (0 turns it off); a statement that runs longer fails with a 503.
+    pub statement_timeout: Duration,
+    /// `RSFLOW_DB_IDLE_TIMEOUT_SECS`: idle connections above the minimum close after this.
+    pub idle_timeout: Duration,
+    /// `RSFLOW_DB_MAX_LIFETIME_SECS`: connections are replaced after this (0 = never).
+    pub max_lifetime: Duration,
+    /// `RSFLOW_DB_CONFLICT_RETRIES`: how often a transaction that hit a deadlock,
+    /// serialization failure or unique-key race runs again before the client gets a 503.
+    pub conflict_retries: u32,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(600),
+            max_lifetime: Duration::from_secs(1800),
+            conflict_retries: 5,
+        }
+    }
+}
+
+fn env_number(name: &str, min: u64, max: u64) -> Result<Option<u64>, StoreOpenError> {
+    let Ok(raw) = std::env::var(name) else {
+        return Ok(None);
+    };
+    let bad = || {
+        StoreOpenError::Config(format!(
+            "Invalid value {raw:?} for {name}: expected a whole number from {min} to {max}"
+        ))
+    };
+    let n: u64 = raw.trim().parse().map_err(|_| bad())?;
+    if !(min..=max).contains(&n) {
+        return Err(bad());
+    }
+    Ok(Some(n))
+}
+
+impl PoolSettings {
+    /// The defaults, overridden by the `RSFLOW_DB_*` variables that are set.
+    pub fn from_env() -> Result<PoolSettings, StoreOpenError> {
+        let mut s = PoolSettings::default();
+        let secs = |name: &str, min: u64| -> Result<Option<Duration>, StoreOpenError> {
+            Ok(env_number(name, min, 86_400)?.map(Duration::from_secs))
+        };
+        if let Some(n) = env_number("RSFLOW_DB_MAX_CONNECTIONS", 1, 10_000)? {
+            s.max_connections = n as u32;
+        }
+        if let Some(n) = env_number("RSFLOW_DB_MIN_CONNECTIONS", 0, 10_000)? {
+            s.min_connections = n as u32;
+        }
+        if s.min_connections > s.max_connections {
+            return Err(StoreOpenError::Config(format!(
+                "RSFLOW_DB_MIN_CONNECTIONS ({}) exceeds RSFLOW_DB_MAX_CONNECTIONS ({})",
+                s.min_connections, s.max_connections
+            )));
+        }
+        if let Some(d) = secs("RSFLOW_DB_ACQUIRE_TIMEOUT_SECS", 1)? {
+            s.acquire_timeout = d;
+        }
+        if let Some(d) = secs("RSFLOW_DB_CONNECT_TIMEOUT_SECS", 1)? {
+            s.connect_timeout = d;
+        }
+        if let Some(d) = secs("RSFLOW_DB_STATEMENT_TIMEOUT_SECS", 0)? {
+            s.statement_timeout = d;
+        }
+        if let Some(d) = secs("RSFLOW_DB_IDLE_TIMEOUT_SECS", 1)? {
+            s.idle_timeout = d;
+        }
+        if let Some(d) = secs("RSFLOW_DB_MAX_LIFETIME_SECS", 0)? {
+            s.max_lifetime = d;
+        }
+        if let Some(n) = env_number("RSFLOW_DB_CONFLICT_RETRIES", 0, 100)? {
+            s.conflict_retries = n as u32;
+        }
+        Ok(s)
+    }
+}
+
+/// Open the PostgreSQL pool. One direct connection first, so that a wrong password, a
+/// missing database or a server that is down fails start-up with the server's own message
+/// (the pool would retry a refused connection until its timeout and report only that).
+pub(crate) async fn open_postgres(
+    url: &str,
+    settings: &PoolSettings,
+) -> Result<AnyPool, StoreOpenError> {
+    let opts: AnyConnectOptions = url.parse()?;
+    let probe = tokio::time::timeout(settings.connect_timeout, opts.connect())
+        .await
+        .map_err(|_| {
+            StoreOpenError::Database(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "no connection within {}s (RSFLOW_DB_CONNECT_TIMEOUT_SECS)",
+                    settings.connect_timeout.as_secs()
+                ),
+            )))
+        })??;
+    let _ = probe.close().await;
+    let statement_timeout_ms = settings.statement_timeout.as_millis();
+    let pool = AnyPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .min_connections(settings.min_connections)
+        .acquire_timeout(settings.acquire_timeout)
+        .idle_timeout(Some(settings.idle_timeout))
+        .max_lifetime((!settings.max_lifetime.is_zero()).then_some(settings.max_lifetime))
+        .after_connect(move |conn: &mut AnyConnection, _meta| {
+            Box::pin(async move {
+                // Custom plans: a search's plan depends on its values (which metric, how
+                // selective, the LIMIT); a generic plan for a cached statement loses that.
+                let set = format!("SET statement_timeout = {statement_timeout_ms}");
+                sqlx::Executor::execute(&mut *conn, set.as_str()).await?;
+                sqlx::Executor::execute(&mut *conn, "SET plan_cache_mode = force_custom_plan")
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(opts);
+    Ok(pool)
+}
+
+impl SqlStore {
+    /// Run a whole request again when it lost a race that a fresh transaction resolves
+    /// (deadlock, serialization failure, a unique key another writer took first): PostgreSQL
+    /// writers run concurrently, within and across processes. SQLite serialises writers, so
+    /// there the request runs once, as before.
+    pub(crate) async fn retrying<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        if self.dialect == Dialect::Sqlite {
+            return f().await;
+        }
+        let mut attempt = 0u32;
+        loop {
+            match f().await {
+                Err(e) if is_conflict(&e) && attempt < self.conflict_retries => {
+                    attempt += 1;
+                    // Jittered, growing pauses so that the racers do not meet again.
+                    let cap = 10u64 << attempt.min(6);
+                    tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap))).await;
+                    tracing::debug!(attempt, error = %e.message, "retrying after a conflict");
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_bounded() {
+        let s = PoolSettings::default();
+        assert_eq!(s.max_connections, 10);
+        assert_eq!(s.acquire_timeout, Duration::from_secs(10));
+        assert!(s.statement_timeout > Duration::ZERO);
+    }
+
+    #[test]
+    fn bad_numbers_name_the_variable() {
+        let err = env_number("PATH", 0, 10).unwrap_err().to_string();
+        assert!(err.starts_with("Invalid value"), "{err}");
+        assert!(
+            err.contains("for PATH: expected a whole number from 0 to 10"),
+            "{err}"
+        );
+        assert_eq!(
+            env_number("RSFLOW_DB_SURELY_UNSET_VARIABLE", 0, 10).unwrap(),
+            None
+        );
+    }
+}
