@@ -305,6 +305,7 @@ def run_wrk(kind, url, conns, threads, env_extra, sampler=None, phase=None):
     cmd = [WRK_BIN, f"-t{threads}", f"-c{conns}", f"-d{CFG['wrk_secs']}s", "--timeout", "10s",
            "-s", os.path.join(HERE, "wrk", "bench.lua"), url]  # fmt: skip
     env = dict(os.environ, BENCH_WRK_KIND=kind, BENCH_WRK_BATCH=str(CFG["wrk_batch"]), **env_extra)
+    os.sync()
     if sampler:
         sampler.set_phase(phase)
     try:
@@ -361,6 +362,7 @@ def bench_server(kind, port, data, rep):
         log(f"rep {rep}: starting {kind} on :{port}")
         # The machine is shared: the load average says how quiet it was.
         out["loadavg_start"] = os.getloadavg()[0]
+        os.sync()
         out["startup_s"] = server.start()
         out["idle_kib"] = idle_rss(server.proc.pid)
         sampler = Sampler(server.proc.pid, CFG["sample_ms"] / 1000.0)
@@ -391,6 +393,7 @@ def physical_refs(big):
     for label, do_sync in (("copy_nofsync_s", False), ("copy_fsync_s", True)):
         if os.path.exists(dst):
             os.unlink(dst)
+        os.sync()
         t0 = time.perf_counter()
         with open(big, "rb", buffering=0) as src, open(dst, "wb", buffering=0) as out_f:
             view = memoryview(buf)
