@@ -53,6 +53,10 @@ fi
 say() { printf '[run.sh] %s\n' "$*" >&2; }
 
 # 1. rsflow
+if [[ -n "${RSFLOW_BIN:-}" && ! -x "$RSFLOW_BIN" ]]; then
+    say "RSFLOW_BIN=$RSFLOW_BIN is not an executable"
+    exit 1
+fi
 if [[ -z "${RSFLOW_BIN:-}" ]]; then
     if [[ $SMOKE == 1 ]]; then
         say "cargo build --bin rsflow (debug: the smoke run checks paths, not speed)"
