@@ -300,6 +300,8 @@ def render(doc):
         f"- {cfg['reps']} repetitions; values are medians; each ratio is taken within one "
         "repetition, then the median over repetitions. **Ratios: above 1 means rsflow is better** "
         "(for times: the other's time / rsflow's).",
+        "- wrk's latency percentiles include its coordinated-omission correction (a stalled "
+        "request also counts the requests it held up), so they exceed what one request sees.",
         f"- the client, the servers and wrk share the same {m['cores']} cores; clients and load "
         "generators take CPU from the server under test. 1-minute load average around each server's "
         f"run: {_loadavg(doc)}.",
