@@ -390,7 +390,11 @@ def physical_refs(big):
     dst = os.path.join(WORKDIR, "copy.bin")
     buf = bytearray(CHUNK)
     out = {"bytes": size}
-    for label, do_sync in (("copy_nofsync_s", False), ("copy_fsync_s", True)):
+    # The source comes from the page cache, as it does for the client's uploads.
+    with open(big, "rb", buffering=0) as f:
+        while f.readinto(buf):
+            pass
+    for label, do_sync in (("copy_fsync_s", True), ("copy_nofsync_s", False)):
         if os.path.exists(dst):
             os.unlink(dst)
         os.sync()
