@@ -185,6 +185,17 @@ if [[ "${COMPAT_BIG_RUN:-}" == "1" ]]; then
     done_step "big file (1 GiB)"
 fi
 
+# ---- benchmark smoke (bench/run.sh --smoke): tiny sizes, one repetition, every workload path
+# against rsflow, `mlflow server` and FastTrackML (if it installs), so the benchmark cannot rot.
+banner "benchmark smoke: bash bench/run.sh --smoke"
+if [[ -x "$RSFLOW_BIN" ]]; then
+    run bash bench/run.sh --smoke
+else
+    run env -u RSFLOW_BIN bash bench/run.sh --smoke
+fi
+done_step "bench smoke"
+# ---- end of benchmark smoke
+
 banner "summary"
 printf '%s\n' "${SUMMARY[@]}"
 echo "total                              $((SECONDS))s"
