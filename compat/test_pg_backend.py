@@ -30,7 +30,8 @@ from helpers import (
     with_database,
 )
 
-PORT = "15833"
+# Next to the shared test cluster's port (scripts/postgres.sh: 15832 unless RSFLOW_PG_PORT).
+PORT = str(int(os.environ.get("RSFLOW_PG_PORT") or 15832) + 1)
 SCRIPT = REPO / "scripts" / "postgres.sh"
 ACQUIRE_TIMEOUT_S = 2
 
