@@ -5,8 +5,8 @@
 - a wrong password stops start-up with PostgreSQL's message, without the password;
 - an outage (below).
 
-In the outage test the server runs on its own PostgreSQL cluster (scripts/postgres.sh on port 15833, so the shared
-test cluster is not disturbed). While the database is down every request gets a JSON 503
+In the outage test the server runs on its own PostgreSQL cluster (scripts/postgres.sh on the port
+after the shared cluster's, 15833 by default, so the shared cluster is not disturbed). While the database is down every request gets a JSON 503
 TEMPORARILY_UNAVAILABLE with Retry-After within a bounded time; when it is back the server
 answers 200 again by itself, with the data from before the outage intact.
 """
@@ -95,7 +95,7 @@ def test_wrong_password_is_a_clear_startup_error(tmp_path):
 
 
 def _pg(cmd: str) -> str:
-    # The script's default directory for the port: /tmp/rsflow-pg-15833, which the server's
+    # The script's default directory for the port (/tmp/rsflow-pg-<port>), which the server's
     # account can reach (pytest's temp dirs are private to the test user).
     env = dict(os.environ, RSFLOW_PG_PORT=PORT)
     env.pop("RSFLOW_PG_DIR", None)
