@@ -5,10 +5,11 @@
 - a wrong password stops start-up with PostgreSQL's message, without the password;
 - an outage (below).
 
-In the outage test the server runs on its own PostgreSQL cluster (scripts/postgres.sh on the port
-after the shared cluster's, 15833 by default, so the shared cluster is not disturbed). While the database is down every request gets a JSON 503
-TEMPORARILY_UNAVAILABLE with Retry-After within a bounded time; when it is back the server
-answers 200 again by itself, with the data from before the outage intact.
+In the outage test the server runs on its own PostgreSQL cluster (scripts/postgres.sh on the
+port after the shared cluster's, 15833 by default, so the shared cluster is not disturbed).
+While the database is down every request gets a JSON 503 TEMPORARILY_UNAVAILABLE with
+Retry-After within a bounded time; when it is back the server answers 200 again by itself,
+with the data from before the outage intact.
 """
 
 from __future__ import annotations
