@@ -35,6 +35,15 @@ def pytest_report_header(config):
     return f"compat target: {target_kind()} (COMPAT_TARGET)"
 
 
+def pytest_terminal_summary(terminalreporter):
+    from helpers import SUMMARY_LINES
+
+    if SUMMARY_LINES:
+        terminalreporter.section("rsflow figures")
+        for line in SUMMARY_LINES:
+            terminalreporter.write_line(line)
+
+
 def _pool(request, tmp_path_factory, name):
     pool = ServerPool(tmp_path_factory, name)
     request.addfinalizer(pool.close)

@@ -99,6 +99,15 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _port_range() -> tuple[int, int] | None:
+    """COMPAT_PORTS=lo-hi: pick server ports only from this loopback range."""
+    spec = os.environ.get("COMPAT_PORTS", "").strip()
+    if not spec:
+        return None
+    lo, _, hi = spec.partition("-")
+    return int(lo), int(hi or lo)
+
+
 def compat_backend() -> str:
     """What servers started with the default backend store into (COMPAT_BACKEND)."""
     kind = os.environ.get("COMPAT_BACKEND", "sqlite").strip().lower() or "sqlite"
@@ -162,9 +171,23 @@ def _drop_pg_databases() -> None:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    span = _port_range()
+    if span is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    import random
+
+    ports = list(range(span[0], span[1] + 1))
+    random.shuffle(ports)
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in COMPAT_PORTS={span[0]}-{span[1]}")
 
 
 def unique(prefix: str) -> str:
@@ -315,6 +338,7 @@ def start_server(
     extra_args: Iterable[str] = (),
     static_prefix: str = "",
     timeout: float | None = None,
+    env: dict[str, str] | None = None,
 ) -> Server:
     """Start `<kind> server` with cwd=workdir on a free loopback port and wait for /health."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -333,10 +357,10 @@ def start_server(
                         db_path=db_path, artifacts_dir=art,
                         backend=_flag_value(argv, "--backend-store-uri"))
         server.log_path = workdir / f"server-{kind}-{port}.log"
-        with open(server.log_path, "wb") as log:
+        with open(server.log_path, "ab") as log:
             server.proc = subprocess.Popen(
                 argv, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=child_env(), start_new_session=True,
+                env=child_env(**(env or {})), start_new_session=True,
             )
         _LIVE.add(server.proc)
         ok, last_error = _wait_healthy(server, timeout)
@@ -452,6 +476,94 @@ def assert_mlflow_exception(exc: BaseException, error_code: str, status: int | N
         assert exc.get_http_status_code() == status, (exc.get_http_status_code(), str(exc))
     if contains is not None:
         assert contains in str(exc), str(exc)
+
+
+# --------------------------------------------------------------------------- raw HTTP
+
+
+@dataclass
+class RawResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.body)
+
+    @property
+    def is_json_error(self) -> bool:
+        if not self.headers.get("content-type", "").startswith("application/json"):
+            return False
+        try:
+            return "error_code" in self.json()
+        except ValueError:
+            return False
+
+
+def raw_http(port: int, method: str, target: str | bytes, *, headers: dict[str, str] | None = None,
+             body: bytes = b"", host: str | None = "default", timeout: float = 30.0) -> RawResponse:
+    """One HTTP/1.1 request sent byte for byte (no URL normalisation, unlike requests/urllib3),
+    on its own connection. host=None sends no Host header."""
+    target_b = target.encode("latin-1") if isinstance(target, str) else target
+    lines = [method.encode() + b" " + target_b + b" HTTP/1.1"]
+    if host == "default":
+        host = f"127.0.0.1:{port}"
+    if host is not None:
+        lines.append(b"Host: " + host.encode("latin-1"))
+    hdrs = {"Connection": "close", **(headers or {})}
+    if body or method in ("POST", "PUT", "PATCH"):
+        hdrs.setdefault("Content-Length", str(len(body)))
+    for k, v in hdrs.items():
+        lines.append(f"{k}: {v}".encode("latin-1"))
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        chunks = []
+        while True:
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    raw = b"".join(chunks)
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parts = status_line.split(" ")
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise ConnectionError(f"no HTTP response to {method} {target!r}: {raw[:200]!r}")
+    headers_out: dict[str, str] = {}
+    for line in header_lines:
+        k, _, v = line.partition(":")
+        headers_out[k.strip().lower()] = v.strip()
+    if headers_out.get("transfer-encoding", "").lower() == "chunked":
+        rest = _dechunk(rest)
+    return RawResponse(int(parts[1]), headers_out, rest)
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = bytearray()
+    while data:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out += data[:size]
+        data = data[size + 2:]
+    return bytes(out)
+
+
+# --------------------------------------------------------------------------- figures
+
+SUMMARY_LINES: list[str] = []
+
+
+def report_figure(line: str) -> None:
+    """A line for the "rsflow figures" section at the end of the pytest run."""
+    SUMMARY_LINES.append(line)
+    print(line)
 
 
 # --------------------------------------------------------------------------- files

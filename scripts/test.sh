@@ -18,6 +18,8 @@
 #   PYTEST_ARGS="..."        extra pytest arguments (so do arguments to this script)
 #   RSFLOW_TEST_SKIP_STORAGE=1  do not start the storage servers (S3, Azure, GCS, SFTP); their
 #                            tests then skip with a reason instead of running
+#   RSFLOW_LOAD_SECS=N       duration of compat/test_load.py (default here 20; the test's own 60)
+#   RSFLOW_FUZZ_SECS=N       seconds per fuzz target in the fuzz_smoke cargo test (default here 5)
 #
 # Exits non-zero if any step fails; pytest's "no tests collected" (exit 5) counts as failure.
 # Every process started here (and by the test servers) carries RSFLOW_TEST_TOKEN in its
@@ -30,6 +32,8 @@ cd "$REPO"
 
 RSFLOW_TEST_TOKEN="rsflow-test-$$-$(date +%s%N)"
 export RSFLOW_TEST_TOKEN
+export RSFLOW_LOAD_SECS="${RSFLOW_LOAD_SECS:-20}"
+export RSFLOW_FUZZ_SECS="${RSFLOW_FUZZ_SECS:-5}"
 
 _stop_our_processes() {
     local sig="$1" env pid found=1
@@ -185,6 +189,17 @@ if [[ "${COMPAT_BIG_RUN:-}" == "1" ]]; then
     COMPAT_BIG_MB=1024 run_pytest "big file" compat/test_artifact_flows.py -k test_big_file_round_trip
     done_step "big file (1 GiB)"
 fi
+
+# ---- benchmark smoke (bench/run.sh --smoke): tiny sizes, one repetition, every workload path
+# against rsflow, `mlflow server` and FastTrackML (if it installs), so the benchmark cannot rot.
+banner "benchmark smoke: bash bench/run.sh --smoke"
+if [[ -x "$RSFLOW_BIN" ]]; then
+    run bash bench/run.sh --smoke
+else
+    run env -u RSFLOW_BIN bash bench/run.sh --smoke
+fi
+done_step "bench smoke"
+# ---- end of benchmark smoke
 
 banner "summary"
 printf '%s\n' "${SUMMARY[@]}"

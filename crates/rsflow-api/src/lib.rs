@@ -12,12 +12,14 @@
 //! - `logged_models`: MLflow 3 logged models.
 //! - `model_artifacts`: artifact listing and downloads of logged models and model versions.
 //! - `artifacts`: the artifact proxy (`mlflow-artifacts/*`) and the run-based artifact routes.
+//! - [`limits`]: concurrency slots per route class, body idle timeouts, JSON body caps.
 //! - `gate`: the 503 answers of `--no-serve-artifacts` and `--artifacts-only`.
 
 mod artifacts;
 pub mod error;
 pub mod extract;
 mod gate;
+pub mod limits;
 pub mod locations;
 mod logged_models;
 mod meta;
@@ -28,7 +30,10 @@ pub mod state;
 mod tracking;
 
 use axum::Router;
-use axum::middleware::from_fn_with_state;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 pub use state::{AppState, ServerConfig};
@@ -84,9 +89,69 @@ pub fn router(state: AppState) -> Router {
     } else {
         Router::new().nest(&prefix, app).fallback(meta::not_found)
     };
+    // Security runs first (outermost): refused requests never take a concurrency slot.
     app.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        limits::middleware,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         security::middleware,
     ))
+    .layer(from_fn(run_to_completion))
     .with_state(state)
+}
+
+/// Runs every request in a task of its own, which finishes even when the client goes away.
+///
+/// Without it a disconnect drops the handler wherever it is awaiting, including inside sqlx's
+/// `BEGIN`: the SQLite worker has begun the transaction, but the future that would own it is
+/// gone, so the connection goes back to the pool mid-transaction. On the single write
+/// connection every later write then fails with "attempted to call begin_with at non-zero
+/// transaction depth" until a restart (a load test that stops with requests in flight does it).
+/// MLflow's handlers also run to completion whatever the client does.
+async fn run_to_completion(req: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(req)).await {
+        Ok(response) => response,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => {
+            tracing::error!(error = %e, "request task ended abnormally");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::routing::post;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_dropped_by_its_client_still_runs_to_the_end() {
+        let finished = Arc::new(AtomicBool::new(false));
+        let flag = finished.clone();
+        let app = Router::new()
+            .route(
+                "/slow",
+                post(move || async move {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    flag.store(true, Ordering::SeqCst);
+                }),
+            )
+            .layer(from_fn(run_to_completion));
+        let req = Request::post("/slow").body(Body::empty()).unwrap();
+        // The caller gives up long before the handler is done, as a disconnect would.
+        let gave_up = tokio::time::timeout(Duration::from_millis(5), app.oneshot(req)).await;
+        assert!(gave_up.is_err());
+        assert!(!finished.load(Ordering::SeqCst));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(finished.load(Ordering::SeqCst));
+    }
 }

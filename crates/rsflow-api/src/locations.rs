@@ -3,7 +3,7 @@
 //! no fragments or params, no `..` anywhere after decoding, no `runs:` URIs, a length cap, and no
 //! host-addressed scheme pointing at a host other than the server's own artifact storage.
 
-use rsflow_artifacts::uri::host_target;
+use rsflow_artifacts::uri::may_connect;
 use rsflow_core::{MlflowError, Result};
 
 const DEFAULT_MAX_LOCATION_LEN: usize = 2048;
@@ -38,6 +38,13 @@ pub fn decode_fixpoint(s: &str) -> String {
     cur
 }
 
+/// A `..` segment anywhere: between separators, after a scheme's colon (`file:../x`, found by
+/// fuzzing), or in a query.
+fn has_dot_dot(s: &str) -> bool {
+    s.split(['/', '\\', '?', '&', '=', ':'])
+        .any(|seg| seg == "..")
+}
+
 /// Check a client-supplied `artifact_location` and return the form to store: relative local
 /// paths are made absolute on the server, as MLflow's `resolve_uri_if_local` does.
 /// `trusted_roots` are the server's own `--default-artifact-root` and `--artifacts-destination`.
@@ -51,21 +58,14 @@ pub fn validate_artifact_location(location: &str, trusted_roots: &[String]) -> R
             "'{field}' URL can't include fragments or params."
         )));
     }
-    if decoded.split(['/', '?', '&', '=']).any(|seg| seg == "..") || decoded.contains('\0') {
+    if has_dot_dot(&decoded) || decoded.contains('\0') {
         return Err(MlflowError::invalid_param("Invalid query string"));
     }
     let scheme = uri_scheme(location).to_ascii_lowercase();
-    if let Some(target) = host_target(location) {
-        let allowed = allowed_host_schemes();
-        let trusted = trusted_roots
-            .iter()
-            .filter_map(|r| host_target(r))
-            .any(|t| t == target);
-        if !trusted && !allowed.contains(&scheme) {
-            return Err(MlflowError::invalid_param(format!(
-                "'{field}' cannot use the '{scheme}' scheme: the '{scheme}' scheme addresses a host other than the tracking server's configured artifact storage, so the server would connect to the host named in the URI. Set the MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable on the server to allow it."
-            )));
-        }
+    if !may_connect(location, trusted_roots) {
+        return Err(MlflowError::invalid_param(format!(
+            "'{field}' cannot use the '{scheme}' scheme: the '{scheme}' scheme addresses a host other than the tracking server's configured artifact storage, so the server would connect to the host named in the URI. Set the MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable on the server to allow it."
+        )));
     }
     if location.starts_with("runs:") {
         return Err(MlflowError::invalid_param(format!(
@@ -73,6 +73,10 @@ pub fn validate_artifact_location(location: &str, trusted_roots: &[String]) -> R
         )));
     }
     let resolved = resolve_if_local(location, &scheme)?;
+    // The working directory joined onto a relative location must not hide a `..` either.
+    if has_dot_dot(&decode_fixpoint(&resolved)) {
+        return Err(MlflowError::invalid_param("Invalid query string"));
+    }
     let max_len = std::env::var("MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -83,15 +87,6 @@ pub fn validate_artifact_location(location: &str, trusted_roots: &[String]) -> R
         )));
     }
     Ok(resolved)
-}
-
-fn allowed_host_schemes() -> Vec<String> {
-    std::env::var("MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES")
-        .unwrap_or_default()
-        .split(',')
-        .map(|s| s.trim().to_ascii_lowercase())
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 fn resolve_if_local(location: &str, scheme: &str) -> Result<String> {
@@ -156,6 +151,9 @@ mod tests {
             "sftp://evil.example/x",
             "mlflow-artifacts://other:8080/x",
             "file://remotehost/etc",
+            "file:..//localhost/srv/x",
+            "file:../../etc",
+            "..",
         ] {
             let err = check(bad).expect_err(bad);
             assert_eq!(

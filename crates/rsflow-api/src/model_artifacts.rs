@@ -52,7 +52,7 @@ struct Root {
 }
 
 fn resolve(state: &AppState, uri: &str) -> Result<Root, MlflowError> {
-    let r = state.artifact_resolver().resolve(uri)?;
+    let r = state.resolve_root(uri)?;
     Ok(Root {
         store: r.store,
         prefix: r.prefix,

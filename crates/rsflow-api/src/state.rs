@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use rsflow_artifacts::{ArtifactResolver, ArtifactStore};
+use rsflow_artifacts::{ArtifactResolver, ArtifactStore, ResolvedRoot};
 use rsflow_store::{LoggedModelStore, MetadataStore, ModelRegistryStore, TrackingStore};
 
+use crate::limits::{Limiter, LimitsConfig};
 use crate::security::SecurityConfig;
 
 /// Flags that shape the HTTP surface (mirrors `mlflow server`).
@@ -21,6 +22,8 @@ pub struct ServerConfig {
     /// `--artifacts-destination` as given (proxied storage).
     pub artifacts_destination: String,
     pub security: SecurityConfig,
+    /// Body sizes, timeouts and concurrency (`--max-…` flags).
+    pub limits: LimitsConfig,
 }
 
 impl ServerConfig {
@@ -41,6 +44,8 @@ pub struct AppState {
     pub logged_models: Arc<dyn LoggedModelStore>,
     /// The proxy destination (`--artifacts-destination`); `None` when it is not configured.
     pub artifacts: Option<Arc<dyn ArtifactStore>>,
+    /// The concurrency slots, shared by every clone of the state.
+    pub limiter: Arc<Limiter>,
 }
 
 impl AppState {
@@ -48,6 +53,7 @@ impl AppState {
     /// in one database unless `--registry-store-uri` says otherwise).
     pub fn new(config: ServerConfig, store: Arc<dyn MetadataStore>) -> Self {
         AppState {
+            limiter: Arc::new(Limiter::new(config.limits)),
             config: Arc::new(config),
             tracking: store.clone(),
             registry: store.clone(),
@@ -68,5 +74,11 @@ impl AppState {
             .clone()
             .filter(|_| self.config.serve_artifacts);
         ArtifactResolver::new(destination).with_trusted_roots(self.config.trusted_roots())
+    }
+
+    /// Resolve a stored artifact root for a server-side read or write; the resolver applies
+    /// the host policy to every location it would connect to.
+    pub fn resolve_root(&self, uri: &str) -> rsflow_core::Result<ResolvedRoot> {
+        self.artifact_resolver().resolve(uri)
     }
 }

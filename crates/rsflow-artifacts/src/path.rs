@@ -156,11 +156,15 @@ pub fn is_temp_name(name: &[u8]) -> bool {
     name.starts_with(TEMP_PREFIX.as_bytes()) || name.starts_with(ALT_TEMP_PREFIX.as_bytes())
 }
 
-/// Percent-decode until stable, as MLflow's `_decode` does (at most 10 rounds).
+/// Percent-decode until stable, as MLflow's `_decode` does (at most 10 rounds). Unlike Python's
+/// `unquote`, bytes that do not decode to UTF-8 (overlong `%c0%ae`, stray `%ff`) are refused
+/// instead of becoming U+FFFD, so the checked name is the name the client sent.
 pub fn decode_fixpoint(raw: &str) -> Result<String, PathError> {
     let mut current = raw.to_owned();
     for _ in 0..MAX_DECODE_ROUNDS {
-        let decoded = percent_decode_str(&current).decode_utf8_lossy();
+        let decoded = percent_decode_str(&current)
+            .decode_utf8()
+            .map_err(|_| PathError::Invalid)?;
         if decoded == current {
             return Ok(current);
         }
@@ -172,7 +176,8 @@ pub fn decode_fixpoint(raw: &str) -> Result<String, PathError> {
 /// Returns the canonical path and whether the raw form named a directory (trailing `/` or `.`).
 fn parse_inner(raw: &str) -> Result<(ArtifactPath, bool), PathError> {
     let s = decode_fixpoint(raw)?;
-    if s.bytes().any(|b| b < 0x20 || b == 0x7f) || s.contains(['#', '\\']) {
+    // U+FFFD is what a lossy decoder upstream (query strings) made of invalid bytes.
+    if s.bytes().any(|b| b < 0x20 || b == 0x7f) || s.contains(['#', '\\', '\u{FFFD}']) {
         return Err(PathError::Invalid);
     }
     if s.starts_with('/') || has_drive_prefix(&s) || has_file_scheme(&s) {
@@ -183,6 +188,11 @@ fn parse_inner(raw: &str) -> Result<(ArtifactPath, bool), PathError> {
         match seg {
             "" | "." => continue,
             ".." => return Err(PathError::Invalid),
+            // `..;x` is `..` to servlet-style parsers (path parameters): a proxy in front
+            // could resolve it differently from us, so no such segment is ever stored.
+            s if matches!(s.split(';').next(), Some("." | "..")) => {
+                return Err(PathError::Invalid);
+            }
             _ => {}
         }
         if seg.len() > MAX_SEGMENT_BYTES {
@@ -201,6 +211,11 @@ fn parse_inner(raw: &str) -> Result<(ArtifactPath, bool), PathError> {
             canonical.push('/');
         }
         canonical.push_str(seg);
+    }
+    // Checked again on the canonical form: dropping a leading `./` must not uncover a drive or
+    // a scheme (`./x:y` -> `x:y`), or the stored path would not re-validate (found by fuzzing).
+    if has_drive_prefix(&canonical) || has_file_scheme(&canonical) {
+        return Err(PathError::Invalid);
     }
     if canonical.len() > MAX_PATH_BYTES {
         return Err(PathError::TooLong);
@@ -281,6 +296,17 @@ mod tests {
             "file:///etc/passwd",
             "FILE:/etc",
             "file:rel",
+            "%c0%ae%c0%ae/x",
+            "%c0%ae%c0%ae%c0%afetc",
+            "a%ffb",
+            "\u{FFFD}\u{FFFD}/x",
+            "..;/x",
+            "a/..;jsessionid=1/b",
+            ".;/x",
+            "%2e%2e%3b/x",
+            "./x:%2522e%22",
+            "./C:/Windows",
+            ".//file:x",
         ];
         for raw in cases {
             assert_eq!(ArtifactPath::parse(raw), Err(PathError::Invalid), "{raw:?}");

@@ -50,23 +50,18 @@ impl ArtifactResolver {
         self
     }
 
-    fn host_trusted(&self, uri: &str) -> bool {
-        let Some(target) = crate::uri::host_target(uri) else {
-            return true;
-        };
-        let allowed = std::env::var("MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES")
-            .unwrap_or_default()
-            .split(',')
-            .any(|s| {
-                s.trim()
-                    .eq_ignore_ascii_case(uri.split(':').next().unwrap_or(""))
-            });
-        allowed
-            || self
-                .trusted_roots
-                .iter()
-                .filter_map(|r| crate::uri::host_target(r))
-                .any(|t| t == target)
+    /// MLflow's host policy at connect time (security.md §1c): a stored location may come
+    /// from a database an older server wrote, so it is checked again before every use.
+    fn check_host(&self, artifact_uri: &str) -> Result<(), MlflowError> {
+        if crate::uri::may_connect(artifact_uri, &self.trusted_roots) {
+            return Ok(());
+        }
+        Err(MlflowError::permission_denied(format!(
+            "The artifact location '{artifact_uri}' addresses a host other than the server's \
+             configured artifact storage; the server does not connect to it. Set the \
+             MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable on the server \
+             to allow it."
+        )))
     }
 
     pub fn destination(&self) -> Option<&Arc<dyn ArtifactStore>> {
@@ -84,15 +79,7 @@ impl ArtifactResolver {
                 }),
                 // Not serving: the root lives on the artifact server it names.
                 (None, Some(base)) => {
-                    if !self.host_trusted(artifact_uri) {
-                        return Err(MlflowError::invalid_param(format!(
-                            "The tracking server does not connect to artifact location \
-                             '{artifact_uri}': it addresses a host other than the server's \
-                             configured artifact storage. Set the \
-                             MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable \
-                             on the server to allow it."
-                        )));
-                    }
+                    self.check_host(artifact_uri)?;
                     Ok(ResolvedRoot {
                         store: Arc::new(crate::http::HttpStore::new(&base)?),
                         prefix: path,
@@ -116,13 +103,18 @@ impl ArtifactResolver {
             }
             // Direct mode: the server reads the store with its own credentials.
             ArtifactUri::Remote { uri, .. } => {
+                self.check_host(artifact_uri)?;
                 let (store, prefix) = crate::remote::resolve_remote(&uri)?;
                 Ok(ResolvedRoot { store, prefix })
             }
-            ArtifactUri::Unsupported { scheme } => Err(MlflowError::not_implemented(format!(
-                "Artifact storage with scheme '{scheme}' is not supported by rsflow \
+            ArtifactUri::Unsupported { scheme } => {
+                // A refusal on policy grounds (403) comes before "not supported" (501).
+                self.check_host(artifact_uri)?;
+                Err(MlflowError::not_implemented(format!(
+                    "Artifact storage with scheme '{scheme}' is not supported by rsflow \
                  (artifact root '{artifact_uri}')."
-            ))),
+                )))
+            }
         }
     }
 }

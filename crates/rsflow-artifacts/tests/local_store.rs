@@ -347,3 +347,36 @@ async fn destinations() {
         );
     }
 }
+
+/// Past 64 MiB an upload is flushed to disk in the background while it is still received; the
+/// file must still hold every byte, in order.
+#[tokio::test]
+async fn a_large_upload_flushed_while_received_is_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(tmp.path()).await.unwrap();
+    const MIB: usize = 1 << 20;
+    let parts = 150;
+    // Each MiB starts with its index, so a lost or reordered piece shows.
+    let chunks: Vec<io::Result<Bytes>> = (0..parts)
+        .map(|i| {
+            let mut block = vec![(i % 251) as u8; MIB];
+            block[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            Ok(Bytes::from(block))
+        })
+        .collect();
+    let written = store
+        .put(&p("1/r/artifacts/big.bin"), Box::pin(stream::iter(chunks)))
+        .await
+        .unwrap();
+    assert_eq!(written, (parts * MIB) as u64);
+    let data = std::fs::read(tmp.path().join("1/r/artifacts/big.bin")).unwrap();
+    assert_eq!(data.len(), parts * MIB);
+    for (i, block) in data.chunks(MIB).enumerate() {
+        assert_eq!(block[..8], (i as u64).to_le_bytes(), "block {i}");
+        assert!(
+            block[8..].iter().all(|&b| b == (i % 251) as u8),
+            "block {i}"
+        );
+    }
+    assert_eq!(names(&tmp.path().join("1/r/artifacts")), vec!["big.bin"]);
+}

@@ -87,6 +87,8 @@ pub struct MlflowError {
     pub message: String,
     /// Seconds for a `Retry-After` header (outages only).
     pub retry_after: Option<u32>,
+    /// An HTTP status other than the code's own (413 and 408 have no MLflow error code).
+    pub status_override: Option<u16>,
 }
 
 pub type Result<T, E = MlflowError> = std::result::Result<T, E>;
@@ -97,6 +99,7 @@ impl MlflowError {
             code,
             message: message.into(),
             retry_after: None,
+            status_override: None,
         }
     }
     pub fn invalid_param(message: impl Into<String>) -> Self {
@@ -132,8 +135,23 @@ impl MlflowError {
             "Missing value for required parameter '{name}'. See the API docs for more information about request parameters."
         ))
     }
+    /// A request body over the server's cap: 413 with MLflow's `REQUEST_LIMIT_EXCEEDED` code.
+    pub fn payload_too_large(message: impl Into<String>) -> Self {
+        MlflowError {
+            status_override: Some(413),
+            ..Self::new(ErrorCode::RequestLimitExceeded, message)
+        }
+    }
+    /// A client too slow to send its request: 408, `BAD_REQUEST`.
+    pub fn request_timeout(message: impl Into<String>) -> Self {
+        MlflowError {
+            status_override: Some(408),
+            ..Self::new(ErrorCode::BadRequest, message)
+        }
+    }
     pub fn http_status(&self) -> u16 {
-        self.code.http_status()
+        self.status_override
+            .unwrap_or_else(|| self.code.http_status())
     }
     /// The JSON body MLflow 3.x sends.
     pub fn to_json(&self) -> serde_json::Value {

@@ -2,10 +2,12 @@
 //! resolved once into the settings the server runs with.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{ArgAction, Args};
 use rsflow_api::ServerConfig;
+use rsflow_api::limits::LimitsConfig;
 use rsflow_api::security::SecurityConfig;
 
 const DEFAULT_BACKEND_STORE_URI: &str = "sqlite:///mlflow.db";
@@ -84,6 +86,72 @@ pub struct ServerArgs {
     /// Not supported yet.
     #[arg(long, hide = true)]
     pub read_replica_backend_store_uri: Option<String>,
+    /// Largest JSON request body in bytes; larger ones get 413 (artifact uploads are not capped).
+    #[arg(long, env = "RSFLOW_MAX_JSON_BODY_BYTES", default_value_t = 32 * 1024 * 1024, help_heading = "rsflow limits")]
+    pub max_json_body_bytes: usize,
+    /// Tracking/registry requests served at once; more wait up to --queue-timeout, then 503.
+    #[arg(
+        long,
+        env = "RSFLOW_MAX_API_REQUESTS",
+        default_value_t = 256,
+        help_heading = "rsflow limits"
+    )]
+    pub max_api_requests: usize,
+    /// Artifact transfers served at once; more wait up to --queue-timeout, then 503.
+    #[arg(
+        long,
+        env = "RSFLOW_MAX_ARTIFACT_REQUESTS",
+        default_value_t = 64,
+        help_heading = "rsflow limits"
+    )]
+    pub max_artifact_requests: usize,
+    /// Seconds a request waits for a free slot before the 503 (with Retry-After).
+    #[arg(
+        long,
+        env = "RSFLOW_QUEUE_TIMEOUT",
+        default_value_t = 10.0,
+        help_heading = "rsflow limits"
+    )]
+    pub queue_timeout: f64,
+    /// Seconds a client may take to send its request headers (also the keep-alive idle limit).
+    #[arg(
+        long,
+        env = "RSFLOW_HEADER_READ_TIMEOUT",
+        default_value_t = 30.0,
+        help_heading = "rsflow limits"
+    )]
+    pub header_read_timeout: f64,
+    /// Seconds a request body may pause between two pieces before the request fails.
+    #[arg(
+        long,
+        env = "RSFLOW_BODY_IDLE_TIMEOUT",
+        default_value_t = 60.0,
+        help_heading = "rsflow limits"
+    )]
+    pub body_idle_timeout: f64,
+    /// Seconds a client may take to send a whole JSON body (408 past it).
+    #[arg(
+        long,
+        env = "RSFLOW_JSON_BODY_TIMEOUT",
+        default_value_t = 120.0,
+        help_heading = "rsflow limits"
+    )]
+    pub json_body_timeout: f64,
+    /// Open client connections; further ones wait in the kernel's accept queue.
+    #[arg(
+        long,
+        env = "RSFLOW_MAX_CONNECTIONS",
+        default_value_t = 4096,
+        help_heading = "rsflow limits"
+    )]
+    pub max_connections: usize,
+}
+
+fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
+    if !(value.is_finite() && value > 0.0 && value <= 86_400.0) {
+        bail!("{flag} must be a number of seconds between 0 and 86400, not {value}");
+    }
+    Ok(Duration::from_secs_f64(value))
 }
 
 /// Everything the server needs, resolved from flags and environment.
@@ -93,6 +161,15 @@ pub struct Settings {
     pub port: u16,
     pub backend_store_uri: String,
     pub server: ServerConfig,
+    /// Connection-level limits, applied by the accept loop.
+    pub connections: ConnectionLimits,
+}
+
+/// What the accept loop enforces before a request reaches the router.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
 }
 
 fn env_flag(name: &str) -> Option<bool> {
@@ -248,7 +325,31 @@ impl ServerArgs {
             Some(p) => p.trim_end_matches('/').to_owned(),
         };
 
+        for (flag, n) in [
+            ("--max-json-body-bytes", self.max_json_body_bytes),
+            ("--max-api-requests", self.max_api_requests),
+            ("--max-artifact-requests", self.max_artifact_requests),
+            ("--max-connections", self.max_connections),
+        ] {
+            if n == 0 {
+                bail!("{flag} must be at least 1");
+            }
+        }
+        let limits = LimitsConfig {
+            max_json_body: self.max_json_body_bytes,
+            max_api_requests: self.max_api_requests,
+            max_artifact_requests: self.max_artifact_requests,
+            queue_timeout: seconds("--queue-timeout", self.queue_timeout)?,
+            body_idle_timeout: seconds("--body-idle-timeout", self.body_idle_timeout)?,
+            json_body_timeout: seconds("--json-body-timeout", self.json_body_timeout)?,
+        };
+        let connections = ConnectionLimits {
+            header_read_timeout: seconds("--header-read-timeout", self.header_read_timeout)?,
+            max_connections: self.max_connections,
+        };
+
         Ok(Settings {
+            connections,
             host: self.host,
             port: self.port,
             backend_store_uri,
@@ -274,6 +375,7 @@ impl ServerArgs {
                         }
                     },
                 },
+                limits,
             },
         })
     }
@@ -282,6 +384,46 @@ impl ServerArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(extra: &[&str]) -> anyhow::Result<Settings> {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            args: ServerArgs,
+        }
+        let argv = ["rsflow", "--backend-store-uri", "sqlite:///x.db"];
+        Cmd::try_parse_from(argv.iter().chain(extra))?
+            .args
+            .resolve()
+    }
+
+    #[test]
+    fn limit_flags() {
+        let s = parse(&[]).unwrap();
+        assert_eq!(s.server.limits, LimitsConfig::default());
+        assert_eq!(s.connections.header_read_timeout, Duration::from_secs(30));
+        let s = parse(&[
+            "--max-json-body-bytes",
+            "1000",
+            "--queue-timeout",
+            "0.5",
+            "--header-read-timeout",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(s.server.limits.max_json_body, 1000);
+        assert_eq!(s.server.limits.queue_timeout, Duration::from_millis(500));
+        assert_eq!(s.connections.header_read_timeout, Duration::from_secs(2));
+        for bad in [
+            &["--queue-timeout", "0"][..],
+            &["--body-idle-timeout", "-1"],
+            &["--json-body-timeout", "NaN"],
+            &["--max-api-requests", "0"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn redacts_passwords() {

@@ -2,13 +2,21 @@
 
 mod config;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use rsflow_api::{AppState, router};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::ServerArgs;
+use crate::config::{ConnectionLimits, ServerArgs};
 
 #[derive(Parser)]
 #[command(
@@ -83,7 +91,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let app = router(state);
 
     let addr = format!("{}:{}", settings.host, settings.port);
-    let listener = tokio::net::TcpListener::bind(&addr)
+    let listener = TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(
@@ -92,16 +100,64 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         artifact_root = %settings.server.default_artifact_root,
         "rsflow listening"
     );
-    // Small JSON responses must not wait on Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server error")?;
+    accept_loop(listener, app, settings.connections).await;
     tracing::info!("rsflow stopped");
     Ok(())
+}
+
+/// How long a graceful shutdown waits for open requests before the process exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Serve HTTP/1.1 connections until SIGINT/SIGTERM. Unlike `axum::serve` this bounds the time a
+/// client may take to send its request headers (slowloris, and idle keep-alive connections)
+/// and the number of open connections, and gives in-flight requests a bounded grace period.
+async fn accept_loop(listener: TcpListener, app: axum::Router, limits: ConnectionLimits) {
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _peer)) => tcp,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Small JSON responses must not wait on Nagle's algorithm.
+        let _ = tcp.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!("requests still open after {} s; exiting", SHUTDOWN_GRACE.as_secs());
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -84,6 +84,14 @@ impl From<rsflow_artifacts::PathError> for crate::error::ApiError {
 
 impl From<rsflow_artifacts::StoreError> for crate::error::ApiError {
     fn from(e: rsflow_artifacts::StoreError) -> Self {
+        // A client that stopped sending mid-upload gets a 408, not a 400 about its body.
+        if let rsflow_artifacts::StoreError::Body(inner) = &e
+            && crate::limits::is_body_timeout(inner)
+        {
+            return crate::error::ApiError(rsflow_core::MlflowError::request_timeout(format!(
+                "Failed to read the request body: {inner}"
+            )));
+        }
         crate::error::ApiError(e.into())
     }
 }

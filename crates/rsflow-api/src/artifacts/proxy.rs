@@ -259,11 +259,13 @@ async fn multipart(
         },
         _ => Vec::new(),
     };
+    // Clients before 3.18 send the full local path; MLflow 3.18 keeps its basename and
+    // refuses "", "." and "..". Checked before anything else, on every destination.
+    let target = dir.join(&ArtifactPath::parse_file(multipart_file_name(&file)?)?)?;
     let store = destination(state)?;
     let Some(mpu) = store.multipart() else {
         return Err(MlflowError::not_implemented(MPU_UNSUPPORTED).into());
     };
-    let target = dir.join(&ArtifactPath::parse_file(multipart_file_name(&file)?)?)?;
     let upload_id = upload_id.unwrap_or_default();
     match step {
         MpuStep::Create => {

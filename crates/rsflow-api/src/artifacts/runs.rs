@@ -34,7 +34,7 @@ pub(crate) async fn list_artifacts(
     };
     let run = state.tracking.get_run(&run_id).await?;
     let root_uri = run.info.artifact_uri;
-    let resolved = state.artifact_resolver().resolve(&root_uri)?;
+    let resolved = state.resolve_root(&root_uri)?;
     let files = resolved
         .store
         .list(&resolved.path(&rel)?)
@@ -75,7 +75,7 @@ pub(crate) async fn get_artifact(
         return Err(MlflowError::not_found("Run with id=None not found").into());
     };
     let run = state.tracking.get_run(&run_id).await?;
-    let resolved = state.artifact_resolver().resolve(&run.info.artifact_uri)?;
+    let resolved = state.resolve_root(&run.info.artifact_uri)?;
     let path = resolved.path(&rel)?;
     Ok(send_artifact(resolved.store.as_ref(), &path, &headers, true).await)
 }
@@ -142,7 +142,7 @@ pub(crate) async fn upload_artifact(
     };
 
     let run = state.tracking.get_run(&run_uuid).await?;
-    let resolved = state.artifact_resolver().resolve(&run.info.artifact_uri)?;
+    let resolved = state.resolve_root(&run.info.artifact_uri)?;
     let target = resolved.path(&rel)?;
     let mut seen = 0u64;
     let limited =
@@ -168,7 +168,7 @@ pub(crate) async fn upload_artifact(
         Err(StoreError::Body(e)) if e.get_ref().is_some_and(|inner| inner.is::<TooLarge>()) => {
             Err(invalid(TOO_LARGE))
         }
-        Err(e) => Err(ApiError(MlflowError::from(e))),
+        Err(e) => Err(ApiError::from(e)),
     }
 }
 

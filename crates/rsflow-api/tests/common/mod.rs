@@ -62,6 +62,7 @@ pub async fn app(opts: Options) -> TestApp {
             disabled: true,
             ..Default::default()
         },
+        limits: Default::default(),
     };
     let mut state = AppState::new(config, tracking.clone());
     if opts.with_destination {

@@ -101,14 +101,24 @@ pub enum StoreOpenError {
     DefaultExperiment(rsflow_core::MlflowError),
 }
 
-/// MLflow's per-session pragmas (FKs on, case-sensitive LIKE, 20 s busy wait). synchronous=NORMAL
-/// is WAL's recommended setting: commits survive a process crash; only an OS crash or power loss
-/// can drop the last transactions.
-const WRITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 20000; \
+/// MLflow's per-session pragmas (FKs on, case-sensitive LIKE; the busy wait is added per pool).
+/// synchronous=NORMAL is WAL's recommended setting: commits survive a process crash; only an OS
+/// crash or power loss can drop the last transactions.
+const WRITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; \
      PRAGMA case_sensitive_like = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;";
 /// The same for readers, which also refuse to write.
-const READ_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 20000; \
+const READ_PRAGMAS: &str = "PRAGMA foreign_keys = ON; \
      PRAGMA case_sensitive_like = ON; PRAGMA query_only = ON;";
+/// MLflow waits 20 s for another process's lock; past it the request is a 503 with Retry-After.
+const DEFAULT_BUSY_TIMEOUT_MS: u64 = 20_000;
+
+/// `RSFLOW_SQLITE_BUSY_TIMEOUT_MS` (an operator knob, also used by the outage tests).
+fn busy_timeout_ms() -> u64 {
+    std::env::var("RSFLOW_SQLITE_BUSY_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(DEFAULT_BUSY_TIMEOUT_MS)
+}
 /// Read connections: reads run in parallel under WAL.
 const READ_POOL_SIZE: u32 = 4;
 
@@ -140,20 +150,21 @@ fn sqlite_url(path: &std::path::Path, mode: &str) -> String {
 }
 
 fn sqlite_pool(max: u32, read_only: bool) -> AnyPoolOptions {
+    let busy_ms = busy_timeout_ms();
+    let base = if read_only {
+        READ_PRAGMAS
+    } else {
+        WRITE_PRAGMAS
+    };
+    let pragmas: std::sync::Arc<str> = format!("{base} PRAGMA busy_timeout = {busy_ms};").into();
     AnyPoolOptions::new()
         .max_connections(max)
-        .acquire_timeout(Duration::from_secs(60))
+        // Writers queue here while one waits on another process's lock: bound the queue too.
+        .acquire_timeout(Duration::from_millis(busy_ms.saturating_mul(2).max(5_000)))
         .after_connect(move |conn, _meta| {
+            let pragmas = pragmas.clone();
             Box::pin(async move {
-                // MLflow's per-session pragmas: FKs on, LIKE case-sensitive, 20 s busy wait.
-                // synchronous=NORMAL is WAL's recommended setting: commits survive a process
-                // crash; only an OS crash can drop the last transactions.
-                let pragmas: &'static str = if read_only {
-                    READ_PRAGMAS
-                } else {
-                    WRITE_PRAGMAS
-                };
-                sqlx::Executor::execute(&mut *conn, pragmas).await?;
+                sqlx::Executor::execute(&mut *conn, &*pragmas).await?;
                 Ok(())
             })
         })

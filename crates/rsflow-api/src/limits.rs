@@ -1,0 +1,353 @@
+//! Resource limits on the HTTP surface (security.md §4.3 D11/D12, §5): bounded concurrency per
+//! route class with a short queue and a JSON 503 + `Retry-After` past it, an idle timeout on
+//! every request body (a client that stops sending mid-body cannot hold a worker forever), and
+//! the size and time caps [`Params`](crate::extract::Params) applies to JSON bodies.
+//!
+//! Artifact bodies are never size-capped here: they stream to the store in constant memory.
+
+use std::error::Error as StdError;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+use http_body::{Frame, SizeHint};
+use rsflow_core::MlflowError;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The limits an operator can set (`rsflow server --max-…`, see `docs/hardening.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// Largest JSON request body, in bytes (413 past it).
+    pub max_json_body: usize,
+    /// Requests on the tracking/registry (JSON) routes served at once.
+    pub max_api_requests: usize,
+    /// Artifact transfers (proxy PUT/GET/DELETE/list, downloads, uploads) served at once.
+    pub max_artifact_requests: usize,
+    /// How long a request waits for a free slot before the 503.
+    pub queue_timeout: Duration,
+    /// Longest pause between two pieces of a request body.
+    pub body_idle_timeout: Duration,
+    /// Longest time to receive a whole JSON body.
+    pub json_body_timeout: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_json_body: 32 * 1024 * 1024,
+            max_api_requests: 256,
+            max_artifact_requests: 64,
+            queue_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(60),
+            json_body_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What the body readers need, carried to them as a request extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    pub max_json_body: usize,
+    pub json_body_timeout: Duration,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        let c = LimitsConfig::default();
+        BodyLimits {
+            max_json_body: c.max_json_body,
+            json_body_timeout: c.json_body_timeout,
+        }
+    }
+}
+
+/// The semaphores behind the concurrency limits; one per server.
+#[derive(Debug)]
+pub struct Limiter {
+    config: LimitsConfig,
+    api: Arc<Semaphore>,
+    artifact: Arc<Semaphore>,
+}
+
+impl Limiter {
+    pub fn new(config: LimitsConfig) -> Self {
+        Limiter {
+            config,
+            api: Arc::new(Semaphore::new(config.max_api_requests.max(1))),
+            artifact: Arc::new(Semaphore::new(config.max_artifact_requests.max(1))),
+        }
+    }
+
+    pub fn config(&self) -> &LimitsConfig {
+        &self.config
+    }
+}
+
+/// Which pool a request draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteClass {
+    /// `/health` and `/version`: never queued, so probes see a busy server as alive.
+    Exempt,
+    /// Artifact bytes in or out.
+    Artifact,
+    /// Everything else (tracking, registry, logged models, the JSON 404).
+    Api,
+}
+
+/// Classify a path (with the static prefix already removed).
+pub fn route_class(path: &str) -> RouteClass {
+    if path == "/health" || path == "/version" {
+        RouteClass::Exempt
+    } else if path.contains("/mlflow-artifacts/")
+        || path.ends_with("/mlflow-artifacts")
+        || path.ends_with("/get-artifact")
+        || path.ends_with("/mlflow/upload-artifact")
+        || (path.contains("/logged-models/") && path.ends_with("/artifacts/files"))
+    {
+        RouteClass::Artifact
+    } else {
+        RouteClass::Api
+    }
+}
+
+/// Middleware: take a slot for the request's class (waiting at most `queue_timeout`), hold it
+/// until the response body is finished, and put an idle timeout on the request body.
+pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limiter = &state.limiter;
+    let config = *limiter.config();
+    let path = req.uri().path();
+    let local = path
+        .strip_prefix(state.config.static_prefix.as_str())
+        .unwrap_or(path);
+    let class = route_class(local);
+    let semaphore = match class {
+        RouteClass::Exempt => return next.run(req).await,
+        RouteClass::Artifact => &limiter.artifact,
+        RouteClass::Api => &limiter.api,
+    };
+    let permit = match semaphore.clone().try_acquire_owned() {
+        Ok(p) => p,
+        Err(_) => {
+            match tokio::time::timeout(config.queue_timeout, semaphore.clone().acquire_owned())
+                .await
+            {
+                Ok(Ok(p)) => p,
+                _ => return busy(class),
+            }
+        }
+    };
+    let mut req = req.map(|b| {
+        if b.is_end_stream() {
+            b
+        } else {
+            Body::from_stream(IdleTimeout::new(
+                b.into_data_stream(),
+                config.body_idle_timeout,
+            ))
+        }
+    });
+    req.extensions_mut().insert(BodyLimits {
+        max_json_body: config.max_json_body,
+        json_body_timeout: config.json_body_timeout,
+    });
+    let resp = next.run(req).await;
+    resp.map(|body| {
+        Body::new(PermitBody {
+            inner: body,
+            _permit: permit,
+        })
+    })
+}
+
+fn busy(class: RouteClass) -> Response {
+    let what = match class {
+        RouteClass::Artifact => "artifact transfers",
+        _ => "API requests",
+    };
+    tracing::warn!(class = what, "concurrency limit reached, answering 503");
+    ApiError(MlflowError::unavailable(
+        format!("The server is busy: too many concurrent {what}. Retry later."),
+        1,
+    ))
+    .into_response()
+}
+
+/// A response body that keeps its request's slot until it has been sent (or dropped).
+struct PermitBody {
+    inner: Body,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl HttpBody for PermitBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Marks the error a body stream ends with when the client stopped sending.
+#[derive(Debug)]
+pub struct BodyIdle(pub Duration);
+
+impl std::fmt::Display for BodyIdle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no request body data received for {} s",
+            self.0.as_secs()
+        )
+    }
+}
+
+impl StdError for BodyIdle {}
+
+/// A body stream that fails with [`BodyIdle`] when no data arrives for `idle`.
+pub struct IdleTimeout<S> {
+    inner: S,
+    idle: Duration,
+    sleep: Pin<Box<Sleep>>,
+    done: bool,
+}
+
+impl<S> IdleTimeout<S> {
+    pub fn new(inner: S, idle: Duration) -> Self {
+        IdleTimeout {
+            inner,
+            idle,
+            sleep: Box::pin(tokio::time::sleep(idle)),
+            done: false,
+        }
+    }
+}
+
+impl<S, E> Stream for IdleTimeout<S>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Into<Box<dyn StdError + Send + Sync>>,
+{
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                let deadline = Instant::now() + this.idle;
+                this.sleep.as_mut().reset(deadline);
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.done = true;
+                Poll::Ready(Some(Err(io::Error::other(e))))
+            }
+            Poll::Ready(None) => {
+                this.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    this.done = true;
+                    Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        BodyIdle(this.idle),
+                    ))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+/// Whether an error (or anything it wraps) is a body that stopped arriving.
+pub fn is_body_timeout(e: &(dyn StdError + 'static)) -> bool {
+    let mut current = Some(e);
+    let mut depth = 0;
+    while let Some(err) = current {
+        if err.is::<BodyIdle>() {
+            return true;
+        }
+        depth += 1;
+        if depth > 16 {
+            break;
+        }
+        // io::Error hides its payload from `source()`; look inside it explicitly.
+        current = match err.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => err.source(),
+        };
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    #[test]
+    fn classes() {
+        for p in [
+            "/api/2.0/mlflow-artifacts/artifacts/a/b",
+            "/ajax-api/2.0/mlflow-artifacts/artifacts",
+            "/api/2.0/mlflow-artifacts/mpu/create/x",
+            "/get-artifact",
+            "/model-versions/get-artifact",
+            "/ajax-api/2.0/mlflow/upload-artifact",
+            "/ajax-api/2.0/mlflow/logged-models/m-1/artifacts/files",
+        ] {
+            assert_eq!(route_class(p), RouteClass::Artifact, "{p}");
+        }
+        for p in [
+            "/api/2.0/mlflow/runs/create",
+            "/api/2.0/mlflow/artifacts/list",
+            "/ajax-api/2.0/mlflow/logged-models/m-1/artifacts/directories",
+            "/nope",
+        ] {
+            assert_eq!(route_class(p), RouteClass::Api, "{p}");
+        }
+        assert_eq!(route_class("/health"), RouteClass::Exempt);
+        assert_eq!(route_class("/version"), RouteClass::Exempt);
+    }
+
+    #[tokio::test]
+    async fn idle_body_times_out_and_is_recognised() {
+        let chunks = futures_util::stream::iter([Ok::<_, io::Error>(Bytes::from_static(b"ab"))])
+            .chain(futures_util::stream::pending());
+        let mut s = IdleTimeout::new(Box::pin(chunks), Duration::from_millis(50));
+        assert_eq!(s.next().await.unwrap().unwrap(), Bytes::from_static(b"ab"));
+        let err = s.next().await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(is_body_timeout(&err));
+        let wrapped = io::Error::other(axum::Error::new(err));
+        assert!(is_body_timeout(&wrapped));
+        assert!(!is_body_timeout(&io::Error::other("other")));
+        assert!(s.next().await.is_none());
+    }
+}
