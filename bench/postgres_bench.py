@@ -438,14 +438,17 @@ def main() -> None:
             finally:
                 for server in servers.values():
                     server.stop()
-        if any(a != answers["rsflow"] for a in answers.values()):
-            log("WARNING: the servers answered the searches differently")
+        same = all(a == answers["rsflow"] for a in answers.values())
+        if not same:
+            log("ERROR: the servers answered the searches differently")
         section = report(results, args, ids, setup_s)
         print(section)
         print(json.dumps({"results": results, "same_search_answers":
                           all(a == answers["rsflow"] for a in answers.values())}, indent=1))
         if args.write_readme:
             write_readme(section)
+        if not same:
+            raise SystemExit(1)
     finally:
         if not args.keep_db:
             drop_database(args.admin, name)
