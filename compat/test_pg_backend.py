@@ -5,10 +5,11 @@
 - a wrong password stops start-up with PostgreSQL's message, without the password;
 - an outage (below).
 
-In the outage test the server runs on its own PostgreSQL cluster (scripts/postgres.sh on port 15833, so the shared
-test cluster is not disturbed). While the database is down every request gets a JSON 503
-TEMPORARILY_UNAVAILABLE with Retry-After within a bounded time; when it is back the server
-answers 200 again by itself, with the data from before the outage intact.
+In the outage test the server runs on its own PostgreSQL cluster (scripts/postgres.sh on the
+port after the shared cluster's, 15833 by default, so the shared cluster is not disturbed).
+While the database is down every request gets a JSON 503 TEMPORARILY_UNAVAILABLE with
+Retry-After within a bounded time; when it is back the server answers 200 again by itself,
+with the data from before the outage intact.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from helpers import (
     with_database,
 )
 
-PORT = "15833"
+# Next to the shared test cluster's port (scripts/postgres.sh: 15832 unless RSFLOW_PG_PORT).
+PORT = str(int(os.environ.get("RSFLOW_PG_PORT") or 15832) + 1)
 SCRIPT = REPO / "scripts" / "postgres.sh"
 ACQUIRE_TIMEOUT_S = 2
 
@@ -94,7 +96,7 @@ def test_wrong_password_is_a_clear_startup_error(tmp_path):
 
 
 def _pg(cmd: str) -> str:
-    # The script's default directory for the port: /tmp/rsflow-pg-15833, which the server's
+    # The script's default directory for the port (/tmp/rsflow-pg-<port>), which the server's
     # account can reach (pytest's temp dirs are private to the test user).
     env = dict(os.environ, RSFLOW_PG_PORT=PORT)
     env.pop("RSFLOW_PG_DIR", None)

@@ -14,6 +14,7 @@
 #   COMPAT_BIG_RUN=1         also run the big-file round trip with 1024 MiB (opt-in, slow)
 #   RSFLOW_TEST_SKIP_PG=1    do not start PostgreSQL (its tests then skip) nor run the
 #                            compat flows on it
+#   RSFLOW_PG_PORT=N         PostgreSQL port (default 15832; the outage test uses N+1)
 #   PYTEST_ARGS="..."        extra pytest arguments (so do arguments to this script)
 #   RSFLOW_TEST_SKIP_STORAGE=1  do not start the storage servers (S3, Azure, GCS, SFTP); their
 #                            tests then skip with a reason instead of running
@@ -114,7 +115,11 @@ done_step "venv"
 # flows on PostgreSQL below; stopped (data deleted) by the EXIT trap.
 if [[ "${RSFLOW_TEST_SKIP_PG:-}" != "1" ]]; then
     banner "PostgreSQL (scripts/postgres.sh start)"
-    RSFLOW_PG_STARTED=1
+    # A server that was already running (a developer's, RSFLOW_PG_PORT) is used and left alone.
+    if ! bash "$REPO/scripts/postgres.sh" status; then
+        RSFLOW_PG_STARTED=1
+    fi
+    RSFLOW_PG_RUN=1
     bash "$REPO/scripts/postgres.sh" start
     eval "$(bash "$REPO/scripts/postgres.sh" env)"
     done_step "postgres"
@@ -171,11 +176,18 @@ run_pytest "compat suite" compat/ "$@"
 done_step "compat suite"
 
 # --- PostgreSQL: the tracking and model flows again, each server on a fresh database ---
-if [[ -n "${RSFLOW_PG_STARTED:-}" ]]; then
+if [[ -n "${RSFLOW_PG_RUN:-}" ]]; then
     banner "compat flows on PostgreSQL (COMPAT_BACKEND=postgres)"
     COMPAT_BACKEND=postgres run_pytest "compat flows on PostgreSQL" \
         compat/test_tracking_flows.py compat/test_models.py
     done_step "compat flows (postgres)"
+
+    # Tiny sizes, rsflow only (both phases): the PostgreSQL benchmark cannot rot.
+    banner "PostgreSQL benchmark smoke: bench/postgres_bench.py (tiny, rsflow only)"
+    run "$RSFLOW_PY" bench/postgres_bench.py --runs 2000 --metric-rows 20000 \
+        --history-steps 2000 --repeat 1 --batches 2 --skip-mlflow --rsflow-bin "$RSFLOW_BIN" \
+        >/dev/null
+    done_step "postgres bench smoke"
 fi
 # --- end PostgreSQL ---
 

@@ -105,3 +105,38 @@ async fn opens_database_created_by_mlflow() {
     assert_eq!(id, "1");
     store.close().await;
 }
+
+/// The optional search indexes: created valid, idempotent, and searches keep their exact order
+/// (and paging) with them in place.
+#[tokio::test]
+async fn search_indexes_keep_results() {
+    let Some((db, store)) = fresh_pg().await else {
+        return;
+    };
+    let (base, _) = db.admin_url.rsplit_once('/').unwrap();
+    let url = format!("{base}/{}", db.name);
+    rsflow_store::sql::search_indexes::ensure(&url)
+        .await
+        .unwrap();
+    rsflow_store::sql::search_indexes::ensure(&url)
+        .await
+        .unwrap();
+    let pool = PgPool::connect(&url).await.unwrap();
+    let valid: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT c.relname::text, i.indisvalid FROM pg_class c JOIN pg_index i \
+         ON i.indexrelid = c.oid WHERE c.relname LIKE 'rsflow\\_%' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert_eq!(
+        valid,
+        vec![
+            ("rsflow_latest_metrics_key_value".to_string(), true),
+            ("rsflow_runs_experiment_start_time".to_string(), true),
+        ]
+    );
+    suite::search::run_ordering_and_paging(&store).await;
+    store.close().await;
+}

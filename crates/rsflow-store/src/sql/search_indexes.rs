@@ -35,7 +35,7 @@ pub fn requested() -> bool {
 /// Create the missing indexes (and rebuild ones a failed concurrent build left invalid), on a
 /// connection of their own: `CREATE INDEX CONCURRENTLY` cannot run in a transaction, and may
 /// outlast the pool's statement timeout.
-pub(crate) async fn ensure(url: &str) -> Result<(), StoreOpenError> {
+pub async fn ensure(url: &str) -> Result<(), StoreOpenError> {
     let opts: sqlx::any::AnyConnectOptions = url.parse()?;
     let mut conn: AnyConnection = opts.connect().await?;
     sqlx::raw_sql("SET statement_timeout = 0")
