@@ -10,9 +10,9 @@ use sqlx::Row as _;
 use super::SqlStore;
 use super::integrity::{Statement, Violation};
 use super::logging::insert_rows;
-use super::pyrepr::str_repr;
 use super::query::{DbErrorKind, Sql, classify, db_err, race_err};
 use super::runs::fetch_run;
+use rsflow_core::pyfmt::repr_str;
 
 /// `uuid.uuid4().hex`, as MLflow names datasets and inputs.
 fn new_uuid() -> String {
@@ -197,11 +197,11 @@ impl SqlStore {
                             constraint: "inputs_pk",
                             statement: Statement::Insert { returning: None },
                             params: &[
-                                ("input_uuid", str_repr(&uuid)),
+                                ("input_uuid", repr_str(&uuid)),
                                 ("source_type", "'RUN_OUTPUT'".into()),
-                                ("source_id", str_repr(run_id)),
+                                ("source_id", repr_str(run_id)),
                                 ("destination_type", "'MODEL_OUTPUT'".into()),
-                                ("destination_id", str_repr(&m.model_id)),
+                                ("destination_id", repr_str(&m.model_id)),
                                 ("step", step),
                             ],
                         }

@@ -9,9 +9,9 @@ use sqlx::{AnyConnection, Row as _};
 
 use super::SqlStore;
 use super::experiments::dedupe_last;
-use super::pyrepr::str_repr;
 use super::query::{Sql, db_err, sorts_for_locks, values_placeholders};
 use super::runs::{MLFLOW_RUN_NAME, fetch_run, set_run_name, upsert_run_tags};
+use rsflow_core::pyfmt::repr_str;
 
 /// Multi-row statements are cut into these sizes so that a handful of prepared statements
 /// (cached per connection by sqlx) serve every batch size.
@@ -153,9 +153,9 @@ fn non_matching_repr(items: &[(&str, String, &str)]) -> String {
         .map(|(k, old, new)| {
             format!(
                 "{{'key': {}, 'old_value': {}, 'new_value': {}}}",
-                str_repr(k),
-                str_repr(old),
-                str_repr(new)
+                repr_str(k),
+                repr_str(old),
+                repr_str(new)
             )
         })
         .collect();
@@ -178,7 +178,7 @@ async fn log_params(
         }
     }
     if !dupes.is_empty() {
-        let list: Vec<String> = dupes.iter().map(|k| str_repr(k)).collect();
+        let list: Vec<String> = dupes.iter().map(|k| repr_str(k)).collect();
         return Err(MlflowError::invalid_param(format!(
             "Duplicate parameter keys have been submitted: [{}]. Please ensure the request \
              contains only one param value per param key.",

@@ -28,7 +28,6 @@ mod logged_models;
 mod logging;
 mod metrics;
 mod pool;
-mod pyrepr;
 mod query;
 mod registry;
 mod registry_rows;
