@@ -397,3 +397,44 @@ impl TrackingStore for SqlStore {
         "SqlStore"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request dropped mid-transaction (its task cancelled, or an early `?` before commit)
+    /// must hand the writer back rolled back: the single SQLite writer would otherwise refuse
+    /// every later `BEGIN IMMEDIATE` or, worse, commit the half-done work with the next one.
+    #[tokio::test]
+    async fn abandoned_write_transactions_roll_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let uri = format!("sqlite:///{}", dir.path().join("db.sqlite").display());
+        let store = SqlStore::open(&uri, "/tmp/rsflow-test-artifacts")
+            .await
+            .unwrap();
+        let rename = |name: &'static str| {
+            sqlx::query("UPDATE experiments SET name = $1 WHERE experiment_id = 0").bind(name)
+        };
+
+        let mut tx = store.write_tx().await.unwrap();
+        rename("dropped").execute(&mut *tx).await.unwrap();
+        drop(tx);
+
+        let cancelled = async {
+            let mut tx = store.write_tx().await?;
+            rename("cancelled")
+                .execute(&mut *tx)
+                .await
+                .map_err(query::db_err)?;
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            tx.commit().await.map_err(query::db_err)
+        };
+        let timed_out = tokio::time::timeout(Duration::from_millis(200), cancelled).await;
+        assert!(timed_out.is_err(), "the transaction must have been cut off");
+
+        // The writer works again, and neither rename happened.
+        let id = store.create_experiment("after", None, &[]).await.unwrap();
+        assert_eq!(store.get_experiment(&id).await.unwrap().name, "after");
+        assert_eq!(store.get_experiment("0").await.unwrap().name, "Default");
+    }
+}
