@@ -17,6 +17,10 @@ use super::runs::{MLFLOW_RUN_NAME, fetch_run, set_run_name, upsert_run_tags};
 /// (cached per connection by sqlx) serve every batch size.
 const ROW_CHUNKS: &[usize] = &[256, 64, 16, 4, 1];
 
+/// The largest padded chunk (SQLite): 1024 rows of up to 10 columns stay far below its
+/// 32,766 parameters per statement, and cover MLflow's 1000-metric batch limit in one.
+const MAX_PADDED_ROWS: usize = 1024;
+
 /// Split `n` rows into the fixed chunk sizes, largest first.
 fn chunk_plan(mut n: usize) -> Vec<usize> {
     let mut plan = Vec::new();
@@ -25,6 +29,20 @@ fn chunk_plan(mut n: usize) -> Vec<usize> {
             plan.push(size);
             n -= size;
         }
+    }
+    plan
+}
+
+/// Statement sizes for `n` rows when the statement tolerates repeated rows: powers of two,
+/// the last one padded. Every statement is a round trip to SQLite's worker thread and a
+/// statement journal; a 1000-metric batch is one statement instead of ten, and the padding
+/// costs SQLite one index probe per copy.
+fn padded_plan(mut n: usize) -> Vec<usize> {
+    let mut plan = Vec::new();
+    while n > 0 {
+        let size = n.next_power_of_two().min(MAX_PADDED_ROWS);
+        plan.push(size);
+        n = n.saturating_sub(size);
     }
     plan
 }
@@ -64,27 +82,48 @@ impl MetricRow<'_> {
     }
 }
 
+/// How a multi-row INSERT treats a row that repeats an earlier one of the same statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Repeats {
+    /// The statement ignores it (`ON CONFLICT DO NOTHING`, or an upsert whose update skips an
+    /// equal row), so SQLite may pad chunks with copies of the last row.
+    Harmless,
+    /// A repeat would fail or change the result: fixed-size chunks only.
+    Forbidden,
+}
+
 /// Insert rows of `width` columns with a fixed statement shape per chunk size.
 pub(crate) async fn insert_rows<T>(
     conn: &mut AnyConnection,
     head: &str,
     tail: &str,
     width: usize,
+    repeats: Repeats,
     rows: &[T],
     bind: impl Fn(&mut Sql, &T),
 ) -> Result<u64> {
     // The head and tail bind nothing, so every parameter is a row value, in order.
     let anonymous = conn.backend_name() == "SQLite";
+    let plan = if anonymous && repeats == Repeats::Harmless {
+        padded_plan(rows.len())
+    } else {
+        chunk_plan(rows.len())
+    };
     let mut affected = 0;
     let mut at = 0;
-    for size in chunk_plan(rows.len()) {
+    for size in plan {
         let mut q = Sql::new(head);
         q.push(&values_placeholders(anonymous, size, width))
             .push(tail);
-        for row in &rows[at..at + size] {
+        let end = (at + size).min(rows.len());
+        for row in &rows[at..end] {
             bind(&mut q, row);
         }
-        at += size;
+        // Padding: copies of the last row, which the statement ignores (`Repeats::Harmless`).
+        for _ in end..at + size {
+            bind(&mut q, &rows[end - 1]);
+        }
+        at = end;
         affected += q
             .query()
             .execute(&mut *conn)
@@ -195,6 +234,7 @@ async fn log_params(
         "INSERT INTO params (key, value, run_uuid) VALUES ",
         " ON CONFLICT DO NOTHING",
         3,
+        Repeats::Harmless,
         &new_params,
         |q, p| {
             q.arg(p.key.as_str());
@@ -311,6 +351,7 @@ async fn log_metrics(
             "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES ",
             " ON CONFLICT DO NOTHING",
             6,
+            Repeats::Harmless,
             &rows,
             |q, m| {
                 q.arg(m.key);
@@ -365,6 +406,7 @@ async fn log_metrics(
             "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES ",
             LATEST_UPSERT,
             6,
+            Repeats::Harmless,
             &latest,
             |q, m| {
                 q.arg(m.key);
@@ -392,6 +434,7 @@ async fn log_metrics(
          dataset_digest) VALUES ",
         " ON CONFLICT DO NOTHING",
         10,
+        Repeats::Harmless,
         &model_rows,
         |q, m| {
             q.arg(m.model_id.clone());
@@ -472,6 +515,17 @@ mod tests {
             vec![256, 256, 256, 64, 64, 64, 16, 16, 4, 4]
         );
         assert_eq!(chunk_plan(7).iter().sum::<usize>(), 7);
+    }
+
+    #[test]
+    fn padded_plan_is_one_statement_per_1024_rows() {
+        assert_eq!(padded_plan(0), Vec::<usize>::new());
+        assert_eq!(padded_plan(1), vec![1]);
+        assert_eq!(padded_plan(10), vec![16]);
+        assert_eq!(padded_plan(100), vec![128]);
+        assert_eq!(padded_plan(1000), vec![1024]);
+        assert_eq!(padded_plan(1025), vec![1024, 1]);
+        assert_eq!(padded_plan(3000), vec![1024, 1024, 1024]);
     }
 
     #[test]

@@ -159,6 +159,10 @@ fn sqlite_pool(max: u32, read_only: bool) -> AnyPoolOptions {
     let pragmas: std::sync::Arc<str> = format!("{base} PRAGMA busy_timeout = {busy_ms};").into();
     AnyPoolOptions::new()
         .max_connections(max)
+        // A local file's connection cannot go stale between requests, and sqlx already pings
+        // it when it comes back to the pool: a second ping on the way out is one more round
+        // trip to SQLite's worker thread per request.
+        .test_before_acquire(false)
         // Writers queue here while one waits on another process's lock: bound the queue too.
         .acquire_timeout(Duration::from_millis(busy_ms.saturating_mul(2).max(5_000)))
         .after_connect(move |conn, _meta| {
