@@ -58,9 +58,18 @@ pub(crate) fn sanitize(value: f64) -> (bool, f64) {
     }
 }
 
+/// The metrics one request logs to one run (several of them share a grouped transaction).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunMetrics<'a> {
+    pub run_id: &'a str,
+    pub experiment_id: i64,
+    pub metrics: &'a [Metric],
+}
+
 /// A metric row ready to insert.
 #[derive(Debug, Clone)]
 struct MetricRow<'a> {
+    run_id: &'a str,
     key: &'a str,
     value: f64,
     timestamp: i64,
@@ -303,49 +312,18 @@ fn check_params<'a>(
     Ok(new_params)
 }
 
-async fn log_metrics(
+/// Insert metrics and update latest metrics for one or more runs. PostgreSQL takes one run at a
+/// time (one JSON statement per table); SQLite one multi-row statement per table for all.
+pub(crate) async fn log_metrics(
     conn: &mut AnyConnection,
-    run_id: &str,
-    experiment_id: i64,
-    metrics: &[Metric],
+    batches: &[RunMetrics<'_>],
 ) -> Result<()> {
-    if metrics.is_empty() {
-        return Ok(());
-    }
-    // Exact duplicates (same stored identity) collapse to one row, as MLflow's dedupe does.
-    let mut seen: HashSet<(&str, i64, i64, u64, bool)> = HashSet::new();
-    let mut rows: Vec<MetricRow<'_>> = Vec::with_capacity(metrics.len());
-    for m in metrics {
-        let (is_nan, value) = sanitize(m.value.0);
-        if seen.insert((&m.key, m.timestamp, m.step, value.to_bits(), is_nan)) {
-            rows.push(MetricRow {
-                key: &m.key,
-                value,
-                timestamp: m.timestamp,
-                step: m.step,
-                is_nan,
-            });
+    if sorts_for_locks(conn) {
+        for b in batches {
+            log_metrics_pg(conn, b).await?;
         }
-    }
-    let lock_order = sorts_for_locks(conn);
-    if lock_order {
-        rows.sort_unstable_by(|a, b| {
-            (a.key, a.timestamp, a.step, a.is_nan)
-                .cmp(&(b.key, b.timestamp, b.step, b.is_nan))
-                .then(a.value.total_cmp(&b.value))
-        });
-    }
-    if lock_order {
-        insert_json(
-            conn,
-            "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) \
-             SELECT r.k, r.v, r.t, $2, r.s, r.n FROM ",
-            " ON CONFLICT DO NOTHING",
-            &rows,
-            run_id,
-        )
-        .await?;
     } else {
+        let rows = metric_rows(batches);
         insert_rows(
             conn,
             "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES ",
@@ -357,77 +335,143 @@ async fn log_metrics(
                 q.arg(m.key);
                 q.arg(m.value);
                 q.arg(m.timestamp);
-                q.arg(run_id);
+                q.arg(m.run_id);
                 q.arg(m.step);
                 q.arg(m.is_nan);
             },
         )
         .await?;
-    }
-
-    // The newest value per key in this batch; the upsert only replaces an older stored one.
-    let mut latest: Vec<MetricRow<'_>> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    for m in &rows {
-        match index.get(m.key) {
-            Some(&i) => {
-                if m.newer_than(&latest[i]) {
-                    latest[i] = m.clone();
-                }
-            }
-            None => {
-                index.insert(m.key, latest.len());
-                latest.push(m.clone());
-            }
-        }
-    }
-    if lock_order {
-        latest.sort_unstable_by(|a, b| a.key.cmp(b.key));
-    }
-    const LATEST_UPSERT: &str = " ON CONFLICT (key, run_uuid) DO UPDATE SET value = \
-         excluded.value, timestamp = excluded.timestamp, step = excluded.step, is_nan = \
-         excluded.is_nan WHERE excluded.step > latest_metrics.step OR (excluded.step = \
-         latest_metrics.step AND (excluded.timestamp > latest_metrics.timestamp OR \
-         (excluded.timestamp = latest_metrics.timestamp AND excluded.value > \
-         latest_metrics.value)))";
-    if lock_order {
-        insert_json(
-            conn,
-            "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) \
-             SELECT r.k, r.v, r.t, r.s, r.n, $2 FROM ",
-            LATEST_UPSERT,
-            &latest,
-            run_id,
-        )
-        .await?;
-    } else {
         insert_rows(
             conn,
             "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES ",
             LATEST_UPSERT,
             6,
             Repeats::Harmless,
-            &latest,
+            &newest_per_key(&rows),
             |q, m| {
                 q.arg(m.key);
                 q.arg(m.value);
                 q.arg(m.timestamp);
                 q.arg(m.step);
                 q.arg(m.is_nan);
-                q.arg(run_id);
+                q.arg(m.run_id);
             },
         )
         .await?;
     }
+    log_model_metrics(conn, batches).await
+}
 
+const LATEST_UPSERT: &str = " ON CONFLICT (key, run_uuid) DO UPDATE SET value = \
+     excluded.value, timestamp = excluded.timestamp, step = excluded.step, is_nan = \
+     excluded.is_nan WHERE excluded.step > latest_metrics.step OR (excluded.step = \
+     latest_metrics.step AND (excluded.timestamp > latest_metrics.timestamp OR \
+     (excluded.timestamp = latest_metrics.timestamp AND excluded.value > \
+     latest_metrics.value)))";
+
+/// The rows to store: sanitised, exact duplicates (same stored identity) collapsed to one, as
+/// MLflow's dedupe does.
+fn metric_rows<'a>(batches: &[RunMetrics<'a>]) -> Vec<MetricRow<'a>> {
+    let mut seen: HashSet<(&str, &str, i64, i64, u64, bool)> = HashSet::new();
+    let mut rows = Vec::with_capacity(batches.iter().map(|b| b.metrics.len()).sum());
+    for b in batches {
+        for m in b.metrics {
+            let (is_nan, value) = sanitize(m.value.0);
+            if seen.insert((
+                b.run_id,
+                &m.key,
+                m.timestamp,
+                m.step,
+                value.to_bits(),
+                is_nan,
+            )) {
+                rows.push(MetricRow {
+                    run_id: b.run_id,
+                    key: &m.key,
+                    value,
+                    timestamp: m.timestamp,
+                    step: m.step,
+                    is_nan,
+                });
+            }
+        }
+    }
+    rows
+}
+
+/// The newest row per (run, key), in order of first appearance; the upsert only replaces an
+/// older stored one. The first of equally new rows wins, as it would in separate requests.
+fn newest_per_key<'a>(rows: &[MetricRow<'a>]) -> Vec<MetricRow<'a>> {
+    let mut latest: Vec<MetricRow<'a>> = Vec::new();
+    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+    for m in rows {
+        match index.get(&(m.run_id, m.key)) {
+            Some(&i) => {
+                if m.newer_than(&latest[i]) {
+                    latest[i] = m.clone();
+                }
+            }
+            None => {
+                index.insert((m.run_id, m.key), latest.len());
+                latest.push(m.clone());
+            }
+        }
+    }
+    latest
+}
+
+/// PostgreSQL: rows sorted into lock order, one JSON-bound statement per table.
+async fn log_metrics_pg(conn: &mut AnyConnection, b: &RunMetrics<'_>) -> Result<()> {
+    let mut rows = metric_rows(std::slice::from_ref(b));
+    rows.sort_unstable_by(|a, b| {
+        (a.key, a.timestamp, a.step, a.is_nan)
+            .cmp(&(b.key, b.timestamp, b.step, b.is_nan))
+            .then(a.value.total_cmp(&b.value))
+    });
+    insert_json(
+        conn,
+        "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) \
+         SELECT r.k, r.v, r.t, $2, r.s, r.n FROM ",
+        " ON CONFLICT DO NOTHING",
+        &rows,
+        b.run_id,
+    )
+    .await?;
+    let mut latest = newest_per_key(&rows);
+    latest.sort_unstable_by(|a, b| a.key.cmp(b.key));
+    insert_json(
+        conn,
+        "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) \
+         SELECT r.k, r.v, r.t, r.s, r.n, $2 FROM ",
+        LATEST_UPSERT,
+        &latest,
+        b.run_id,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn log_model_metrics(conn: &mut AnyConnection, batches: &[RunMetrics<'_>]) -> Result<()> {
     // Metrics that name a logged model are also that model's metrics.
     let mut model_seen = HashSet::new();
-    let model_rows: Vec<&Metric> = metrics
+    let model_rows: Vec<(&RunMetrics<'_>, &Metric)> = batches
         .iter()
-        .filter(|m| m.model_id.is_some())
-        .filter(|m| model_seen.insert((m.model_id.as_deref(), m.key.as_str(), m.timestamp, m.step)))
+        .flat_map(|b| b.metrics.iter().map(move |m| (b, m)))
+        .filter(|(_, m)| m.model_id.is_some())
+        .filter(|(b, m)| {
+            model_seen.insert((
+                b.run_id,
+                m.model_id.as_deref(),
+                m.key.as_str(),
+                m.timestamp,
+                m.step,
+            ))
+        })
         .collect();
-    let result = insert_rows(
+    if model_rows.is_empty() {
+        return Ok(());
+    }
+    insert_rows(
         conn,
         "INSERT INTO logged_model_metrics (model_id, metric_name, metric_timestamp_ms, \
          metric_step, metric_value, experiment_id, run_id, dataset_uuid, dataset_name, \
@@ -436,21 +480,21 @@ async fn log_metrics(
         10,
         Repeats::Harmless,
         &model_rows,
-        |q, m| {
+        |q, (b, m)| {
             q.arg(m.model_id.clone());
             q.arg(m.key.as_str());
             q.arg(m.timestamp);
             q.arg(m.step);
             q.arg(sanitize(m.value.0).1);
-            q.arg(experiment_id);
-            q.arg(run_id);
+            q.arg(b.experiment_id);
+            q.arg(b.run_id);
             q.arg(Option::<String>::None);
             q.arg(m.dataset_name.clone());
             q.arg(m.dataset_digest.clone());
         },
     )
-    .await;
-    result.map(|_| ())
+    .await
+    .map(|_| ())
 }
 
 async fn set_tags(conn: &mut AnyConnection, run_id: &str, tags: &[RunTag]) -> Result<()> {
@@ -481,7 +525,14 @@ impl SqlStore {
         if !params.is_empty() {
             log_params(&mut tx, run_id, params, single_param).await?;
         }
-        log_metrics(&mut tx, run_id, run.experiment_id, metrics).await?;
+        if !metrics.is_empty() {
+            let batch = RunMetrics {
+                run_id,
+                experiment_id: run.experiment_id,
+                metrics,
+            };
+            log_metrics(&mut tx, std::slice::from_ref(&batch)).await?;
+        }
         if !tags.is_empty() {
             set_tags(&mut tx, run_id, tags).await?;
         }
