@@ -14,7 +14,13 @@ const INTERVAL: Duration = Duration::from_millis(500);
 
 /// WAL pages after which the writer checkpoints itself anyway (SQLite's default is 1000): the
 /// backstop for when the task falls behind (a long reader pins the WAL, or the task failed).
-pub(crate) const WRITER_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+/// Under a steady write load the task's checkpoints trail the writer, so the WAL only starts
+/// over from its beginning in a pause or at this mark: 16 MiB of 4 KiB pages at most.
+pub(crate) const WRITER_AUTOCHECKPOINT_PAGES: u32 = 4_000;
+
+/// What the writer shrinks the WAL file back to when it starts over, so that a burst does not
+/// leave its high-water mark on disk.
+pub(crate) const WAL_SIZE_LIMIT_BYTES: u64 = 16 << 20;
 
 /// The running task; dropping the last clone of the store stops it.
 #[derive(Debug)]
