@@ -9,7 +9,7 @@ use sqlx::Row as _;
 
 use super::SqlStore;
 use super::integrity::{Statement, Violation};
-use super::logging::insert_rows;
+use super::logging::{Repeats, insert_rows};
 use super::query::{DbErrorKind, Sql, classify, db_err, race_err};
 use super::runs::fetch_run;
 use rsflow_core::pyfmt::repr_str;
@@ -123,6 +123,7 @@ impl SqlStore {
                 "INSERT INTO input_tags (input_uuid, name, value) VALUES ",
                 "",
                 3,
+                Repeats::Forbidden,
                 &d.tags,
                 |q, t| {
                     q.arg(input_uuid.as_str());

@@ -285,13 +285,19 @@ fn render_order(q: &mut Sql, order_by: &[LoggedModelOrderBy]) -> Result<()> {
                 let mut sub = format!(
                     "(SELECT m.metric_value FROM logged_model_metrics m WHERE m.model_id = \
                      lm.model_id AND m.metric_name = {}",
-                    q.arg(name)
+                    q.arg_placeholder(name)
                 );
                 if let Some(ds) = &ob.dataset_name {
-                    sub.push_str(&format!(" AND m.dataset_name = {}", q.arg(ds.as_str())));
+                    sub.push_str(&format!(
+                        " AND m.dataset_name = {}",
+                        q.arg_placeholder(ds.as_str())
+                    ));
                 }
                 if let Some(dg) = &ob.dataset_digest {
-                    sub.push_str(&format!(" AND m.dataset_digest = {}", q.arg(dg.as_str())));
+                    sub.push_str(&format!(
+                        " AND m.dataset_digest = {}",
+                        q.arg_placeholder(dg.as_str())
+                    ));
                 }
                 sub.push_str(
                     " ORDER BY m.metric_timestamp_ms DESC, m.metric_step DESC, m.run_id ASC \
