@@ -9,6 +9,8 @@
 //! - [`remote`]: [`OpendalStore`], S3 and compatibles (RustFS, MinIO, B2, R2, Spaces), Azure
 //!   Blob and GCS through OpenDAL, plus S3 multipart uploads with presigned parts.
 //! - [`sftp`]: [`SftpStore`], a directory on an SFTP server through the system `ssh`.
+//! - [`ssh_askpass`]: password logins for SFTP; [`ssh_askpass::askpass_main`] must run first
+//!   thing in `main`.
 //! - [`http`]: [`HttpStore`], artifacts held by another MLflow artifact server.
 //! - [`resolve`]: [`ArtifactResolver`], from a run's artifact root to a store and a prefix.
 //!
@@ -23,6 +25,7 @@ pub mod range;
 pub mod remote;
 pub mod resolve;
 pub mod sftp;
+pub mod ssh_askpass;
 pub mod store;
 pub mod uri;
 
