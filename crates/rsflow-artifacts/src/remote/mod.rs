@@ -44,11 +44,11 @@ pub const UPLOAD_CONCURRENCY: usize = 2;
 /// Downloads are fetched as ranged reads of this size, [`READ_CONCURRENCY`] at a time and
 /// delivered in order, as boto3's `download_file` does: one GET stream from an S3 server is
 /// much slower than several (s3s-fs: ~130 against ~400 MiB/s). Measured on 1 GiB with the
-/// stock client (bench/README.md "S3 destination"): 2 MiB x 8 reached 0.88x of boto3 direct
-/// at a 60-62 MiB peak; 1 MiB x 12 peaked ~5 MiB lower but reached only 0.65-0.78x; 2 MiB x 4
-/// and x 6 were slower; 4 MiB x 4 slower and 72 MiB.
-pub const READ_CHUNK: usize = 2 * 1024 * 1024;
-pub const READ_CONCURRENCY: usize = 8;
+/// stock client (bench/README.md "S3 destination"): 2 MiB x 8 and 1 MiB x 12 both moved
+/// ~170-210 MiB/s, but 2 MiB x 8 peaked at 60-63.4 MiB against 55-60 MiB, too close to the
+/// 64 MiB budget; 2 MiB x 4 and x 6 were slower; 4 MiB x 4 slower and 72 MiB.
+pub const READ_CHUNK: usize = 1024 * 1024;
+pub const READ_CONCURRENCY: usize = 12;
 /// Stored objects are opaque bytes; rsflow sets the download type itself from the name.
 const CONTENT_TYPE: &str = "application/octet-stream";
 
