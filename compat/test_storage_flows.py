@@ -310,6 +310,24 @@ def test_unreachable_destination_refuses_to_start(servers, tmp_path):
     assert "s3://nowhere/prefix" in err and "probe" in err, err
 
 
+def test_expected_bucket_owner_refuses_to_start(tmp_path):
+    """MLflow sends ExpectedBucketOwner when MLFLOW_S3_EXPECTED_BUCKET_OWNER is set; rsflow
+    cannot, so it stops at start naming the variable rather than drop the check silently."""
+    import subprocess
+
+    from helpers import build_server_args, child_env, free_port
+
+    argv, _, _ = build_server_args(RSFLOW, tmp_path, free_port(), artifacts_destination=None,
+                                   extra_args=["--artifacts-destination", "s3://bkt/prefix"])
+    env = child_env(MLFLOW_S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}", AWS_ACCESS_KEY_ID="k",
+                    AWS_SECRET_ACCESS_KEY="s", AWS_DEFAULT_REGION="us-east-1",
+                    AWS_EC2_METADATA_DISABLED="true", MLFLOW_S3_EXPECTED_BUCKET_OWNER="111122223333")
+    proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    err = proc.stdout + proc.stderr
+    assert proc.returncode != 0, err
+    assert "MLFLOW_S3_EXPECTED_BUCKET_OWNER" in err and "s3://bkt/prefix" in err, err
+
+
 def test_sftp_password_is_never_shown(servers, tmp_path):
     """A password login works without the password reaching argv or the log; a wrong
     password stops rsflow at startup, at once, with ssh's reason and the URI redacted."""
