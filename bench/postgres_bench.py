@@ -180,7 +180,21 @@ def md5_run(i: int) -> str:
 # --------------------------------------------------------------------------- servers
 
 
+_NEXT_PORT = [int(os.environ.get("PG_BENCH_PORT_BASE", "0"))]
+
+
 def free_port() -> int:
+    """A free loopback port: the next free one from PG_BENCH_PORT_BASE when it is set (shared
+    machines hand out port ranges), else any."""
+    while _NEXT_PORT[0]:
+        port = _NEXT_PORT[0]
+        _NEXT_PORT[0] += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

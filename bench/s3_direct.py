@@ -16,6 +16,7 @@ import shutil
 import boto3
 
 from client_work import Phase, emit, fresh_dir
+from pagecache import make_room
 
 
 def main():
@@ -29,11 +30,15 @@ def main():
 
     s3 = boto3.client("s3", endpoint_url=args.endpoint)
     size = os.path.getsize(args.big)
+    # As client_work.big_transfer does for the proxied transfers: every side starts with the
+    # same free memory.
+    make_room(size, args.tmp)
     with Phase("big_upload") as ph:
         s3.upload_file(args.big, args.bucket, args.key)
         ph.extra["bytes"] = size
     dst = fresh_dir(args.tmp, "down-boto3")
     got = os.path.join(dst, os.path.basename(args.big))
+    make_room(size, args.tmp)
     with Phase("big_download") as ph:
         s3.download_file(args.bucket, args.key, got)
         ph.extra["bytes"] = size

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.skipif(target_kind() != RSFLOW, reason="rsflow's own li
 API = "/api/2.0/mlflow"
 ART = "/api/2.0/mlflow-artifacts/artifacts"
 JSON_CAP = 1_000_000
+BUDGET = 1_500_000  # JSON bodies in memory at once, over all requests
 FIGURES = {"limit checks": 0}
 
 
@@ -38,6 +39,7 @@ def srv(module_servers):
         "--max-json-body-bytes", str(JSON_CAP), "--json-body-timeout", "2",
         "--body-idle-timeout", "2", "--header-read-timeout", "1.5",
         "--max-artifact-requests", "2", "--queue-timeout", "1",
+        "--json-body-budget-bytes", str(BUDGET),
     ])
 
 
@@ -183,6 +185,57 @@ def test_artifact_bodies_are_not_capped(srv, run):
     r = srv.post(f"/ajax-api/2.0/mlflow/upload-artifact?run_uuid={run['run_id']}&path=ui.bin",
                  data=b"x" * (10 * 1024 * 1024 + 1))
     json_error(r, 400, "INVALID_PARAMETER_VALUE", "Artifact size is too large. Max size is 10MB.")
+
+
+def test_json_bodies_in_memory_are_bounded(srv, run):
+    """--json-body-budget-bytes: while one client trickles a large body (its declared length is
+    reserved), a second large body would go past the budget: it waits --queue-timeout, then gets
+    a JSON 503 with Retry-After, and nothing of it is applied. Small bodies still pass. Once the
+    first body is complete, the budget is back and large bodies pass again."""
+    def batch(prefix):
+        tags = [{"key": f"{prefix}{i}", "value": "v" * 8000} for i in range(100)]
+        return json.dumps({"run_id": run["run_id"], "tags": tags}).encode()
+
+    first, second = batch("first"), batch("second")
+    assert BUDGET < len(first) + len(second) and len(first) < JSON_CAP
+    head = (f"POST {API}/runs/log-batch HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(first)}\r\n\r\n").encode()
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    done = threading.Event()
+
+    def trickle():
+        # A byte every 0.3 s keeps the first request under the 2 s body-idle timeout.
+        sock.sendall(head + first[:1000])
+        sent = 1000
+        while not done.wait(0.3):
+            sock.sendall(first[sent:sent + 1])
+            sent += 1
+        sock.sendall(first[sent:])
+
+    t = threading.Thread(target=trickle)
+    t.start()
+    try:
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        r = srv.api("POST", "runs/log-batch", data=second, headers={"Content-Type": "application/json"})
+        waited = time.monotonic() - t0
+        json_error(r, 503, "TEMPORARILY_UNAVAILABLE", "too many large request bodies in memory")
+        assert r.headers.get("Retry-After") == "1", r.headers
+        assert 0.8 < waited < 5, waited
+        small = srv.api("POST", "runs/log-batch",
+                        json={"run_id": run["run_id"], "tags": [{"key": "small", "value": "x"}]})
+        assert small.status_code == 200, small.text
+    finally:
+        done.set()
+        t.join()
+    status_line = sock.makefile("rb").readline()
+    sock.close()
+    assert b" 200 " in status_line, status_line
+    r = srv.api("POST", "runs/log-batch", data=second, headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text[:300]
+    tags = {t["key"] for t in srv.api("GET", f"runs/get?run_id={run['run_id']}").json()["run"]["data"]["tags"]}
+    assert {"first0", "second99", "small"} <= tags
+    FIGURES["limit checks"] += 3
 
 
 def test_oversized_headers_are_refused(srv):

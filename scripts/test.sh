@@ -206,6 +206,9 @@ else
     run env -u RSFLOW_BIN bash bench/run.sh --smoke
 fi
 done_step "bench smoke"
+banner "large-file smoke: bench/large_file.py (16 MiB; the full check uses --gib 4)"
+run "$RSFLOW_PY" bench/large_file.py --gib 0.015625 --bin "$RSFLOW_BIN" --port 15791
+done_step "large-file smoke"
 # ---- end of benchmark smoke
 
 banner "summary"

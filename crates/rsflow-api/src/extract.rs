@@ -14,16 +14,18 @@ use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 use crate::limits::{BodyLimits, is_body_timeout};
+use tokio::sync::OwnedSemaphorePermit;
 
 /// A JSON body within the server's size cap (413 past it, before reading a byte when the
-/// declared length says so) and its time cap (408). The caps come from the limits middleware;
-/// MLflow has none (security.md §5), its largest legitimate bodies are dataset profiles of up
-/// to 16 MiB, hence the 32 MiB default.
-async fn read_json_body(req: Request) -> Result<Bytes, ApiError> {
+/// declared length says so), its time cap (408) and its share of the memory budget for JSON
+/// bodies (503 when that stays exhausted), returned with the share it holds. The caps come from
+/// the limits middleware; MLflow has none (security.md §5), its largest legitimate bodies are
+/// dataset profiles of up to 16 MiB, hence the 32 MiB default.
+async fn read_json_body(req: Request) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
     let limits = req
         .extensions()
         .get::<BodyLimits>()
-        .copied()
+        .cloned()
         .unwrap_or_default();
     let max = limits.max_json_body;
     let too_large = || {
@@ -44,18 +46,36 @@ async fn read_json_body(req: Request) -> Result<Bytes, ApiError> {
         }
         return Err(too_large());
     }
+    // A declared length is reserved whole, up front: requests never hold part of the budget
+    // while waiting for more of it. Bodies of unknown length reserve as their bytes arrive.
+    let mut share = match declared {
+        Some(n) if n > 0 => limits.reserve(n as usize).await.map_err(ApiError)?,
+        _ => None,
+    };
     let mut buf = BytesMut::new();
     let read = async {
         while let Some(frame) = body.frame().await {
             let Ok(data) = frame?.into_data() else {
                 continue;
             };
-            if buf.len() + data.len() > max {
-                return Ok(false);
+            let total = buf.len() + data.len();
+            if total > max {
+                return Ok(Read::TooLarge);
+            }
+            let held = share.as_ref().map_or(0, |p| p.num_permits());
+            if total > held {
+                match limits.reserve(total - held).await {
+                    Ok(Some(more)) => match share.as_mut() {
+                        Some(p) => p.merge(more),
+                        None => share = Some(more),
+                    },
+                    Ok(None) => {}
+                    Err(busy) => return Ok(Read::Busy(busy)),
+                }
             }
             buf.extend_from_slice(&data);
         }
-        Ok::<bool, axum::Error>(true)
+        Ok::<Read, axum::Error>(Read::Done)
     };
     let timed_out = || {
         ApiError(MlflowError::request_timeout(format!(
@@ -65,16 +85,25 @@ async fn read_json_body(req: Request) -> Result<Bytes, ApiError> {
     };
     match tokio::time::timeout(limits.json_body_timeout, read).await {
         Err(_) => Err(timed_out()),
-        Ok(Ok(true)) => Ok(buf.freeze()),
-        Ok(Ok(false)) => {
+        Ok(Ok(Read::Done)) => Ok((buf.freeze(), share)),
+        Ok(Ok(Read::TooLarge)) => {
             tokio::spawn(drain(body));
             Err(too_large())
         }
+        Ok(Ok(Read::Busy(e))) => Err(ApiError(e)),
         Ok(Err(e)) if is_body_timeout(&e) => Err(timed_out()),
         Ok(Err(e)) => Err(ApiError(MlflowError::invalid_param(format!(
             "Failed to read request body: {e}"
         )))),
     }
+}
+
+/// How reading a JSON body ended, short of an error of the connection.
+enum Read {
+    Done,
+    TooLarge,
+    /// The memory budget for JSON bodies stayed exhausted.
+    Busy(MlflowError),
 }
 
 /// Bytes and time spent discarding the rest of an oversized body after the 413.
@@ -117,7 +146,8 @@ impl<S: Send + Sync> FromRequest<S> for Params {
         {
             return Ok(Params(query_to_map(&q)));
         }
-        let body = read_json_body(req).await?;
+        // The budget share is held until the body has been parsed and dropped.
+        let (body, _share) = read_json_body(req).await?;
         if (method == Method::POST || method == Method::PUT) && !body.is_empty() {
             match content_type.as_deref() {
                 None => {

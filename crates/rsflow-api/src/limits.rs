@@ -31,6 +31,10 @@ use crate::error::ApiError;
 pub struct LimitsConfig {
     /// Largest JSON request body, in bytes (413 past it).
     pub max_json_body: usize,
+    /// JSON request bodies held in memory at once, in bytes, over all requests (a request
+    /// that would go past it waits up to `queue_timeout`, then gets a 503). Never below
+    /// `max_json_body`, so one request of the largest size always fits.
+    pub json_body_budget: usize,
     /// Requests on the tracking/registry (JSON) routes served at once.
     pub max_api_requests: usize,
     /// Artifact transfers (proxy PUT/GET/DELETE/list, downloads, uploads) served at once.
@@ -47,6 +51,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_json_body: 32 * 1024 * 1024,
+            json_body_budget: 256 * 1024 * 1024,
             max_api_requests: 256,
             max_artifact_requests: 64,
             queue_timeout: Duration::from_secs(10),
@@ -57,10 +62,15 @@ impl Default for LimitsConfig {
 }
 
 /// What the body readers need, carried to them as a request extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct BodyLimits {
     pub max_json_body: usize,
     pub json_body_timeout: Duration,
+    /// Bytes of JSON bodies that may still be taken into memory (see
+    /// [`LimitsConfig::json_body_budget`]); `None` means unbounded.
+    pub budget: Option<Arc<Semaphore>>,
+    /// How long a body waits for its share of the budget before the 503.
+    pub budget_wait: Duration,
 }
 
 impl Default for BodyLimits {
@@ -69,6 +79,32 @@ impl Default for BodyLimits {
         BodyLimits {
             max_json_body: c.max_json_body,
             json_body_timeout: c.json_body_timeout,
+            budget: None,
+            budget_wait: c.queue_timeout,
+        }
+    }
+}
+
+impl BodyLimits {
+    /// Take `bytes` of the memory budget, waiting at most `budget_wait`; `Ok(None)` when
+    /// unbounded. The share is returned when the permit is dropped.
+    pub async fn reserve(&self, bytes: usize) -> Result<Option<OwnedSemaphorePermit>, MlflowError> {
+        let Some(budget) = &self.budget else {
+            return Ok(None);
+        };
+        let n = u32::try_from(bytes).unwrap_or(u32::MAX);
+        if let Ok(p) = budget.clone().try_acquire_many_owned(n) {
+            return Ok(Some(p));
+        }
+        match tokio::time::timeout(self.budget_wait, budget.clone().acquire_many_owned(n)).await {
+            Ok(Ok(p)) => Ok(Some(p)),
+            _ => {
+                tracing::warn!(bytes, "JSON body memory budget exhausted, answering 503");
+                Err(MlflowError::unavailable(
+                    "The server is busy: too many large request bodies in memory. Retry later.",
+                    1,
+                ))
+            }
         }
     }
 }
@@ -79,14 +115,21 @@ pub struct Limiter {
     config: LimitsConfig,
     api: Arc<Semaphore>,
     artifact: Arc<Semaphore>,
+    json_budget: Arc<Semaphore>,
 }
 
 impl Limiter {
     pub fn new(config: LimitsConfig) -> Self {
+        // Semaphore permits are counted in u32 per acquisition: bodies stay below 4 GiB.
+        let budget = config
+            .json_body_budget
+            .max(config.max_json_body)
+            .min(Semaphore::MAX_PERMITS);
         Limiter {
             config,
             api: Arc::new(Semaphore::new(config.max_api_requests.max(1))),
             artifact: Arc::new(Semaphore::new(config.max_artifact_requests.max(1))),
+            json_budget: Arc::new(Semaphore::new(budget)),
         }
     }
 
@@ -161,6 +204,8 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     req.extensions_mut().insert(BodyLimits {
         max_json_body: config.max_json_body,
         json_body_timeout: config.json_body_timeout,
+        budget: Some(limiter.json_budget.clone()),
+        budget_wait: config.queue_timeout,
     });
     let resp = next.run(req).await;
     resp.map(|body| {
@@ -349,5 +394,44 @@ mod tests {
         assert!(is_body_timeout(&wrapped));
         assert!(!is_body_timeout(&io::Error::other("other")));
         assert!(s.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn body_budget_is_shared_and_returned() {
+        let limiter = Limiter::new(LimitsConfig {
+            max_json_body: 6,
+            json_body_budget: 10,
+            queue_timeout: Duration::from_millis(50),
+            ..LimitsConfig::default()
+        });
+        let limits = BodyLimits {
+            budget: Some(limiter.json_budget.clone()),
+            budget_wait: limiter.config().queue_timeout,
+            ..BodyLimits::default()
+        };
+        let first = limits.reserve(6).await.unwrap().unwrap();
+        let small = limits.reserve(4).await.unwrap().unwrap();
+        let err = limits.reserve(1).await.unwrap_err();
+        assert_eq!(err.code, rsflow_core::ErrorCode::TemporarilyUnavailable);
+        assert_eq!(err.retry_after, Some(1));
+        drop(small);
+        let again = limits.reserve(4).await.unwrap().unwrap();
+        assert_eq!(again.num_permits(), 4);
+        drop(first);
+        assert_eq!(limiter.json_budget.available_permits(), 6);
+        // Never below the body cap: one body of the largest size always fits.
+        let tight = Limiter::new(LimitsConfig {
+            max_json_body: 100,
+            json_body_budget: 1,
+            ..LimitsConfig::default()
+        });
+        assert_eq!(tight.json_budget.available_permits(), 100);
+        assert!(
+            BodyLimits::default()
+                .reserve(1 << 30)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }

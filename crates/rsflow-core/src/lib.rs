@@ -7,6 +7,7 @@
 //! - [`model_source`]: model-version `source` parsing and artifact-root containment.
 //! - [`search`]: the search filter / `order_by` AST and its parser.
 //! - [`validation`]: MLflow's input limits and naming rules.
+//! - [`pyfmt`]: Python's `repr()` and `json.dumps` text, for messages and stored JSON.
 //! - [`page_token`]: offset page tokens.
 //! - [`names`]: generated run and model names (`adjective-noun-NNN`).
 
@@ -14,6 +15,7 @@ pub mod error;
 pub mod model_source;
 pub mod names;
 pub mod page_token;
+pub mod pyfmt;
 pub mod search;
 pub mod validation;
 pub mod wire;

@@ -5,7 +5,8 @@
 //! `$` also matches before one trailing newline, so `"loss\n"` is a valid metric name there;
 //! both quirks are kept.
 
-use crate::search::pylit::{py_int, repr_float, repr_list, repr_str};
+use crate::pyfmt::{json_dumps_str, repr_float, repr_list, repr_str};
+use crate::search::pylit::py_int;
 use crate::{MlflowError, Result, wire};
 
 pub const MAX_PARAMS_TAGS_PER_BATCH: usize = 100;
@@ -41,42 +42,16 @@ pub fn truncate_long_values_from_env() -> bool {
     }
 }
 
-/// `json.dumps(s)` with its default `ensure_ascii=True`.
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// `invalid_value(path, value, message)` for a string value.
 fn invalid_value(path: &str, value: &str, message: Option<&str>) -> MlflowError {
     match message {
         Some(m) => invalid(format!(
             "Invalid value {} for parameter '{path}' supplied: {m}",
-            json_str(value)
+            json_dumps_str(value)
         )),
         None => invalid(format!(
             "Invalid value {} for parameter '{path}' supplied.",
-            json_str(value)
+            json_dumps_str(value)
         )),
     }
 }

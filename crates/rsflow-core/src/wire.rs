@@ -54,21 +54,24 @@ impl Serialize for MetricValue {
     }
 }
 
+/// Fields of the run types below are declared in byte order of their names: serialising them
+/// directly then gives the same text as through `serde_json::Value` (whose maps sort keys),
+/// which every response used before; hot paths skip the `Value` (see `sorted_like_value`).
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct Metric {
-    pub key: String,
-    pub value: MetricValue,
-    pub timestamp: i64,
-    pub step: i64,
-    /// Only set in bulk-interval / get-history-bulk responses.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub run_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dataset_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dataset_digest: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_name: Option<String>,
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model_id: Option<String>,
+    /// Only set in bulk-interval / get-history-bulk responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    pub step: i64,
+    pub timestamp: i64,
+    pub value: MetricValue,
 }
 
 /// Run status enum (`RunStatus` in service.proto).
@@ -111,17 +114,17 @@ impl RunStatus {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct RunInfo {
-    pub run_uuid: String,
-    pub run_id: String,
-    pub experiment_id: String,
-    pub run_name: String,
-    pub user_id: String,
-    pub status: String,
-    pub start_time: i64,
+    pub artifact_uri: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_time: Option<i64>,
-    pub artifact_uri: String,
+    pub experiment_id: String,
     pub lifecycle_stage: String,
+    pub run_id: String,
+    pub run_name: String,
+    pub run_uuid: String,
+    pub start_time: i64,
+    pub status: String,
+    pub user_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
@@ -136,21 +139,21 @@ pub struct RunData {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Dataset {
-    pub name: String,
     pub digest: String,
-    pub source_type: String,
-    pub source: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schema: Option<String>,
+    pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    pub source: String,
+    pub source_type: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct DatasetInput {
+    pub dataset: Dataset,
     #[serde(skip_serializing_if = "is_empty")]
     pub tags: Vec<KeyValue>,
-    pub dataset: Dataset,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -180,8 +183,8 @@ pub struct RunOutputs {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct Run {
-    pub info: RunInfo,
     pub data: RunData,
+    pub info: RunInfo,
     pub inputs: RunInputs,
     /// `runs/create` omits outputs; get and search include them.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -234,3 +237,72 @@ pub struct FileInfo {
 
 pub const LIFECYCLE_ACTIVE: &str = "active";
 pub const LIFECYCLE_DELETED: &str = "deleted";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Responses used to go through `serde_json::Value`, which sorts keys; a run serialised
+    /// directly must give the same bytes, every optional field set.
+    #[test]
+    fn run_serialises_like_its_value() {
+        let kv = |k: &str| KeyValue {
+            key: k.into(),
+            value: format!("{k}-v"),
+        };
+        let run = Run {
+            info: RunInfo {
+                run_uuid: "u".into(),
+                run_id: "u".into(),
+                experiment_id: "1".into(),
+                run_name: "n".into(),
+                user_id: "me".into(),
+                status: "FINISHED".into(),
+                start_time: 1,
+                end_time: Some(2),
+                artifact_uri: "a".into(),
+                lifecycle_stage: "active".into(),
+            },
+            data: RunData {
+                metrics: vec![Metric {
+                    key: "m".into(),
+                    value: MetricValue(f64::NAN),
+                    timestamp: 3,
+                    step: 4,
+                    run_id: Some("u".into()),
+                    dataset_name: Some("d".into()),
+                    dataset_digest: Some("g".into()),
+                    model_id: Some("mid".into()),
+                }],
+                params: vec![kv("p")],
+                tags: vec![kv("t")],
+            },
+            inputs: RunInputs {
+                dataset_inputs: vec![DatasetInput {
+                    tags: vec![kv("it")],
+                    dataset: Dataset {
+                        name: "d".into(),
+                        digest: "g".into(),
+                        source_type: "local".into(),
+                        source: "s".into(),
+                        schema: Some("{}".into()),
+                        profile: Some("{}".into()),
+                    },
+                }],
+                model_inputs: vec![ModelInput {
+                    model_id: "m1".into(),
+                }],
+            },
+            outputs: Some(RunOutputs {
+                model_outputs: vec![ModelOutput {
+                    model_id: "m2".into(),
+                    step: 5,
+                }],
+            }),
+        };
+        let direct = serde_json::to_string(&run).unwrap();
+        let via_value = serde_json::to_value(&run).unwrap().to_string();
+        assert_eq!(direct, via_value);
+        assert!(direct.starts_with("{\"data\":{\"metrics\":[{\"dataset_digest\":\"g\""));
+    }
+}

@@ -91,6 +91,85 @@ async fn concurrent_writers_lose_nothing() {
     assert_eq!(runs.items.len(), 17);
 }
 
+/// Metric-only writes from many tasks share grouped transactions: each request still gets its
+/// own answer (a deleted or unknown run fails alone), and every row and latest value lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grouped_metric_writes_answer_each_request() {
+    let (_dir, store) = fresh().await;
+    let store = Arc::new(store);
+    let exp = store.create_experiment("grouped", None, &[]).await.unwrap();
+    let mut runs = Vec::new();
+    for name in ["a", "b", "gone"] {
+        runs.push(
+            crate::suite::new_run(store.as_ref(), &exp, name)
+                .await
+                .info
+                .run_id,
+        );
+    }
+    store.delete_run(&runs[2]).await.unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..24i64 {
+        let store = store.clone();
+        let run = match t % 4 {
+            0 | 1 => runs[(t % 2) as usize].clone(),
+            2 => runs[2].clone(),
+            _ => "0123456789abcdef0123456789abcdef".to_string(),
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for i in 0..5i64 {
+                let metrics: Vec<_> = (0..30i64)
+                    .map(|j| metric(&format!("k{}", j % 3), (t * 100 + j) as f64, t, i * 30 + j))
+                    .collect();
+                outcomes.push(store.log_batch(&run, &metrics, &[], &[]).await);
+            }
+            (t, run, outcomes)
+        }));
+    }
+    for task in tasks {
+        let (t, run, outcomes) = task.await.unwrap();
+        for outcome in outcomes {
+            match t % 4 {
+                0 | 1 => outcome.unwrap(),
+                2 => assert_eq!(
+                    outcome.unwrap_err().message,
+                    format!(
+                        "The run {run} must be in the 'active' state. Current state is deleted."
+                    )
+                ),
+                _ => assert_eq!(
+                    outcome.unwrap_err().message,
+                    format!("Run with id={run} not found")
+                ),
+            }
+        }
+    }
+    for (r, run) in runs.iter().take(2).enumerate() {
+        let history = store
+            .get_metric_history(run, "k0", None, None)
+            .await
+            .unwrap();
+        // 6 writers per run (t % 4 == r), 5 batches of 10 k0 rows each.
+        assert_eq!(history.items.len(), 300, "run {r}");
+        let got = store.get_run(run).await.unwrap();
+        assert_eq!(got.data.metrics.len(), 3);
+        let k0 = got.data.metrics.iter().find(|m| m.key == "k0").unwrap();
+        // Highest step with k0 is 147 (i = 4, j = 27); the writer with the largest
+        // timestamp wins: t = 20 + r.
+        let t = 20 + r as i64;
+        assert_eq!(
+            (k0.step, k0.timestamp, k0.value.0),
+            (147, t, (t * 100 + 27) as f64)
+        );
+    }
+    let gone = store
+        .get_metric_history(&runs[2], "k0", None, None)
+        .await
+        .unwrap();
+    assert!(gone.items.is_empty());
+}
+
 /// Two stores on one file (two server processes): SQLite's lock plus busy_timeout
 /// serialise them and nothing is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

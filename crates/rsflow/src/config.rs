@@ -89,6 +89,10 @@ pub struct ServerArgs {
     /// Largest JSON request body in bytes; larger ones get 413 (artifact uploads are not capped).
     #[arg(long, env = "RSFLOW_MAX_JSON_BODY_BYTES", default_value_t = 32 * 1024 * 1024, help_heading = "rsflow limits")]
     pub max_json_body_bytes: usize,
+    /// JSON request bodies held in memory at once over all requests, in bytes (at least
+    /// --max-json-body-bytes); a body that would go past it waits up to --queue-timeout, then 503.
+    #[arg(long, env = "RSFLOW_JSON_BODY_BUDGET_BYTES", default_value_t = 256 * 1024 * 1024, help_heading = "rsflow limits")]
+    pub json_body_budget_bytes: usize,
     /// Tracking/registry requests served at once; more wait up to --queue-timeout, then 503.
     #[arg(
         long,
@@ -327,6 +331,7 @@ impl ServerArgs {
 
         for (flag, n) in [
             ("--max-json-body-bytes", self.max_json_body_bytes),
+            ("--json-body-budget-bytes", self.json_body_budget_bytes),
             ("--max-api-requests", self.max_api_requests),
             ("--max-artifact-requests", self.max_artifact_requests),
             ("--max-connections", self.max_connections),
@@ -337,6 +342,7 @@ impl ServerArgs {
         }
         let limits = LimitsConfig {
             max_json_body: self.max_json_body_bytes,
+            json_body_budget: self.json_body_budget_bytes,
             max_api_requests: self.max_api_requests,
             max_artifact_requests: self.max_artifact_requests,
             queue_timeout: seconds("--queue-timeout", self.queue_timeout)?,

@@ -90,16 +90,19 @@ pub(super) async fn search_runs(State(s): State<AppState>, p: Params) -> Handler
         return empty();
     }
     let page = s.tracking.search_runs(&query).await?;
-    let mut body = Map::new();
-    if !page.items.is_empty() {
-        let runs: Vec<Run> = page.items.into_iter().map(with_outputs).collect();
-        body.insert(
-            "runs".into(),
-            serde_json::to_value(&runs).unwrap_or_default(),
-        );
-    }
-    if let Some(t) = page.next_page_token {
-        body.insert("next_page_token".into(), Value::String(t));
-    }
-    json_ok(&body)
+    json_ok(&SearchRunsBody {
+        next_page_token: page.next_page_token,
+        runs: page.items.into_iter().map(with_outputs).collect(),
+    })
+}
+
+/// The search answer, serialised without a `serde_json::Value` in between (building one was a
+/// fifth of a search's server CPU). Fields in byte order, like the run types: the same bytes as the
+/// sorted map the other handlers build.
+#[derive(serde::Serialize)]
+struct SearchRunsBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    runs: Vec<Run>,
 }

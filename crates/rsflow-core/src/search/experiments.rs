@@ -8,10 +8,11 @@ use super::parse::{
     filter_comparisons, invalid, is_numeric_token, is_string_token, order_by_token, parse_list,
     py_strip, strip_quotes, trim_backticks,
 };
-use super::pylit::{py_float, py_int, repr_float, repr_set, repr_str};
+use super::pylit::{py_float, py_int};
 use super::runs::{METRIC_CMP, STRING_ATTR_CMP, bad_comparator};
 use super::{Clause, Entity, OrderBy};
 use crate::Result;
+use crate::pyfmt::{repr_float, repr_set, repr_str};
 
 const EXPERIMENT_KEYS: &[&str] = &["name", "experiment_id", "creation_time", "last_update_time"];
 const EXPERIMENT_NUMERIC: &[&str] = &["creation_time", "last_update_time"];

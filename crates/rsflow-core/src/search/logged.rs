@@ -3,9 +3,10 @@
 
 use super::group::{Kind, TooComplex, join_in_comparisons, parse_statements};
 use super::parse::{Raw, RawClause, build_clause, invalid, py_strip};
-use super::pylit::{Lit, literal_eval, py_float, repr_set, repr_str};
+use super::pylit::{Lit, literal_eval, py_float};
 use super::{Clause, Entity, MAX_CLAUSES, MAX_FILTER_LEN};
 use crate::Result;
+use crate::pyfmt::{repr_set, repr_str};
 
 /// Attribute keys as the reference resolves them: its aliases map to the timestamp columns.
 fn attribute_key(s: &str) -> &str {

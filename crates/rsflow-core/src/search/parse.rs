@@ -8,8 +8,9 @@
 
 use super::group::{Kind, Node, join_in_comparisons, parse_statements};
 use super::lex::Tt;
-use super::pylit::{Lit, literal_eval, py_float, repr_list, repr_str, shlex_split};
+use super::pylit::{Lit, literal_eval, py_float, shlex_split};
 use super::{Clause, Comparator, Entity, MAX_CLAUSES, MAX_FILTER_LEN, Value};
+use crate::pyfmt::{repr_list, repr_str};
 use crate::{MlflowError, Result};
 
 pub use super::experiments::{parse_experiment_filter, parse_experiment_order_by};

@@ -1,96 +1,8 @@
-//! The bits of Python the reference's messages and value parsing lean on: `repr()` of strings,
-//! lists, sets and floats, `int()` / `float()` of strings, `ast.literal_eval` of a parenthesised
-//! list, and `shlex.split`.
+//! The bits of Python the reference's value parsing leans on: `int()` / `float()` of strings,
+//! `ast.literal_eval` of a parenthesised list, and `shlex.split` (`repr()` is in
+//! [`crate::pyfmt`]).
 
-/// `repr(s)` for a `str`.
-pub(crate) fn repr_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if ('\u{80}'..='\u{a0}').contains(&c) => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
-/// `repr(list_of_str)`.
-pub(crate) fn repr_list<S: AsRef<str>>(items: &[S]) -> String {
-    let parts: Vec<String> = items.iter().map(|s| repr_str(s.as_ref())).collect();
-    format!("[{}]", parts.join(", "))
-}
-
-/// `repr(set_of_str)`. Python's order depends on the per-process hash seed, so any order is as
-/// faithful as another; sorted keeps messages stable.
-pub(crate) fn repr_set(items: &[&str]) -> String {
-    let mut sorted: Vec<&str> = items.to_vec();
-    sorted.sort_unstable();
-    let parts: Vec<String> = sorted.iter().map(|s| repr_str(s)).collect();
-    format!("{{{}}}", parts.join(", "))
-}
-
-/// `repr(x)` for a float: shortest round-trip digits, fixed notation for exponents in
-/// `-4..16`, scientific otherwise.
-pub(crate) fn repr_float(x: f64) -> String {
-    if x.is_nan() {
-        return "nan".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    if x == 0.0 {
-        return if x.is_sign_negative() { "-0.0" } else { "0.0" }.into();
-    }
-    let sci = format!("{x:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let neg = mantissa.starts_with('-');
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let sign = if neg { "-" } else { "" };
-    if (-4..16).contains(&exp) {
-        let point = exp + 1;
-        let body = if point <= 0 {
-            format!("0.{}{}", "0".repeat((-point) as usize), digits)
-        } else if point as usize >= digits.len() {
-            format!("{}{}.0", digits, "0".repeat(point as usize - digits.len()))
-        } else {
-            format!(
-                "{}.{}",
-                &digits[..point as usize],
-                &digits[point as usize..]
-            )
-        };
-        format!("{sign}{body}")
-    } else {
-        let m = if digits.len() > 1 {
-            format!("{}.{}", &digits[..1], &digits[1..])
-        } else {
-            digits
-        };
-        let esign = if exp < 0 { '-' } else { '+' };
-        format!("{sign}{m}e{esign}{:02}", exp.abs())
-    }
-}
+use crate::pyfmt::{repr_float, repr_str};
 
 /// Digits with Python's underscore rule (single underscores between digits only).
 fn strip_underscores(s: &str) -> Option<String> {
@@ -484,25 +396,6 @@ pub(crate) fn shlex_split(s: &str) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reprs_match_python() {
-        assert_eq!(repr_str("a"), "'a'");
-        assert_eq!(repr_str("it's"), "\"it's\"");
-        assert_eq!(repr_str("a'\"b"), "'a\\'\"b'");
-        assert_eq!(repr_str("a\nb\\"), "'a\\nb\\\\'");
-        assert_eq!(repr_list(&["metrics.a ASC", "x"]), "['metrics.a ASC', 'x']");
-        assert_eq!(repr_set(&["b", "a"]), "{'a', 'b'}");
-        assert_eq!(repr_float(1.5), "1.5");
-        assert_eq!(repr_float(2.0), "2.0");
-        assert_eq!(repr_float(1e20), "1e+20");
-        assert_eq!(repr_float(1e15), "1000000000000000.0");
-        assert_eq!(repr_float(1e16), "1e+16");
-        assert_eq!(repr_float(0.0001), "0.0001");
-        assert_eq!(repr_float(0.00001), "1e-05");
-        assert_eq!(repr_float(-1.25e-7), "-1.25e-07");
-        assert_eq!(repr_float(123.456), "123.456");
-    }
 
     #[test]
     fn python_numbers() {

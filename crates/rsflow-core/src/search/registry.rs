@@ -9,9 +9,10 @@ use super::parse::{
     filter_comparisons, invalid, is_numeric_token, is_string_token, order_by_token, parse_list,
     py_strip, strip_quotes, trim_backticks,
 };
-use super::pylit::{py_float, py_int, repr_float, repr_list, repr_set, repr_str};
+use super::pylit::{py_float, py_int};
 use super::{Clause, Entity, OrderBy};
 use crate::Result;
+use crate::pyfmt::{repr_float, repr_list, repr_set, repr_str};
 
 /// `_get_model_search_identifier` / `_get_model_version_search_identifier`: the attribute key is
 /// checked before quotes are stripped, so `` `name` `` is not a valid attribute there.

@@ -8,8 +8,9 @@ use super::parse::{
     filter_comparisons, invalid, is_numeric_token, is_string_token, order_by_token, parse_list,
     py_strip, strip_quotes, trim_backticks,
 };
-use super::pylit::{py_float, repr_list, repr_set};
+use super::pylit::py_float;
 use super::{Clause, OrderBy};
+use crate::pyfmt::{repr_list, repr_set};
 use crate::{MlflowError, Result};
 
 const RUN_SEARCH_KEYS: &[&str] = &[

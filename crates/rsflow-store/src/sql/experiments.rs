@@ -7,10 +7,10 @@ use rsflow_core::{ErrorCode, MlflowError, Result, now_ms};
 use sqlx::{AnyConnection, Row as _};
 
 use super::integrity::{Statement, Violation};
-use super::pyrepr::{opt_str_repr, str_repr};
 use super::query::{DbErrorKind, Sql, classify, db_err};
 use super::uri::{append_to_uri_path, resolve_uri_if_local};
 use super::{SqlStore, runs};
+use rsflow_core::pyfmt::{repr_opt_str, repr_str};
 
 pub(crate) const DEFAULT_EXPERIMENT_ID: &str = "0";
 const EXPERIMENT_COLUMNS: &str =
@@ -265,11 +265,11 @@ impl SqlStore {
                         returning: Some("experiment_id"),
                     },
                     params: &[
-                        ("name", str_repr(name)),
+                        ("name", repr_str(name)),
                         ("workspace", "'default'".into()),
                         (
                             "artifact_location",
-                            opt_str_repr(artifact_location.as_deref()),
+                            repr_opt_str(artifact_location.as_deref()),
                         ),
                         ("lifecycle_stage", "'active'".into()),
                         ("creation_time", now.to_string()),
@@ -377,7 +377,7 @@ impl SqlStore {
                         constraint: "uq_experiments_workspace_name",
                         statement: Statement::UpdateWhere,
                         params: &[
-                            ("name", str_repr(new_name)),
+                            ("name", repr_str(new_name)),
                             ("last_update_time", now.to_string()),
                             ("experiment_id", exp.id.to_string()),
                         ],

@@ -9,10 +9,10 @@ use sqlx::Row as _;
 
 use super::SqlStore;
 use super::integrity::{Statement, Violation};
-use super::logging::insert_rows;
-use super::pyrepr::str_repr;
+use super::logging::{Repeats, insert_rows};
 use super::query::{DbErrorKind, Sql, classify, db_err, race_err};
 use super::runs::fetch_run;
+use rsflow_core::pyfmt::repr_str;
 
 /// `uuid.uuid4().hex`, as MLflow names datasets and inputs.
 fn new_uuid() -> String {
@@ -123,6 +123,7 @@ impl SqlStore {
                 "INSERT INTO input_tags (input_uuid, name, value) VALUES ",
                 "",
                 3,
+                Repeats::Forbidden,
                 &d.tags,
                 |q, t| {
                     q.arg(input_uuid.as_str());
@@ -197,11 +198,11 @@ impl SqlStore {
                             constraint: "inputs_pk",
                             statement: Statement::Insert { returning: None },
                             params: &[
-                                ("input_uuid", str_repr(&uuid)),
+                                ("input_uuid", repr_str(&uuid)),
                                 ("source_type", "'RUN_OUTPUT'".into()),
-                                ("source_id", str_repr(run_id)),
+                                ("source_id", repr_str(run_id)),
                                 ("destination_type", "'MODEL_OUTPUT'".into()),
-                                ("destination_id", str_repr(&m.model_id)),
+                                ("destination_id", repr_str(&m.model_id)),
                                 ("step", step),
                             ],
                         }

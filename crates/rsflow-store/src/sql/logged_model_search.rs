@@ -12,11 +12,12 @@ use serde_json::{Value, json};
 
 use super::SqlStore;
 use super::experiments::parse_experiment_id;
-use super::logged_models::{LM_COLUMNS, complete, info_from_row, py_json};
-use super::pyrepr::str_repr;
+use super::logged_models::{LM_COLUMNS, complete, info_from_row};
 use super::query::{Sql, db_err};
 use super::registry_search::render_comparison;
 use crate::{DatasetFilter, LoggedModelOrderBy, SearchLoggedModels};
+use rsflow_core::pyfmt::json_dumps;
+use rsflow_core::pyfmt::repr_str;
 
 /// `SEARCH_LOGGED_MODEL_MAX_RESULTS_DEFAULT`, for callers that send none.
 const DEFAULT_MAX_RESULTS: i64 = 100;
@@ -69,7 +70,7 @@ fn py_repr(v: &Value) -> String {
         Value::Null => "None".into(),
         Value::Bool(b) => if *b { "True" } else { "False" }.into(),
         Value::Number(n) => n.to_string(),
-        Value::String(s) => str_repr(s),
+        Value::String(s) => repr_str(s),
         Value::Array(items) => format!(
             "[{}]",
             items.iter().map(py_repr).collect::<Vec<_>>().join(", ")
@@ -82,7 +83,7 @@ fn py_repr(v: &Value) -> String {
             format!(
                 "{{{}}}",
                 keys.iter()
-                    .map(|k| format!("{}: {}", str_repr(k), py_repr(&map[*k])))
+                    .map(|k| format!("{}: {}", repr_str(k), py_repr(&map[*k])))
                     .collect::<Vec<_>>()
                     .join(", ")
             )
@@ -94,9 +95,9 @@ fn py_repr(v: &Value) -> String {
 fn encode_token(ids: &[String], filter: Option<&str>, order_by: &Value, offset: i64) -> String {
     let text = format!(
         "{{\"experiment_ids\": {}, \"filter_string\": {}, \"order_by\": {}, \"offset\": {offset}}}",
-        py_json(&json!(ids)),
-        py_json(&json!(filter)),
-        py_json(order_by),
+        json_dumps(&json!(ids)),
+        json_dumps(&json!(filter)),
+        json_dumps(order_by),
     );
     STANDARD.encode(text)
 }
@@ -284,13 +285,19 @@ fn render_order(q: &mut Sql, order_by: &[LoggedModelOrderBy]) -> Result<()> {
                 let mut sub = format!(
                     "(SELECT m.metric_value FROM logged_model_metrics m WHERE m.model_id = \
                      lm.model_id AND m.metric_name = {}",
-                    q.arg(name)
+                    q.arg_placeholder(name)
                 );
                 if let Some(ds) = &ob.dataset_name {
-                    sub.push_str(&format!(" AND m.dataset_name = {}", q.arg(ds.as_str())));
+                    sub.push_str(&format!(
+                        " AND m.dataset_name = {}",
+                        q.arg_placeholder(ds.as_str())
+                    ));
                 }
                 if let Some(dg) = &ob.dataset_digest {
-                    sub.push_str(&format!(" AND m.dataset_digest = {}", q.arg(dg.as_str())));
+                    sub.push_str(&format!(
+                        " AND m.dataset_digest = {}",
+                        q.arg_placeholder(dg.as_str())
+                    ));
                 }
                 sub.push_str(
                     " ORDER BY m.metric_timestamp_ms DESC, m.metric_step DESC, m.run_id ASC \

@@ -18,11 +18,11 @@ use sqlx::{AnyConnection, Row as _};
 
 use super::SqlStore;
 use super::experiments::{dedupe_last, fetch_experiment};
-use super::pyrepr::str_repr;
 use super::query::{Sql, db_err};
 use super::registry_rules as rules;
 use super::uri::append_to_uri_path;
 use crate::{CreateLoggedModel, LoggedModelStore, SearchLoggedModels};
+use rsflow_core::pyfmt::{json_dumps, repr_str};
 
 pub(crate) const LM_COLUMNS: &str = "lm.model_id, lm.experiment_id, lm.name, \
      lm.artifact_location, lm.creation_timestamp_ms, lm.last_updated_timestamp_ms, lm.status, \
@@ -212,50 +212,6 @@ async fn upsert_params(
     Ok(())
 }
 
-/// Python's `json.dumps` (default separators, `ensure_ascii`), for values MLflow writes as
-/// JSON text that other MLflow code reads back.
-pub(crate) fn py_json(v: &Value) -> String {
-    match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => if *b { "true" } else { "false" }.into(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => {
-            let mut out = String::from("\"");
-            for c in s.chars() {
-                match c {
-                    '"' => out.push_str("\\\""),
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    '\t' => out.push_str("\\t"),
-                    '\u{8}' => out.push_str("\\b"),
-                    '\u{c}' => out.push_str("\\f"),
-                    c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                        let mut buf = [0u16; 2];
-                        for u in c.encode_utf16(&mut buf) {
-                            out.push_str(&format!("\\u{u:04x}"));
-                        }
-                    }
-                    c => out.push(c),
-                }
-            }
-            out.push('"');
-            out
-        }
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(py_json).collect::<Vec<_>>().join(", ")
-        ),
-        Value::Object(map) => format!(
-            "{{{}}}",
-            map.iter()
-                .map(|(k, v)| format!("{}: {}", py_json(&Value::String(k.clone())), py_json(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
 #[async_trait]
 impl LoggedModelStore for SqlStore {
     async fn create_logged_model(&self, model: CreateLoggedModel) -> Result<LoggedModel> {
@@ -370,8 +326,8 @@ impl LoggedModelStore for SqlStore {
         if done.rows_affected() == 0 {
             return Err(MlflowError::not_found(format!(
                 "No tag with key {} found for model with ID {}.",
-                str_repr(key),
-                str_repr(model_id)
+                repr_str(key),
+                repr_str(model_id)
             )));
         }
         tx.commit().await.map_err(db_err)
@@ -400,7 +356,7 @@ impl LoggedModelStore for SqlStore {
         if !list.contains(&entry) {
             list.push(entry);
         }
-        let text = py_json(&Value::Array(list));
+        let text = json_dumps(&Value::Array(list));
         upsert_tags(
             &mut tx,
             model_id,
@@ -409,23 +365,5 @@ impl LoggedModelStore for SqlStore {
         )
         .await?;
         tx.commit().await.map_err(db_err)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn py_json_matches_python_dumps() {
-        let v = serde_json::json!([{"name": "wf", "version": 1}, {"name": "é", "version": "2"}]);
-        assert_eq!(
-            py_json(&v),
-            r#"[{"name": "wf", "version": 1}, {"name": "\u00e9", "version": "2"}]"#
-        );
-        assert_eq!(
-            py_json(&serde_json::json!({"a": null, "b": [true]})),
-            r#"{"a": null, "b": [true]}"#
-        );
     }
 }

@@ -9,13 +9,17 @@ use sqlx::{AnyConnection, Row as _};
 
 use super::SqlStore;
 use super::experiments::dedupe_last;
-use super::pyrepr::str_repr;
 use super::query::{Sql, db_err, sorts_for_locks, values_placeholders};
 use super::runs::{MLFLOW_RUN_NAME, fetch_run, set_run_name, upsert_run_tags};
+use rsflow_core::pyfmt::repr_str;
 
 /// Multi-row statements are cut into these sizes so that a handful of prepared statements
 /// (cached per connection by sqlx) serve every batch size.
 const ROW_CHUNKS: &[usize] = &[256, 64, 16, 4, 1];
+
+/// The largest padded chunk (SQLite): 1024 rows of up to 10 columns stay far below its
+/// 32,766 parameters per statement, and cover MLflow's 1000-metric batch limit in one.
+const MAX_PADDED_ROWS: usize = 1024;
 
 /// Split `n` rows into the fixed chunk sizes, largest first.
 fn chunk_plan(mut n: usize) -> Vec<usize> {
@@ -25,6 +29,20 @@ fn chunk_plan(mut n: usize) -> Vec<usize> {
             plan.push(size);
             n -= size;
         }
+    }
+    plan
+}
+
+/// Statement sizes for `n` rows when the statement tolerates repeated rows: powers of two,
+/// the last one padded. Every statement is a round trip to SQLite's worker thread and a
+/// statement journal; a 1000-metric batch is one statement instead of ten, and the padding
+/// costs SQLite one index probe per copy.
+fn padded_plan(mut n: usize) -> Vec<usize> {
+    let mut plan = Vec::new();
+    while n > 0 {
+        let size = n.next_power_of_two().min(MAX_PADDED_ROWS);
+        plan.push(size);
+        n = n.saturating_sub(size);
     }
     plan
 }
@@ -40,9 +58,18 @@ pub(crate) fn sanitize(value: f64) -> (bool, f64) {
     }
 }
 
+/// The metrics one request logs to one run (several of them share a grouped transaction).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunMetrics<'a> {
+    pub run_id: &'a str,
+    pub experiment_id: i64,
+    pub metrics: &'a [Metric],
+}
+
 /// A metric row ready to insert.
 #[derive(Debug, Clone)]
 struct MetricRow<'a> {
+    run_id: &'a str,
     key: &'a str,
     value: f64,
     timestamp: i64,
@@ -64,27 +91,48 @@ impl MetricRow<'_> {
     }
 }
 
+/// How a multi-row INSERT treats a row that repeats an earlier one of the same statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Repeats {
+    /// The statement ignores it (`ON CONFLICT DO NOTHING`, or an upsert whose update skips an
+    /// equal row), so SQLite may pad chunks with copies of the last row.
+    Harmless,
+    /// A repeat would fail or change the result: fixed-size chunks only.
+    Forbidden,
+}
+
 /// Insert rows of `width` columns with a fixed statement shape per chunk size.
 pub(crate) async fn insert_rows<T>(
     conn: &mut AnyConnection,
     head: &str,
     tail: &str,
     width: usize,
+    repeats: Repeats,
     rows: &[T],
     bind: impl Fn(&mut Sql, &T),
 ) -> Result<u64> {
     // The head and tail bind nothing, so every parameter is a row value, in order.
     let anonymous = conn.backend_name() == "SQLite";
+    let plan = if anonymous && repeats == Repeats::Harmless {
+        padded_plan(rows.len())
+    } else {
+        chunk_plan(rows.len())
+    };
     let mut affected = 0;
     let mut at = 0;
-    for size in chunk_plan(rows.len()) {
+    for size in plan {
         let mut q = Sql::new(head);
         q.push(&values_placeholders(anonymous, size, width))
             .push(tail);
-        for row in &rows[at..at + size] {
+        let end = (at + size).min(rows.len());
+        for row in &rows[at..end] {
             bind(&mut q, row);
         }
-        at += size;
+        // Padding: copies of the last row, which the statement ignores (`Repeats::Harmless`).
+        for _ in end..at + size {
+            bind(&mut q, &rows[end - 1]);
+        }
+        at = end;
         affected += q
             .query()
             .execute(&mut *conn)
@@ -153,9 +201,9 @@ fn non_matching_repr(items: &[(&str, String, &str)]) -> String {
         .map(|(k, old, new)| {
             format!(
                 "{{'key': {}, 'old_value': {}, 'new_value': {}}}",
-                str_repr(k),
-                str_repr(old),
-                str_repr(new)
+                repr_str(k),
+                repr_str(old),
+                repr_str(new)
             )
         })
         .collect();
@@ -178,7 +226,7 @@ async fn log_params(
         }
     }
     if !dupes.is_empty() {
-        let list: Vec<String> = dupes.iter().map(|k| str_repr(k)).collect();
+        let list: Vec<String> = dupes.iter().map(|k| repr_str(k)).collect();
         return Err(MlflowError::invalid_param(format!(
             "Duplicate parameter keys have been submitted: [{}]. Please ensure the request \
              contains only one param value per param key.",
@@ -195,6 +243,7 @@ async fn log_params(
         "INSERT INTO params (key, value, run_uuid) VALUES ",
         " ON CONFLICT DO NOTHING",
         3,
+        Repeats::Harmless,
         &new_params,
         |q, p| {
             q.arg(p.key.as_str());
@@ -263,151 +312,189 @@ fn check_params<'a>(
     Ok(new_params)
 }
 
-async fn log_metrics(
+/// Insert metrics and update latest metrics for one or more runs. PostgreSQL takes one run at a
+/// time (one JSON statement per table); SQLite one multi-row statement per table for all.
+pub(crate) async fn log_metrics(
     conn: &mut AnyConnection,
-    run_id: &str,
-    experiment_id: i64,
-    metrics: &[Metric],
+    batches: &[RunMetrics<'_>],
 ) -> Result<()> {
-    if metrics.is_empty() {
-        return Ok(());
-    }
-    // Exact duplicates (same stored identity) collapse to one row, as MLflow's dedupe does.
-    let mut seen: HashSet<(&str, i64, i64, u64, bool)> = HashSet::new();
-    let mut rows: Vec<MetricRow<'_>> = Vec::with_capacity(metrics.len());
-    for m in metrics {
-        let (is_nan, value) = sanitize(m.value.0);
-        if seen.insert((&m.key, m.timestamp, m.step, value.to_bits(), is_nan)) {
-            rows.push(MetricRow {
-                key: &m.key,
-                value,
-                timestamp: m.timestamp,
-                step: m.step,
-                is_nan,
-            });
+    if sorts_for_locks(conn) {
+        for b in batches {
+            log_metrics_pg(conn, b).await?;
         }
-    }
-    let lock_order = sorts_for_locks(conn);
-    if lock_order {
-        rows.sort_unstable_by(|a, b| {
-            (a.key, a.timestamp, a.step, a.is_nan)
-                .cmp(&(b.key, b.timestamp, b.step, b.is_nan))
-                .then(a.value.total_cmp(&b.value))
-        });
-    }
-    if lock_order {
-        insert_json(
-            conn,
-            "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) \
-             SELECT r.k, r.v, r.t, $2, r.s, r.n FROM ",
-            " ON CONFLICT DO NOTHING",
-            &rows,
-            run_id,
-        )
-        .await?;
     } else {
+        let rows = metric_rows(batches);
         insert_rows(
             conn,
             "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES ",
             " ON CONFLICT DO NOTHING",
             6,
+            Repeats::Harmless,
             &rows,
             |q, m| {
                 q.arg(m.key);
                 q.arg(m.value);
                 q.arg(m.timestamp);
-                q.arg(run_id);
+                q.arg(m.run_id);
                 q.arg(m.step);
                 q.arg(m.is_nan);
             },
         )
         .await?;
+        insert_rows(
+            conn,
+            "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES ",
+            LATEST_UPSERT,
+            6,
+            Repeats::Harmless,
+            &newest_per_key(&rows),
+            |q, m| {
+                q.arg(m.key);
+                q.arg(m.value);
+                q.arg(m.timestamp);
+                q.arg(m.step);
+                q.arg(m.is_nan);
+                q.arg(m.run_id);
+            },
+        )
+        .await?;
     }
+    log_model_metrics(conn, batches).await
+}
 
-    // The newest value per key in this batch; the upsert only replaces an older stored one.
-    let mut latest: Vec<MetricRow<'_>> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    for m in &rows {
-        match index.get(m.key) {
+const LATEST_UPSERT: &str = " ON CONFLICT (key, run_uuid) DO UPDATE SET value = \
+     excluded.value, timestamp = excluded.timestamp, step = excluded.step, is_nan = \
+     excluded.is_nan WHERE excluded.step > latest_metrics.step OR (excluded.step = \
+     latest_metrics.step AND (excluded.timestamp > latest_metrics.timestamp OR \
+     (excluded.timestamp = latest_metrics.timestamp AND excluded.value > \
+     latest_metrics.value)))";
+
+/// The rows to store: sanitised, exact duplicates (same stored identity) collapsed to one, as
+/// MLflow's dedupe does.
+fn metric_rows<'a>(batches: &[RunMetrics<'a>]) -> Vec<MetricRow<'a>> {
+    let mut seen: HashSet<(&str, &str, i64, i64, u64, bool)> = HashSet::new();
+    let mut rows = Vec::with_capacity(batches.iter().map(|b| b.metrics.len()).sum());
+    for b in batches {
+        for m in b.metrics {
+            let (is_nan, value) = sanitize(m.value.0);
+            if seen.insert((
+                b.run_id,
+                &m.key,
+                m.timestamp,
+                m.step,
+                value.to_bits(),
+                is_nan,
+            )) {
+                rows.push(MetricRow {
+                    run_id: b.run_id,
+                    key: &m.key,
+                    value,
+                    timestamp: m.timestamp,
+                    step: m.step,
+                    is_nan,
+                });
+            }
+        }
+    }
+    rows
+}
+
+/// The newest row per (run, key), in order of first appearance; the upsert only replaces an
+/// older stored one. The first of equally new rows wins, as it would in separate requests.
+fn newest_per_key<'a>(rows: &[MetricRow<'a>]) -> Vec<MetricRow<'a>> {
+    let mut latest: Vec<MetricRow<'a>> = Vec::new();
+    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+    for m in rows {
+        match index.get(&(m.run_id, m.key)) {
             Some(&i) => {
                 if m.newer_than(&latest[i]) {
                     latest[i] = m.clone();
                 }
             }
             None => {
-                index.insert(m.key, latest.len());
+                index.insert((m.run_id, m.key), latest.len());
                 latest.push(m.clone());
             }
         }
     }
-    if lock_order {
-        latest.sort_unstable_by(|a, b| a.key.cmp(b.key));
-    }
-    const LATEST_UPSERT: &str = " ON CONFLICT (key, run_uuid) DO UPDATE SET value = \
-         excluded.value, timestamp = excluded.timestamp, step = excluded.step, is_nan = \
-         excluded.is_nan WHERE excluded.step > latest_metrics.step OR (excluded.step = \
-         latest_metrics.step AND (excluded.timestamp > latest_metrics.timestamp OR \
-         (excluded.timestamp = latest_metrics.timestamp AND excluded.value > \
-         latest_metrics.value)))";
-    if lock_order {
-        insert_json(
-            conn,
-            "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) \
-             SELECT r.k, r.v, r.t, r.s, r.n, $2 FROM ",
-            LATEST_UPSERT,
-            &latest,
-            run_id,
-        )
-        .await?;
-    } else {
-        insert_rows(
-            conn,
-            "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES ",
-            LATEST_UPSERT,
-            6,
-            &latest,
-            |q, m| {
-                q.arg(m.key);
-                q.arg(m.value);
-                q.arg(m.timestamp);
-                q.arg(m.step);
-                q.arg(m.is_nan);
-                q.arg(run_id);
-            },
-        )
-        .await?;
-    }
+    latest
+}
 
+/// PostgreSQL: rows sorted into lock order, one JSON-bound statement per table.
+async fn log_metrics_pg(conn: &mut AnyConnection, b: &RunMetrics<'_>) -> Result<()> {
+    let mut rows = metric_rows(std::slice::from_ref(b));
+    rows.sort_unstable_by(|a, b| {
+        (a.key, a.timestamp, a.step, a.is_nan)
+            .cmp(&(b.key, b.timestamp, b.step, b.is_nan))
+            .then(a.value.total_cmp(&b.value))
+    });
+    insert_json(
+        conn,
+        "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) \
+         SELECT r.k, r.v, r.t, $2, r.s, r.n FROM ",
+        " ON CONFLICT DO NOTHING",
+        &rows,
+        b.run_id,
+    )
+    .await?;
+    let mut latest = newest_per_key(&rows);
+    latest.sort_unstable_by(|a, b| a.key.cmp(b.key));
+    insert_json(
+        conn,
+        "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) \
+         SELECT r.k, r.v, r.t, r.s, r.n, $2 FROM ",
+        LATEST_UPSERT,
+        &latest,
+        b.run_id,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn log_model_metrics(conn: &mut AnyConnection, batches: &[RunMetrics<'_>]) -> Result<()> {
     // Metrics that name a logged model are also that model's metrics.
     let mut model_seen = HashSet::new();
-    let model_rows: Vec<&Metric> = metrics
+    let model_rows: Vec<(&RunMetrics<'_>, &Metric)> = batches
         .iter()
-        .filter(|m| m.model_id.is_some())
-        .filter(|m| model_seen.insert((m.model_id.as_deref(), m.key.as_str(), m.timestamp, m.step)))
+        .flat_map(|b| b.metrics.iter().map(move |m| (b, m)))
+        .filter(|(_, m)| m.model_id.is_some())
+        .filter(|(b, m)| {
+            model_seen.insert((
+                b.run_id,
+                m.model_id.as_deref(),
+                m.key.as_str(),
+                m.timestamp,
+                m.step,
+            ))
+        })
         .collect();
-    let result = insert_rows(
+    if model_rows.is_empty() {
+        return Ok(());
+    }
+    insert_rows(
         conn,
         "INSERT INTO logged_model_metrics (model_id, metric_name, metric_timestamp_ms, \
          metric_step, metric_value, experiment_id, run_id, dataset_uuid, dataset_name, \
          dataset_digest) VALUES ",
         " ON CONFLICT DO NOTHING",
         10,
+        Repeats::Harmless,
         &model_rows,
-        |q, m| {
+        |q, (b, m)| {
             q.arg(m.model_id.clone());
             q.arg(m.key.as_str());
             q.arg(m.timestamp);
             q.arg(m.step);
             q.arg(sanitize(m.value.0).1);
-            q.arg(experiment_id);
-            q.arg(run_id);
+            q.arg(b.experiment_id);
+            q.arg(b.run_id);
             q.arg(Option::<String>::None);
             q.arg(m.dataset_name.clone());
             q.arg(m.dataset_digest.clone());
         },
     )
-    .await;
-    result.map(|_| ())
+    .await
+    .map(|_| ())
 }
 
 async fn set_tags(conn: &mut AnyConnection, run_id: &str, tags: &[RunTag]) -> Result<()> {
@@ -438,7 +525,14 @@ impl SqlStore {
         if !params.is_empty() {
             log_params(&mut tx, run_id, params, single_param).await?;
         }
-        log_metrics(&mut tx, run_id, run.experiment_id, metrics).await?;
+        if !metrics.is_empty() {
+            let batch = RunMetrics {
+                run_id,
+                experiment_id: run.experiment_id,
+                metrics,
+            };
+            log_metrics(&mut tx, std::slice::from_ref(&batch)).await?;
+        }
         if !tags.is_empty() {
             set_tags(&mut tx, run_id, tags).await?;
         }
@@ -472,6 +566,17 @@ mod tests {
             vec![256, 256, 256, 64, 64, 64, 16, 16, 4, 4]
         );
         assert_eq!(chunk_plan(7).iter().sum::<usize>(), 7);
+    }
+
+    #[test]
+    fn padded_plan_is_one_statement_per_1024_rows() {
+        assert_eq!(padded_plan(0), Vec::<usize>::new());
+        assert_eq!(padded_plan(1), vec![1]);
+        assert_eq!(padded_plan(10), vec![16]);
+        assert_eq!(padded_plan(100), vec![128]);
+        assert_eq!(padded_plan(1000), vec![1024]);
+        assert_eq!(padded_plan(1025), vec![1024, 1]);
+        assert_eq!(padded_plan(3000), vec![1024, 1024, 1024]);
     }
 
     #[test]

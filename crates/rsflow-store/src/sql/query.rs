@@ -103,9 +103,14 @@ impl Sql {
     }
 
     /// Bind a value and return its placeholder, for callers that need to place it themselves.
-    pub fn arg(&mut self, value: impl Into<Arg>) -> String {
+    pub fn arg_placeholder(&mut self, value: impl Into<Arg>) -> String {
         self.args.push(value.into());
         format!("${}", self.args.len())
+    }
+
+    /// Bind a value whose placeholder the text already has (multi-row VALUES lists).
+    pub fn arg(&mut self, value: impl Into<Arg>) {
+        self.args.push(value.into());
     }
 
     /// Bind a value and append its placeholder.
@@ -135,7 +140,9 @@ impl Sql {
             let _ = match a {
                 Arg::I64(v) => args.add(*v),
                 Arg::F64(v) => args.add(*v),
-                Arg::Str(v) => args.add(v.clone()),
+                // Borrowed: the statement lives no longer than `self`, and a batch binds
+                // thousands of strings.
+                Arg::Str(v) => args.add(v.as_str()),
                 Arg::Bool(v) => args.add(*v),
                 Arg::Null => args.add(Option::<String>::None),
             };

@@ -32,9 +32,9 @@ pub(crate) fn render_comparison(
 ) -> Result<()> {
     let bind_scalar = |q: &mut Sql, v: &Value| -> Result<String> {
         Ok(match v {
-            Value::Str(s) => q.arg(s.as_str()),
-            Value::Num(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => q.arg(*n as i64),
-            Value::Num(n) => q.arg(*n),
+            Value::Str(s) => q.arg_placeholder(s.as_str()),
+            Value::Num(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => q.arg_placeholder(*n as i64),
+            Value::Num(n) => q.arg_placeholder(*n),
             other => {
                 return Err(MlflowError::invalid_param(format!(
                     "Invalid value {other:?} for comparison on {column}"

@@ -11,8 +11,8 @@ use super::{bind_number, compare, entity_name, page, validate_max_results};
 use crate::SearchExperiments;
 use crate::sql::SqlStore;
 use crate::sql::experiments::{fetch_experiments_by_sql, parse_experiment_id, stages_sql};
-use crate::sql::pyrepr::str_repr;
 use crate::sql::query::{Dialect, Sql};
+use rsflow_core::pyfmt::repr_str;
 
 fn experiment_column(key: &str) -> Result<&'static str> {
     Ok(match key {
@@ -119,7 +119,7 @@ fn experiment_clause(q: &mut Sql, dialect: Dialect, c: &Clause) -> Result<()> {
                     MlflowError::invalid_param(format!(
                         "Invalid value for numeric attribute '{}': {}",
                         c.key,
-                        str_repr(s)
+                        repr_str(s)
                     ))
                 })?,
                 _ => {

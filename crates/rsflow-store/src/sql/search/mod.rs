@@ -76,7 +76,7 @@ pub(super) fn compare(
             let Value::Str(s) = value else {
                 return Err(bad());
             };
-            let p = q.arg(s.as_str());
+            let p = q.arg_placeholder(s.as_str());
             q.push(&dialect.ilike(column, &p));
         }
         Comparator::IsNull | Comparator::IsNotNull => {

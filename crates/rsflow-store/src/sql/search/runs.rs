@@ -12,10 +12,10 @@ use super::{compare, page, validate_max_results};
 use crate::SearchRuns;
 use crate::sql::SqlStore;
 use crate::sql::experiments::{parse_experiment_id, stages_sql};
-use crate::sql::pyrepr::str_repr;
 use crate::sql::query::{Dialect, Sql, db_err};
 use crate::sql::run_data::{assemble, fetch_children};
 use crate::sql::runs::{RUN_COLUMNS, RunRow};
+use rsflow_core::pyfmt::repr_str;
 
 /// The `runs` column behind an attribute key (keys arrive canonicalised).
 fn run_attribute_column(key: &str) -> Result<&'static str> {
@@ -122,7 +122,7 @@ fn run_clause(q: &mut Sql, dialect: Dialect, c: &Clause) -> Result<()> {
 
 /// Python's `str()` of the `order_by` list, for the duplicate-field message.
 fn py_list(items: &[String]) -> String {
-    let v: Vec<String> = items.iter().map(|s| str_repr(s)).collect();
+    let v: Vec<String> = items.iter().map(|s| repr_str(s)).collect();
     format!("[{}]", v.join(", "))
 }
 

@@ -1,0 +1,147 @@
+//! Group commit for metric logging on SQLite: requests that only log metrics (`log-metric`,
+//! and `log-batch` without params or tags) queue for one writer task, which stores everything
+//! that queued meanwhile in one transaction and answers each request after the commit.
+//!
+//! SQLite has one writer, so under concurrent load every request used to wait for the ones
+//! before it, each paying its own BEGIN, run lookup, statements, COMMIT (with its WAL write)
+//! and connection hand-over. A group pays those once. Acknowledged writes are as durable as
+//! before: nobody gets an answer before the commit that holds their rows.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rsflow_core::wire::Metric;
+use rsflow_core::{MlflowError, Result};
+use sqlx::AnyPool;
+use tokio::sync::{mpsc, oneshot};
+
+use super::logging::{RunMetrics, log_metrics};
+use super::query::{Dialect, db_err};
+use super::runs::fetch_run;
+
+/// Requests one group takes at most, and metric rows (about ten padded statements).
+const MAX_JOBS: usize = 256;
+const MAX_ROWS: usize = 10_000;
+/// Requests that may wait for the writer before senders wait too.
+const QUEUE: usize = 1024;
+
+struct Job {
+    run_id: String,
+    metrics: Vec<Metric>,
+    reply: oneshot::Sender<Result<()>>,
+}
+
+/// The queue into the writer task; dropping the last clone of the store stops the task.
+#[derive(Debug)]
+pub(crate) struct GroupWriter {
+    jobs: mpsc::Sender<Job>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for GroupWriter {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl GroupWriter {
+    pub(crate) fn spawn(write: AnyPool) -> Arc<GroupWriter> {
+        let (jobs, rx) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(run(write, rx));
+        Arc::new(GroupWriter { jobs, task })
+    }
+
+    pub(crate) fn stop(&self) {
+        self.task.abort();
+    }
+
+    /// Log `metrics` to `run_id` in the next group; returns once that group committed.
+    pub(crate) async fn log_metrics(&self, run_id: &str, metrics: &[Metric]) -> Result<()> {
+        let gone = || MlflowError::unavailable("The metric writer has stopped", 1);
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            run_id: run_id.to_owned(),
+            metrics: metrics.to_vec(),
+            reply,
+        };
+        self.jobs.send(job).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+async fn run(write: AnyPool, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut rows = first.metrics.len();
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_JOBS && rows < MAX_ROWS {
+            match rx.try_recv() {
+                Ok(job) => {
+                    rows += job.metrics.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let results = write_group(&write, &jobs).await;
+        for (job, result) in jobs.into_iter().zip(results) {
+            // The requester may have gone away (client disconnect); its rows are stored.
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+/// One transaction for all `jobs`: each job's run is checked as `log_batch` checks it (its
+/// error goes to that job alone); the rows of the others are written together. A database
+/// failure fails every job of the group, as it would have failed each alone.
+async fn write_group(write: &AnyPool, jobs: &[Job]) -> Vec<Result<()>> {
+    let mut tx = match write.begin_with(Dialect::Sqlite.begin_write()).await {
+        Ok(tx) => tx,
+        Err(e) => {
+            let e = db_err(e);
+            return jobs.iter().map(|_| Err(e.clone())).collect();
+        }
+    };
+    let mut runs: HashMap<&str, Result<i64>> = HashMap::new();
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let checked = match runs.get(job.run_id.as_str()) {
+            Some(r) => r.clone(),
+            None => {
+                let r = match fetch_run(&mut tx, &job.run_id).await {
+                    Ok(run) => run.check_active().map(|()| run.experiment_id),
+                    Err(e) => Err(e),
+                };
+                runs.insert(&job.run_id, r.clone());
+                r
+            }
+        };
+        results.push(checked);
+    }
+    let batches: Vec<RunMetrics<'_>> = jobs
+        .iter()
+        .zip(&results)
+        .filter_map(|(job, r)| {
+            r.as_ref().ok().map(|&experiment_id| RunMetrics {
+                run_id: &job.run_id,
+                experiment_id,
+                metrics: &job.metrics,
+            })
+        })
+        .collect();
+    let written = if batches.is_empty() {
+        Ok(())
+    } else {
+        match log_metrics(&mut tx, &batches).await {
+            Ok(()) => tx.commit().await.map_err(db_err),
+            Err(e) => Err(e),
+        }
+    };
+    results
+        .into_iter()
+        .map(|r| match (r, &written) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Ok(())) => Ok(()),
+            (Ok(_), Err(e)) => Err(e.clone()),
+        })
+        .collect()
+}
