@@ -25,11 +25,13 @@ import sys
 import threading
 import time
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import report  # noqa: E402  (bench/ is not a package)
+import s3_bench  # noqa: E402
 from pagecache import make_room  # noqa: E402
 
 SMOKE = os.environ.get("BENCH_SMOKE") == "1"
@@ -58,6 +60,10 @@ CFG = {
     "wrk_batch": env_int("BENCH_WRK_BATCH", 100, 10),
     "sample_ms": env_int("BENCH_SAMPLE_MS", 50, 50),
     "port_base": env_int("BENCH_PORT_BASE", 15700, 15700),
+    # The big file through the proxy to an S3 server (s3_bench.py); 0 leaves it out.
+    "s3": env_int("BENCH_S3", 1, 1),
+    # Only the S3 section (for working on it; the goals of the other sections read n/a).
+    "s3_only": env_int("BENCH_S3_ONLY", 0, 0),
 }
 SERVERS = [s for s in os.environ.get("BENCH_SERVERS", "rsflow,mlflow,fasttrackml").split(",") if s]
 WORKDIR = os.environ["BENCH_WORKDIR"]
@@ -67,6 +73,7 @@ MLFLOW_BIN = os.environ["MLFLOW_BIN"]
 FML_BIN = os.environ.get("FML_BIN", "")
 CEILING_BIN = os.environ["CEILING_BIN"]
 CLIENT_PY = os.environ["CLIENT_PY"]
+S3S_BIN = os.environ.get("S3S_BIN", "")
 WRK_BIN = os.environ.get("WRK_BIN", "wrk")
 CHUNK = 1 << 20
 
@@ -177,19 +184,20 @@ def wait_health(port, proc, t0, timeout_s):
         time.sleep(0.0005)
 
 
-def server_command(kind, port, state):
+def server_command(kind, port, state, destination=None):
+    destination = destination or f"{state}/mlartifacts"
     if kind == "rsflow":
         return [
             RSFLOW_BIN, "server", "--host", "127.0.0.1", "--port", str(port),
             "--backend-store-uri", f"sqlite:///{state}/mlflow.db",
-            "--artifacts-destination", f"{state}/mlartifacts",
+            "--artifacts-destination", destination,
         ]  # fmt: skip
     if kind == "mlflow":
         # Default workers (uvicorn, 4), default serve-artifacts: exactly `mlflow server`.
         return [
             MLFLOW_BIN, "server", "--host", "127.0.0.1", "--port", str(port),
             "--backend-store-uri", f"sqlite:///{state}/mlflow.db",
-            "--artifacts-destination", f"{state}/mlartifacts",
+            "--artifacts-destination", destination,
         ]  # fmt: skip
     if kind == "fasttrackml":
         return [
@@ -203,8 +211,11 @@ def server_command(kind, port, state):
 
 
 class Server:
-    def __init__(self, kind, port, state):
+    """One server on fresh state; `destination` and `env` for the S3 section (s3_bench.py)."""
+
+    def __init__(self, kind, port, state, destination=None, env=None):
         self.kind, self.port, self.state = kind, port, state
+        self.destination, self.extra_env = destination, env or {}
         self.url = f"http://127.0.0.1:{port}"
         self.proc = None
 
@@ -212,11 +223,12 @@ class Server:
         shutil.rmtree(self.state, ignore_errors=True)
         os.makedirs(self.state)
         self.logf = open(os.path.join(WORKDIR, f"{self.kind}-{self.port}.log"), "wb")
-        env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
+        env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true",
+                   **self.extra_env)  # fmt: skip
         t0 = time.perf_counter()
         # Own session: stop() signals this process group, i.e. exactly what we started.
         self.proc = subprocess.Popen(
-            server_command(self.kind, self.port, self.state),
+            server_command(self.kind, self.port, self.state, self.destination),
             cwd=self.state, stdout=self.logf, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, env=env, start_new_session=True,
         )  # fmt: skip
@@ -265,17 +277,20 @@ def client_env(url):
     )
 
 
-def run_client(mode, url, data, sampler, no_artifacts=False, label=""):
-    """Runs client_work.py; returns ({workload: result}, done-info). Raises on any failure."""
-    cmd = [CLIENT_PY, os.path.join(HERE, "client_work.py"), "--mode", mode,
-           "--big", data["big"], "--small", data["small"], "--tmp", data["tmp"]]  # fmt: skip
+def run_client(mode, url, data, sampler, no_artifacts=False, label="", cmd=None, env=None):
+    """Runs client_work.py (or `cmd`, which speaks its protocol); returns ({workload: result},
+    done-info). Raises on any failure."""
+    if cmd is None:
+        cmd = [CLIENT_PY, os.path.join(HERE, "client_work.py"), "--mode", mode,
+               "--big", data["big"], "--small", data["small"], "--tmp", data["tmp"]]  # fmt: skip
     if no_artifacts:
         cmd.append("--no-artifacts")
     errpath = os.path.join(WORKDIR, f"client-{label}.stderr")
     results, done = {}, None
     with open(errpath, "wb") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True,
-                                env=client_env(url), start_new_session=True)  # fmt: skip
+                                env={**client_env(url), **(env or {})},
+                                start_new_session=True)  # fmt: skip
         try:
             for line in proc.stdout:
                 kind, _, payload = line.rstrip("\n").partition(" ")
@@ -512,9 +527,19 @@ def main():
         log("FastTrackML is not installed: left out")
     log(f"config: {json.dumps(CFG)}; servers: {servers}")
     data = make_data()
-    raw = {"refs": [], "ceiling": [], "servers": {s: [] for s in servers}, "errors": []}
+    raw = {"refs": [], "ceiling": [], "servers": {s: [] for s in servers}, "errors": [], "s3": []}
+    if (CFG["s3"] or CFG["s3_only"]) and not S3S_BIN:
+        raise BenchError("BENCH_S3=1 needs S3S_BIN (the s3s-fs binary; run.sh installs it)")
+    s3_helpers = SimpleNamespace(
+        Server=Server, Sampler=Sampler, run_client=run_client, log=log, BenchError=BenchError,
+        workdir=WORKDIR, sample_s=CFG["sample_ms"] / 1000.0, s3s_bin=S3S_BIN,
+        client_py=CLIENT_PY, here=HERE, servers=servers, smoke=SMOKE,
+    )  # fmt: skip
     for rep in range(CFG["reps"]):
         ports = CFG["port_base"] + 10 + (rep % 8) * 10
+        if CFG["s3_only"]:
+            raw["s3"].append({"rep": rep, **s3_bench.run_rep(rep, ports, data, s3_helpers)})
+            continue
         log(f"rep {rep}: physical references")
         raw["refs"].append({"rep": rep, **physical_refs(data["big"])})
         log(f"rep {rep}: client ceiling")
@@ -528,6 +553,11 @@ def main():
                     raise
                 log(f"rep {rep}: {kind} failed: {e}")
                 raw["errors"].append({"server": kind, "rep": rep, "error": str(e)[-2000:]})
+        if CFG["s3"]:
+            s3 = s3_bench.run_rep(rep, ports, data, s3_helpers)
+            for err in s3.pop("errors", []):
+                raw["errors"].append({"server": "mlflow (S3)", "rep": rep, "error": err})
+            raw["s3"].append({"rep": rep, **s3})
     doc = {"config": CFG, "servers": servers, "machine": machine_info(), "versions": versions(),
            "command": os.environ.get("BENCH_COMMAND", "bash bench/run.sh").strip(), "raw": raw}  # fmt: skip
     doc.update(report.aggregate(doc))

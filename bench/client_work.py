@@ -10,7 +10,9 @@ on stdout, one line per event, so the orchestrator can attribute its memory samp
 Any failure raises, and the process exits non-zero: a benchmark that silently measures an
 error page is worse than none.
 
-    python client_work.py --mode server|ceiling [--no-artifacts] --big FILE --small DIR --tmp DIR
+    python client_work.py --mode server|ceiling|big [--no-artifacts] --big FILE --small DIR --tmp DIR
+
+`--mode big` runs only the big upload and download, in a new run (the S3-destination section).
 """
 
 import argparse
@@ -219,7 +221,7 @@ def tracking(client, exp_id):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", choices=["server", "ceiling"], required=True)
+    ap.add_argument("--mode", choices=["server", "ceiling", "big"], required=True)
     ap.add_argument("--no-artifacts", action="store_true")
     ap.add_argument("--big", required=True)
     ap.add_argument("--small", required=True)
@@ -235,6 +237,10 @@ def main():
 
     exp_id = client.create_experiment(f"bench-{uuid.uuid4().hex[:8]}")
     done = {"experiment_id": exp_id}
+    if args.mode == "big":
+        big_transfer(client, client.create_run(exp_id).info.run_id, args.big, args.tmp)
+        emit("DONE", done)
+        return
     if not args.no_artifacts:
         art_run = client.create_run(exp_id).info.run_id
         big_transfer(client, art_run, args.big, args.tmp)

@@ -150,6 +150,35 @@ def _refs_rep(ref, ceil):
     return out
 
 
+# The S3 section (s3_bench.py): (id, label, unit, better, extractor(side result)).
+S3_METRICS = [
+    ("upload", "upload, {big_mb} MiB (`log_artifact`; boto3: `upload_file`)", "MiB/s", "higher",
+     lambda r: _rate("big_upload", "bytes", 1 / MIB)(r, None)),
+    ("download", "download, {big_mb} MiB (`download_artifacts`; boto3: `download_file`)", "MiB/s",
+     "higher", lambda r: _rate("big_download", "bytes", 1 / MIB)(r, None)),
+    ("peak", "peak RSS of the server's process tree during the transfers", "MiB", "lower",
+     lambda r: _peak("big_")(r, None)),
+]  # fmt: skip
+S3_SIDES = {"rsflow": "rsflow", "mlflow": "mlflow server", "boto3": "boto3 direct"}
+
+
+def aggregate_s3(doc):
+    """Medians per side and rsflow's per-repetition ratios against mlflow server and boto3."""
+    reps = doc["raw"].get("s3") or []
+    per_rep = {side: {r["rep"]: {m[0]: m[4](r[side]) for m in S3_METRICS} for r in reps if side in r}
+               for side in S3_SIDES}  # fmt: skip
+    medians = {side: {m[0]: _median([v[m[0]] for v in per_rep[side].values()]) for m in S3_METRICS}
+               for side in S3_SIDES}  # fmt: skip
+    ratios = {}
+    for other in ("mlflow", "boto3"):
+        ratios[other] = {
+            m[0]: _median([_advantage(per_rep["rsflow"][rep][m[0]], per_rep[other][rep][m[0]], m[3])
+                           for rep in per_rep["rsflow"] if rep in per_rep[other]])
+            for m in S3_METRICS
+        }  # fmt: skip
+    return {"per_rep": per_rep, "medians": medians, "ratios": ratios}
+
+
 def aggregate(doc):
     cfg, raw = doc["config"], doc["raw"]
     servers = doc["servers"]
@@ -191,6 +220,7 @@ def aggregate(doc):
         ])  # fmt: skip
     agg = {"per_rep": per_rep, "medians": medians, "ratios": ratios, "refs": refs,
            "refs_per_rep": ref_reps, "vs_refs": vs_refs}  # fmt: skip
+    agg["s3"] = aggregate_s3(doc)
     agg["goals"] = goals(cfg, agg)
     return agg
 
@@ -233,6 +263,31 @@ def goals(cfg, agg):
           lambda v: v <= 64, "{:.1f} MiB"),
         g("start-up to the first good /health", med.get("startup"), "< 50 ms", lambda v: v < 50,
           "{:.1f} ms"),
+    ] + s3_goals(cfg, agg)  # fmt: skip
+
+
+def s3_goals(cfg, agg):
+    s3 = agg.get("s3")
+    if not s3 or not s3["per_rep"]["rsflow"]:
+        return []
+    big, ml, b3 = cfg["big_mb"], s3["ratios"]["mlflow"], s3["ratios"]["boto3"]
+    peak = s3["medians"]["rsflow"]["peak"]
+
+    def g(goal, value, target, ok, fmt="{:.2f}x"):
+        return {"goal": goal, "measured": None if value is None else fmt.format(value),
+                "target": target, "met": None if value is None else bool(ok(value))}  # fmt: skip
+
+    return [
+        g(f"S3: {big} MiB upload through the proxy vs mlflow server", ml["upload"], ">= 3x",
+          lambda v: v >= 3),
+        g(f"S3: {big} MiB download through the proxy vs mlflow server", ml["download"], ">= 3x",
+          lambda v: v >= 3),
+        g(f"S3: {big} MiB upload through the proxy vs boto3 direct", b3["upload"], ">= 0.80x",
+          lambda v: v >= 0.8),
+        g(f"S3: {big} MiB download through the proxy vs boto3 direct", b3["download"], ">= 0.80x",
+          lambda v: v >= 0.8),
+        g(f"S3: peak memory during the {big} MiB transfers", peak, "<= 64 MiB", lambda v: v <= 64,
+          "{:.1f} MiB"),
     ]  # fmt: skip
 
 
@@ -348,6 +403,7 @@ def render(doc):
         f"{_fmt(rs_med.get('big_download'))} | {_ratio(vsr.get('download_vs_ceiling'))} |",
         "",
     ]  # fmt: skip
+    out += render_s3(doc)
     notes = []
     for e in doc["raw"]["errors"]:
         notes.append(f"- {NAMES.get(e['server'], e['server'])}, repetition {e['rep']}, failed: "
@@ -364,6 +420,31 @@ def render(doc):
     if notes:
         out += ["## Notes", ""] + notes + [""]
     return "\n".join(out)
+
+
+def render_s3(doc):
+    cfg, s3 = doc["config"], doc.get("s3")
+    if not s3 or not s3["per_rep"]["rsflow"]:
+        return []
+    sides = [k for k in S3_SIDES if s3["per_rep"][k]]
+    others = [o for o in ("mlflow", "boto3") if o in sides]
+    out = [
+        f"## {cfg['big_mb']} MiB through the proxy to S3 (s3s-fs on the same disk, fresh per transfer)",
+        "",
+        "Servers run with `--artifacts-destination s3://bucket/prefix` and MLFLOW_S3_ENDPOINT_URL; "
+        "the stock client talks to the server; boto3 direct is `upload_file`/`download_file` with "
+        "the default TransferConfig straight to the same S3 server.",
+        "",
+        "| workload | unit | " + " | ".join(S3_SIDES[k] for k in sides)
+        + "".join(f" | rsflow vs {S3_SIDES[o]}" for o in others) + " |",
+        "|---|---|" + "---:|" * (len(sides) + len(others)),
+    ]  # fmt: skip
+    for mid, label, unit, better, _ in S3_METRICS:
+        vals = [s3["medians"][k].get(mid) for k in sides]
+        row = f"| {label.format(**cfg)} | {unit} | " + " | ".join(_fmt(x) for x in vals)
+        row += "".join(f" | {_ratio(s3['ratios'][o].get(mid))}" for o in others) + " |"
+        out.append(row)
+    return out + [""]
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@
 #   BENCH_WRK_SECS=10  BENCH_WRK_CONNS=32  BENCH_WRK_THREADS=2  BENCH_WRK_BATCH=100
 #   BENCH_SAMPLE_MS=50               memory sampling interval
 #   BENCH_SERVERS=rsflow,mlflow,fasttrackml
+#   BENCH_S3=1                       the big file through the proxy to s3s-fs, and boto3
+#                                    straight to it (0: leave the S3 section out;
+#                                    BENCH_S3_ONLY=1: run nothing else)
 #   BENCH_PORT_BASE=15700            ports used: BASE+10 .. BASE+89 on 127.0.0.1
 #   BENCH_WORKDIR=.tmp/bench         state, test files (needs ~3x BENCH_BIG_MB free)
 #   BENCH_RESULTS=bench/results
@@ -22,8 +25,9 @@
 #                                    command has already made)
 #
 # Installs what is missing: .venv (scripts/venv.sh: the stock client and `mlflow server`),
-# .venv-bench (fasttrackml==0.6.0 with --no-deps: only its Go binary `fml` is used), and
-# wrk (apt-get). Every process it starts is stopped by process group on exit.
+# .venv-bench (fasttrackml==0.6.0 with --no-deps: only its Go binary `fml` is used), wrk
+# (apt-get), s3s-fs (scripts/storage-servers.sh s3s-bin) and boto3 in .venv. Every process
+# it starts is stopped by process group on exit.
 
 set -euo pipefail
 
@@ -35,7 +39,7 @@ for arg in "$@"; do
     case "$arg" in
         --smoke) SMOKE=1 ;;
         -h | --help)
-            sed -n '2,27p' "$0"
+            sed -n '2,30p' "$0"
             exit 0
             ;;
         *)
@@ -123,7 +127,18 @@ if [[ ! -x "$CEILING_BIN" || "$REPO/bench/ceiling.rs" -nt "$CEILING_BIN" ]]; the
     rustc -O --edition 2021 -o "$CEILING_BIN" "$REPO/bench/ceiling.rs"
 fi
 
-# 6. run
+# 6. the S3 section (BENCH_S3=1, the default): s3s-fs, and boto3 for `mlflow server`'s S3
+# repository and the boto3-direct reference (both run from .venv)
+if [[ "${BENCH_S3:-1}" != "0" || "${BENCH_S3_ONLY:-0}" != "0" ]]; then
+    S3S_BIN="$(bash "$REPO/scripts/storage-servers.sh" s3s-bin)"
+    export S3S_BIN
+    if ! "$CLIENT_PY" -c 'import boto3' >/dev/null 2>&1; then
+        say "installing boto3 into $RSFLOW_VENV (mlflow server's S3 artifact repository)"
+        "$CLIENT_PY" -m pip install --disable-pip-version-check -q boto3 >&2
+    fi
+fi
+
+# 7. run
 if [[ $SMOKE == 1 ]]; then
     export BENCH_RESULTS="${BENCH_RESULTS:-$REPO/bench/results/smoke}"
     export BENCH_WORKDIR="${BENCH_WORKDIR:-$REPO/.tmp/bench-smoke}"

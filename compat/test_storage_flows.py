@@ -6,7 +6,7 @@ variable is absent is skipped with the reason; one whose variable is set but who
 does not work fails (rsflow refuses to start and says why).
 
 - Proxy mode on S3 (s3s-fs and moto), Azure Blob (Azurite), GCS (gcp-storage-emulator) and
-  SFTP (OpenSSH): rsflow serves `mlflow-artifacts:` roots from `--artifacts-destination <uri>`;
+  SFTP (OpenSSH, by key and by a password in the URI): rsflow serves `mlflow-artifacts:` roots from `--artifacts-destination <uri>`;
   the client logs, lists, downloads and deletes through rsflow, and the objects are checked
   in the store itself (MLflow's layout: <prefix>/<exp>/<run>/artifacts/<path>).
 - Multipart upload (and presigned download) through the proxy on S3.
@@ -17,6 +17,7 @@ does not work fails (rsflow refuses to start and says why).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,15 +104,18 @@ def _gcs_keys(prefix: str) -> set[str]:
         return {b.name[len(prefix) + 1 :] for b in blobs}
 
 
-def _sftp_dir() -> Path:
-    # sftp://user@127.0.0.1:port/<absolute dir on this machine>
-    rest = os.environ["RSFLOW_TEST_SFTP_URI"].split("://", 1)[1]
+def _sftp_dir(var: str) -> Path:
+    # sftp://user[:password]@127.0.0.1:port/<absolute dir on this machine>
+    rest = os.environ[var].split("://", 1)[1]
     return Path("/" + rest.split("/", 1)[1])
 
 
-def _sftp_keys(prefix: str) -> set[str]:
-    root = _sftp_dir() / prefix
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+def _sftp_keys(var: str) -> Callable[[str], set[str]]:
+    def keys(prefix: str) -> set[str]:
+        root = _sftp_dir(var) / prefix
+        return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+    return keys
 
 
 BACKENDS = {
@@ -151,7 +155,15 @@ BACKENDS = {
         "sftp", "RSFLOW_TEST_SFTP_URI",
         uri=lambda prefix: f"{os.environ['RSFLOW_TEST_SFTP_URI'].rstrip('/')}/{prefix}",
         server_env=lambda: {"HOME": os.environ["RSFLOW_TEST_SFTP_HOME"]},
-        keys=_sftp_keys,
+        keys=_sftp_keys("RSFLOW_TEST_SFTP_URI"),
+    ),
+    # A throwaway system user that sshd lets in by password only (storage-servers.sh, as
+    # root); $HOME holds the known_hosts entry, as for the key login.
+    "sftp-password": Backend(
+        "sftp-password", "RSFLOW_TEST_SFTP_PASSWORD_URI",
+        uri=lambda prefix: f"{os.environ['RSFLOW_TEST_SFTP_PASSWORD_URI'].rstrip('/')}/{prefix}",
+        server_env=lambda: {"HOME": os.environ["RSFLOW_TEST_SFTP_HOME"]},
+        keys=_sftp_keys("RSFLOW_TEST_SFTP_PASSWORD_URI"),
     ),
 }
 
@@ -173,6 +185,8 @@ def _environ(values: dict[str, str]):
 
 def _backend(name: str) -> Backend:
     b = BACKENDS[name]
+    if not _var(b.needs) and _var("RSFLOW_TEST_SFTP_PASSWORD_SKIP") and name == "sftp-password":
+        pytest.skip(os.environ["RSFLOW_TEST_SFTP_PASSWORD_SKIP"])
     if not _var(b.needs):
         pytest.skip(f"{b.needs} is not set: run `bash scripts/storage-servers.sh start` and "
                     f"`eval \"$(bash scripts/storage-servers.sh env)\"` (the test command does)")
@@ -252,6 +266,21 @@ def test_proxied_flows(name, servers, bind_client, tmp_path):
                      headers={"Range": "bytes=4-8"})
     assert got.status_code == 206 and got.content == b"level"
 
+    # Several upload parts (5 MiB) and ranged store reads (2 MiB, 8 at a time): the bytes come
+    # back whole and in order, and a Range across a read boundary is exact. OpenDAL writes
+    # GCS parts through the XML multipart API, which gcp-storage-emulator answers with 501,
+    # so there the file stays within one part (real GCS has the API).
+    big = tmp_path / "parts.bin"
+    digest = write_random_file(big, (4 if name == "gcs" else 11) * MIB + 12345)
+    with open(big, "rb") as f:
+        assert server.put(f"{ARTIFACT_ROUTE}big/parts.bin", data=f).status_code == 200
+    got = server.get(f"{ARTIFACT_ROUTE}big/parts.bin")
+    assert got.status_code == 200 and hashlib.sha256(got.content).hexdigest() == digest
+    start = 2 * MIB - 100
+    part = server.get(f"{ARTIFACT_ROUTE}big/parts.bin",
+                      headers={"Range": f"bytes={start}-{start + 4 * MIB}"})
+    assert part.status_code == 206 and part.content == got.content[start:start + 4 * MIB + 1]
+
     # Delete through the client's artifact repository, then nothing is left.
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
@@ -279,6 +308,62 @@ def test_unreachable_destination_refuses_to_start(servers, tmp_path):
     assert proc.returncode != 0
     err = proc.stdout + proc.stderr
     assert "s3://nowhere/prefix" in err and "probe" in err, err
+
+
+def test_expected_bucket_owner_refuses_to_start(tmp_path):
+    """MLflow sends ExpectedBucketOwner when MLFLOW_S3_EXPECTED_BUCKET_OWNER is set; rsflow
+    cannot, so it stops at start naming the variable rather than drop the check silently."""
+    import subprocess
+
+    from helpers import build_server_args, child_env, free_port
+
+    argv, _, _ = build_server_args(RSFLOW, tmp_path, free_port(), artifacts_destination=None,
+                                   extra_args=["--artifacts-destination", "s3://bkt/prefix"])
+    env = child_env(MLFLOW_S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}", AWS_ACCESS_KEY_ID="k",
+                    AWS_SECRET_ACCESS_KEY="s", AWS_DEFAULT_REGION="us-east-1",
+                    AWS_EC2_METADATA_DISABLED="true", MLFLOW_S3_EXPECTED_BUCKET_OWNER="111122223333")
+    proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    err = proc.stdout + proc.stderr
+    assert proc.returncode != 0, err
+    assert "MLFLOW_S3_EXPECTED_BUCKET_OWNER" in err and "s3://bkt/prefix" in err, err
+
+
+def test_sftp_password_is_never_shown(servers, tmp_path):
+    """A password login works without the password reaching argv or the log; a wrong
+    password stops rsflow at startup, at once, with ssh's reason and the URI redacted."""
+    import subprocess
+    import time
+    from urllib.parse import urlsplit
+
+    from helpers import build_server_args, child_env, free_port
+
+    backend = _backend("sftp-password")
+    uri = backend.uri(unique("pw"))
+    password = urlsplit(uri).password
+    assert password
+    server = _start(servers, backend, destination=uri)
+    assert server.get("/health").status_code == 200
+    # No process rsflow started shows it in its arguments (the ssh master runs detached, so
+    # look at all); rsflow's own argv has it because this test put it there.
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        if cmdline.parent.name in (str(server.proc.pid), str(os.getpid())):
+            continue
+        with contextlib.suppress(OSError):
+            assert password.encode() not in cmdline.read_bytes(), cmdline
+    assert password not in server.log_text()
+
+    wrong = uri.replace(f":{password}@", ":not-the-password@")
+    argv, _, _ = build_server_args(RSFLOW, tmp_path, free_port(), artifacts_destination=None,
+                                   extra_args=["--artifacts-destination", wrong])
+    t0 = time.monotonic()
+    proc = subprocess.run(argv, cwd=tmp_path, env=child_env(**backend.server_env()),
+                          capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - t0
+    err = proc.stdout + proc.stderr
+    assert proc.returncode != 0, err
+    assert "Permission denied" in err, err
+    assert "not-the-password" not in err and password not in err, err
+    assert took < 20, f"a wrong password took {took:.1f}s to fail"
 
 
 # --------------------------------------------------------------------------- multipart

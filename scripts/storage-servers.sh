@@ -4,6 +4,7 @@
 #   bash scripts/storage-servers.sh start   # install what is missing, start, wait until ready
 #   bash scripts/storage-servers.sh env     # print the `export ...` lines the tests read
 #   bash scripts/storage-servers.sh stop    # stop what `start` started (by pid file)
+#   bash scripts/storage-servers.sh s3s-bin # install s3s-fs if missing, print its path (bench)
 #   eval "$(bash scripts/storage-servers.sh env)"
 #
 # Servers (port = RSFLOW_STORAGE_PORT_BASE + offset, base 15500 by default):
@@ -13,6 +14,10 @@
 #   +13 gcp-storage-emulator  GCS         (PyPI, in $RSFLOW_TOOLS/venv)
 #   +14 sshd     SFTP (internal-sftp)     (Debian openssh-server; key pair and host key
 #                                           generated in the state dir; runs as this user)
+#                When run as root, `start` also creates a throwaway system user
+#                (rsflowpw<base>) with a random password for the SFTP password login tests
+#                (RSFLOW_TEST_SFTP_PASSWORD_URI); `stop` deletes it. Otherwise those tests
+#                skip, with the reason in RSFLOW_TEST_SFTP_PASSWORD_SKIP.
 # Buckets/containers are created by `start`. Installs are skipped when already present, so
 # reruns take seconds. State (data, keys, logs, pids, env file) lives in .tmp/storage-servers/.
 # The stock client's storage SDKs (boto3, azure-storage-blob, google-cloud-storage) are added
@@ -135,9 +140,32 @@ wait_port() {
     return 1
 }
 
+PW_USER="rsflowpw$BASE"
+
+# The password user: only as root (useradd), only created here, and deleted by `stop`.
+setup_password_user() {
+    rm -f "$STATE/sftp-password"
+    if [[ $(id -u) -ne 0 ]] || ! command -v useradd >/dev/null 2>&1 || ! command -v chpasswd >/dev/null 2>&1; then
+        return
+    fi
+    if ! id "$PW_USER" >/dev/null 2>&1; then
+        useradd --no-create-home --home-dir "$STATE/sftp-pw" --shell /usr/sbin/nologin "$PW_USER"
+    fi
+    # Created by us (or left by an earlier run of this script): stop deletes it.
+    echo "$PW_USER" >"$STATE/sftp-pw-user"
+    local pw
+    pw="$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24 || true)"
+    printf '%s:%s\n' "$PW_USER" "$pw" | chpasswd
+    (umask 077 && printf '%s' "$pw" >"$STATE/sftp-password")
+    mkdir -p "$STATE/sftp-pw"
+    chown "$PW_USER" "$STATE/sftp-pw"
+    chmod 700 "$STATE/sftp-pw"
+}
+
 setup_ssh() {
     local home="$STATE/home" user
     user="$(id -un)"
+    setup_password_user
     mkdir -p "$home/.ssh" "$STATE/sftp"
     chmod 700 "$home/.ssh"
     [[ -f "$STATE/ssh_host_ed25519_key" ]] || ssh-keygen -q -t ed25519 -N '' -f "$STATE/ssh_host_ed25519_key"
@@ -152,7 +180,7 @@ ListenAddress 127.0.0.1
 HostKey $STATE/ssh_host_ed25519_key
 PidFile $STATE/sshd.real.pid
 AuthorizedKeysFile $STATE/authorized_keys
-AllowUsers $user
+AllowUsers $user $PW_USER
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PubkeyAuthentication yes
@@ -160,6 +188,10 @@ PermitRootLogin prohibit-password
 StrictModes no
 UsePAM no
 Subsystem sftp internal-sftp
+# The password user logs in by password only (the test key must not let it in).
+Match User $PW_USER
+    PasswordAuthentication yes
+    PubkeyAuthentication no
 EOF
     # sshd refuses to start without its privilege-separation directory.
     mkdir -p /run/sshd 2>/dev/null || true
@@ -201,6 +233,13 @@ export RSFLOW_TEST_GCS_BUCKET='$GCS_BUCKET'
 export RSFLOW_TEST_SFTP_URI='sftp://$(id -un)@127.0.0.1:$SSH_PORT$STATE/sftp'
 export RSFLOW_TEST_SFTP_HOME='$STATE/home'
 EOF
+    if [[ -f "$STATE/sftp-password" ]]; then
+        echo "export RSFLOW_TEST_SFTP_PASSWORD_URI='sftp://$PW_USER:$(cat "$STATE/sftp-password")@127.0.0.1:$SSH_PORT$STATE/sftp-pw'"
+    elif [[ $(id -u) -ne 0 ]]; then
+        echo "export RSFLOW_TEST_SFTP_PASSWORD_SKIP='storage-servers.sh runs as $(id -un), not root: it cannot create the throwaway system user a password login needs'"
+    else
+        echo "export RSFLOW_TEST_SFTP_PASSWORD_SKIP='storage-servers.sh could not create the password user (useradd or chpasswd missing, or start has not run)'"
+    fi
 }
 
 start() {
@@ -242,6 +281,16 @@ stop() {
             rm -f "$STATE/$name.pid"
         fi
     done
+    if [[ -f "$STATE/sftp-pw-user" ]]; then
+        local pw_user
+        pw_user="$(cat "$STATE/sftp-pw-user")"
+        # sshd's processes for the user must be gone before userdel accepts.
+        sleep 0.2
+        userdel "$pw_user" 2>/dev/null || userdel -f "$pw_user" 2>/dev/null ||
+            log "could not delete the password user $pw_user"
+        rm -f "$STATE/sftp-pw-user" "$STATE/sftp-password"
+        rm -rf "$STATE/sftp-pw"
+    fi
     log "stopped"
 }
 
@@ -249,8 +298,12 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     env) print_env ;;
+    s3s-bin)
+        install_s3s
+        echo "$TOOLS/bin/s3s-fs"
+        ;;
     *)
-        echo "usage: $0 start|stop|env" >&2
+        echo "usage: $0 start|stop|env|s3s-bin" >&2
         exit 2
         ;;
 esac

@@ -9,6 +9,8 @@
 //! - [`remote`]: [`OpendalStore`], S3 and compatibles (RustFS, MinIO, B2, R2, Spaces), Azure
 //!   Blob and GCS through OpenDAL, plus S3 multipart uploads with presigned parts.
 //! - [`sftp`]: [`SftpStore`], a directory on an SFTP server through the system `ssh`.
+//! - [`ssh_askpass`]: password logins for SFTP; [`ssh_askpass::askpass_main`] must run first
+//!   thing in `main`.
 //! - [`http`]: [`HttpStore`], artifacts held by another MLflow artifact server.
 //! - [`resolve`]: [`ArtifactResolver`], from a run's artifact root to a store and a prefix.
 //!
@@ -23,6 +25,7 @@ pub mod range;
 pub mod remote;
 pub mod resolve;
 pub mod sftp;
+pub mod ssh_askpass;
 pub mod store;
 pub mod uri;
 
@@ -49,11 +52,11 @@ pub use uri::{ArtifactUri, UriError};
 /// itself). Nothing is contacted here: call [`ArtifactStore::check`] to prove the store works.
 pub async fn open_destination(uri_or_path: &str) -> Result<Arc<dyn ArtifactStore>, StoreError> {
     let unsupported = |why: String| StoreError::Unsupported(why);
-    match ArtifactUri::parse(uri_or_path).map_err(|e| {
-        unsupported(format!(
-            "Invalid artifacts destination '{uri_or_path}': {e}"
-        ))
-    })? {
+    // A password in the URI (sftp://user:password@…) must not reach logs through an error.
+    let shown = remote::redact_uri(uri_or_path);
+    match ArtifactUri::parse(uri_or_path)
+        .map_err(|e| unsupported(format!("Invalid artifacts destination '{shown}': {e}")))?
+    {
         ArtifactUri::Local(dir) => {
             let store = LocalStore::open(&dir).await.map_err(|e| StoreError::Io {
                 op: "open the artifacts destination",
@@ -63,11 +66,24 @@ pub async fn open_destination(uri_or_path: &str) -> Result<Arc<dyn ArtifactStore
             Ok(Arc::new(store))
         }
         ArtifactUri::Proxied { .. } => Err(unsupported(format!(
-            "The artifacts destination '{uri_or_path}' cannot be an mlflow-artifacts or http(s) URI."
+            "The artifacts destination '{shown}' cannot be an mlflow-artifacts or http(s) URI."
         ))),
         ArtifactUri::Remote { uri, .. } => remote::open_remote(&uri).await,
         ArtifactUri::Unsupported { scheme } => Err(unsupported(format!(
             "Artifacts destinations with scheme '{scheme}' are not supported by rsflow."
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn destination_errors_hide_passwords() {
+        let e = super::open_destination("sftp://me:hunter2@h/x#frag")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(e.contains("me:***@h"), "{e}");
     }
 }

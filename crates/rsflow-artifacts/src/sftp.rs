@@ -5,8 +5,8 @@
 //! `~` means `$HOME`: `$HOME/.ssh/config` (`Host` aliases, `HostName`, `Port`, `User`,
 //! `IdentityFile`) and `$HOME/.ssh/known_hosts` are used, and the first of
 //! `$HOME/.ssh/id_{ed25519,ecdsa,rsa}` is offered. Unknown host keys are refused.
-//! Passwords in the URI are refused: `ssh` runs non-interactively (`BatchMode`), so only keys
-//! work. Uploads go to a hidden temp file that is renamed over the target (atomic with the
+//! A password in the URI logs in by password instead of keys (`ssh_askpass`: the password
+//! reaches `ssh` through its environment, never its arguments). Uploads go to a hidden temp file that is renamed over the target (atomic with the
 //! `posix-rename` extension OpenSSH servers offer).
 
 use std::io;
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use openssh::{KnownHosts, SessionBuilder};
+use openssh::{KnownHosts, Session, SessionBuilder};
 use openssh_sftp_client::error::SftpErrorKind;
 use openssh_sftp_client::file::TokioCompatFile;
 use openssh_sftp_client::metadata::MetaData;
@@ -27,6 +27,7 @@ use tokio_util::io::ReaderStream;
 
 use crate::path::{ALT_TEMP_PREFIX, ArtifactPath, PathError, TEMP_PREFIX, is_temp_name};
 use crate::remote::{Location, StorageTimeouts};
+use crate::ssh_askpass::{MasterOptions, launch_master};
 use crate::store::{
     ArtifactStore, ByteStream, FileInfo, GetObject, GetOptions, ObjectMeta, Stat, StoreError,
 };
@@ -40,6 +41,8 @@ pub struct SftpStore {
     host: String,
     port: Option<u16>,
     user: Option<String>,
+    /// From the URI; never logged (`display` is the URI without it).
+    password: Option<String>,
     dir: String,
     home: Option<PathBuf>,
     timeouts: StorageTimeouts,
@@ -73,17 +76,11 @@ impl SftpStore {
                 "{location} is not an SFTP location"
             )));
         };
-        if password.is_some() {
-            return Err(StoreError::Unsupported(format!(
-                "Cannot use {location}: rsflow connects to SFTP servers with the system ssh client, \
-                 which does not accept passwords. Remove the password from the URI and authorise \
-                 a key ($HOME/.ssh/config IdentityFile, $HOME/.ssh/id_ed25519, or an ssh-agent)."
-            )));
-        }
         Ok(SftpStore {
             host: host.clone(),
             port: *port,
             user: user.clone(),
+            password: password.clone(),
             dir: dir.trim_end_matches('/').to_owned(),
             home: env("HOME").map(PathBuf::from),
             timeouts,
@@ -158,7 +155,33 @@ impl SftpStore {
             }
         }
         let root = ArtifactPath::root();
-        let session = tokio::time::timeout(self.timeouts.control, builder.connect(&self.host))
+        let login = async {
+            match &self.password {
+                None => builder
+                    .connect(&self.host)
+                    .await
+                    .map_err(|e| ssh_message(&e)),
+                Some(password) => {
+                    let ssh = self.home.as_ref().map(|h| h.join(".ssh"));
+                    let opts = MasterOptions {
+                        host: &self.host,
+                        port: self.port,
+                        user: self.user.as_deref(),
+                        config_file: ssh
+                            .as_ref()
+                            .map(|s| s.join("config"))
+                            .filter(|c| c.is_file()),
+                        known_hosts: ssh.as_ref().map(|s| s.join("known_hosts")),
+                        connect_timeout: self.timeouts.connect,
+                        server_alive: Duration::from_secs(15),
+                    };
+                    launch_master(&opts, password)
+                        .await
+                        .map(Session::new_process_mux)
+                }
+            }
+        };
+        let session = tokio::time::timeout(self.timeouts.control, login)
             .await
             .map_err(|_| {
                 self.fail(
@@ -168,7 +191,7 @@ impl SftpStore {
                     false,
                 )
             })?
-            .map_err(|e| self.fail("connect", &root, ssh_message(&e), false))?;
+            .map_err(|message| self.fail("connect", &root, message, false))?;
         let sftp = tokio::time::timeout(
             self.timeouts.control,
             Sftp::from_session(session, SftpOptions::default()),
@@ -676,10 +699,10 @@ mod tests {
     }
 
     #[test]
-    fn passwords_are_refused_with_a_reason() {
-        let e = store("sftp://u:secret@h/srv").unwrap_err();
-        let msg = e.to_string();
-        assert!(msg.contains("does not accept passwords"), "{msg}");
-        assert!(!msg.contains("secret"), "{msg}");
+    fn passwords_are_kept_but_never_shown() {
+        let s = store("sftp://u:s%40cret@h/srv").unwrap();
+        assert_eq!(s.password.as_deref(), Some("s@cret"));
+        assert_eq!(s.uri(), "sftp://u@h/srv");
+        assert!(!format!("{s:?}").contains("cret"));
     }
 }

@@ -36,6 +36,10 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // `ssh` runs this executable to ask for an SFTP password (see `ssh_askpass`).
+    if rsflow_artifacts::ssh_askpass::askpass_main() {
+        return Ok(());
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -97,7 +101,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     tracing::info!(
         address = %listener.local_addr()?,
         backend = %config::redact(&settings.backend_store_uri),
-        artifact_root = %settings.server.default_artifact_root,
+        artifact_root = %config::redact(&settings.server.default_artifact_root),
         "rsflow listening"
     );
     accept_loop(listener, app, settings.connections).await;

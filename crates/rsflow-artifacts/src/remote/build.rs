@@ -229,6 +229,12 @@ pub(crate) fn http_client(
         .build()
 }
 
+/// Why `MLFLOW_S3_EXPECTED_BUCKET_OWNER` stops rsflow (see README "Artifact storage").
+const EXPECTED_BUCKET_OWNER_UNSUPPORTED: &str = "MLFLOW_S3_EXPECTED_BUCKET_OWNER is set, but rsflow \
+     cannot send the ExpectedBucketOwner check (the x-amz-expected-bucket-owner header) on its S3 \
+     requests, and will not run without the check it asks for. Unset \
+     MLFLOW_S3_EXPECTED_BUCKET_OWNER, or restrict the bucket to its owner with a bucket policy";
+
 /// What MLflow's S3 repositories take from the environment.
 #[derive(Debug, Clone)]
 pub struct S3Settings {
@@ -270,6 +276,12 @@ impl S3Settings {
                     "MLFLOW_S3_ENDPOINT_URL must include the scheme (http:// or https://), got '{ep}'"
                 ),
             ));
+        }
+        // MLflow sends ExpectedBucketOwner on every S3 call. OpenDAL 0.59 cannot add the
+        // `x-amz-expected-bucket-owner` header before it signs, and S3 rejects unsigned x-amz
+        // headers, so rsflow would silently drop the check: refuse instead.
+        if env("MLFLOW_S3_EXPECTED_BUCKET_OWNER").is_some() {
+            return Err(config_error(location, EXPECTED_BUCKET_OWNER_UNSUPPORTED));
         }
         let region = match flavour {
             S3Flavour::R2 => "auto".to_owned(),
@@ -500,6 +512,23 @@ mod tests {
         )
         .unwrap();
         assert!(s.sse_customer_key);
+    }
+
+    #[test]
+    fn expected_bucket_owner_is_refused_not_ignored() {
+        let e = settings(
+            "s3://b/x",
+            &[("MLFLOW_S3_EXPECTED_BUCKET_OWNER", "111122223333")],
+        )
+        .unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("MLFLOW_S3_EXPECTED_BUCKET_OWNER"), "{msg}");
+        assert!(msg.contains("s3://b/x"), "{msg}");
+        assert!(!msg.contains("111122223333"), "{msg}");
+        // Empty counts as unset, as in boto.
+        let map = |k: &str| (k == "MLFLOW_S3_EXPECTED_BUCKET_OWNER").then(String::new);
+        let env = |k: &str| map(k).filter(|v| !v.is_empty());
+        assert!(S3Settings::from_env(&Location::parse("s3://b/x").unwrap(), &env).is_ok());
     }
 
     #[test]
