@@ -143,7 +143,7 @@ pub(crate) async fn insert_rows<T>(
     Ok(affected)
 }
 
-/// One metric row as [`insert_json`] passes it.
+/// One metric row as [`metrics_json`] encodes it.
 #[derive(serde::Serialize)]
 struct JsonMetric<'a> {
     k: &'a str,
@@ -153,19 +153,11 @@ struct JsonMetric<'a> {
     n: bool,
 }
 
-/// PostgreSQL: all metric rows in one statement, bound as one JSON array (`$1`, the run id is
-/// `$2`): the text is the same for every batch size, so one prepared statement serves all and
-/// a batch costs one round trip per table. Rows keep their order (the lock order).
-async fn insert_json(
-    conn: &mut AnyConnection,
-    head: &str,
-    tail: &str,
-    rows: &[MetricRow<'_>],
-    run_id: &str,
-) -> Result<u64> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
+/// The columns `json_to_recordset` reads a [`JsonMetric`] array as.
+const JSON_METRIC_COLUMNS: &str = "r(k text, v double precision, t bigint, s bigint, n boolean)";
+
+/// `rows` as the JSON array that [`JSON_METRIC_COLUMNS`] reads.
+fn metrics_json(rows: &[MetricRow<'_>]) -> Result<String> {
     let json: Vec<JsonMetric<'_>> = rows
         .iter()
         .map(|m| JsonMetric {
@@ -177,21 +169,38 @@ async fn insert_json(
         })
         .collect();
     // Finite values only (NaN and infinities are sanitised), which JSON carries exactly.
-    let json = serde_json::to_string(&json)
-        .map_err(|e| MlflowError::internal(format!("Cannot encode metrics: {e}")))?;
-    let mut q = Sql::new(head);
-    q.args.push(json.into());
+    serde_json::to_string(&json)
+        .map_err(|e| MlflowError::internal(format!("Cannot encode metrics: {e}")))
+}
+
+/// PostgreSQL: the metric rows (`$1`) and the newest row per key (`$3`) of one run (`$2`) in
+/// one statement, each bound as one JSON array: the text is the same for every batch size, so
+/// one prepared statement serves all, and a batch costs one round trip for both tables. The
+/// `metrics` insert is a CTE that the `latest_metrics` upsert waits for (its one-time filter
+/// counts the CTE's rows), so rows are locked in the same order as before: `metrics` first,
+/// then `latest_metrics`, each in the order the arrays list them.
+async fn insert_metrics_json(
+    conn: &mut AnyConnection,
+    rows: &[MetricRow<'_>],
+    latest: &[MetricRow<'_>],
+    run_id: &str,
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut q = Sql::new(&format!(
+        "WITH m AS (INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) \
+         SELECT r.k, r.v, r.t, $2, r.s, r.n FROM json_to_recordset(CAST($1 AS json)) AS \
+         {JSON_METRIC_COLUMNS} ON CONFLICT DO NOTHING RETURNING 1) \
+         INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) \
+         SELECT r.k, r.v, r.t, r.s, r.n, $2 FROM json_to_recordset(CAST($3 AS json)) AS \
+         {JSON_METRIC_COLUMNS} WHERE (SELECT COUNT(*) FROM m) >= 0{LATEST_UPSERT}"
+    ));
+    q.args.push(metrics_json(rows)?.into());
     q.args.push(run_id.into());
-    q.push(
-        "json_to_recordset(CAST($1 AS json)) AS r(k text, v double precision, t bigint, \
-         s bigint, n boolean)",
-    )
-    .push(tail);
-    Ok(q.query()
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?
-        .rows_affected())
+    q.args.push(metrics_json(latest)?.into());
+    q.query().execute(&mut *conn).await.map_err(db_err)?;
+    Ok(())
 }
 
 /// Python's `repr()` of the list of dicts MLflow puts in the batch param-conflict message.
@@ -233,11 +242,17 @@ async fn log_params(
             list.join(", ")
         )));
     }
-    let existing = fetch_params(conn, run_id, &keys).await?;
-    let mut new_params = check_params(params, &existing, run_id, single)?;
-    if sorts_for_locks(conn) {
-        new_params.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-    }
+    let new_params = if sorts_for_locks(conn) {
+        // PostgreSQL: insert first and compare only when some key was already there. A batch
+        // of new params then costs one round trip instead of two; on a conflict the error
+        // below rolls the transaction back, so nothing of the request stays.
+        let mut all: Vec<&Param> = params.iter().collect();
+        all.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        all
+    } else {
+        let existing = fetch_params(conn, run_id, &keys).await?;
+        check_params(params, &existing, run_id, single)?
+    };
     let inserted = insert_rows(
         conn,
         "INSERT INTO params (key, value, run_uuid) VALUES ",
@@ -253,12 +268,11 @@ async fn log_params(
     )
     .await?;
     if inserted < new_params.len() as u64 {
-        // Another transaction logged some of these keys in between (possible on PostgreSQL,
-        // where writers are not serialised): compare against what it stored.
-        let keys: Vec<&str> = new_params.iter().map(|p| p.key.as_str()).collect();
+        // Some keys were stored already (PostgreSQL), or another transaction logged them in
+        // between (writers are not serialised there): compare against what is stored, in the
+        // request's order so that the message lists them as MLflow does.
         let existing = fetch_params(conn, run_id, &keys).await?;
-        let owned: Vec<Param> = new_params.iter().map(|p| (*p).clone()).collect();
-        check_params(&owned, &existing, run_id, single)?;
+        check_params(params, &existing, run_id, single)?;
     }
     Ok(())
 }
@@ -420,7 +434,7 @@ fn newest_per_key<'a>(rows: &[MetricRow<'a>]) -> Vec<MetricRow<'a>> {
     latest
 }
 
-/// PostgreSQL: rows sorted into lock order, one JSON-bound statement per table.
+/// PostgreSQL: rows sorted into lock order, one JSON-bound statement for both tables.
 async fn log_metrics_pg(conn: &mut AnyConnection, b: &RunMetrics<'_>) -> Result<()> {
     let mut rows = metric_rows(std::slice::from_ref(b));
     rows.sort_unstable_by(|a, b| {
@@ -428,27 +442,9 @@ async fn log_metrics_pg(conn: &mut AnyConnection, b: &RunMetrics<'_>) -> Result<
             .cmp(&(b.key, b.timestamp, b.step, b.is_nan))
             .then(a.value.total_cmp(&b.value))
     });
-    insert_json(
-        conn,
-        "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) \
-         SELECT r.k, r.v, r.t, $2, r.s, r.n FROM ",
-        " ON CONFLICT DO NOTHING",
-        &rows,
-        b.run_id,
-    )
-    .await?;
     let mut latest = newest_per_key(&rows);
     latest.sort_unstable_by(|a, b| a.key.cmp(b.key));
-    insert_json(
-        conn,
-        "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) \
-         SELECT r.k, r.v, r.t, r.s, r.n, $2 FROM ",
-        LATEST_UPSERT,
-        &latest,
-        b.run_id,
-    )
-    .await?;
-    Ok(())
+    insert_metrics_json(conn, &rows, &latest, b.run_id).await
 }
 
 async fn log_model_metrics(conn: &mut AnyConnection, batches: &[RunMetrics<'_>]) -> Result<()> {
