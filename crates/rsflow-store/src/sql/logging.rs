@@ -345,35 +345,31 @@ pub(crate) async fn log_metrics(
             6,
             Repeats::Harmless,
             &rows,
-            |q, m| {
-                q.arg(m.key);
-                q.arg(m.value);
-                q.arg(m.timestamp);
-                q.arg(m.run_id);
-                q.arg(m.step);
-                q.arg(m.is_nan);
-            },
+            bind_metric,
         )
         .await?;
         insert_rows(
             conn,
-            "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES ",
+            "INSERT INTO latest_metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES ",
             LATEST_UPSERT,
             6,
             Repeats::Harmless,
             &newest_per_key(&rows),
-            |q, m| {
-                q.arg(m.key);
-                q.arg(m.value);
-                q.arg(m.timestamp);
-                q.arg(m.step);
-                q.arg(m.is_nan);
-                q.arg(m.run_id);
-            },
+            bind_metric,
         )
         .await?;
     }
     log_model_metrics(conn, batches).await
+}
+
+/// One metric row's values, in the column order both metric INSERTs name.
+fn bind_metric(q: &mut Sql, m: &MetricRow<'_>) {
+    q.arg(m.key);
+    q.arg(m.value);
+    q.arg(m.timestamp);
+    q.arg(m.run_id);
+    q.arg(m.step);
+    q.arg(m.is_nan);
 }
 
 const LATEST_UPSERT: &str = " ON CONFLICT (key, run_uuid) DO UPDATE SET value = \
