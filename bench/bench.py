@@ -186,16 +186,12 @@ def wait_health(port, proc, t0, timeout_s):
 
 def server_command(kind, port, state, destination=None):
     destination = destination or f"{state}/mlartifacts"
-    if kind == "rsflow":
+    if kind in ("rsflow", "mlflow"):
+        # The same flags for both; mlflow gets its defaults (uvicorn, 4 workers, serve-artifacts):
+        # exactly `mlflow server`.
+        binary = RSFLOW_BIN if kind == "rsflow" else MLFLOW_BIN
         return [
-            RSFLOW_BIN, "server", "--host", "127.0.0.1", "--port", str(port),
-            "--backend-store-uri", f"sqlite:///{state}/mlflow.db",
-            "--artifacts-destination", destination,
-        ]  # fmt: skip
-    if kind == "mlflow":
-        # Default workers (uvicorn, 4), default serve-artifacts: exactly `mlflow server`.
-        return [
-            MLFLOW_BIN, "server", "--host", "127.0.0.1", "--port", str(port),
+            binary, "server", "--host", "127.0.0.1", "--port", str(port),
             "--backend-store-uri", f"sqlite:///{state}/mlflow.db",
             "--artifacts-destination", destination,
         ]  # fmt: skip
