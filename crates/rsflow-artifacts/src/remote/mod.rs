@@ -14,6 +14,7 @@ mod azure_mpu;
 mod build;
 mod errors;
 mod location;
+mod ranged;
 mod s3_mpu;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use opendal::{EntryMode, ErrorKind, Operator};
 
@@ -41,14 +43,6 @@ pub use s3_mpu::S3Multipart;
 /// higher (77 MiB), 5 MiB keeps a 1 GiB upload near 55 MiB at boto3's throughput.
 pub const UPLOAD_CHUNK: usize = 5 * 1024 * 1024;
 pub const UPLOAD_CONCURRENCY: usize = 2;
-/// Downloads are fetched as ranged reads of this size, [`READ_CONCURRENCY`] at a time and
-/// delivered in order, as boto3's `download_file` does: one GET stream from an S3 server is
-/// much slower than several (s3s-fs: ~130 against ~400 MiB/s). Measured on 1 GiB with the
-/// stock client (bench/README.md "S3 destination"): 2 MiB x 8 and 1 MiB x 12 both moved
-/// ~170-210 MiB/s, but 2 MiB x 8 peaked at 60-63.4 MiB against 55-60 MiB, too close to the
-/// 64 MiB budget; 2 MiB x 4 and x 6 were slower; 4 MiB x 4 slower and 72 MiB.
-pub const READ_CHUNK: usize = 1024 * 1024;
-pub const READ_CONCURRENCY: usize = 12;
 /// Stored objects are opaque bytes; rsflow sets the download type itself from the name.
 const CONTENT_TYPE: &str = "application/octet-stream";
 
@@ -185,6 +179,53 @@ impl Drop for WriterGuard {
     }
 }
 
+/// Part-sized buffers for uploads, reused once every byte handed out of them was dropped.
+struct PartBuffers {
+    size: usize,
+    keep: usize,
+    cur: BytesMut,
+    spare: Vec<BytesMut>,
+}
+
+impl PartBuffers {
+    fn new(size: usize, keep: usize) -> Self {
+        PartBuffers {
+            size,
+            keep,
+            cur: BytesMut::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// Moves the front of `chunk` into the current part; returns the part once it is full.
+    fn fill(&mut self, chunk: &mut Bytes) -> Option<Bytes> {
+        if self.cur.capacity() == 0 {
+            self.cur = match self.spare.iter_mut().position(|b| b.try_reclaim(self.size)) {
+                Some(i) => self.spare.swap_remove(i),
+                None => BytesMut::with_capacity(self.size),
+            };
+        }
+        let room = self.size - self.cur.len();
+        let take = room.min(chunk.len());
+        self.cur.extend_from_slice(&chunk.split_to(take));
+        (self.cur.len() == self.size).then(|| self.take())
+    }
+
+    fn take(&mut self) -> Bytes {
+        let part = self.cur.split().freeze();
+        let emptied = std::mem::take(&mut self.cur);
+        if self.spare.len() < self.keep {
+            self.spare.push(emptied);
+        }
+        part
+    }
+
+    /// What is left once the body has ended.
+    fn rest(&mut self) -> Option<Bytes> {
+        (!self.cur.is_empty()).then(|| self.take())
+    }
+}
+
 #[async_trait]
 impl ArtifactStore for OpendalStore {
     fn uri(&self) -> String {
@@ -207,16 +248,32 @@ impl ArtifactStore for OpendalStore {
             writer: Some(writer),
         };
         let mut written = 0u64;
-        // Copying the request's chunks into part-sized buffers of our own was tried: it
-        // peaked ~20 MiB higher (two more large buffers), so the chunks go to OpenDAL as they are.
+        // The request's chunks are copied into part-sized buffers that are reused once the
+        // store has sent them: handing the chunks over as they are kept the HTTP server's
+        // receive buffers alive until a whole part had gathered (about twice the part in
+        // memory, and glibc kept the peak), while an upload of any size now allocates about
+        // `UPLOAD_CONCURRENCY + 2` buffers.
+        let mut parts = PartBuffers::new(UPLOAD_CHUNK, UPLOAD_CONCURRENCY + 2);
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(StoreError::Body)?;
+            let mut chunk = chunk.map_err(StoreError::Body)?;
             written += chunk.len() as u64;
-            if let Some(w) = guard.writer.as_mut() {
-                w.write(chunk)
-                    .await
-                    .map_err(|e| self.err("write", path, e))?;
+            while !chunk.is_empty() {
+                let Some(part) = parts.fill(&mut chunk) else {
+                    continue;
+                };
+                if let Some(w) = guard.writer.as_mut() {
+                    w.write(part)
+                        .await
+                        .map_err(|e| self.err("write", path, e))?;
+                }
             }
+        }
+        if let Some(part) = parts.rest()
+            && let Some(w) = guard.writer.as_mut()
+        {
+            w.write(part)
+                .await
+                .map_err(|e| self.err("write", path, e))?;
         }
         if let Some(mut w) = guard.writer.take()
             && let Err(e) = w.close().await
@@ -245,28 +302,35 @@ impl ArtifactStore for OpendalStore {
             Some(r) => Some(r.resolve(meta.size).map_err(StoreError::Range)?),
             None => None,
         };
-        let mut reader = self
-            .op
-            .reader_with(path.as_str())
-            .chunk(READ_CHUNK)
-            .concurrent(READ_CONCURRENCY);
         // The bytes must come from the version the headers describe.
-        if let Some(tag) = meta.etag.as_deref()
-            && self.op.info().capability().read_with_if_match
-        {
-            reader = reader.if_match(tag);
-        }
-        let reader = reader.await.map_err(|e| self.read_error(path, e))?;
+        let if_match = meta
+            .etag
+            .clone()
+            .filter(|_| self.op.info().capability().read_with_if_match);
         let (start, end) = range.unwrap_or((0, meta.size.saturating_sub(1)));
         let stream = if meta.size == 0 {
             Box::pin(futures_util::stream::empty()) as ByteStream
         } else {
-            Box::pin(
-                reader
-                    .into_bytes_stream(start..end + 1)
-                    .await
-                    .map_err(|e| self.read_error(path, e))?,
-            )
+            let op = self.op.clone();
+            let key = path.as_str().to_owned();
+            let read: ranged::RangeReader = Arc::new(move |a, b| {
+                let (op, key, if_match) = (op.clone(), key.clone(), if_match.clone());
+                Box::pin(async move {
+                    let mut reader = op.reader_with(&key);
+                    if let Some(tag) = if_match {
+                        reader = reader.if_match(&tag);
+                    }
+                    let body = reader.await?.into_bytes_stream(a..b).await?;
+                    Ok(Box::pin(body) as ByteStream)
+                })
+            });
+            Box::pin(ranged::stream(
+                read,
+                start,
+                end + 1,
+                ranged::RANGE,
+                ranged::WINDOW,
+            ))
         };
         Ok(GetObject {
             meta,
@@ -413,19 +477,6 @@ impl ArtifactStore for OpendalStore {
             headers,
             file_size: Some(meta.size),
         }))
-    }
-}
-
-impl OpendalStore {
-    /// A failed read: a vanished or replaced object is a plain miss, not a storage fault.
-    fn read_error(&self, path: &ArtifactPath, e: opendal::Error) -> StoreError {
-        match e.kind() {
-            ErrorKind::NotFound | ErrorKind::ConditionNotMatch => {
-                StoreError::NotFound(path.clone())
-            }
-            ErrorKind::RangeNotSatisfied => StoreError::NotFound(path.clone()),
-            _ => self.err("read", path, e),
-        }
     }
 }
 
