@@ -27,10 +27,10 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// Bytes per ranged GET, and ranges fetched at once (the head included). Measured with
-/// bench/run.sh's S3 section (1 GiB, stock client, s3s-fs; 2026-12-03): 4 MiB x 4 downloaded at
-/// 0.72x boto3 with a 54 MiB peak; 8 MiB x 4 at 0.74x but peaked at 74 MiB, 6 MiB x 4 at 0.68x
-/// and 63 MiB (the 64 MiB budget covers the upload before it, whose heap glibc keeps); the
-/// former OpenDAL reader at 1 MiB x 12 was at 0.47x.
+/// bench/run.sh's S3 section (1 GiB, stock client, s3s-fs; 2026-12-03, bench/README.md): 4 MiB x
+/// 4 downloaded at 0.72-0.87x boto3 with a 54 MiB peak, where the former OpenDAL reader (1 MiB x
+/// 12) was at 0.59x the same afternoon; 8 MiB x 4 reached 0.74x but peaked at 74 MiB and 6 MiB x 4
+/// at 63 MiB (the 64 MiB budget covers the upload before it, whose heap glibc keeps).
 pub const RANGE: u64 = 4 * 1024 * 1024;
 pub const WINDOW: usize = 4;
 
