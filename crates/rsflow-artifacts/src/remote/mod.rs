@@ -182,28 +182,23 @@ impl Drop for WriterGuard {
 /// Part-sized buffers for uploads, reused once every byte handed out of them was dropped.
 struct PartBuffers {
     size: usize,
-    keep: usize,
     cur: BytesMut,
-    spare: Vec<BytesMut>,
+    buffers: ranged::Reused,
 }
 
 impl PartBuffers {
     fn new(size: usize, keep: usize) -> Self {
         PartBuffers {
             size,
-            keep,
             cur: BytesMut::new(),
-            spare: Vec::new(),
+            buffers: ranged::Reused::new(keep),
         }
     }
 
     /// Moves the front of `chunk` into the current part; returns the part once it is full.
     fn fill(&mut self, chunk: &mut Bytes) -> Option<Bytes> {
         if self.cur.capacity() == 0 {
-            self.cur = match self.spare.iter_mut().position(|b| b.try_reclaim(self.size)) {
-                Some(i) => self.spare.swap_remove(i),
-                None => BytesMut::with_capacity(self.size),
-            };
+            self.cur = self.buffers.get(self.size);
         }
         let room = self.size - self.cur.len();
         let take = room.min(chunk.len());
@@ -213,10 +208,7 @@ impl PartBuffers {
 
     fn take(&mut self) -> Bytes {
         let part = self.cur.split().freeze();
-        let emptied = std::mem::take(&mut self.cur);
-        if self.spare.len() < self.keep {
-            self.spare.push(emptied);
-        }
+        self.buffers.release(std::mem::take(&mut self.cur));
         part
     }
 

@@ -2,8 +2,8 @@
 //! order, in bounded and exactly accounted memory.
 //!
 //! One GET stream from an S3 server is much slower than several (s3s-fs, which reads its files
-//! 4 KiB at a time, serves one stream at 20-85 MiB/s and four at ~200), so a download is cut into ranges of [`RANGE`] bytes and up to
-//! [`WINDOW`] of them are fetched at once. Each range streams into one buffer of exactly its
+//! 4 KiB at a time, serves one stream at 20-85 MiB/s and four at ~200), so a download is cut
+//! into ranges of [`RANGE`] bytes and up to [`WINDOW`] of them are fetched at once. Each range streams into one buffer of exactly its
 //! size, allocated once; the response takes whatever has arrived of the head range as it
 //! arrives (a split of that buffer, no copy), so the head range is never held back until it is
 //! complete, and the ranges behind it fill their own buffers meanwhile. When the head range is
@@ -33,6 +33,39 @@ use tokio::task::JoinHandle;
 /// at 63 MiB (the 64 MiB budget covers the upload before it, whose heap glibc keeps).
 pub const RANGE: u64 = 4 * 1024 * 1024;
 pub const WINDOW: usize = 4;
+
+/// Buffers whose bytes were handed out as [`Bytes`], kept to be reused once every one of those
+/// bytes was dropped (`BytesMut::try_reclaim`), so a transfer of any size allocates a handful of
+/// buffers instead of one per range or part. Used by downloads here and by uploads' parts.
+pub(super) struct Reused {
+    spare: Vec<BytesMut>,
+    keep: usize,
+}
+
+impl Reused {
+    pub(super) fn new(keep: usize) -> Self {
+        Reused {
+            spare: Vec::new(),
+            keep,
+        }
+    }
+
+    /// An empty buffer with room for `len` bytes: a released one whose bytes are all dropped,
+    /// or a new one.
+    pub(super) fn get(&mut self, len: usize) -> BytesMut {
+        match self.spare.iter_mut().position(|b| b.try_reclaim(len)) {
+            Some(i) => self.spare.swap_remove(i),
+            None => BytesMut::with_capacity(len),
+        }
+    }
+
+    /// Keeps what is left of a buffer (its allocation) for a later [`Reused::get`].
+    pub(super) fn release(&mut self, buf: BytesMut) {
+        if self.spare.len() < self.keep {
+            self.spare.push(buf);
+        }
+    }
+}
 
 /// What one range's task has delivered so far.
 #[derive(Default)]
@@ -76,7 +109,7 @@ pub fn stream(read: RangeReader, start: u64, end: u64, range: u64, window: usize
         range: range.max(1),
         window: window.max(1),
         slots: std::collections::VecDeque::new(),
-        spare: Vec::new(),
+        buffers: Reused::new(window.max(1) + 1),
         waiting: None,
     }
 }
@@ -90,7 +123,7 @@ pub struct Ranged {
     slots: std::collections::VecDeque<Slot>,
     /// Buffers of finished ranges, reused once the response has let go of their bytes: a
     /// download allocates about `window + 1` buffers whatever its size.
-    spare: Vec<BytesMut>,
+    buffers: Reused,
     waiting: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
@@ -99,11 +132,7 @@ impl Ranged {
         while self.slots.len() < self.window && self.next < self.end {
             let (a, b) = (self.next, self.end.min(self.next + self.range));
             self.next = b;
-            let len = (b - a) as usize;
-            let buf = match self.spare.iter_mut().position(|s| s.try_reclaim(len)) {
-                Some(i) => self.spare.swap_remove(i),
-                None => BytesMut::with_capacity(len),
-            };
+            let buf = self.buffers.get((b - a) as usize);
             let shared = Arc::new(Shared {
                 filled: Mutex::new(Filled {
                     buf,
@@ -180,9 +209,7 @@ impl Stream for Ranged {
                 let buf = std::mem::take(&mut filled.buf);
                 drop(filled);
                 this.slots.pop_front();
-                if this.spare.len() <= this.window {
-                    this.spare.push(buf);
-                }
+                this.buffers.release(buf);
                 continue;
             }
             drop(filled);
