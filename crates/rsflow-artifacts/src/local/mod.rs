@@ -5,6 +5,7 @@
 //! File I/O runs on tokio's blocking pool in bounded chunks.
 
 mod beneath;
+mod read;
 mod tree;
 mod upload;
 
@@ -17,8 +18,7 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use rustix::fs::{AtFlags, FileType, OFlags};
 use rustix::io::Errno;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio_util::io::ReaderStream;
+use tokio::io::{AsyncWriteExt, BufWriter};
 
 use crate::path::{ArtifactPath, PathError};
 use crate::store::{ArtifactStore, ByteStream, FileInfo, GetObject, GetOptions, Stat, StoreError};
@@ -251,11 +251,10 @@ impl ArtifactStore for LocalStore {
         )
         .await?;
         let len = range.map_or(meta.size, |(a, b)| b - a + 1);
-        let reader = tokio::fs::File::from_std(file).take(len);
         Ok(GetObject {
             meta,
             range,
-            body: Box::pin(ReaderStream::with_capacity(reader, READ_CHUNK)),
+            body: read::chunks(file, len, READ_CHUNK),
         })
     }
 
