@@ -4,6 +4,7 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crates ./crates
+COPY .cargo ./.cargo
 RUN cargo build --release --locked -p rsflow
 
 # Runtime: the binary, CA certificates for HTTPS object stores, the ssh client for sftp://

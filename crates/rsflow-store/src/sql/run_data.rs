@@ -32,9 +32,6 @@ async fn fetch_kv(
     table: &str,
     ids: &[String],
 ) -> Result<HashMap<String, Vec<KeyValue>>> {
-    if conn.backend_name() == "SQLite" {
-        return fetch_kv_grouped(conn, table, ids).await;
-    }
     let mut out: HashMap<String, Vec<KeyValue>> = HashMap::new();
     for chunk in ids.chunks(IN_CHUNK) {
         let mut q = Sql::new(&format!(
@@ -55,41 +52,75 @@ async fn fetch_kv(
     Ok(out)
 }
 
-/// SQLite: one row per run, its keys and values as two JSON arrays. Every row costs a hop
-/// through sqlx's worker thread and its conversion to an `AnyRow`; a page of runs with ten
-/// tags each was ten times as many rows as runs, most of a search's CPU. The arrays keep
-/// the scan order of the run_uuid index, which is the order the row-per-tag query returned.
-async fn fetch_kv_grouped(
-    conn: &mut AnyConnection,
-    table: &str,
-    ids: &[String],
-) -> Result<HashMap<String, Vec<KeyValue>>> {
-    let bad_json = |e: serde_json::Error| {
-        MlflowError::internal(format!("Cannot read the {table} of a run: {e}"))
+/// SQLite: params, tags and whether dataset inputs, model outputs or model inputs exist, in
+/// one query with one row per run. Every query costs a hop through sqlx's worker thread and
+/// every row its conversion to an `AnyRow`; a page of runs with ten tags each used to be ten
+/// times as many rows as runs, and five queries where two are needed when a run has no inputs
+/// (the usual case). The ids go in as one JSON array, so the statement is the same for any
+/// page and stays prepared. Each run's params and tags keep the scan order of their run_uuid
+/// index, the order the row-per-tag query returned.
+const SQLITE_KV_AND_EDGES: &str = "SELECT ids.value, \
+     (SELECT json_group_array(json_array(key, value)) FROM params \
+      WHERE run_uuid = ids.value), \
+     (SELECT json_group_array(json_array(key, value)) FROM tags \
+      WHERE run_uuid = ids.value), \
+     EXISTS (SELECT 1 FROM inputs WHERE destination_type = 'RUN' \
+      AND destination_id = ids.value), \
+     EXISTS (SELECT 1 FROM inputs WHERE source_type = 'RUN_OUTPUT' \
+      AND destination_type = 'MODEL_OUTPUT' AND source_id = ids.value), \
+     EXISTS (SELECT 1 FROM inputs WHERE source_type = 'RUN_INPUT' \
+      AND destination_type = 'MODEL_INPUT' AND source_id = ids.value) \
+     FROM json_each($1) AS ids";
+
+/// What [`SQLITE_KV_AND_EDGES`] found: params and tags, and the runs that have each kind of
+/// input or output.
+#[derive(Default)]
+struct KvAndEdges {
+    params: HashMap<String, Vec<KeyValue>>,
+    tags: HashMap<String, Vec<KeyValue>>,
+    with_datasets: Vec<String>,
+    with_model_outputs: Vec<String>,
+    with_model_inputs: Vec<String>,
+}
+
+async fn fetch_kv_and_edges_sqlite(conn: &mut AnyConnection, ids: &[String]) -> Result<KvAndEdges> {
+    let bad_json =
+        |e: serde_json::Error| MlflowError::internal(format!("Cannot read a run's data: {e}"));
+    let pairs = |json: String| -> Result<Vec<KeyValue>> {
+        let pairs: Vec<(String, Option<String>)> = serde_json::from_str(&json).map_err(bad_json)?;
+        Ok(pairs
+            .into_iter()
+            .map(|(key, value)| KeyValue {
+                key,
+                value: value.unwrap_or_default(),
+            })
+            .collect())
     };
-    let mut out: HashMap<String, Vec<KeyValue>> = HashMap::new();
-    for chunk in ids.chunks(IN_CHUNK) {
-        let mut q = Sql::new(&format!(
-            "SELECT run_uuid, json_group_array(key), json_group_array(value) FROM {table} \
-             WHERE run_uuid IN "
-        ));
-        q.bind_list(chunk).push(" GROUP BY run_uuid");
-        for r in q.query().fetch_all(&mut *conn).await.map_err(db_err)? {
-            let run: String = r.try_get(0).map_err(db_err)?;
-            let keys: String = r.try_get(1).map_err(db_err)?;
-            let values: String = r.try_get(2).map_err(db_err)?;
-            let keys: Vec<String> = serde_json::from_str(&keys).map_err(bad_json)?;
-            let values: Vec<Option<String>> = serde_json::from_str(&values).map_err(bad_json)?;
-            out.insert(
-                run,
-                keys.into_iter()
-                    .zip(values)
-                    .map(|(key, value)| KeyValue {
-                        key,
-                        value: value.unwrap_or_default(),
-                    })
-                    .collect(),
-            );
+    let list = serde_json::to_string(ids).map_err(bad_json)?;
+    let rows = sqlx::query(SQLITE_KV_AND_EDGES)
+        .bind(list)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let mut out = KvAndEdges::default();
+    for r in rows {
+        let run: String = r.try_get(0).map_err(db_err)?;
+        let params = pairs(r.try_get(1).map_err(db_err)?)?;
+        let tags = pairs(r.try_get(2).map_err(db_err)?)?;
+        for (col, list) in [
+            (3, &mut out.with_datasets),
+            (4, &mut out.with_model_outputs),
+            (5, &mut out.with_model_inputs),
+        ] {
+            if r.try_get::<i64, _>(col).map_err(db_err)? != 0 {
+                list.push(run.clone());
+            }
+        }
+        if !params.is_empty() {
+            out.params.insert(run.clone(), params);
+        }
+        if !tags.is_empty() {
+            out.tags.insert(run, tags);
         }
     }
     Ok(out)
@@ -227,15 +258,30 @@ pub(crate) async fn fetch_children(
     if ids.is_empty() {
         return Ok(RunChildren::default());
     }
+    let metrics = fetch_latest_metrics(conn, ids).await?;
+    let found = if conn.backend_name() == "SQLite" {
+        fetch_kv_and_edges_sqlite(conn, ids).await?
+    } else {
+        let all = ids.to_vec();
+        KvAndEdges {
+            params: fetch_kv(conn, "params", ids).await?,
+            tags: fetch_kv(conn, "tags", ids).await?,
+            with_datasets: all.clone(),
+            with_model_outputs: all.clone(),
+            with_model_inputs: all,
+        }
+    };
     let mut c = RunChildren {
-        metrics: fetch_latest_metrics(conn, ids).await?,
-        params: fetch_kv(conn, "params", ids).await?,
-        tags: fetch_kv(conn, "tags", ids).await?,
-        datasets: fetch_dataset_inputs(conn, ids).await?,
+        metrics,
+        params: found.params,
+        tags: found.tags,
         ..Default::default()
     };
-    if model_inputs {
-        c.model_inputs = fetch_model_edges(conn, ids, false)
+    if !found.with_datasets.is_empty() {
+        c.datasets = fetch_dataset_inputs(conn, &found.with_datasets).await?;
+    }
+    if model_inputs && !found.with_model_inputs.is_empty() {
+        c.model_inputs = fetch_model_edges(conn, &found.with_model_inputs, false)
             .await?
             .into_iter()
             .map(|(run, v)| {
@@ -247,17 +293,19 @@ pub(crate) async fn fetch_children(
             })
             .collect();
     }
-    c.model_outputs = fetch_model_edges(conn, ids, true)
-        .await?
-        .into_iter()
-        .map(|(run, v)| {
-            let v = v
-                .into_iter()
-                .map(|(model_id, step)| ModelOutput { model_id, step })
-                .collect();
-            (run, v)
-        })
-        .collect();
+    if !found.with_model_outputs.is_empty() {
+        c.model_outputs = fetch_model_edges(conn, &found.with_model_outputs, true)
+            .await?
+            .into_iter()
+            .map(|(run, v)| {
+                let v = v
+                    .into_iter()
+                    .map(|(model_id, step)| ModelOutput { model_id, step })
+                    .collect();
+                (run, v)
+            })
+            .collect();
+    }
     Ok(c)
 }
 
