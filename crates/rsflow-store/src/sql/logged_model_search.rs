@@ -375,7 +375,11 @@ impl SqlStore {
             .push(" OFFSET ")
             .bind(offset);
         let mut tx = self.read_tx().await?;
-        let rows = q.query().fetch_all(&mut *tx).await.map_err(db_err)?;
+        let rows = q
+            .search_query(self.dialect)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
         let token = (rows.len() as i64 > max_results).then(|| {
             encode_token(
                 &query.experiment_ids,

@@ -138,12 +138,10 @@ pub(crate) async fn open_postgres(
         .max_lifetime((!settings.max_lifetime.is_zero()).then_some(settings.max_lifetime))
         .after_connect(move |conn: &mut AnyConnection, _meta| {
             Box::pin(async move {
-                // Custom plans: a search's plan depends on its values (which metric, how
-                // selective, the LIMIT); a generic plan for a cached statement loses that.
+                // Searches are planned for their values (`Sql::search_query`); every other
+                // statement uses PostgreSQL's default plan caching.
                 let set = format!("SET statement_timeout = {statement_timeout_ms}");
                 sqlx::Executor::execute(&mut *conn, set.as_str()).await?;
-                sqlx::Executor::execute(&mut *conn, "SET plan_cache_mode = force_custom_plan")
-                    .await?;
                 Ok(())
             })
         })

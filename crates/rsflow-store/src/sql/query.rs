@@ -133,6 +133,15 @@ impl Sql {
         self.push(")")
     }
 
+    /// A search: on PostgreSQL sent as an unnamed statement, which the server plans for the
+    /// values of this request (which metric, how selective, the LIMIT), as a search needs; a
+    /// cached statement would get a generic plan after five executions. Every other statement
+    /// keeps its cached plan, so writes are not planned again on every request. On SQLite the
+    /// statement is cached as usual.
+    pub fn search_query(&self, dialect: Dialect) -> Query<'_, Any, AnyArguments<'_>> {
+        self.query().persistent(dialect == Dialect::Sqlite)
+    }
+
     pub fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
         let mut args = AnyArguments::default();
         for a in &self.args {

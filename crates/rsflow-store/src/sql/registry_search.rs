@@ -199,7 +199,11 @@ impl SqlStore {
             .push(" OFFSET ")
             .bind(offset);
         let mut tx = self.read_tx().await?;
-        let rows = q.query().fetch_all(&mut *tx).await.map_err(db_err)?;
+        let rows = q
+            .search_query(self.dialect)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
         let token = next_token(rows.len(), query.max_results, offset);
         let mut models = Vec::with_capacity(rows.len());
         for r in rows.iter().take(query.max_results as usize) {
@@ -293,7 +297,11 @@ impl SqlStore {
             .push(" OFFSET ")
             .bind(offset);
         let mut tx = self.read_tx().await?;
-        let rows = q.query().fetch_all(&mut *tx).await.map_err(db_err)?;
+        let rows = q
+            .search_query(self.dialect)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
         let token = next_token(rows.len(), query.max_results, offset);
         let mut versions = rows
             .iter()

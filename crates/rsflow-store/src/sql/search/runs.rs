@@ -233,8 +233,12 @@ fn runs_sql(
     Ok(q)
 }
 
-async fn fetch_rows(tx: &mut Transaction<'static, Any>, q: &Sql) -> Result<Vec<RunRow>> {
-    q.query()
+async fn fetch_rows(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    q: &Sql,
+) -> Result<Vec<RunRow>> {
+    q.search_query(dialect)
         .fetch_all(&mut **tx)
         .await
         .map_err(db_err)?
@@ -281,7 +285,7 @@ impl SqlStore {
                     None,
                     Select::Rows { limit, offset },
                 )?;
-                fetch_rows(&mut tx, &q).await?
+                fetch_rows(&mut tx, self.dialect, &q).await?
             }
             Some(split) => {
                 let part_sql = |part: Part, select: Select| {
@@ -299,12 +303,12 @@ impl SqlStore {
                     )
                 };
                 let first = part_sql(Part::First, Select::Rows { limit, offset })?;
-                let mut rows = fetch_rows(&mut tx, &first).await?;
+                let mut rows = fetch_rows(&mut tx, self.dialect, &first).await?;
                 let got = rows.len() as i64;
                 if got < limit {
                     let first_total = if got == 0 && offset > 0 {
                         part_sql(Part::First, Select::Count)?
-                            .query()
+                            .search_query(self.dialect)
                             .fetch_one(&mut *tx)
                             .await
                             .and_then(|r| r.try_get::<i64, _>(0))
@@ -314,7 +318,7 @@ impl SqlStore {
                     };
                     let (offset, limit) = rest_window(offset, limit, got, first_total);
                     let rest = part_sql(Part::Rest, Select::Rows { limit, offset })?;
-                    rows.extend(fetch_rows(&mut tx, &rest).await?);
+                    rows.extend(fetch_rows(&mut tx, self.dialect, &rest).await?);
                 }
                 rows
             }
