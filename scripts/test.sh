@@ -108,6 +108,9 @@ banner "python venv (.venv: mlflow client + reference server, pytest)"
 source "$REPO/scripts/venv.sh"
 set -euo pipefail
 "$RSFLOW_PY" -c 'import mlflow, pytest, requests; print("mlflow", mlflow.__version__, "| pytest", pytest.__version__)'
+# The store's tests against the reference itself (schema, databases MLflow wrote): with the
+# variable set they fail, never skip, when the reference is missing.
+export RSFLOW_REF_VENV="${RSFLOW_REF_VENV:-$RSFLOW_VENV}"
 done_step "venv"
 
 # --- PostgreSQL (scripts/postgres.sh): a throwaway server on 127.0.0.1:15832 for the

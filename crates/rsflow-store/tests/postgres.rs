@@ -2,6 +2,7 @@
 //! create databases (e.g. `postgresql://postgres@127.0.0.1:15232/postgres`); each test gets a
 //! fresh database. Without the variable every test prints why it skipped and returns.
 
+mod common;
 #[macro_use]
 mod suite;
 
@@ -65,13 +66,9 @@ async fn opens_database_created_by_mlflow() {
         eprintln!("skipping: RSFLOW_TEST_PG_URL is not set");
         return;
     };
-    let venv = std::path::PathBuf::from(
-        std::env::var("RSFLOW_REF_VENV").unwrap_or_else(|_| "/work/ref/venv".into()),
-    );
-    if !venv.join("bin/mlflow").exists() {
-        eprintln!("skipping: no MLflow venv at {}", venv.display());
+    let Some(venv) = common::reference_venv() else {
         return;
-    }
+    };
     let name = format!("rsflow_{}", uuid::Uuid::new_v4().simple());
     let admin = PgPool::connect(&admin_url).await.unwrap();
     sqlx::query(&format!("CREATE DATABASE {name}"))
@@ -90,13 +87,11 @@ async fn opens_database_created_by_mlflow() {
         .arg(url.replacen("postgresql://", "postgresql+psycopg2://", 1))
         .output()
         .unwrap();
-    if !out.status.success() {
-        eprintln!(
-            "skipping: mlflow db upgrade failed (psycopg2 missing?): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return;
-    }
+    assert!(
+        out.status.success(),
+        "mlflow db upgrade failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let store = SqlStore::open(&url, "s3://bucket/root").await.unwrap();
     use rsflow_store::TrackingStore;
     let default = store.get_experiment("0").await.unwrap();

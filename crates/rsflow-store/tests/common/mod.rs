@@ -24,11 +24,24 @@ pub async fn fresh() -> (TempDir, SqlStore) {
     (dir, store)
 }
 
-/// The reference MLflow virtualenv, if this machine has one.
+/// The venv holding the reference MLflow 3.17.2 (its `mlflow` CLI and Python).
+///
+/// `RSFLOW_REF_VENV`, when set, must name one: `scripts/test.sh` sets it to `.venv`, so in the
+/// test command a missing reference fails these tests instead of skipping them. Unset, the
+/// repository's own `.venv` is used when it exists; otherwise the reference part is skipped,
+/// saying so.
 pub fn reference_venv() -> Option<PathBuf> {
-    let venv =
-        PathBuf::from(std::env::var("RSFLOW_REF_VENV").unwrap_or_else(|_| "/work/ref/venv".into()));
-    if venv.join("bin/python").exists() {
+    if let Some(v) = std::env::var_os("RSFLOW_REF_VENV") {
+        let venv = PathBuf::from(v);
+        assert!(
+            venv.join("bin/mlflow").exists(),
+            "RSFLOW_REF_VENV={} has no bin/mlflow (bash scripts/venv.sh creates .venv)",
+            venv.display()
+        );
+        return Some(venv);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv");
+    if venv.join("bin/mlflow").exists() {
         Some(venv)
     } else {
         eprintln!(
