@@ -51,6 +51,25 @@ mod checks {
     }
 
     #[tokio::test]
+    async fn names_a_missing_database_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no/such/dir");
+        let uri = format!("sqlite:///{}/mlflow.db", missing.display());
+        let err = SqlStore::open(&uri, "/tmp/a")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "the directory {} does not exist",
+                missing.display()
+            )),
+            "{err}"
+        );
+        assert!(!missing.exists(), "nothing may be created on the way");
+    }
+
+    #[tokio::test]
     async fn refuses_other_revisions_and_unversioned_databases() {
         let (dir, store) = fresh().await;
         store.close().await;

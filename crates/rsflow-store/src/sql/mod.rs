@@ -162,6 +162,27 @@ pub struct SqlStore {
     group_writer: Option<std::sync::Arc<group_commit::GroupWriter>>,
 }
 
+/// SQLite creates a missing database file but not its directory, and then says only "unable
+/// to open database file". Name the directory instead, and how the URI's slashes place it:
+/// `sqlite:///a/b.db` is relative to the working directory, as in MLflow.
+fn check_sqlite_dir(path: &std::path::Path) -> Result<(), StoreOpenError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => return Ok(()),
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let shown = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    Err(StoreOpenError::Config(format!(
+        "Cannot open the SQLite database {}: the directory {} does not exist. \
+         sqlite:///relative/path.db is relative to the working directory, \
+         sqlite:////absolute/path.db is absolute.",
+        path.display(),
+        shown.display()
+    )))
+}
+
 fn sqlite_url(path: &std::path::Path, mode: &str) -> String {
     // sqlx percent-decodes the path, so every byte outside a safe set is encoded.
     let mut enc = String::new();
@@ -232,6 +253,7 @@ impl SqlStore {
         let mut checkpointer = None;
         let (write, read, dialect) = match target {
             BackendTarget::SqliteFile(path) => {
+                check_sqlite_dir(&path)?;
                 let opts: AnyConnectOptions = sqlite_url(&path, "rwc").parse()?;
                 let write = sqlite_pool(1, false, synchronous)
                     .connect_with(opts)
