@@ -249,6 +249,17 @@ async fn fetch_model_edges(
     Ok(out)
 }
 
+/// Each run's (model id, step) edges as the wire type `f` builds.
+fn map_edges<T>(
+    edges: HashMap<String, Vec<(String, i64)>>,
+    f: impl Fn(String, i64) -> T,
+) -> HashMap<String, Vec<T>> {
+    edges
+        .into_iter()
+        .map(|(run, v)| (run, v.into_iter().map(|(id, step)| f(id, step)).collect()))
+        .collect()
+}
+
 /// Load the children of `ids`. `model_inputs` is only part of `get_run` in MLflow.
 pub(crate) async fn fetch_children(
     conn: &mut AnyConnection,
@@ -281,30 +292,12 @@ pub(crate) async fn fetch_children(
         c.datasets = fetch_dataset_inputs(conn, &found.with_datasets).await?;
     }
     if model_inputs && !found.with_model_inputs.is_empty() {
-        c.model_inputs = fetch_model_edges(conn, &found.with_model_inputs, false)
-            .await?
-            .into_iter()
-            .map(|(run, v)| {
-                let v = v
-                    .into_iter()
-                    .map(|(model_id, _)| ModelInput { model_id })
-                    .collect();
-                (run, v)
-            })
-            .collect();
+        let edges = fetch_model_edges(conn, &found.with_model_inputs, false).await?;
+        c.model_inputs = map_edges(edges, |model_id, _| ModelInput { model_id });
     }
     if !found.with_model_outputs.is_empty() {
-        c.model_outputs = fetch_model_edges(conn, &found.with_model_outputs, true)
-            .await?
-            .into_iter()
-            .map(|(run, v)| {
-                let v = v
-                    .into_iter()
-                    .map(|(model_id, step)| ModelOutput { model_id, step })
-                    .collect();
-                (run, v)
-            })
-            .collect();
+        let edges = fetch_model_edges(conn, &found.with_model_outputs, true).await?;
+        c.model_outputs = map_edges(edges, |model_id, step| ModelOutput { model_id, step });
     }
     Ok(c)
 }
