@@ -19,7 +19,11 @@ What it does:
          and a tag + attribute filter ordered by start_time;
        - get-history of the long run (all points) and of an ordinary run;
        - log_batch throughput: --clients threads, each logging --batches batches of
-         --batch-size metrics (plus a param and a tag) into its own run.
+         --batch-size metrics (plus a param and a tag) into its own run;
+       - log_batch throughput over raw HTTP: wrk (bench/wrk/bench.lua) with --wrk-conns
+         connections for --wrk-secs seconds, --batch-size metrics per request, the requests
+         spread over --wrk-conns runs. The Python threads above spend about a third of the
+         two cores on their own HTTP handling, which caps what they can measure; wrk does not.
      Latencies are medians of --repeat timed requests after two warm-up rounds; throughput is
      the median of --repeat rounds after one warm-up round.
   4. Prints a Markdown table with the ratios (MLflow time / rsflow time; rsflow throughput /
@@ -307,6 +311,36 @@ def log_batch_round(server: Server, exp_id: str, clients: int, batches: int, siz
     return clients * batches * size / (time.perf_counter() - t0)
 
 
+def log_batch_wrk_round(server: Server, exp_id: str, args, round_no: int) -> float | None:
+    """Metrics per second under wrk: --wrk-conns connections, the requests spread over as
+    many runs. None (logged) when wrk is not installed."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        log("wrk not installed (apt-get install wrk): skipping the raw-HTTP log_batch round")
+        return None
+    setup = requests.Session()
+    run_ids = [
+        setup.post(server.base + API + "/runs/create", timeout=60, json={
+            "experiment_id": exp_id, "start_time": 1, "run_name": f"wrk-{round_no}-{c}"}
+        ).json()["run"]["info"]["run_id"]
+        for c in range(args.wrk_conns)
+    ]
+    env = dict(os.environ, BENCH_WRK_KIND="log_batch", BENCH_WRK_BATCH=str(args.batch_size),
+               BENCH_RUN_IDS=",".join(run_ids))
+    cmd = [wrk, "-t2", f"-c{args.wrk_conns}", f"-d{args.wrk_secs}s", "--timeout", "30s",
+           "-s", str(REPO / "bench" / "wrk" / "bench.lua"), server.base + "/"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.wrk_secs + 120)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("WRKJSON ")), None)
+    if proc.returncode != 0 or line is None:
+        raise SystemExit(f"wrk failed ({proc.returncode}): {proc.stdout[-2000:]} {proc.stderr[-2000:]}")
+    r = json.loads(line[len("WRKJSON "):])
+    errors = sum(r[k] for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
+    if errors or not r["requests"]:
+        raise SystemExit(f"wrk log-batch on {server.kind}: {errors} errors, {r['requests']} "
+                         f"requests: {proc.stderr[-1000:]}")
+    return r["requests"] * args.batch_size / (r["duration_us"] / 1e6)
+
+
 def measure(servers: dict[str, Server], ids: dict, args) -> dict:
     """Every measurement on every server of a phase, interleaved request by request (and round
     by round for log_batch), so that load from elsewhere on the machine hits all alike."""
@@ -342,6 +376,16 @@ def measure(servers: dict[str, Server], ids: dict, args) -> dict:
                 rates[label].append(rate)
     for label in servers:
         res[label]["log_batch: metrics/s"] = statistics.median(rates[label])
+    log(f"{' / '.join(servers)}: log_batch over raw HTTP (wrk -c{args.wrk_conns})")
+    wrk_rates: dict = {label: [] for label in servers}
+    for r in range(args.repeat + 1):
+        for label, server in servers.items():
+            rate = log_batch_wrk_round(server, ids["bench-logging"], args, r)
+            if rate is not None and r:  # round 0 warms up
+                wrk_rates[label].append(rate)
+    for label in servers:
+        if wrk_rates[label]:
+            res[label]["log_batch (wrk): metrics/s"] = statistics.median(wrk_rates[label])
     return res
 
 
@@ -360,8 +404,10 @@ def report(results: dict, args, ids: dict, setup_s: float) -> str:
         f"Data: {args.runs:,} runs in one experiment, {ids['metric_rows']:,} metric rows "
         f"(one run with a {args.history_steps:,}-point history), filled by SQL in {setup_s:.0f} s. "
         f"Medians of {args.repeat}, the servers of a phase interleaved request by request; "
-        f"log_batch: {args.clients} clients x {args.batches} batches x {args.batch_size} metrics "
-        "(+1 param, +1 tag) per round. `+indexes`: the same database after rsflow created its "
+        f"log_batch: {args.clients} Python client threads x {args.batches} batches x "
+        f"{args.batch_size} metrics (+1 param, +1 tag) per round; log_batch (wrk): "
+        f"{args.wrk_conns} connections for {args.wrk_secs} s per round, {args.batch_size} metrics "
+        f"per request, spread over {args.wrk_conns} runs. `+indexes`: the same database after rsflow created its "
         "optional search indexes (both servers use that database). Ratio: how many times "
         "faster rsflow is than mlflow server in the same phase.",
         "",
@@ -416,6 +462,8 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--batches", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--wrk-conns", type=int, default=16)
+    p.add_argument("--wrk-secs", type=int, default=5)
     p.add_argument("--rsflow-bin", type=Path, default=REPO / "target" / "release" / "rsflow")
     p.add_argument("--mlflow-bin", type=Path, default=Path(sys.executable).parent / "mlflow")
     p.add_argument("--mlflow-workers", type=int, default=0, help="0: mlflow server's default")

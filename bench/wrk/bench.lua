@@ -1,5 +1,6 @@
 -- wrk script for the raw-HTTP load of bench.py. BENCH_WRK_KIND picks the request:
---   log_batch   POST runs/log-batch, BENCH_WRK_BATCH metrics each (unique steps per request)
+--   log_batch   POST runs/log-batch, BENCH_WRK_BATCH metrics each (unique steps per request);
+--               with BENCH_RUN_IDS (comma-separated) the requests take those runs in turn
 --   log_metric  POST runs/log-metric, one metric (unique step per request)
 --   search      POST runs/search with a filter and an order (static body)
 --   get         plain GET of the URL on the command line (runs/get, an artifact)
@@ -9,6 +10,10 @@ local kind = os.getenv("BENCH_WRK_KIND") or "get"
 local run_id = os.getenv("BENCH_RUN_ID") or ""
 local exp_id = os.getenv("BENCH_EXP_ID") or "0"
 local batch = tonumber(os.getenv("BENCH_WRK_BATCH") or "100")
+local run_ids = {}
+for id in string.gmatch(os.getenv("BENCH_RUN_IDS") or "", "[^,]+") do
+   run_ids[#run_ids + 1] = id
+end
 
 local threads = {}
 local next_id = 0
@@ -41,7 +46,11 @@ local function log_batch_body()
       parts[#parts + 1] = string.format(
          '{"key":"w%d","value":%d,"timestamp":%d,"step":%d}', i % 10, counter, base_ts + counter, step)
    end
-   return '{"run_id":"' .. run_id .. '","metrics":[' .. table.concat(parts, ",") .. ']}'
+   local rid = run_id
+   if #run_ids > 0 then
+      rid = run_ids[(counter * 7 + tid) % #run_ids + 1]
+   end
+   return '{"run_id":"' .. rid .. '","metrics":[' .. table.concat(parts, ",") .. ']}'
 end
 
 function request()
