@@ -188,7 +188,7 @@ if [[ -n "${RSFLOW_PG_RUN:-}" ]]; then
     # Tiny sizes, rsflow only (both phases): the PostgreSQL benchmark cannot rot.
     banner "PostgreSQL benchmark smoke: bench/postgres_bench.py (tiny, rsflow only)"
     run "$RSFLOW_PY" bench/postgres_bench.py --runs 2000 --metric-rows 20000 \
-        --history-steps 2000 --repeat 1 --batches 2 --skip-mlflow --rsflow-bin "$RSFLOW_BIN" \
+        --history-steps 2000 --repeat 1 --batches 2 --wrk-secs 1 --skip-mlflow --rsflow-bin "$RSFLOW_BIN" \
         >/dev/null
     done_step "postgres bench smoke"
 fi
