@@ -14,6 +14,7 @@
 //! - `artifacts`: the artifact proxy (`mlflow-artifacts/*`) and the run-based artifact routes.
 //! - [`limits`]: concurrency slots per route class, body idle timeouts, JSON body caps.
 //! - `gate`: the 503 answers of `--no-serve-artifacts` and `--artifacts-only`.
+//! - [`ui`]: MLflow's web UI (`/` and `/static-files/*`) from the `--ui-dir` build.
 
 mod artifacts;
 pub mod error;
@@ -28,6 +29,7 @@ mod registry;
 pub mod security;
 pub mod state;
 mod tracking;
+pub mod ui;
 
 use axum::Router;
 use axum::extract::Request;
@@ -82,12 +84,18 @@ pub fn router(state: AppState) -> Router {
         .route("/ajax-api/3.0/mlflow/server-info", get(meta::server_info))
         .route("/health", get(meta::health))
         .route("/version", get(meta::version))
+        .route("/static-files/{*path}", get(ui::static_file))
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed);
     let app = if prefix.is_empty() {
-        app
+        app.route("/", get(ui::index))
     } else {
-        Router::new().nest(&prefix, app).fallback(meta::not_found)
+        // `<prefix>/` is the UI's index; Flask redirects the bare `<prefix>` to it.
+        Router::new()
+            .route(&prefix, get(ui::redirect_to_index))
+            .route(&format!("{prefix}/"), get(ui::index))
+            .nest(&prefix, app)
+            .fallback(meta::not_found)
     };
     // Security runs first (outermost): refused requests never take a concurrency slot.
     app.layer(axum::middleware::from_fn_with_state(
