@@ -13,6 +13,7 @@
 //! - `model_artifacts`: artifact listing and downloads of logged models and model versions.
 //! - `artifacts`: the artifact proxy (`mlflow-artifacts/*`) and the run-based artifact routes.
 //! - [`limits`]: concurrency slots per route class, body idle timeouts, JSON body caps.
+//! - `graphql`: `/graphql`, the queries the web UI sends, answered by the REST handlers.
 //! - `gate`: the 503 answers of `--no-serve-artifacts` and `--artifacts-only`.
 //! - [`ui`]: MLflow's web UI (`/` and `/static-files/*`) from the `--ui-dir` build.
 
@@ -20,6 +21,7 @@ mod artifacts;
 pub mod error;
 pub mod extract;
 mod gate;
+mod graphql;
 pub mod limits;
 pub mod locations;
 mod logged_models;
@@ -78,7 +80,9 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(tracking_only(
             &state,
-            artifacts::top_level_routes().merge(model_artifacts::top_level_routes()),
+            artifacts::top_level_routes()
+                .merge(model_artifacts::top_level_routes())
+                .route("/graphql", get(graphql::handler).post(graphql::handler)),
         ))
         .route("/api/3.0/mlflow/server-info", get(meta::server_info))
         .route("/ajax-api/3.0/mlflow/server-info", get(meta::server_info))
