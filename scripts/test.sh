@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # THE test command for rsflow:   bash scripts/test.sh [extra pytest args]
 #
-#   1. Python venv at .venv with the pinned mlflow client/reference server (scripts/venv.sh)
+#   1. Python venv at .venv with the pinned mlflow client/reference server (scripts/venv.sh),
+#      and MLflow's web UI from it in target/share/rsflow/ui (scripts/ui.sh)
 #   2. cargo build --workspace --all-targets   (debug)
 #   3. cargo test --workspace
 #   4. pytest compat/   (stock mlflow client + raw HTTP against target/debug/rsflow,
@@ -128,6 +129,12 @@ if [[ "${RSFLOW_TEST_SKIP_PG:-}" != "1" ]]; then
     done_step "postgres"
 fi
 # --- end PostgreSQL ---
+# MLflow's web UI from the .venv's mlflow package into target/share/rsflow/ui, where
+# target/debug/rsflow finds it (compat/test_web_ui.py passes --ui-dir itself).
+banner "web UI (scripts/ui.sh)"
+bash "$REPO/scripts/ui.sh"
+done_step "web UI"
+
 banner "python venv (.venv-mlflow2: the MLflow 2.x client for the 2.x model flow)"
 RSFLOW_MLFLOW2_PY="$(RSFLOW_VENV="$REPO/.venv-mlflow2" RSFLOW_REQ="$REPO/compat/requirements-mlflow2.txt" \
     bash "$REPO/scripts/venv.sh")/bin/python"

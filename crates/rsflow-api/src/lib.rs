@@ -13,12 +13,15 @@
 //! - `model_artifacts`: artifact listing and downloads of logged models and model versions.
 //! - `artifacts`: the artifact proxy (`mlflow-artifacts/*`) and the run-based artifact routes.
 //! - [`limits`]: concurrency slots per route class, body idle timeouts, JSON body caps.
+//! - `graphql`: `/graphql`, the queries the web UI sends, answered by the REST handlers.
 //! - `gate`: the 503 answers of `--no-serve-artifacts` and `--artifacts-only`.
+//! - [`ui`]: MLflow's web UI (`/` and `/static-files/*`) from the `--ui-dir` build.
 
 mod artifacts;
 pub mod error;
 pub mod extract;
 mod gate;
+mod graphql;
 pub mod limits;
 pub mod locations;
 mod logged_models;
@@ -28,6 +31,7 @@ mod registry;
 pub mod security;
 pub mod state;
 mod tracking;
+pub mod ui;
 
 use axum::Router;
 use axum::extract::Request;
@@ -76,18 +80,26 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(tracking_only(
             &state,
-            artifacts::top_level_routes().merge(model_artifacts::top_level_routes()),
+            artifacts::top_level_routes()
+                .merge(model_artifacts::top_level_routes())
+                .route("/graphql", get(graphql::handler).post(graphql::handler)),
         ))
         .route("/api/3.0/mlflow/server-info", get(meta::server_info))
         .route("/ajax-api/3.0/mlflow/server-info", get(meta::server_info))
         .route("/health", get(meta::health))
         .route("/version", get(meta::version))
+        .route("/static-files/{*path}", get(ui::static_file))
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed);
     let app = if prefix.is_empty() {
-        app
+        app.route("/", get(ui::index))
     } else {
-        Router::new().nest(&prefix, app).fallback(meta::not_found)
+        // `<prefix>/` is the UI's index; Flask redirects the bare `<prefix>` to it.
+        Router::new()
+            .route(&prefix, get(ui::redirect_to_index))
+            .route(&format!("{prefix}/"), get(ui::index))
+            .nest(&prefix, app)
+            .fallback(meta::not_found)
     };
     // Security runs first (outermost): refused requests never take a concurrency slot.
     app.layer(axum::middleware::from_fn_with_state(

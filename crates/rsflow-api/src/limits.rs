@@ -158,6 +158,7 @@ pub fn route_class(path: &str) -> RouteClass {
         || path.ends_with("/get-artifact")
         || path.ends_with("/mlflow/upload-artifact")
         || (path.contains("/logged-models/") && path.ends_with("/artifacts/files"))
+        || path.starts_with("/static-files/")
     {
         RouteClass::Artifact
     } else {

@@ -7,6 +7,7 @@ use rsflow_store::{LoggedModelStore, MetadataStore, ModelRegistryStore, Tracking
 
 use crate::limits::{Limiter, LimitsConfig};
 use crate::security::SecurityConfig;
+use crate::ui::{UiConfig, UiFiles};
 
 /// Flags that shape the HTTP surface (mirrors `mlflow server`).
 #[derive(Debug, Clone, Default)]
@@ -24,6 +25,8 @@ pub struct ServerConfig {
     pub security: SecurityConfig,
     /// Body sizes, timeouts and concurrency (`--max-…` flags).
     pub limits: LimitsConfig,
+    /// Where MLflow's web UI build is read from (`--ui-dir`).
+    pub ui: UiConfig,
 }
 
 impl ServerConfig {
@@ -46,6 +49,8 @@ pub struct AppState {
     pub artifacts: Option<Arc<dyn ArtifactStore>>,
     /// The concurrency slots, shared by every clone of the state.
     pub limiter: Arc<Limiter>,
+    /// MLflow's web UI build; `None` when it is not installed.
+    pub ui: Option<UiFiles>,
 }
 
 impl AppState {
@@ -54,6 +59,7 @@ impl AppState {
     pub fn new(config: ServerConfig, store: Arc<dyn MetadataStore>) -> Self {
         AppState {
             limiter: Arc::new(Limiter::new(config.limits)),
+            ui: UiFiles::new(&config.ui),
             config: Arc::new(config),
             tracking: store.clone(),
             registry: store.clone(),

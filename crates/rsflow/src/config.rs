@@ -1,7 +1,7 @@
 //! `rsflow server` flags: the same names, defaults and environment variables as `mlflow server`,
 //! resolved once into the settings the server runs with.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -9,6 +9,7 @@ use clap::{ArgAction, Args};
 use rsflow_api::ServerConfig;
 use rsflow_api::limits::LimitsConfig;
 use rsflow_api::security::SecurityConfig;
+use rsflow_api::ui::UiConfig;
 
 const DEFAULT_BACKEND_STORE_URI: &str = "sqlite:///mlflow.db";
 const DEFAULT_ARTIFACTS_DESTINATION: &str = "./mlartifacts";
@@ -49,6 +50,10 @@ pub struct ServerArgs {
     /// Serve every route under this prefix (must start with '/').
     #[arg(long, env = "MLFLOW_STATIC_PREFIX")]
     pub static_prefix: Option<String>,
+    /// MLflow's web UI build (`mlflow/server/js/build` of the mlflow wheel; `scripts/ui.sh`
+    /// installs it). Default: `<dir of rsflow>/../share/rsflow/ui` if it exists.
+    #[arg(long, env = "RSFLOW_UI_DIR", value_name = "DIR")]
+    pub ui_dir: Option<String>,
     /// Host headers to accept (comma-separated, '*' wildcards; '*' alone disables the check).
     #[arg(long, env = "MLFLOW_SERVER_ALLOWED_HOSTS")]
     pub allowed_hosts: Option<String>,
@@ -250,6 +255,67 @@ fn same_database(a: &str, b: &str) -> bool {
     }
 }
 
+/// Where an installed UI build lives, relative to the directory of the `rsflow` executable:
+/// `/usr/local/bin/rsflow` finds `/usr/local/share/rsflow/ui`, and `target/debug/rsflow`
+/// finds `target/share/rsflow/ui` (what `scripts/ui.sh` installs by default). The first entry
+/// is where the not-installed page says to install.
+const UI_DIRS_BESIDE_EXE: &[&str] = &["../share/rsflow/ui", "share/rsflow/ui"];
+
+/// `--ui-dir` must hold a UI build; without it the first default place that has one is used.
+fn resolve_ui(flag: Option<&str>) -> anyhow::Result<UiConfig> {
+    if let Some(dir) = flag.filter(|d| !d.is_empty()) {
+        let dir = Path::new(&make_absolute(dir)?).to_path_buf();
+        if !dir.join("index.html").is_file() {
+            bail!(
+                "--ui-dir {} holds no index.html: point it at an extracted mlflow/server/js/build \
+                 directory (scripts/ui.sh installs one)",
+                dir.display()
+            );
+        }
+        return Ok(UiConfig {
+            dir: Some(dir.clone()),
+            searched: vec![dir],
+            install_to: None,
+        });
+    }
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf));
+    let Some(exe_dir) = exe_dir else {
+        return Ok(UiConfig::default());
+    };
+    Ok(default_ui(&exe_dir))
+}
+
+fn default_ui(exe_dir: &Path) -> UiConfig {
+    let searched: Vec<PathBuf> = UI_DIRS_BESIDE_EXE
+        .iter()
+        .map(|rel| normalize(&exe_dir.join(rel)))
+        .collect();
+    UiConfig {
+        dir: searched
+            .iter()
+            .find(|d| d.join("index.html").is_file())
+            .cloned(),
+        install_to: searched.first().cloned(),
+        searched,
+    }
+}
+
+/// `a/b/../c` as `a/c`, lexically (for the paths shown to the user).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir if out.parent().is_some() => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 impl ServerArgs {
     pub fn resolve(self) -> anyhow::Result<Settings> {
         for (flag, set) in [
@@ -329,6 +395,8 @@ impl ServerArgs {
             Some(p) => p.trim_end_matches('/').to_owned(),
         };
 
+        let ui = resolve_ui(self.ui_dir.as_deref())?;
+
         for (flag, n) in [
             ("--max-json-body-bytes", self.max_json_body_bytes),
             ("--json-body-budget-bytes", self.json_body_budget_bytes),
@@ -382,6 +450,7 @@ impl ServerArgs {
                     },
                 },
                 limits,
+                ui,
             },
         })
     }
@@ -429,6 +498,30 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn ui_dir_flag_and_default_places() {
+        let tmp = tempfile::tempdir().unwrap();
+        let build = tmp.path().join("build");
+        std::fs::create_dir_all(&build).unwrap();
+        let flag = build.to_str().unwrap();
+        // A directory without index.html is refused at startup, with the reason.
+        let err = parse(&["--ui-dir", flag]).unwrap_err().to_string();
+        assert!(err.contains("no index.html"), "{err}");
+        std::fs::write(build.join("index.html"), "<html></html>").unwrap();
+        let s = parse(&["--ui-dir", flag]).unwrap();
+        assert_eq!(s.server.ui.dir.as_deref(), Some(build.as_path()));
+
+        let bin = tmp.path().join("prefix/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let missing = default_ui(&bin);
+        assert_eq!(missing.dir, None);
+        let installed = tmp.path().join("prefix/share/rsflow/ui");
+        assert_eq!(missing.install_to.as_deref(), Some(installed.as_path()));
+        std::fs::create_dir_all(&installed).unwrap();
+        std::fs::write(installed.join("index.html"), "<html></html>").unwrap();
+        assert_eq!(default_ui(&bin).dir.as_deref(), Some(installed.as_path()));
     }
 
     #[test]

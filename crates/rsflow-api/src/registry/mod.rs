@@ -317,7 +317,10 @@ async fn get_model_version(State(st): State<AppState>, p: Params) -> ApiResult<R
     json_ok(&json!({ "model_version": mv }))
 }
 
-async fn search_model_versions(State(st): State<AppState>, p: Params) -> ApiResult<Response> {
+pub(crate) async fn search_model_versions(
+    State(st): State<AppState>,
+    p: Params,
+) -> ApiResult<Response> {
     let max = max_results(&p, SEARCH_MODEL_VERSIONS_DEFAULT, SEARCH_MODEL_VERSIONS_MAX)?;
     let query = SearchRegistry {
         filter: p.opt_str("filter")?.unwrap_or_default(),

@@ -20,7 +20,7 @@ pub(super) async fn create_experiment(State(s): State<AppState>, p: Params) -> H
     json_ok(&json!({ "experiment_id": id }))
 }
 
-pub(super) async fn get_experiment(State(s): State<AppState>, p: Params) -> Handler {
+pub(crate) async fn get_experiment(State(s): State<AppState>, p: Params) -> Handler {
     let id = p.req_str("experiment_id")?;
     let exp = s.tracking.get_experiment(&id).await?;
     json_ok(&json!({ "experiment": exp }))

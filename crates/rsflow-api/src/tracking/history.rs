@@ -30,7 +30,7 @@ pub(super) async fn get_metric_history(State(s): State<AppState>, p: Params) -> 
     json_ok(&body)
 }
 
-pub(super) async fn get_history_bulk_interval(State(s): State<AppState>, p: Params) -> Handler {
+pub(crate) async fn get_history_bulk_interval(State(s): State<AppState>, p: Params) -> Handler {
     let run_ids = p.str_list("run_ids")?;
     if run_ids.is_empty() {
         return Err(MlflowError::missing_param("run_ids").into());

@@ -31,6 +31,11 @@ use history::*;
 use logging::*;
 use runs::*;
 
+// The handlers that `/graphql` resolves its fields with.
+pub(crate) use experiments::get_experiment;
+pub(crate) use history::get_history_bulk_interval;
+pub(crate) use runs::{get_run, search_runs};
+
 type Handler = ApiResult<Response>;
 
 /// Search caps from MLflow's handlers and stores (spec §2.6).

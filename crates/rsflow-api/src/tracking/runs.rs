@@ -33,7 +33,7 @@ pub(super) fn with_outputs(mut run: Run) -> Run {
     run
 }
 
-pub(super) async fn get_run(State(s): State<AppState>, p: Params) -> Handler {
+pub(crate) async fn get_run(State(s): State<AppState>, p: Params) -> Handler {
     let run = s.tracking.get_run(&run_id(&p)?).await?;
     json_ok(&json!({ "run": with_outputs(run) }))
 }
@@ -70,7 +70,7 @@ pub(super) async fn restore_run(State(s): State<AppState>, p: Params) -> Handler
     empty()
 }
 
-pub(super) async fn search_runs(State(s): State<AppState>, p: Params) -> Handler {
+pub(crate) async fn search_runs(State(s): State<AppState>, p: Params) -> Handler {
     let max_results = p.opt_i64("max_results")?.unwrap_or(1000);
     if max_results > MAX_RUNS_PER_SEARCH {
         return Err(MlflowError::invalid_param(format!(

@@ -28,6 +28,8 @@ pub struct Options {
     pub static_prefix: String,
     /// `None` means `mlflow-artifacts:/` (proxied); `Some(dir)` a direct local root under tmp.
     pub direct_root: Option<&'static str>,
+    /// The web UI build directory (`--ui-dir`).
+    pub ui_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -38,6 +40,7 @@ impl Default for Options {
             with_destination: true,
             static_prefix: String::new(),
             direct_root: None,
+            ui_dir: None,
         }
     }
 }
@@ -63,6 +66,10 @@ pub async fn app(opts: Options) -> TestApp {
             ..Default::default()
         },
         limits: Default::default(),
+        ui: rsflow_api::ui::UiConfig {
+            dir: opts.ui_dir,
+            ..Default::default()
+        },
     };
     let mut state = AppState::new(config, tracking.clone());
     if opts.with_destination {

@@ -1,0 +1,121 @@
+//! The web UI routes (`/`, `/static-files/*`) over a small build directory on disk.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{Options, TestApp, app};
+
+const INDEX: &str = "<!doctype html><title>MLflow</title>";
+const BUNDLE: &str = "console.log(1)";
+const SECRET: &str = "the content of a file outside the build";
+
+/// A UI build in `<tmp>/ui`, with a secret next to it that no request may reach; the build
+/// lives as long as the returned directory.
+async fn ui_app(static_prefix: &str) -> (TestApp, tempfile::TempDir) {
+    let outside = tempfile::tempdir().unwrap();
+    let ui = outside.path().join("ui");
+    std::fs::create_dir_all(ui.join("static/js")).unwrap();
+    std::fs::write(ui.join("index.html"), INDEX).unwrap();
+    std::fs::write(ui.join("static/js/main.1.js"), BUNDLE).unwrap();
+    std::fs::write(outside.path().join("secret.txt"), SECRET).unwrap();
+    // The symlink points outside the build: the kernel-checked open must refuse it.
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), ui.join("link.txt")).unwrap();
+    let t = app(Options {
+        static_prefix: static_prefix.to_owned(),
+        ui_dir: Some(ui),
+        ..Options::default()
+    })
+    .await;
+    (t, outside)
+}
+
+#[tokio::test]
+async fn index_and_static_files_are_served_with_flask_headers() {
+    let (t, _ui) = ui_app("").await;
+    let r = t.get("/").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.text(), INDEX);
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(r.header("cache-control"), Some("no-cache"));
+    let etag = r.header("etag").unwrap().to_owned();
+
+    let r = t.get("/static-files/static/js/main.1.js").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.text(), BUNDLE);
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert_eq!(r.header("cache-control"), Some("public, max-age=2419200"));
+    assert!(r.header("expires").is_some());
+
+    // A revalidation of the index costs no body.
+    let req = axum::http::Request::get("/")
+        .header("if-none-match", &etag)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let r = t.send(req).await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    assert!(r.body.is_empty());
+
+    // The UI routes on the client side with `#/...`; other paths are not pages.
+    for path in [
+        "/static-files/nope.js",
+        "/static-files/",
+        "/static-files/static",
+        "/index.html",
+    ] {
+        assert_eq!(t.get(path).await.status, StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn no_path_leaves_the_build_directory() {
+    let (t, _ui) = ui_app("").await;
+    for path in [
+        "/static-files/../secret.txt",
+        "/static-files/%2e%2e/secret.txt",
+        "/static-files/%252e%252e/secret.txt",
+        "/static-files/static/..%2f..%2f..%2fsecret.txt",
+        "/static-files/..%5csecret.txt",
+        "/static-files/%2fetc%2fpasswd",
+        "/static-files//etc/passwd",
+        "/static-files/link.txt",
+    ] {
+        let r = t.get(path).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.text());
+        assert!(!r.text().contains(SECRET), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_static_prefix_moves_every_ui_route() {
+    let (t, _ui) = ui_app("/mlflow").await;
+    let r = t.get("/mlflow/").await;
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, INDEX));
+    let r = t.get("/mlflow").await;
+    assert_eq!(r.status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(r.header("location"), Some("/mlflow/"));
+    let r = t.get("/mlflow/static-files/static/js/main.1.js").await;
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, BUNDLE));
+    assert_eq!(t.get("/").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.get("/static-files/static/js/main.1.js").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn without_a_build_the_index_says_how_to_install_it() {
+    let t = app(Options::default()).await;
+    let r = t.get("/").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    let page = r.text();
+    assert!(page.contains("not installed"), "{page}");
+    assert!(page.contains("bash scripts/ui.sh"), "{page}");
+    assert_eq!(
+        t.get("/static-files/index.html").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
