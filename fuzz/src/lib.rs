@@ -173,6 +173,19 @@ pub fn artifact_location(data: &[u8]) {
     }
 }
 
+/// The `/graphql` front end (parse, operation choice, MLflow's limits, schema validation): no
+/// panic, no runaway recursion, and every refusal is a message for the `errors` array.
+pub fn graphql(data: &[u8]) {
+    let s = text(data);
+    let (query, op) = match s.split_once('\n') {
+        Some((name, q)) if name.starts_with("op:") => (q.to_owned(), Some(name[3..].to_owned())),
+        _ => (s.clone(), None),
+    };
+    if let Err(message) = rsflow_api::check_graphql_query(&query, op.as_deref()) {
+        assert!(!message.is_empty(), "{s:?}: empty error");
+    }
+}
+
 /// A target body.
 pub type Target = fn(&[u8]);
 
@@ -182,4 +195,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("artifact_path", artifact_path),
     ("artifact_uri", artifact_uri),
     ("artifact_location", artifact_location),
+    ("graphql", graphql),
 ];

@@ -40,6 +40,7 @@ use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+pub use graphql::check_query as check_graphql_query;
 pub use state::{AppState, ServerConfig};
 
 /// The MLflow version rsflow answers on `/version` (the client parses it as PEP 440, >= 3.4).

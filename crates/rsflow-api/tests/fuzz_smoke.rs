@@ -85,6 +85,22 @@ const TOKENS: &[&str] = &[
     "creation_timestamp",
     "%252e",
     "/api/2.0/mlflow-artifacts/artifacts/",
+    "{",
+    "}",
+    "...",
+    "... on MlflowRun ",
+    "fragment F on MlflowRun { info { runUuid } } ",
+    "query Q($d: MlflowGetRunInput!) ",
+    "mutation ",
+    "subscription ",
+    "$d",
+    "@skip(if: true)",
+    "@include(if: $b)",
+    "__typename",
+    "a: ",
+    "\"\"\"",
+    "[1, 2]",
+    "{k: \"v\"}",
 ];
 
 fn seeds(target: &str) -> Vec<Vec<u8>> {
@@ -140,6 +156,16 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
             "runs:/abc/artifacts",
             "/srv/%252e%252e/etc",
             "./mlruns",
+        ],
+        "graphql" => &[
+            "{ mlflowGetRun(input: {runId: \"abc\"}) { run { info { runUuid status } } } }",
+            "query GetRun($data: MlflowGetRunInput!) @component(name: \"x\") { mlflowGetRun(input: $data) { apiError { code __typename } run { info { runUuid } ...F ... on MlflowRun @include(if: true) { data { params { key } } } } } }\nfragment F on MlflowRun { experiment { name } }",
+            "op:Q\nquery Q { mlflowSearchRuns(input: {experimentIds: [\"0\"], maxResults: 10}) { runs { info { runName } } } } query R { __typename }",
+            "mutation S($i: MlflowSearchRunsInput) { mlflowSearchRuns(input: $i) { nextPageToken } }",
+            "fragment A on MlflowRun { ...B } fragment B on MlflowRun { ...A } { mlflowGetRun(input: {}) { run { ...A } } }",
+            "{ a1: mlflowGetExperiment(input: {experimentId: \"0\"}) { experiment { name } } a2: __typename }",
+            "{ mlflowListArtifacts(input: {runId: \"r\", path: \"\"\"a\\nb\"\"\"}) { files { path isDir fileSize } } }",
+            "subscription { x }",
         ],
         _ => &[],
     };
@@ -253,6 +279,11 @@ fn fuzz_artifact_path() {
 #[test]
 fn fuzz_artifact_uri() {
     run("artifact_uri");
+}
+
+#[test]
+fn fuzz_graphql() {
+    run("graphql");
 }
 
 #[test]

@@ -117,6 +117,30 @@ async fn execute(state: &AppState, p: &Map<String, Json>) -> Result<(Json, Vec<S
     Ok((Json::Object(data), errors))
 }
 
+/// Everything a request goes through before any store is touched: parsing, choosing the
+/// operation, MLflow's limits and validation against the schema. The fuzz target drives it.
+pub fn check_query(query: &str, operation_name: Option<&str>) -> Result<(), String> {
+    let doc = parse::parse(query)?;
+    let op = select_operation(&doc, operation_name)?;
+    let root_type = match op.kind {
+        OperationKind::Query => "Query",
+        OperationKind::Mutation => "Mutation",
+        OperationKind::Subscription => {
+            return Err("Schema is not configured to execute subscription operation.".into());
+        }
+    };
+    let vars = Map::new();
+    let ctx = Ctx {
+        fragments: &doc.fragments,
+        vars: &vars,
+    };
+    check_limits(&ctx, &op.selection)?;
+    ctx.validate(root_type, &op.selection)?;
+    // What the executor then walks: the merged fields of the root.
+    let _ = ctx.collect(root_type, &op.selection);
+    Ok(())
+}
+
 fn select_operation<'d>(
     doc: &'d Document,
     name: Option<&str>,
