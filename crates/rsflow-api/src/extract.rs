@@ -149,21 +149,23 @@ impl<S: Send + Sync> FromRequest<S> for Params {
         // The budget share is held until the body has been parsed and dropped.
         let (body, _share) = read_json_body(req).await?;
         if (method == Method::POST || method == Method::PUT) && !body.is_empty() {
-            match content_type.as_deref() {
-                None => {
-                    return Err(ApiError(MlflowError::invalid_param(
-                        "Bad Request. Content-Type header is missing.",
-                    )));
-                }
-                Some(ct) if !is_json(ct) => {
-                    return Err(ApiError(MlflowError::invalid_param(
-                        "Bad Request. Content-Type must be one of ['application/json'].",
-                    )));
-                }
-                Some(_) => {}
-            }
+            require_json(content_type.as_deref())?;
         }
         Ok(Params(parse_json_body(&body)?))
+    }
+}
+
+/// MLflow's `_validate_content_type(request, ["application/json"])`. [`Params`] applies it to
+/// POST and PUT bodies; a handler whose MLflow counterpart checks even an empty body calls it.
+pub fn require_json(content_type: Option<&str>) -> Result<(), ApiError> {
+    match content_type {
+        None => Err(ApiError(MlflowError::invalid_param(
+            "Bad Request. Content-Type header is missing.",
+        ))),
+        Some(ct) if !is_json(ct) => Err(ApiError(MlflowError::invalid_param(
+            "Bad Request. Content-Type must be one of ['application/json'].",
+        ))),
+        Some(_) => Ok(()),
     }
 }
 

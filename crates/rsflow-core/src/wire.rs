@@ -156,6 +156,22 @@ pub struct DatasetInput {
     pub tags: Vec<KeyValue>,
 }
 
+/// One (experiment, dataset, context) of `experiments/search-datasets`, the web UI's dataset
+/// filter. `context` is the input's `mlflow.data.context` tag; MLflow leaves it out of the
+/// answer when absent or empty (`_DatasetSummary.to_proto` sets it only if truthy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DatasetSummary {
+    pub experiment_id: String,
+    pub name: String,
+    pub digest: String,
+    #[serde(skip_serializing_if = "is_none_or_empty")]
+    pub context: Option<String>,
+}
+
+fn is_none_or_empty(v: &Option<String>) -> bool {
+    v.as_deref().is_none_or(str::is_empty)
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ModelInput {
     pub model_id: String,

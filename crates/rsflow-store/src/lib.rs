@@ -35,8 +35,8 @@ pub async fn open_metadata_store(
 use async_trait::async_trait;
 use rsflow_core::Result;
 use rsflow_core::wire::{
-    DatasetInput, Experiment, ExperimentTag, Metric, ModelInput, ModelOutput, Page, Param, Run,
-    RunInfo, RunStatus, RunTag, ViewType,
+    DatasetInput, DatasetSummary, Experiment, ExperimentTag, Metric, ModelInput, ModelOutput, Page,
+    Param, Run, RunInfo, RunStatus, RunTag, ViewType,
 };
 
 /// `runs/create` after request validation.
@@ -142,6 +142,13 @@ pub trait TrackingStore: Send + Sync + 'static {
         query: &BulkIntervalQuery,
     ) -> Result<Vec<Metric>>;
     async fn search_runs(&self, query: &SearchRuns) -> Result<Page<Run>>;
+    /// The distinct (experiment, dataset name, digest, context) of the datasets logged to
+    /// `experiment_ids`, deleted experiments and runs included, at most 1000 (MLflow's
+    /// `_search_datasets`). Ids must parse as integers; ids past 64 bits match nothing.
+    async fn search_dataset_summaries(
+        &self,
+        experiment_ids: &[String],
+    ) -> Result<Vec<DatasetSummary>>;
 
     /// `store_type` for server-info ("SqlStore").
     fn store_type(&self) -> &'static str;

@@ -1,7 +1,7 @@
 //! `GET|POST /graphql`: the part of MLflow's GraphQL schema that the web UI queries (spec
 //! mlflow-tracking §2.5): `mlflowGetRun` (run page), `mlflowGetExperiment` (experiment page),
-//! `mlflowGetMetricHistoryBulkInterval`, `mlflowSearchRuns`, `mlflowListArtifacts` and
-//! `mlflowSearchModelVersions`.
+//! `mlflowGetMetricHistoryBulkInterval`, `mlflowSearchRuns`, `mlflowListArtifacts`,
+//! `mlflowSearchModelVersions` and the mutation `mlflowSearchDatasets`.
 //!
 //! Each root field runs the REST handler of the same RPC with the input object as its
 //! parameters (camelCase keys made snake_case), so validation, errors and the stored data are
@@ -466,6 +466,7 @@ async fn resolve_root(
         }
         "mlflowListArtifacts" => call(state, input, artifacts::list_artifacts).await,
         "mlflowSearchModelVersions" => call(state, input, registry::search_model_versions).await,
+        "mlflowSearchDatasets" => call(state, input, tracking::search_datasets).await,
         "mlflowGetRun" => {
             let mut body = call(state, input, tracking::get_run).await?;
             let wanted = run_extensions(ctx, field, "run");

@@ -66,6 +66,7 @@ pub fn field(type_name: &str, field: &str) -> Option<Ty> {
         ("Query", "mlflowListArtifacts") => Obj("MlflowListArtifactsResponse"),
         ("Query", "mlflowSearchModelVersions") => Obj("MlflowSearchModelVersionsResponse"),
         ("Query" | "Mutation", "mlflowSearchRuns") => Obj("MlflowSearchRunsResponse"),
+        ("Mutation", "mlflowSearchDatasets") => Obj("MlflowSearchDatasetsResponse"),
         ("Query", "test") => Obj("Test"),
         ("Mutation", "testMutation") => Obj("TestMutation"),
         ("Test" | "TestMutation", "output") => Str,
@@ -79,6 +80,7 @@ pub fn field(type_name: &str, field: &str) -> Option<Ty> {
             | "MlflowGetMetricHistoryBulkIntervalResponse"
             | "MlflowGetRunResponse"
             | "MlflowListArtifactsResponse"
+            | "MlflowSearchDatasetsResponse"
             | "MlflowSearchModelVersionsResponse"
             | "MlflowSearchRunsResponse",
             "apiError",
@@ -89,6 +91,8 @@ pub fn field(type_name: &str, field: &str) -> Option<Ty> {
         }
         ("MlflowGetRunResponse", "run") => Obj("MlflowRunExtension"),
         ("MlflowSearchRunsResponse", "runs") => List(&Obj("MlflowRunExtension")),
+        ("MlflowSearchDatasetsResponse", "datasetSummaries") => List(&Obj("MlflowDatasetSummary")),
+        ("MlflowDatasetSummary", "experimentId" | "name" | "digest" | "context") => Str,
         ("MlflowListArtifactsResponse", "rootUri") => Str,
         ("MlflowListArtifactsResponse", "files") => List(&Obj("MlflowFileInfo")),
         ("MlflowSearchModelVersionsResponse", "modelVersions") => List(&Obj("MlflowModelVersion")),

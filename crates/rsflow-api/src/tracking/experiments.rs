@@ -105,3 +105,76 @@ pub(super) async fn delete_experiment_tag(State(s): State<AppState>, p: Params) 
     s.tracking.delete_experiment_tag(&id, &key).await?;
     empty()
 }
+
+/// MLflow's `MAX_EXPERIMENT_IDS_PER_REQUEST` of `search_datasets_impl`.
+const MAX_EXPERIMENTS_PER_DATASET_SEARCH: usize = 20;
+
+/// `POST /ajax-api/2.0/mlflow/experiments/search-datasets`, the runs table's dataset filter.
+/// MLflow checks the content type even of an empty body here.
+pub(super) async fn search_datasets_route(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    p: Params,
+) -> Handler {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    require_json(content_type)?;
+    search_datasets(State(s), p).await
+}
+
+/// What `experiments/search-datasets` and the `mlflowSearchDatasets` mutation answer.
+pub(crate) async fn search_datasets(State(s): State<AppState>, p: Params) -> Handler {
+    let ids = leading_strings(p.get("experiment_ids"));
+    if ids.is_empty() {
+        return Err(MlflowError::invalid_param(
+            "SearchDatasets request must specify at least one experiment_id.",
+        )
+        .into());
+    }
+    if ids.len() > MAX_EXPERIMENTS_PER_DATASET_SEARCH {
+        return Err(MlflowError::invalid_param(format!(
+            "SearchDatasets request cannot specify more than \
+             {MAX_EXPERIMENTS_PER_DATASET_SEARCH} experiment_ids. Received {} experiment_ids.",
+            ids.len()
+        ))
+        .into());
+    }
+    let summaries = s.tracking.search_dataset_summaries(&ids).await?;
+    let mut body = Map::new();
+    if !summaries.is_empty() {
+        body.insert(
+            "dataset_summaries".into(),
+            serde_json::to_value(&summaries).unwrap_or_default(),
+        );
+    }
+    json_ok(&body)
+}
+
+/// A repeated string field as MLflow's lenient proto parsing leaves it: the strings before the
+/// first item of another type (a number, `null`), and nothing unless the value is a list.
+fn leading_strings(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map_while(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn experiment_ids_stop_at_the_first_non_string() {
+        let ids = |v: Value| leading_strings(Some(&v));
+        assert_eq!(ids(json!(["1", "2"])), ["1", "2"]);
+        assert_eq!(ids(json!(["1", 2, "3"])), ["1"]);
+        assert!(ids(json!([2, "1"])).is_empty());
+        assert!(ids(json!("1")).is_empty());
+        assert!(ids(json!([null])).is_empty());
+        assert!(leading_strings(None).is_empty());
+    }
+}

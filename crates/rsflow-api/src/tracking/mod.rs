@@ -5,6 +5,7 @@
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use rsflow_core::validation;
@@ -18,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, json_ok};
-use crate::extract::{Params, invalid_type, parse_f64};
+use crate::extract::{Params, invalid_type, parse_f64, require_json};
 use crate::locations::validate_artifact_location;
 
 mod experiments;
@@ -32,7 +33,7 @@ use logging::*;
 use runs::*;
 
 // The handlers that `/graphql` resolves its fields with.
-pub(crate) use experiments::get_experiment;
+pub(crate) use experiments::{get_experiment, search_datasets};
 pub(crate) use history::get_history_bulk_interval;
 pub(crate) use runs::{get_run, search_runs};
 
@@ -92,7 +93,12 @@ pub fn routes(_state: &AppState) -> Router<AppState> {
 
 /// Routes MLflow registers only under `/ajax-api/2.0` (the web UI's helpers).
 pub fn ajax_only_routes(_state: &AppState) -> Router<AppState> {
-    Router::new().route("/mlflow/metrics/get-history-bulk", get(get_history_bulk))
+    Router::new()
+        .route("/mlflow/metrics/get-history-bulk", get(get_history_bulk))
+        .route(
+            "/mlflow/experiments/search-datasets",
+            post(search_datasets_route),
+        )
 }
 
 pub(super) fn empty() -> Handler {

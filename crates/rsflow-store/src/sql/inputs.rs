@@ -1,18 +1,26 @@
 //! Run inputs and outputs: datasets (deduplicated per experiment by name and digest) with
-//! their input tags, model inputs, and model outputs, in MLflow's `inputs` edge table.
+//! their input tags, model inputs, and model outputs, in MLflow's `inputs` edge table; and the
+//! dataset summaries of experiments that the web UI's dataset filter lists.
 
 use std::collections::{HashMap, HashSet};
 
-use rsflow_core::wire::{DatasetInput, ModelInput, ModelOutput};
+use rsflow_core::wire::{DatasetInput, DatasetSummary, ModelInput, ModelOutput};
 use rsflow_core::{MlflowError, Result};
 use sqlx::Row as _;
 
 use super::SqlStore;
+use super::experiments::parse_experiment_id;
 use super::integrity::{Statement, Violation};
 use super::logging::{Repeats, insert_rows};
 use super::query::{DbErrorKind, Sql, classify, db_err, race_err};
 use super::runs::fetch_run;
 use rsflow_core::pyfmt::repr_str;
+
+/// MLflow's `MAX_DATASET_SUMMARIES_RESULTS`.
+const MAX_DATASET_SUMMARIES: i64 = 1000;
+
+/// The input tag that says what a dataset was used for ("training", "eval", ...).
+const DATASET_CONTEXT_TAG: &str = "mlflow.data.context";
 
 /// `uuid.uuid4().hex`, as MLflow names datasets and inputs.
 fn new_uuid() -> String {
@@ -158,6 +166,54 @@ impl SqlStore {
             q.query().execute(&mut *tx).await.map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)
+    }
+
+    /// MLflow's `_search_datasets`: every experiment id counts, whatever its lifecycle, and an
+    /// input without a context tag gives a summary without context (the LEFT JOIN).
+    pub(crate) async fn search_dataset_summaries_impl(
+        &self,
+        experiment_ids: &[String],
+    ) -> Result<Vec<DatasetSummary>> {
+        let ids = experiment_ids
+            .iter()
+            .map(|id| parse_experiment_id(id).map(|(id, _)| id))
+            .collect::<Result<Vec<_>>>()?;
+        let ids: Vec<i64> = ids.into_iter().flatten().collect();
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        // MLflow joins on `source_id` alone; dataset uuids only ever appear as the source of
+        // DATASET edges, and naming the type lets the join use the inputs primary key.
+        // MLflow leaves the order (and so which 1000) unspecified; this one is stable.
+        let mut q = Sql::new(
+            "SELECT DISTINCT d.experiment_id, d.name, d.digest, t.value FROM datasets d \
+             JOIN inputs i ON i.source_type = 'DATASET' AND i.source_id = d.dataset_uuid \
+             LEFT JOIN input_tags t ON t.input_uuid = i.input_uuid AND t.name = ",
+        );
+        q.bind(DATASET_CONTEXT_TAG)
+            .push(" WHERE d.experiment_id IN ")
+            .bind_list(&ids)
+            .push(
+                " ORDER BY d.experiment_id, d.name, d.digest, t.value NULLS FIRST \
+                 LIMIT ",
+            )
+            .bind(MAX_DATASET_SUMMARIES);
+        let mut conn = self.read.acquire().await.map_err(db_err)?;
+        let rows = q
+            .search_query(self.dialect)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(DatasetSummary {
+                    experiment_id: r.try_get::<i64, _>(0).map_err(db_err)?.to_string(),
+                    name: r.try_get(1).map_err(db_err)?,
+                    digest: r.try_get(2).map_err(db_err)?,
+                    context: r.try_get(3).map_err(db_err)?,
+                })
+            })
+            .collect()
     }
 
     pub(crate) async fn log_outputs_impl(

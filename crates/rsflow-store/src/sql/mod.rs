@@ -47,8 +47,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rsflow_core::Result;
 use rsflow_core::wire::{
-    DatasetInput, Experiment, ExperimentTag, Metric, ModelInput, ModelOutput, Page, Param, Run,
-    RunInfo, RunStatus, RunTag,
+    DatasetInput, DatasetSummary, Experiment, ExperimentTag, Metric, ModelInput, ModelOutput, Page,
+    Param, Run, RunInfo, RunStatus, RunTag,
 };
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Transaction};
@@ -478,6 +478,12 @@ impl TrackingStore for SqlStore {
     }
     async fn search_runs(&self, query: &SearchRuns) -> Result<Page<Run>> {
         self.search_runs_impl(query).await
+    }
+    async fn search_dataset_summaries(
+        &self,
+        experiment_ids: &[String],
+    ) -> Result<Vec<DatasetSummary>> {
+        self.search_dataset_summaries_impl(experiment_ids).await
     }
 
     fn store_type(&self) -> &'static str {

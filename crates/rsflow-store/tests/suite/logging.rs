@@ -3,7 +3,7 @@
 
 use rsflow_core::ErrorCode;
 use rsflow_core::page_token;
-use rsflow_core::wire::{Dataset, DatasetInput, Metric, ModelInput, ModelOutput};
+use rsflow_core::wire::{Dataset, DatasetInput, DatasetSummary, Metric, ModelInput, ModelOutput};
 use rsflow_store::{BulkIntervalQuery, TrackingStore};
 
 use super::{assert_err, assert_unique_violation, kv, metric, new_run, sorted, tag_value};
@@ -495,4 +495,103 @@ pub async fn bulk_interval(s: &dyn TrackingStore) {
             .unwrap()
             .is_empty()
     );
+}
+
+pub async fn dataset_summaries(s: &dyn TrackingStore) {
+    let summary = |exp: &str, name: &str, digest: &str, context: Option<&str>| DatasetSummary {
+        experiment_id: exp.into(),
+        name: name.into(),
+        digest: digest.into(),
+        context: context.map(str::to_owned),
+    };
+    let a = s.create_experiment("ds-a", None, &[]).await.unwrap();
+    let b = s.create_experiment("ds-b", None, &[]).await.unwrap();
+    let gone = s.create_experiment("ds-gone", None, &[]).await.unwrap();
+    let other = s.create_experiment("ds-other", None, &[]).await.unwrap();
+    let a1 = new_run(s, &a, "a1").await.info.run_id;
+    let a2 = new_run(s, &a, "a2").await.info.run_id;
+    let a3 = new_run(s, &a, "a3").await.info.run_id;
+    let b1 = new_run(s, &b, "b1").await.info.run_id;
+    let g1 = new_run(s, &gone, "g1").await.info.run_id;
+    let o1 = new_run(s, &other, "o1").await.info.run_id;
+    s.log_inputs(
+        &a1,
+        &[
+            dataset_input("train", "d1", Some("training")),
+            dataset_input("eval", "d2", None),
+        ],
+        &[],
+    )
+    .await
+    .unwrap();
+    // The same dataset and context from another run is one summary; another context is not.
+    s.log_inputs(&a2, &[dataset_input("train", "d1", Some("training"))], &[])
+        .await
+        .unwrap();
+    s.log_inputs(&a3, &[dataset_input("train", "d1", Some("testing"))], &[])
+        .await
+        .unwrap();
+    s.log_inputs(&b1, &[dataset_input("train", "d1", Some("training"))], &[])
+        .await
+        .unwrap();
+    s.log_inputs(&g1, &[dataset_input("old", "d9", Some(""))], &[])
+        .await
+        .unwrap();
+    s.log_inputs(&o1, &[dataset_input("unasked", "d0", None)], &[])
+        .await
+        .unwrap();
+    // Deleted runs and experiments still count, as in MLflow.
+    s.delete_run(&a3).await.unwrap();
+    s.delete_experiment(&gone).await.unwrap();
+
+    let mut got = s
+        .search_dataset_summaries(&[a.clone(), b.clone(), gone.clone(), "12345".into()])
+        .await
+        .unwrap();
+    got.sort_by(|x, y| {
+        (&x.experiment_id, &x.name, &x.context).cmp(&(&y.experiment_id, &y.name, &y.context))
+    });
+    let mut want = vec![
+        summary(&a, "eval", "d2", None),
+        summary(&a, "train", "d1", Some("testing")),
+        summary(&a, "train", "d1", Some("training")),
+        summary(&b, "train", "d1", Some("training")),
+        summary(&gone, "old", "d9", Some("")),
+    ];
+    want.sort_by(|x, y| {
+        (&x.experiment_id, &x.name, &x.context).cmp(&(&y.experiment_id, &y.name, &y.context))
+    });
+    assert_eq!(got, want);
+
+    // Python's int() forms of an id; an id past 64 bits matches nothing.
+    let got = s
+        .search_dataset_summaries(&[format!(" +{b} "), "99999999999999999999".into()])
+        .await
+        .unwrap();
+    assert_eq!(got, vec![summary(&b, "train", "d1", Some("training"))]);
+    assert!(
+        s.search_dataset_summaries(&["0".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_err(
+        s.search_dataset_summaries(&[a.clone(), "abc".into()]).await,
+        ErrorCode::InvalidParameterValue,
+        "Invalid experiment ID 'abc'. Experiment ID must be a valid integer.",
+    );
+}
+
+/// At most 1000 summaries, as MLflow's `MAX_DATASET_SUMMARIES_RESULTS`.
+pub async fn dataset_summaries_cap(s: &dyn TrackingStore) {
+    let exp = s.create_experiment("ds-many", None, &[]).await.unwrap();
+    let run = new_run(s, &exp, "r").await.info.run_id;
+    let inputs: Vec<DatasetInput> = (0..1005)
+        .map(|i| dataset_input(&format!("ds{i:04}"), "d", Some("training")))
+        .collect();
+    s.log_inputs(&run, &inputs, &[]).await.unwrap();
+    let got = s.search_dataset_summaries(&[exp]).await.unwrap();
+    assert_eq!(got.len(), 1000);
+    let distinct: std::collections::HashSet<&str> = got.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(distinct.len(), 1000);
 }

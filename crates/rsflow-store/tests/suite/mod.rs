@@ -45,6 +45,8 @@ macro_rules! all_suite_tests {
                 metrics_and_latest,
                 tags,
                 inputs_and_outputs,
+                dataset_summaries,
+                dataset_summaries_cap,
                 metric_history,
                 bulk_interval,
             ];
