@@ -9,6 +9,11 @@
 #   RSFLOW_REQ    requirements file (default: compat/requirements.txt)
 #   PYTHON        interpreter used to create it (default: python3.11, else python3)
 #
+# Lines of the requirements file that end in `# no-deps` are installed first with
+# `pip install --no-deps`, then their own requirements (evaluated from the installed metadata,
+# without the no-deps packages themselves and without mlflow-tracing), then the other lines:
+# that is how a release whose mlflow-tracing wheel is missing from the index installs.
+#
 # The install is skipped when the venv already holds exactly the requirements
 # in compat/requirements.txt (checked via a stamp file holding their hash plus
 # the installed mlflow version), so reruns cost well under a second.
@@ -69,7 +74,43 @@ PY
     else
         echo "venv.sh: installing $(grep -cv '^\s*\(#\|$\)' "$req") requirements into $venv" >&2
         "$venv/bin/python" -m pip install --disable-pip-version-check -q --upgrade pip >&2 || true
-        "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$req" >&2
+        local nodeps rest
+        nodeps="$(sed -n 's/^\([^#]*[^# ]\)[[:space:]]*#[[:space:]]*no-deps[[:space:]]*$/\1/p' "$req")"
+        if [[ -n "$nodeps" ]]; then
+            # shellcheck disable=SC2086
+            "$venv/bin/python" -m pip install --disable-pip-version-check -q --no-deps $nodeps >&2
+            # shellcheck disable=SC2086
+            "$venv/bin/python" - $nodeps >"$venv/.rsflow-nodeps-requirements.txt" <<'PY'
+import re
+import sys
+from importlib.metadata import requires
+try:
+    from packaging.requirements import Requirement
+except ImportError:  # a fresh venv: pip's own copy
+    from pip._vendor.packaging.requirements import Requirement
+
+def norm(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+own = {norm(Requirement(spec).name) for spec in sys.argv[1:]}
+skip = own | {"mlflow-tracing"}
+seen = set()
+for name in own:
+    for spec in requires(name) or []:
+        req = Requirement(spec)
+        if norm(req.name) in skip or (req.marker and not req.marker.evaluate({"extra": ""})):
+            continue
+        req.marker = None
+        if str(req) not in seen:
+            seen.add(str(req))
+            print(req)
+PY
+            "$venv/bin/python" -m pip install --disable-pip-version-check -q \
+                -r "$venv/.rsflow-nodeps-requirements.txt" >&2
+        fi
+        rest="$venv/.rsflow-requirements.txt"
+        grep -v '#[[:space:]]*no-deps[[:space:]]*$' "$req" >"$rest"
+        "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$rest" >&2
         echo "$want" >"$stamp"
     fi
 

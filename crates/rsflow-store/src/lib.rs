@@ -23,12 +23,20 @@ impl<T: TrackingStore + ModelRegistryStore + LoggedModelStore> MetadataStore for
 
 /// Open the metadata store a `--backend-store-uri` names: the backend is chosen once, here,
 /// from the URI scheme.
+/// An empty database is created at `schema_revision` (one of [`sql::CREATABLE_REVISIONS`]).
 pub async fn open_metadata_store(
     uri: &str,
     default_artifact_root: &str,
+    schema_revision: &str,
 ) -> Result<std::sync::Arc<dyn MetadataStore>, StoreOpenError> {
     Ok(std::sync::Arc::new(
-        SqlStore::open(uri, default_artifact_root).await?,
+        SqlStore::open_at(
+            uri,
+            default_artifact_root,
+            &sql::PoolSettings::from_env()?,
+            schema_revision,
+        )
+        .await?,
     ))
 }
 

@@ -91,6 +91,11 @@ pub struct ServerArgs {
     /// Not supported yet.
     #[arg(long, hide = true)]
     pub read_replica_backend_store_uri: Option<String>,
+    /// Alembic revision at which an empty backend store is created: dc11669786a5 (MLflow
+    /// 3.17.2's head, the default) or f4a9b2c7d1e6 (3.18.0's). An existing database is served
+    /// at the revision it has, never migrated (`rsflow db upgrade` does that).
+    #[arg(long, env = "RSFLOW_SCHEMA_REVISION", value_name = "REV")]
+    pub schema_revision: Option<String>,
     /// Largest JSON request body in bytes; larger ones get 413 (artifact uploads are not capped).
     #[arg(long, env = "RSFLOW_MAX_JSON_BODY_BYTES", default_value_t = 32 * 1024 * 1024, help_heading = "rsflow limits")]
     pub max_json_body_bytes: usize,
@@ -169,6 +174,8 @@ pub struct Settings {
     pub host: String,
     pub port: u16,
     pub backend_store_uri: String,
+    /// Where an empty backend store is created (`--schema-revision`).
+    pub schema_revision: String,
     pub server: ServerConfig,
     /// Connection-level limits, applied by the accept loop.
     pub connections: ConnectionLimits,
@@ -372,6 +379,26 @@ impl ServerArgs {
             );
         }
 
+        let schema_revision = match self.schema_revision.as_deref().map(str::trim) {
+            None | Some("") => rsflow_store::ALEMBIC_HEAD.to_owned(),
+            Some(rev) => {
+                if !rsflow_store::sql::CREATABLE_REVISIONS
+                    .iter()
+                    .any(|(r, _)| *r == rev)
+                {
+                    bail!(
+                        "--schema-revision {rev} is not one rsflow creates databases at; use {}",
+                        rsflow_store::sql::CREATABLE_REVISIONS
+                            .iter()
+                            .map(|(r, v)| format!("{r} (MLflow {v})"))
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    );
+                }
+                rev.to_owned()
+            }
+        };
+
         let artifacts_destination = self
             .artifacts_destination
             .unwrap_or_else(|| DEFAULT_ARTIFACTS_DESTINATION.to_owned());
@@ -427,6 +454,7 @@ impl ServerArgs {
             host: self.host,
             port: self.port,
             backend_store_uri,
+            schema_revision,
             server: ServerConfig {
                 static_prefix,
                 serve_artifacts,
@@ -471,6 +499,19 @@ mod tests {
         Cmd::try_parse_from(argv.iter().chain(extra))?
             .args
             .resolve()
+    }
+
+    #[test]
+    fn schema_revision_flag() {
+        assert_eq!(parse(&[]).unwrap().schema_revision, "dc11669786a5");
+        let s = parse(&["--schema-revision", "f4a9b2c7d1e6"]).unwrap();
+        assert_eq!(s.schema_revision, "f4a9b2c7d1e6");
+        // An intermediate revision serves but is not one a database is created at.
+        let err = parse(&["--schema-revision", "8b6ad64cb8f5"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dc11669786a5 (MLflow 3.17.2)"), "{err}");
+        assert!(err.contains("f4a9b2c7d1e6 (MLflow 3.18.0)"), "{err}");
     }
 
     #[test]

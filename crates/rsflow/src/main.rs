@@ -33,6 +33,31 @@ struct Cli {
 enum Command {
     /// Run the tracking server (the flags of `mlflow server`).
     Server(Box<ServerArgs>),
+    /// Inspect or migrate a backend store database (as `mlflow db`, natively).
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Report the alembic revision found, whether rsflow serves it, and any drift from
+    /// MLflow's schema at that revision (exit status 1 unless servable and drift-free).
+    Check {
+        /// Backend store URI (sqlite:///path.db, postgresql://...).
+        url: String,
+    },
+    /// Migrate the schema to a newer MLflow revision in one transaction (MLflow 3.17.2's head
+    /// dc11669786a5 to 3.18.0's f4a9b2c7d1e6, data migrations included).
+    Upgrade {
+        /// Backend store URI (sqlite:///path.db, postgresql://...).
+        url: String,
+        /// Stop at this revision (default: the newest, f4a9b2c7d1e6).
+        #[arg(long, value_name = "REV")]
+        to: Option<String>,
+        /// Print the steps and their statements; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,13 +73,39 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
     match cli.command {
-        Command::Server(args) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("failed to start the async runtime")?;
-            runtime.block_on(serve(*args))
+        Command::Server(args) => runtime.block_on(serve(*args)),
+        Command::Db(cmd) => runtime.block_on(db(cmd)),
+    }
+}
+
+async fn db(cmd: DbCommand) -> anyhow::Result<()> {
+    use rsflow_store::sql::migrate;
+    match cmd {
+        DbCommand::Check { url } => {
+            let report = migrate::check(&url)
+                .await
+                .with_context(|| format!("cannot check {}", config::redact(&url)))?;
+            print!("{}", report.render());
+            if !report.ok() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        DbCommand::Upgrade { url, to, dry_run } => {
+            let started = std::time::Instant::now();
+            let (report, dialect) = migrate::upgrade(&url, to.as_deref(), dry_run)
+                .await
+                .with_context(|| format!("cannot upgrade {}", config::redact(&url)))?;
+            print!("{}", report.render(dialect));
+            if !dry_run && !report.steps.is_empty() {
+                println!("took {:.3} s", started.elapsed().as_secs_f64());
+            }
+            Ok(())
         }
     }
 }
@@ -64,6 +115,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let store = rsflow_store::open_metadata_store(
         &settings.backend_store_uri,
         &settings.server.default_artifact_root,
+        &settings.schema_revision,
     )
     .await
     .with_context(|| {
@@ -210,7 +262,9 @@ mod tests {
             "4",
         ])
         .unwrap();
-        let super::Command::Server(args) = cli.command;
+        let super::Command::Server(args) = cli.command else {
+            panic!("not the server command")
+        };
         assert_eq!(args.host, "0.0.0.0");
         assert_eq!(args.port, 5001);
         assert!(args.no_serve_artifacts);

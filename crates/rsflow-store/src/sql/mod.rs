@@ -29,6 +29,7 @@ mod logged_model_search;
 mod logged_models;
 mod logging;
 mod metrics;
+pub mod migrate;
 mod pool;
 mod query;
 mod registry;
@@ -56,7 +57,10 @@ use sqlx::{Any, AnyPool, Transaction};
 pub use integrity::ErrorFlavor;
 pub use pool::PoolSettings;
 pub use query::Dialect;
-pub use schema::{ALEMBIC_HEAD, POSTGRES_SCHEMA, SQLITE_SCHEMA, SUPPORTED_REVISIONS};
+pub use schema::{
+    ALEMBIC_HEAD, ALEMBIC_HEAD_3_18, CREATABLE_REVISIONS, POSTGRES_SCHEMA, POSTGRES_SCHEMA_3_18,
+    SQLITE_SCHEMA, SQLITE_SCHEMA_3_18, SUPPORTED_REVISIONS, schema_ddl,
+};
 
 /// The statements of the embedded SQLite schema, in creation order, as they appear in
 /// `sqlite_master` (the last one inserts the alembic revision).
@@ -80,15 +84,17 @@ pub enum StoreOpenError {
     Database(#[from] sqlx::Error),
     #[error(
         "Detected unsupported database schema (found version {}, but this build supports {}). \
-         rsflow uses MLflow 3.17.2's schema; run 'mlflow db upgrade <database_uri>' with \
-         mlflow==3.17.2 to migrate the database (take a backup first).",
+         rsflow serves MLflow 3.17.2's and 3.18.0's schemas; 'rsflow db check <database_uri>' \
+         tells what the database holds, and 'mlflow db upgrade <database_uri>' with \
+         mlflow==3.17.2 or 3.18.0 migrates an older one (take a backup first).",
         found.as_deref().unwrap_or("None"),
         SUPPORTED_REVISIONS.join(", ")
     )]
     Revision { found: Option<String> },
     #[error(
         "The database has tables but no alembic_version table, so it is not an MLflow database \
-         (or its schema version is unknown). Supported revision: {ALEMBIC_HEAD}."
+         (or its schema version is unknown). Supported revisions: {}.",
+        SUPPORTED_REVISIONS.join(", ")
     )]
     Unversioned,
     #[error(
@@ -245,6 +251,18 @@ impl SqlStore {
         default_artifact_root: &str,
         settings: &PoolSettings,
     ) -> Result<SqlStore, StoreOpenError> {
+        Self::open_at(uri, default_artifact_root, settings, ALEMBIC_HEAD).await
+    }
+
+    /// [`SqlStore::open_with`], creating an empty database at `create_revision` (one of
+    /// [`CREATABLE_REVISIONS`]) instead of the 3.17.2 head. An existing database is served at
+    /// the revision it has, if supported; it is never migrated.
+    pub async fn open_at(
+        uri: &str,
+        default_artifact_root: &str,
+        settings: &PoolSettings,
+        create_revision: &str,
+    ) -> Result<SqlStore, StoreOpenError> {
         sqlx::any::install_default_drivers();
         let target = uri::parse_backend_uri(uri).map_err(StoreOpenError::InvalidUri)?;
         let artifact_root = uri::resolve_uri_if_local(default_artifact_root);
@@ -298,7 +316,7 @@ impl SqlStore {
             checkpointer,
             group_writer,
         };
-        store.initialize().await?;
+        store.initialize(create_revision).await?;
         if let Some(url) = pg_url
             && search_indexes::requested()
         {
@@ -309,7 +327,7 @@ impl SqlStore {
 
     /// Schema, revision and the Default experiment, in one write transaction so that two
     /// servers starting on the same empty file cannot both create the schema.
-    async fn initialize(&self) -> Result<(), StoreOpenError> {
+    async fn initialize(&self, create_revision: &str) -> Result<(), StoreOpenError> {
         let mut tx = self.write.begin_with(self.dialect.begin_write()).await?;
         if self.dialect == Dialect::Postgres {
             // PostgreSQL DDL does not take the table locks SQLite's BEGIN IMMEDIATE does.
@@ -317,7 +335,7 @@ impl SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        schema::ensure(&mut tx, self.dialect).await?;
+        schema::ensure(&mut tx, self.dialect, create_revision).await?;
         schema::check_workspaces(&mut tx).await?;
         experiments::ensure_default_experiment(&mut tx, &self.artifact_root)
             .await

@@ -1,20 +1,50 @@
 //! MLflow's own schema: created on an empty database, verified (by alembic revision) on an
-//! existing one, never migrated. `schema/sqlite.sql` is the reference's DDL, byte for byte.
+//! existing one, never migrated here (`rsflow db upgrade`, in `migrate`, migrates when asked).
+//! `schema/sqlite.sql` is the reference's DDL, byte for byte.
 
 use sqlx::{Any, Row as _, Transaction};
 
 use super::StoreOpenError;
 use super::query::{Dialect, Sql};
 
-/// The alembic head of MLflow 3.17.2; the only revision this build reads and writes.
+/// The alembic head of MLflow 3.17.2, at which new databases are created by default (so that
+/// `mlflow server` 3.17.2 opens them as they are).
 pub const ALEMBIC_HEAD: &str = "dc11669786a5";
-/// Every revision this build accepts (just the head: older schemas need `mlflow db upgrade`).
-pub const SUPPORTED_REVISIONS: &[&str] = &[ALEMBIC_HEAD];
+/// The alembic head of MLflow 3.18.0 (`--schema-revision f4a9b2c7d1e6` creates new databases
+/// there).
+pub const ALEMBIC_HEAD_3_18: &str = "f4a9b2c7d1e6";
+/// Every revision this build serves: the 3.17.2 head, MLflow 3.18.0's two intermediate
+/// revisions and its head. None of 3.18.0's migrations touches a table rsflow reads or writes
+/// (they add the skill registry tables and extend issues), so each is served as it is.
+pub const SUPPORTED_REVISIONS: &[&str] = &[
+    ALEMBIC_HEAD,
+    "e7d1f4b2a9c6",
+    "8b6ad64cb8f5",
+    ALEMBIC_HEAD_3_18,
+];
+/// The revisions a new database can be created at, with the MLflow release of each.
+pub const CREATABLE_REVISIONS: &[(&str, &str)] =
+    &[(ALEMBIC_HEAD, "3.17.2"), (ALEMBIC_HEAD_3_18, "3.18.0")];
 
 /// The reference DDL for SQLite (see the header of the file for its provenance).
 pub const SQLITE_SCHEMA: &str = include_str!("../../schema/sqlite.sql");
 /// The reference DDL for PostgreSQL (pg_dump of `mlflow db upgrade`).
 pub const POSTGRES_SCHEMA: &str = include_str!("../../schema/postgres.sql");
+/// MLflow 3.18.0's DDL for SQLite, made as [`SQLITE_SCHEMA`] was.
+pub const SQLITE_SCHEMA_3_18: &str = include_str!("../../schema/sqlite-3.18.0.sql");
+/// MLflow 3.18.0's DDL for PostgreSQL, made as [`POSTGRES_SCHEMA`] was.
+pub const POSTGRES_SCHEMA_3_18: &str = include_str!("../../schema/postgres-3.18.0.sql");
+
+/// The DDL that creates a database at `revision` (one of [`CREATABLE_REVISIONS`]).
+pub fn schema_ddl(revision: &str, dialect: Dialect) -> Option<&'static str> {
+    match (revision, dialect) {
+        (ALEMBIC_HEAD, Dialect::Sqlite) => Some(SQLITE_SCHEMA),
+        (ALEMBIC_HEAD, Dialect::Postgres) => Some(POSTGRES_SCHEMA),
+        (ALEMBIC_HEAD_3_18, Dialect::Sqlite) => Some(SQLITE_SCHEMA_3_18),
+        (ALEMBIC_HEAD_3_18, Dialect::Postgres) => Some(POSTGRES_SCHEMA_3_18),
+        _ => None,
+    }
+}
 
 /// The statements of a schema file, split on the `-- ;;` separator lines, without the
 /// trailing `;`, exactly as they should land in `sqlite_master`.
@@ -37,13 +67,13 @@ pub fn statements(schema: &str) -> Vec<&str> {
 }
 
 /// What an opened database held before we touched it.
-enum Found {
+pub(crate) enum Found {
     Empty,
     Revision(Option<String>),
     NoAlembic,
 }
 
-async fn inspect(
+pub(crate) async fn inspect(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
 ) -> Result<Found, sqlx::Error> {
@@ -79,18 +109,23 @@ async fn inspect(
     Ok(Found::Revision(rev))
 }
 
-/// Create the schema on an empty database or check the revision of an existing one.
+/// Create the schema on an empty database (at `create_revision`, one of
+/// [`CREATABLE_REVISIONS`]) or check the revision of an existing one.
 /// Returns whether the schema was created.
 pub async fn ensure(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
+    create_revision: &str,
 ) -> Result<bool, StoreOpenError> {
     match inspect(tx, dialect).await? {
         Found::Empty => {
-            let schema = match dialect {
-                Dialect::Sqlite => SQLITE_SCHEMA,
-                Dialect::Postgres => POSTGRES_SCHEMA,
-            };
+            let schema = schema_ddl(create_revision, dialect).ok_or_else(|| {
+                StoreOpenError::Config(format!(
+                    "Cannot create a database at schema revision {create_revision}: \
+                     rsflow creates {}",
+                    creatable_list()
+                ))
+            })?;
             for stmt in statements(schema) {
                 sqlx::raw_sql(stmt).execute(&mut **tx).await?;
             }
@@ -102,6 +137,15 @@ pub async fn ensure(
             other => Err(StoreOpenError::Revision { found: other }),
         },
     }
+}
+
+/// "dc11669786a5 (MLflow 3.17.2), f4a9b2c7d1e6 (MLflow 3.18.0)".
+pub fn creatable_list() -> String {
+    CREATABLE_REVISIONS
+        .iter()
+        .map(|(rev, version)| format!("{rev} (MLflow {version})"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// MLflow refuses to start in single-tenant mode when experiments live in other workspaces.
@@ -139,6 +183,19 @@ mod tests {
                 .unwrap()
                 .starts_with("INSERT INTO alembic_version")
         );
+    }
+
+    #[test]
+    fn each_creatable_head_inserts_its_revision() {
+        for (rev, _) in CREATABLE_REVISIONS {
+            for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+                let stmts = statements(schema_ddl(rev, dialect).unwrap());
+                assert_eq!(
+                    *stmts.last().unwrap(),
+                    format!("INSERT INTO alembic_version (version_num) VALUES ('{rev}')")
+                );
+            }
+        }
     }
 
     #[test]
