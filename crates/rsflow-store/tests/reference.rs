@@ -4,105 +4,14 @@
 mod common;
 mod suite;
 
-use std::path::Path;
-
 use rsflow_core::wire::{RunStatus, ViewType};
 use rsflow_store::{ALEMBIC_HEAD, CreateRun, SqlStore, TrackingStore};
-use sqlx::Row;
 
 use common::{
     db_path, fresh, raw, reference_venv, run_reference_client, run_reference_client_stdin,
-    sqlite_master,
+    schema_model,
 };
 use suite::{kv, metric};
-
-/// One schema object, normalised: MLflow's own migrations emit table constraints in a
-/// per-process hash order, so two `mlflow db upgrade` runs differ textually there.
-#[derive(Debug, PartialEq, Eq)]
-enum Object {
-    /// Columns in order, constraints as a set, and the PK/UNIQUE autoindexes by columns.
-    Table {
-        columns: Vec<String>,
-        constraints: std::collections::BTreeSet<String>,
-        autoindexes: std::collections::BTreeSet<Vec<String>>,
-    },
-    Other(Option<String>),
-}
-
-/// Split a CREATE TABLE body at top-level commas.
-fn table_items(sql: &str) -> Vec<String> {
-    let body = &sql[sql.find('(').unwrap() + 1..sql.rfind(')').unwrap()];
-    let (mut depth, mut cur, mut out) = (0, String::new(), Vec::new());
-    for c in body.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(cur.trim().to_string());
-                cur.clear();
-                continue;
-            }
-            _ => {}
-        }
-        cur.push(c);
-    }
-    out.push(cur.trim().to_string());
-    out
-}
-
-async fn schema_model(path: &Path) -> std::collections::BTreeMap<(String, String), Object> {
-    let pool = raw(path).await;
-    let mut out = std::collections::BTreeMap::new();
-    for (ty, name, tbl, sql) in sqlite_master(path).await {
-        if name.starts_with("sqlite_autoindex") {
-            continue;
-        }
-        let obj = if ty == "table" {
-            let sql = sql.unwrap();
-            let (constraints, columns): (Vec<String>, Vec<String>) =
-                table_items(&sql).into_iter().partition(|i| {
-                    [
-                        "CONSTRAINT",
-                        "PRIMARY KEY",
-                        "FOREIGN KEY",
-                        "UNIQUE",
-                        "CHECK",
-                    ]
-                    .iter()
-                    .any(|p| i.starts_with(p))
-                });
-            let mut autoindexes = std::collections::BTreeSet::new();
-            let list = sqlx::query(&format!("PRAGMA index_list(\"{tbl}\")"))
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-            for idx in list {
-                let idx_name: String = idx.get("name");
-                if !idx_name.starts_with("sqlite_autoindex") {
-                    continue;
-                }
-                let cols = sqlx::query(&format!("PRAGMA index_info(\"{idx_name}\")"))
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|c| c.get::<String, _>("name"))
-                    .collect();
-                autoindexes.insert(cols);
-            }
-            Object::Table {
-                columns,
-                constraints: constraints.into_iter().collect(),
-                autoindexes,
-            }
-        } else {
-            Object::Other(sql)
-        };
-        out.insert((ty, name), obj);
-    }
-    pool.close().await;
-    out
-}
 
 /// Same tables, columns (in order), constraints, indexes and triggers as a database that
 /// the reference `mlflow db upgrade` creates.

@@ -126,3 +126,130 @@ pub fn run_reference_client_stdin(
     let stdout = String::from_utf8(out.stdout).unwrap();
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
+
+/// One schema object, normalised: MLflow's own migrations emit table constraints in a
+/// per-process hash order, so two `mlflow db upgrade` runs differ textually there.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Object {
+    /// Columns in order, constraints as a set, and the PK/UNIQUE autoindexes by columns.
+    Table {
+        columns: Vec<String>,
+        constraints: std::collections::BTreeSet<String>,
+        autoindexes: std::collections::BTreeSet<Vec<String>>,
+    },
+    Other(Option<String>),
+}
+
+/// Split a CREATE TABLE body at top-level commas.
+fn table_items(sql: &str) -> Vec<String> {
+    let body = &sql[sql.find('(').unwrap() + 1..sql.rfind(')').unwrap()];
+    let (mut depth, mut cur, mut out) = (0, String::new(), Vec::new());
+    for c in body.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(cur.trim().to_string());
+                cur.clear();
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    out.push(cur.trim().to_string());
+    out
+}
+
+pub async fn schema_model(path: &Path) -> std::collections::BTreeMap<(String, String), Object> {
+    let pool = raw(path).await;
+    let mut out = std::collections::BTreeMap::new();
+    for (ty, name, tbl, sql) in sqlite_master(path).await {
+        if name.starts_with("sqlite_autoindex") {
+            continue;
+        }
+        let obj = if ty == "table" {
+            let sql = sql.unwrap();
+            let (constraints, columns): (Vec<String>, Vec<String>) =
+                table_items(&sql).into_iter().partition(|i| {
+                    [
+                        "CONSTRAINT",
+                        "PRIMARY KEY",
+                        "FOREIGN KEY",
+                        "UNIQUE",
+                        "CHECK",
+                    ]
+                    .iter()
+                    .any(|p| i.starts_with(p))
+                });
+            let mut autoindexes = std::collections::BTreeSet::new();
+            let list = sqlx::query(&format!("PRAGMA index_list(\"{tbl}\")"))
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            for idx in list {
+                let idx_name: String = idx.get("name");
+                if !idx_name.starts_with("sqlite_autoindex") {
+                    continue;
+                }
+                let cols = sqlx::query(&format!("PRAGMA index_info(\"{idx_name}\")"))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.get::<String, _>("name"))
+                    .collect();
+                autoindexes.insert(cols);
+            }
+            Object::Table {
+                columns,
+                constraints: constraints.into_iter().collect(),
+                autoindexes,
+            }
+        } else {
+            Object::Other(sql)
+        };
+        out.insert((ty, name), obj);
+    }
+    pool.close().await;
+    out
+}
+
+/// The venv holding MLflow 3.18.0 (`.venv-mlflow318`, built by `scripts/venv.sh` from
+/// compat/requirements-mlflow318.txt). `RSFLOW_REF_VENV_318`, when set, must name one
+/// (`scripts/test.sh` sets it); unset, the repository's own is used if it exists, else the
+/// 3.18.0 part is skipped, saying so.
+pub fn reference_venv_318() -> Option<PathBuf> {
+    if let Some(v) = std::env::var_os("RSFLOW_REF_VENV_318") {
+        let venv = PathBuf::from(v);
+        assert!(
+            venv.join("bin/mlflow").exists(),
+            "RSFLOW_REF_VENV_318={} has no bin/mlflow (scripts/test.sh creates .venv-mlflow318)",
+            venv.display()
+        );
+        return Some(venv);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-mlflow318");
+    if venv.join("bin/mlflow").exists() {
+        Some(venv)
+    } else {
+        eprintln!(
+            "skipping the MLflow 3.18.0 part: no venv at {} (set RSFLOW_REF_VENV_318)",
+            venv.display()
+        );
+        None
+    }
+}
+
+/// `mlflow db upgrade <url>` with the `mlflow` of `venv`; panics with its stderr on failure.
+pub fn mlflow_db_upgrade(venv: &Path, url: &str) {
+    let out = std::process::Command::new(venv.join("bin/mlflow"))
+        .args(["db", "upgrade", url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mlflow db upgrade {url} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
