@@ -7,6 +7,8 @@
 #   3. cargo test --workspace
 #   4. pytest compat/   (stock mlflow client + raw HTTP against target/debug/rsflow,
 #                        differential and DB-interop runs against the reference mlflow server)
+#   5. the compat flows again with the MLflow 3.18.0 client and `mlflow server` 3.18.0
+#      (.venv-mlflow318; rsflow creates its databases at 3.18.0's head there)
 #
 # Env knobs:
 #   COMPAT_TARGET=mlflow     run the compat flows against the reference `mlflow server` instead
@@ -21,6 +23,8 @@
 #                            tests then skip with a reason instead of running
 #   RSFLOW_LOAD_SECS=N       duration of compat/test_load.py (default here 20; the test's own 60)
 #   RSFLOW_FUZZ_SECS=N       seconds per fuzz target in the fuzz_smoke cargo test (default here 5)
+#   COMPAT_318_FILES="..."   compat files of the MLflow 3.18.0 client run (default: the flow,
+#                            model, artifact, differential and DB files; "compat/" = everything)
 #
 # Exits non-zero if any step fails; pytest's "no tests collected" (exit 5) counts as failure.
 # Every process started here (and by the test servers) carries RSFLOW_TEST_TOKEN in its
@@ -142,6 +146,17 @@ export RSFLOW_MLFLOW2_PY
 "$RSFLOW_MLFLOW2_PY" -c 'import mlflow; print("mlflow", mlflow.__version__)'
 done_step "venv (mlflow 2.x)"
 
+banner "python venv (.venv-mlflow318: the MLflow 3.18.0 client and server)"
+# mlflow-tracing==3.18.0 is not on the index: requirements-mlflow318.txt marks mlflow and
+# mlflow-skinny `# no-deps` and venv.sh installs their own requirements after them.
+RSFLOW_MLFLOW318_PY="$(RSFLOW_VENV="$REPO/.venv-mlflow318" RSFLOW_REQ="$REPO/compat/requirements-mlflow318.txt" \
+    bash "$REPO/scripts/venv.sh")/bin/python"
+export RSFLOW_MLFLOW318_PY
+# The store's 3.18.0 schema tests (crates/rsflow-store/tests/heads.rs) fail, never skip, with it set.
+export RSFLOW_REF_VENV_318="${RSFLOW_REF_VENV_318:-$REPO/.venv-mlflow318}"
+"$RSFLOW_MLFLOW318_PY" -c 'import mlflow; print("mlflow", mlflow.__version__)'
+done_step "venv (mlflow 3.18.0)"
+
 if [[ "${RSFLOW_TEST_SKIP_STORAGE:-}" != "1" ]]; then
     banner "storage servers: s3s-fs, moto, Azurite, gcp-storage-emulator, sshd (scripts/storage-servers.sh)"
     run bash "$REPO/scripts/storage-servers.sh" start
@@ -200,6 +215,17 @@ if [[ -n "${RSFLOW_PG_RUN:-}" ]]; then
     done_step "postgres bench smoke"
 fi
 # --- end PostgreSQL ---
+
+# ---- the MLflow 3.18.0 client: the same flows with the newest client (and, for the differential
+# and interop files, `mlflow server` 3.18.0 as the reference); rsflow creates new databases at
+# 3.18.0's head, as a team running 3.18 servers beside it would ask.
+banner "compat suite with the MLflow 3.18.0 client (.venv-mlflow318)"
+# shellcheck disable=SC2086
+RSFLOW_PY="$RSFLOW_MLFLOW318_PY" RSFLOW_SCHEMA_REVISION=f4a9b2c7d1e6 run_pytest "compat suite (mlflow 3.18.0)" \
+    ${COMPAT_318_FILES:-compat/test_tracking_flows.py compat/test_models.py compat/test_artifact_flows.py \
+    compat/test_differential.py compat/test_db_interop.py compat/test_mlflow318.py}
+done_step "compat suite (mlflow 3.18.0)"
+# ---- end of the MLflow 3.18.0 client
 
 if [[ "${COMPAT_BIG_RUN:-}" == "1" ]]; then
     banner "opt-in: 1 GiB artifact round trip"

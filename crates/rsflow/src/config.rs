@@ -85,8 +85,9 @@ pub struct ServerArgs {
     /// Not supported yet.
     #[arg(long, hide = true)]
     pub app_name: Option<String>,
-    /// Not supported yet.
-    #[arg(long, hide = true, action = ArgAction::SetTrue)]
+    /// Not supported: rsflow serves no presigned artifact URLs (MLflow 3.18.0's flag; its
+    /// environment variable is read too, so that it is refused, not silently ignored).
+    #[arg(long, hide = true, env = "MLFLOW_ARTIFACTS_PRESIGNED_ONLY", action = ArgAction::SetTrue)]
     pub artifacts_presigned_only: bool,
     /// Not supported yet.
     #[arg(long, hide = true)]
@@ -499,6 +500,12 @@ mod tests {
         Cmd::try_parse_from(argv.iter().chain(extra))?
             .args
             .resolve()
+    }
+
+    #[test]
+    fn artifacts_presigned_only_is_refused() {
+        let err = parse(&["--artifacts-presigned-only"]).unwrap_err().to_string();
+        assert!(err.contains("--artifacts-presigned-only is not supported"), "{err}");
     }
 
     #[test]
