@@ -130,3 +130,17 @@ def test_unknown_revision_refusal_names_both_heads(tmp_path):
     assert rc not in (None, 0)
     for rev in ("0123456789ab", "dc11669786a5", "f4a9b2c7d1e6"):
         assert rev in out, out[-2000:]
+
+
+def test_ui_telemetry_as_318_with_telemetry_off(ref318, flow_server):
+    """3.18.0's UI asks /ajax-api/3.0/mlflow/ui-telemetry for its config and posts records there;
+    rsflow collects none and answers as MLflow does with telemetry disabled (as the suite runs it)."""
+    path = "/ajax-api/3.0/mlflow/ui-telemetry"
+    for server in (ref318, flow_server):
+        got = server.get(path)
+        assert got.status_code == 200, got.text
+        assert got.json() == {"disable_ui_telemetry": True, "disable_ui_events": [],
+                              "ui_rollout_percentage": 0}
+        posted = server.post(path, json={"records": [{"event_name": "x", "timestamp_ns": 1,
+                                                      "params": {}}]})
+        assert posted.status_code == 200 and posted.json() == {"status": "disabled"}, posted.text

@@ -51,6 +51,9 @@ UI_LEFT = {
     r"ajax-api/3\.0/mlflow/workspaces(/.*)?": "workspaces (server-info: workspaces_enabled false)",
     r"ajax-api/2\.0/mlflow/webhooks(/.*)?": "registry webhooks: not implemented yet",
     r"ajax-api/2\.0/mlflow/runs/create-promptlab-run": "prompt lab (GenAI)",
+    r"ajax-api/3\.0/mlflow/skills(/.*)?": "skill registry (MLflow 3.18.0's UI): not served yet",
+    r"ajax-api/2\.0/mlflow/artifacts/presigned-upload-url":
+        "presigned uploads (MLflow 3.18.0's UI; server-info: presigned_upload_run_id_supported false)",
     r"ajax-api/2\.0/mlflow/artifacts/presigned-download-url":
         "presigned downloads (server-info: model_artifact_presigned_downloads_supported false)",
     r"ajax-api/[23]\.0/mlflow/(users|roles)(/.*)?": "basic-auth app only (the reference 404s too)",

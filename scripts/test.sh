@@ -223,7 +223,7 @@ banner "compat suite with the MLflow 3.18.0 client (.venv-mlflow318)"
 # shellcheck disable=SC2086
 RSFLOW_PY="$RSFLOW_MLFLOW318_PY" RSFLOW_SCHEMA_REVISION=f4a9b2c7d1e6 run_pytest "compat suite (mlflow 3.18.0)" \
     ${COMPAT_318_FILES:-compat/test_tracking_flows.py compat/test_models.py compat/test_artifact_flows.py \
-    compat/test_differential.py compat/test_db_interop.py compat/test_mlflow318.py}
+    compat/test_differential.py compat/test_db_interop.py compat/test_mlflow318.py compat/test_web_ui.py}
 done_step "compat suite (mlflow 3.18.0)"
 # ---- end of the MLflow 3.18.0 client
 

@@ -11,10 +11,12 @@
 #
 # Where the wheel comes from, first that works:
 #   1. MLFLOW_WHEEL=/path/to/mlflow-<version>-py3-none-any.whl
-#   2. the mlflow installed in this repo's .venv (scripts/venv.sh), if it is the pinned version
+#   2. the mlflow installed in one of this repo's venvs (.venv: 3.17.2, .venv-mlflow318: 3.18.0,
+#      made by scripts/venv.sh), if it is the version asked for
 #   3. `pip download mlflow==<version> --no-deps` into a temp dir (needs python3 with pip)
 #
-# Env knobs: MLFLOW_UI_VERSION (default: the version rsflow reports, 3.17.2), PYTHON.
+# Env knobs: MLFLOW_UI_VERSION (default: the version rsflow reports, 3.17.2; 3.18.0 is the other
+# version the compat suite runs), PYTHON.
 
 set -euo pipefail
 
@@ -64,8 +66,8 @@ if [[ -n "${MLFLOW_WHEEL:-}" ]]; then
     exit 0
 fi
 
-venv_py="$REPO/.venv/bin/python"
-if [[ -x "$venv_py" ]]; then
+for venv_py in "$REPO/.venv/bin/python" "$REPO/.venv-mlflow318/bin/python"; do
+    [[ -x "$venv_py" ]] || continue
     venv_mlflow="$("$venv_py" - <<'EOF' 2>/dev/null || true
 import importlib.metadata, importlib.util, pathlib
 root = pathlib.Path(importlib.util.find_spec("mlflow").submodule_search_locations[0])
@@ -76,7 +78,7 @@ EOF
         install_from_dir "${venv_mlflow#* }"
         exit 0
     fi
-fi
+done
 
 echo "ui.sh: downloading the mlflow $VERSION wheel (no dependencies)"
 "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: --dest "$tmp/wheel" "mlflow==$VERSION"

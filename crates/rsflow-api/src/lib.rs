@@ -87,6 +87,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .route("/api/3.0/mlflow/server-info", get(meta::server_info))
         .route("/ajax-api/3.0/mlflow/server-info", get(meta::server_info))
+        .route(
+            "/ajax-api/3.0/mlflow/ui-telemetry",
+            get(meta::ui_telemetry_config).post(meta::ui_telemetry_records),
+        )
         .route("/health", get(meta::health))
         .route("/version", get(meta::version))
         .route("/static-files/{*path}", get(ui::static_file))

@@ -42,6 +42,22 @@ pub async fn server_info(State(state): State<AppState>) -> Response {
     crate::error::json_body(&body)
 }
 
+/// `GET /ajax-api/3.0/mlflow/ui-telemetry` (called by MLflow 3.18.0's UI): rsflow collects no
+/// telemetry, so it answers what MLflow answers with telemetry disabled.
+pub async fn ui_telemetry_config() -> Response {
+    crate::error::json_body(&serde_json::json!({
+        "disable_ui_telemetry": true,
+        "disable_ui_events": [],
+        "ui_rollout_percentage": 0,
+    }))
+}
+
+/// `POST /ajax-api/3.0/mlflow/ui-telemetry`: the records are dropped, and the UI told to stop
+/// sending them, as MLflow does with telemetry disabled.
+pub async fn ui_telemetry_records() -> Response {
+    crate::error::json_body(&serde_json::json!({"status": "disabled"}))
+}
+
 /// MLflow's boolean environment flags (`true`/`1`, any case).
 fn env_flag(name: &str) -> bool {
     std::env::var(name)
