@@ -504,8 +504,13 @@ mod tests {
 
     #[test]
     fn artifacts_presigned_only_is_refused() {
-        let err = parse(&["--artifacts-presigned-only"]).unwrap_err().to_string();
-        assert!(err.contains("--artifacts-presigned-only is not supported"), "{err}");
+        let err = parse(&["--artifacts-presigned-only"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--artifacts-presigned-only is not supported"),
+            "{err}"
+        );
     }
 
     #[test]

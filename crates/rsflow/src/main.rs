@@ -98,10 +98,10 @@ async fn db(cmd: DbCommand) -> anyhow::Result<()> {
         }
         DbCommand::Upgrade { url, to, dry_run } => {
             let started = std::time::Instant::now();
-            let (report, dialect) = migrate::upgrade(&url, to.as_deref(), dry_run)
+            let (report, _dialect) = migrate::upgrade(&url, to.as_deref(), dry_run)
                 .await
                 .with_context(|| format!("cannot upgrade {}", config::redact(&url)))?;
-            print!("{}", report.render(dialect));
+            print!("{}", report.render());
             if !dry_run && !report.steps.is_empty() {
                 println!("took {:.3} s", started.elapsed().as_secs_f64());
             }

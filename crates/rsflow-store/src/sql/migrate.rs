@@ -223,9 +223,9 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
-    /// Servable and as MLflow made it.
+    /// Servable and as MLflow made it (an empty database is: rsflow creates the schema).
     pub fn ok(&self) -> bool {
-        self.servable && self.drift.as_ref().is_some_and(Vec::is_empty)
+        self.servable && (self.state == "empty" || self.drift.as_ref().is_some_and(Vec::is_empty))
     }
 
     /// The report as `rsflow db check` prints it.
@@ -385,7 +385,7 @@ pub struct UpgradeReport {
 
 impl UpgradeReport {
     /// The steps (with their statements on a dry run) as `rsflow db upgrade` prints them.
-    pub fn render(&self, dialect: Dialect) -> String {
+    pub fn render(&self) -> String {
         let mut out = String::new();
         if self.steps.is_empty() {
             let _ = writeln!(out, "already at {}: nothing to do", describe(&self.to));
@@ -407,8 +407,7 @@ impl UpgradeReport {
             let _ = writeln!(out, "  {} -> {}: {}", step.from, step.to, step.title);
             if self.dry_run {
                 for stmt in step_statements(step.to) {
-                    let stmt = adapt(stmt, dialect);
-                    let _ = writeln!(out, "{};", indent(&stmt));
+                    let _ = writeln!(out, "{};", indent(stmt));
                 }
                 if step.to == "8b6ad64cb8f5" {
                     let _ = writeln!(
@@ -442,11 +441,6 @@ fn indent(s: &str) -> String {
         .map(|l| format!("    {l}"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// The statement for `dialect`: PostgreSQL gets alembic's text too (`"key"` is `key`).
-fn adapt(stmt: &str, _dialect: Dialect) -> String {
-    stmt.to_string()
 }
 
 /// `rsflow db upgrade <uri> [--to REV] [--dry-run]`.
@@ -524,7 +518,7 @@ async fn upgrade_on(
         return Ok(report);
     }
     for step in &steps {
-        run_step_ddl(&mut tx, dialect, step.to).await?;
+        run_step_ddl(&mut tx, step.to).await?;
         if step.to == "8b6ad64cb8f5" {
             let (issues, categories) = fill_issue_categories(&mut tx).await?;
             report.issues_updated = issues;
@@ -548,15 +542,10 @@ async fn upgrade_on(
     Ok(report)
 }
 
-async fn run_step_ddl(
-    tx: &mut Transaction<'static, Any>,
-    dialect: Dialect,
-    to: &str,
-) -> Result<(), sqlx::Error> {
+async fn run_step_ddl(tx: &mut Transaction<'static, Any>, to: &str) -> Result<(), sqlx::Error> {
+    // PostgreSQL runs alembic's SQLite text too: it reads `"key"` as `key`.
     for stmt in step_statements(to) {
-        sqlx::raw_sql(&adapt(stmt, dialect))
-            .execute(&mut **tx)
-            .await?;
+        sqlx::raw_sql(stmt).execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -670,7 +659,7 @@ async fn expected_model(
                 sqlx::raw_sql(stmt).execute(&mut *tx).await?;
             }
             for step in &steps {
-                run_step_ddl(&mut tx, dialect, step.to).await?;
+                run_step_ddl(&mut tx, step.to).await?;
             }
             tx.commit().await?;
             let model = read_model(&scratch, dialect, None).await;
@@ -689,7 +678,7 @@ async fn expected_model(
                 sqlx::raw_sql(stmt).execute(&mut *tx).await?;
             }
             for step in &steps {
-                run_step_ddl(&mut tx, dialect, step.to).await?;
+                run_step_ddl(&mut tx, step.to).await?;
             }
             let model = read_pg_model(&mut tx).await;
             tx.rollback().await?;
