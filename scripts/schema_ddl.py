@@ -3,7 +3,10 @@
 version from a database that version's `mlflow db upgrade` created.
 
     python scripts/schema_ddl.py sqlite DB_PATH MLFLOW_VERSION > schema/sqlite-X.sql
-    python scripts/schema_ddl.py postgres PG_DUMP_FILE MLFLOW_VERSION > schema/postgres-X.sql
+    python scripts/schema_ddl.py postgres PG_DUMP_FILE MLFLOW_VERSION REVISION > schema/postgres-X.sql
+
+(PYTHONHASHSEED=0 for `mlflow db upgrade` makes the constraint order of its batch migrations
+reproducible; the 3.18.0 files were made so.)
 
 SQLite: `SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid`, byte for byte.
 PostgreSQL: `pg_dump --schema-only --no-owner --no-privileges` output; session SETs, psql
@@ -64,11 +67,8 @@ CHECK = re.compile(
 
 def _check(m: re.Match) -> str:
     values = re.findall(r"'((?:[^']|'')*)'::character varying", m.group(2))
-    return f"CHECK ({m.group(1)} IN ({', '.join(repr_sql(v) for v in values)}))"
-
-
-def repr_sql(v: str) -> str:
-    return "'" + v + "'"
+    quoted = ", ".join("'" + v + "'" for v in values)
+    return f"CHECK ({m.group(1)} IN ({quoted}))"
 
 
 def postgres_file(dump: str, version: str) -> str:
@@ -90,9 +90,7 @@ def postgres_file(dump: str, version: str) -> str:
         c = c.replace("public.", "")
         c = CHECK.sub(_check, c)
         out.append(c)
-    m = re.search(r"ALTER TABLE ONLY alembic_version", text)
-    assert m is None or True
-    rev = _revision(dump)
+    rev = _revision()
     out.append(f"INSERT INTO alembic_version (version_num) VALUES ('{rev}');")
     return postgres_header(version, rev, server) + SEP.join(out) + "\n"
 
@@ -101,11 +99,10 @@ def _in_dollar(lines: list[str]) -> bool:
     return "\n".join(lines).count("$$") % 2 == 1
 
 
-def _revision(dump: str) -> str:
-    rev = sys.argv[4] if len(sys.argv) > 4 else None
-    if rev is None:
+def _revision() -> str:
+    if len(sys.argv) < 5:
         raise SystemExit("postgres: pass the alembic revision as the 4th argument")
-    return rev
+    return sys.argv[4]
 
 
 if __name__ == "__main__":
