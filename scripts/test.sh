@@ -25,7 +25,7 @@
 #   RSFLOW_FUZZ_SECS=N       seconds per fuzz target in the fuzz_smoke cargo test (default here 5)
 #   COMPAT_318_FILES="..."   compat files of the MLflow 3.18.0 client run (default: the flow,
 #                            model, artifact, differential, DB, 3.18 and web UI files, ~10 min on
-#                            a loaded 2-core box; "compat/" = everything, measured 12.5 min there)
+#                            a loaded 2-core box; "compat/" = everything, measured 9.7-12.5 min there)
 #
 # Exits non-zero if any step fails; pytest's "no tests collected" (exit 5) counts as failure.
 # Every process started here (and by the test servers) carries RSFLOW_TEST_TOKEN in its
