@@ -30,7 +30,7 @@ use reqsign_google::{
 };
 use tokio::sync::mpsc;
 
-use super::build::{StorageTimeouts, http_client};
+use super::build::StorageTimeouts;
 use super::errors::remote_error;
 use super::s3_mpu::ReqwestSend;
 use super::{CONTENT_TYPE as OBJECT_TYPE, PartBuffers};
@@ -143,9 +143,14 @@ impl GcsResumable {
         timeouts: StorageTimeouts,
         uri: String,
     ) -> Result<Self, StoreError> {
-        let client = http_client(timeouts, false).map_err(|e| {
-            StoreError::Unsupported(format!("cannot build the HTTP client for GCS: {e}"))
-        })?;
+        // 308 is GCS's "resume incomplete", never a redirect to follow.
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| {
+                StoreError::Unsupported(format!("cannot build the HTTP client for GCS: {e}"))
+            })?;
         let signer = signed.then(|| {
             // The chain OpenDAL's GCS builder makes from the same settings: a key file named
             // in the configuration first, then Application Default Credentials (the
