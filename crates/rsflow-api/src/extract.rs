@@ -39,11 +39,9 @@ async fn read_json_body(req: Request) -> Result<(Bytes, Option<OwnedSemaphorePer
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let mut body = req.into_body();
-    if let Some(n) = declared.filter(|&n| n > max as u64) {
-        // A body too large to be worth reading closes the connection with the answer.
-        if n <= (max + DRAIN_MAX_BYTES) as u64 {
-            tokio::spawn(drain(body));
-        }
+    if declared.is_some_and(|n| n > max as u64) {
+        // Refused unread; the limits middleware's `DrainOnDrop` reads the rest (up to a
+        // bound) so that a client sending everything first still sees the answer.
         return Err(too_large());
     }
     // A declared length is reserved whole, up front: requests never hold part of the budget
@@ -86,10 +84,7 @@ async fn read_json_body(req: Request) -> Result<(Bytes, Option<OwnedSemaphorePer
     match tokio::time::timeout(limits.json_body_timeout, read).await {
         Err(_) => Err(timed_out()),
         Ok(Ok(Read::Done)) => Ok((buf.freeze(), share)),
-        Ok(Ok(Read::TooLarge)) => {
-            tokio::spawn(drain(body));
-            Err(too_large())
-        }
+        Ok(Ok(Read::TooLarge)) => Err(too_large()),
         Ok(Ok(Read::Busy(e))) => Err(ApiError(e)),
         Ok(Err(e)) if is_body_timeout(&e) => Err(timed_out()),
         Ok(Err(e)) => Err(ApiError(MlflowError::invalid_param(format!(
@@ -104,27 +99,6 @@ enum Read {
     TooLarge,
     /// The memory budget for JSON bodies stayed exhausted.
     Busy(MlflowError),
-}
-
-/// Bytes and time spent discarding the rest of an oversized body after the 413.
-const DRAIN_MAX_BYTES: usize = 64 * 1024 * 1024;
-const DRAIN_MAX_TIME: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Read and discard the rest of a refused body for a bounded time, so a client that sends its
-/// whole body before reading the answer sees the 413 instead of a connection reset.
-async fn drain(mut body: axum::body::Body) {
-    let mut seen = 0usize;
-    let _ = tokio::time::timeout(DRAIN_MAX_TIME, async {
-        while let Some(Ok(frame)) = body.frame().await {
-            if let Ok(data) = frame.into_data() {
-                seen += data.len();
-                if seen > DRAIN_MAX_BYTES {
-                    break;
-                }
-            }
-        }
-    })
-    .await;
 }
 
 /// The raw request parameters as a JSON object, before typing.

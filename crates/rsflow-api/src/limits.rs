@@ -192,14 +192,25 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
             }
         }
     };
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let drain_bound = match class {
+        RouteClass::Artifact => MAX_UI_UPLOAD,
+        _ => config.max_json_body as u64,
+    }
+    .saturating_mul(DRAIN_CAP_FACTOR);
     let mut req = req.map(|b| {
         if b.is_end_stream() {
             b
         } else {
-            Body::from_stream(IdleTimeout::new(
+            let timed = Body::from_stream(IdleTimeout::new(
                 b.into_data_stream(),
                 config.body_idle_timeout,
-            ))
+            ));
+            Body::new(DrainOnDrop::new(timed, declared, drain_bound))
         }
     });
     req.extensions_mut().insert(BodyLimits {
@@ -254,6 +265,130 @@ impl HttpBody for PermitBody {
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
+}
+
+/// `upload-artifact` bodies are capped at MLflow's 10 MB (`10 * 1024 * 1024` bytes).
+pub const MAX_UI_UPLOAD: u64 = 10 * 1024 * 1024;
+
+/// A refused body is read and thrown away up to this many times its route's cap (JSON bodies:
+/// `max_json_body`; artifact routes: the UI upload's 10 MB), for at most [`DRAIN_MAX_TIME`].
+const DRAIN_CAP_FACTOR: u64 = 4;
+const DRAIN_MAX_TIME: Duration = Duration::from_secs(10);
+/// Refused bodies drained at once; past it the connection is closed at once, as before.
+const MAX_DRAINS: usize = 128;
+
+fn drains() -> &'static Arc<Semaphore> {
+    static DRAINS: std::sync::OnceLock<Arc<Semaphore>> = std::sync::OnceLock::new();
+    DRAINS.get_or_init(|| Arc::new(Semaphore::new(MAX_DRAINS)))
+}
+
+/// A request body that, when the handler lets go of it before its end (an early refusal: too
+/// large, a missing parameter, a failed store), reads and discards the rest in the background
+/// instead of leaving hyper to close the connection while the client is still sending.
+///
+/// A client that writes its whole body before reading the answer (Python's `http.client`,
+/// hence `requests` on some paths) otherwise gets a broken pipe or a reset and never sees the
+/// JSON error; `mlflow server` reads every body whole first. A body whose declared rest is
+/// past the bound is not read at all: the answer goes out and the connection closes.
+pub struct DrainOnDrop {
+    inner: Option<Body>,
+    read: u64,
+    declared: Option<u64>,
+    bound: u64,
+    finished: bool,
+}
+
+impl DrainOnDrop {
+    pub fn new(inner: Body, declared: Option<u64>, bound: u64) -> Self {
+        DrainOnDrop {
+            inner: Some(inner),
+            read: 0,
+            declared,
+            bound,
+            finished: false,
+        }
+    }
+}
+
+impl HttpBody for DrainOnDrop {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.read += data.len() as u64;
+                }
+            }
+            Poll::Ready(_) => this.finished = true,
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finished || self.inner.as_ref().is_none_or(HttpBody::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), HttpBody::size_hint)
+    }
+}
+
+impl Drop for DrainOnDrop {
+    fn drop(&mut self) {
+        let Some(body) = self.inner.take() else {
+            return;
+        };
+        if self.finished || body.is_end_stream() {
+            return;
+        }
+        let rest = self.declared.map(|n| n.saturating_sub(self.read));
+        if rest.is_some_and(|r| r > self.bound) {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Ok(permit) = drains().clone().try_acquire_owned() else {
+            return;
+        };
+        let bound = self.bound;
+        handle.spawn(async move {
+            let _permit = permit;
+            drain(body, bound).await;
+        });
+    }
+}
+
+/// Read and discard up to `bound` bytes of `body` within [`DRAIN_MAX_TIME`].
+async fn drain(mut body: Body, bound: u64) {
+    let mut seen = 0u64;
+    let _ = tokio::time::timeout(DRAIN_MAX_TIME, async {
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            let Ok(frame) = frame else { break };
+            if let Some(data) = frame.data_ref() {
+                seen += data.len() as u64;
+                if seen > bound {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    tracing::debug!(bytes = seen, "discarded the rest of a refused request body");
 }
 
 /// Marks the error a body stream ends with when the client stopped sending.

@@ -121,6 +121,85 @@ mod checks {
         assert!(err.contains(ALEMBIC_HEAD), "{err}");
     }
 
+    /// The file's bytes and the side files next to it.
+    fn snapshot(path: &std::path::Path) -> (Vec<u8>, bool, bool) {
+        let side = |ext: &str| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(ext);
+            std::path::PathBuf::from(p).exists()
+        };
+        (std::fs::read(path).unwrap(), side("-wal"), side("-shm"))
+    }
+
+    #[tokio::test]
+    async fn a_refused_database_is_left_as_it_was_found() {
+        // A database of another MLflow version, in rollback-journal mode (as `mlflow db
+        // upgrade` or a copy leaves it): refused, and not switched to WAL on the way.
+        let (dir, store) = fresh().await;
+        store.close().await;
+        let path = db_path(&dir);
+        let pool = raw(&path).await;
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode = DELETE")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(mode, "delete");
+        sqlx::query("UPDATE alembic_version SET version_num = '0000deadbeef'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let before = snapshot(&path);
+        assert_eq!((before.1, before.2), (false, false));
+        assert_eq!(before.0[18..20], [1, 1], "rollback-journal header");
+        let uri = format!("sqlite:///{}", path.display());
+        let err = SqlStore::open(&uri, "/tmp/a")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("found version 0000deadbeef"), "{err}");
+        assert!(snapshot(&path) == before, "the refused file changed");
+
+        // No alembic table at all: the same.
+        let other = dir.path().join("other.db");
+        let pool = SqlitePool::connect_with(
+            SqliteConnectOptions::new()
+                .filename(&other)
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let before = snapshot(&other);
+        let err = SqlStore::open(&format!("sqlite:///{}", other.display()), "/tmp/a")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no alembic_version table"), "{err}");
+        assert!(snapshot(&other) == before, "the refused file changed");
+
+        // A database at the supported revision in rollback mode is served (and switched).
+        let pool = raw(&path).await;
+        sqlx::query("UPDATE alembic_version SET version_num = ?")
+            .bind(ALEMBIC_HEAD)
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let store = SqlStore::open(&uri, "/tmp/a").await.unwrap();
+        store.close().await;
+        let pool = raw(&path).await;
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
     #[tokio::test]
     async fn reopening_keeps_data_and_one_default_experiment() {
         let (dir, store) = fresh().await;

@@ -17,9 +17,8 @@ use super::files_json;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, json_body};
 use crate::extract::{Params, query_to_map};
+use crate::limits::MAX_UI_UPLOAD;
 
-/// `upload-artifact` bodies are capped at MLflow's 10 MB (`10 * 1024 * 1024` bytes).
-const MAX_UI_UPLOAD: u64 = 10 * 1024 * 1024;
 const TOO_LARGE: &str = "Artifact size is too large. Max size is 10MB.";
 
 /// `GET mlflow/artifacts/list?run_id=&path=`: paths come back run-relative, prefix included.

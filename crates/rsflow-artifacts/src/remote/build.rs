@@ -11,6 +11,7 @@ use opendal_http_transport_reqwest::ReqwestTransport;
 
 use super::OpendalStore;
 use super::azure_mpu::{AzureMultipart, connection_string_parts};
+use super::gcs_upload::{DEFAULT_ENDPOINT as GCS_ENDPOINT, GcsResumable};
 use super::location::{Location, S3Flavour};
 use super::s3_mpu::S3Multipart;
 use crate::sftp::SftpStore;
@@ -167,23 +168,38 @@ pub(crate) fn open_location(
         }
         Location::Gcs { bucket, prefix } => {
             let mut b = Gcs::default().bucket(bucket).root(&format!("/{prefix}"));
-            if let Some(host) = env("STORAGE_EMULATOR_HOST") {
+            let emulator = env("STORAGE_EMULATOR_HOST").map(|host| {
                 let endpoint = if host.starts_with("http") {
                     host
                 } else {
                     format!("http://{host}")
                 };
+                endpoint.trim_end_matches('/').to_owned()
+            });
+            let credential_path = env("GOOGLE_APPLICATION_CREDENTIALS");
+            if let Some(endpoint) = &emulator {
                 // The emulator needs no credentials, and there is no metadata server to ask.
                 b = b
-                    .endpoint(endpoint.trim_end_matches('/'))
+                    .endpoint(endpoint)
                     .skip_signature()
                     .disable_vm_metadata()
                     .disable_config_load();
-            } else if let Some(path) = env("GOOGLE_APPLICATION_CREDENTIALS") {
-                b = b.credential_path(&path);
+            } else if let Some(path) = &credential_path {
+                b = b.credential_path(path);
             }
             let op = finish(b, location, timeouts, false)?;
-            Ok(Arc::new(OpendalStore::new(op, location.to_string())))
+            let uploads = GcsResumable::new(
+                emulator.as_deref().unwrap_or(GCS_ENDPOINT),
+                bucket,
+                prefix,
+                emulator.is_none(),
+                credential_path.as_deref().filter(|_| emulator.is_none()),
+                timeouts,
+                location.to_string(),
+            )?;
+            Ok(Arc::new(
+                OpendalStore::new(op, location.to_string()).with_resumable_uploads(uploads),
+            ))
         }
         Location::Sftp { .. } => Ok(Arc::new(SftpStore::new(location, env, timeouts)?)),
     }

@@ -4,6 +4,7 @@
 //! - `location`: parsing `s3://`, `b2://`, `r2://`, `wasbs://`, `gs://`, `sftp://` URIs.
 //! - `build`: from a location and MLflow's environment variables to an OpenDAL operator.
 //! - `errors`: OpenDAL errors to [`StoreError`]s (404/400/503, never a hang).
+//! - `gcs_upload`: GCS uploads of any size through the resumable protocol of the JSON API.
 //! - `s3_mpu`, `azure_mpu`: the S3 and Azure Blob multipart uploads behind the proxy's `mpu/*`
 //!   routes (presigned part URLs; the bytes go from the client to the store).
 //!
@@ -13,6 +14,7 @@
 mod azure_mpu;
 mod build;
 mod errors;
+mod gcs_upload;
 mod location;
 mod ranged;
 mod s3_mpu;
@@ -34,6 +36,7 @@ use crate::store::{
 
 pub use build::{S3Settings, StorageTimeouts, open_remote, open_remote_with_env};
 pub(crate) use errors::remote_error;
+pub use gcs_upload::RESUMABLE_CHUNK as GCS_RESUMABLE_CHUNK;
 pub use location::{Location, LocationError, S3Flavour, redact_uri};
 pub use s3_mpu::S3Multipart;
 
@@ -55,6 +58,9 @@ pub struct OpendalStore {
     multipart: Option<Arc<dyn MultipartStore>>,
     /// Presigned downloads are offered where MLflow offers them (S3).
     presign: bool,
+    /// GCS: uploads longer than one chunk go through the resumable protocol, not OpenDAL's
+    /// writer (XML multipart, which emulators lack).
+    resumable: Option<Arc<gcs_upload::GcsResumable>>,
 }
 
 impl std::fmt::Debug for OpendalStore {
@@ -72,7 +78,13 @@ impl OpendalStore {
             uri,
             multipart: None,
             presign: false,
+            resumable: None,
         }
+    }
+
+    pub(crate) fn with_resumable_uploads(mut self, uploads: gcs_upload::GcsResumable) -> Self {
+        self.resumable = Some(Arc::new(uploads));
+        self
     }
 
     pub fn with_presigned_downloads(mut self) -> Self {
@@ -227,6 +239,9 @@ impl ArtifactStore for OpendalStore {
     async fn put(&self, path: &ArtifactPath, mut body: ByteStream) -> Result<u64, StoreError> {
         if path.file_name().is_none() {
             return Err(PathError::NoFileName.into());
+        }
+        if let Some(uploads) = &self.resumable {
+            return uploads.put(&self.op, path, body).await;
         }
         let writer = self
             .op

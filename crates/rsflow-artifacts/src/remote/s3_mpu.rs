@@ -58,7 +58,7 @@ impl fmt::Debug for S3Multipart {
 
 /// reqsign loads some credentials over HTTP (instance metadata, STS); it uses our client.
 #[derive(Debug, Clone)]
-struct ReqwestSend(reqwest::Client);
+pub(crate) struct ReqwestSend(pub(crate) reqwest::Client);
 
 impl HttpSend for ReqwestSend {
     async fn http_send(

@@ -328,3 +328,83 @@ pub async fn large_streamed_file(store: &dyn ArtifactStore) {
         vec![file("blob.bin", Some(20 * MIB as u64))]
     );
 }
+
+/// A body of `len` bytes in pieces of at most 1 MiB, each byte a function of its offset and
+/// `seed`, and its SHA-256.
+pub fn patterned(len: usize, seed: u8) -> (ByteStream, [u8; 32]) {
+    const PIECE: usize = 1024 * 1024;
+    let byte = move |i: usize| ((i.wrapping_mul(31) ^ (i >> 13)) as u8).wrapping_add(seed);
+    let mut want = Sha256::new();
+    let mut offset = 0;
+    while offset < len {
+        let n = PIECE.min(len - offset);
+        let piece: Vec<u8> = (offset..offset + n).map(byte).collect();
+        want.update(&piece);
+        offset += n;
+    }
+    let pieces = (0..len.div_ceil(PIECE)).map(move |k| {
+        let start = k * PIECE;
+        let end = (start + PIECE).min(len);
+        Ok::<_, io::Error>(Bytes::from((start..end).map(byte).collect::<Vec<u8>>()))
+    });
+    (Box::pin(stream::iter(pieces)), want.finalize().into())
+}
+
+/// The SHA-256 and length of a stored file, read back as a stream.
+pub async fn digest(store: &dyn ArtifactStore, path: &str) -> ([u8; 32], u64) {
+    let mut obj = store.get(&p(path), GetOptions::default()).await.unwrap();
+    let mut got = Sha256::new();
+    let mut n = 0u64;
+    while let Some(c) = obj.body.next().await {
+        let c = c.unwrap();
+        n += c.len() as u64;
+        got.update(&c);
+    }
+    (got.finalize().into(), n)
+}
+
+/// Sizes at the edges of the stores' upload units: empty, one byte, either side of S3's 5 MiB
+/// part, GCS's 8 MiB resumable chunk exactly (the object is committed by an empty last
+/// request), and 64 MiB (many parts or chunks). Each comes back byte for byte.
+pub async fn size_boundaries(store: &dyn ArtifactStore) {
+    const MIB: usize = 1024 * 1024;
+    for (i, len) in [0, 1, 5 * MIB - 1, 5 * MIB + 1, 8 * MIB, 64 * MIB]
+        .into_iter()
+        .enumerate()
+    {
+        let path = format!("sizes/f{i}-{len}.bin");
+        let (body, want) = patterned(len, i as u8);
+        let n = store.put(&p(&path), body).await.unwrap();
+        assert_eq!(n, len as u64, "{path}");
+        let (got, size) = digest(store, &path).await;
+        assert_eq!(size, len as u64, "{path}");
+        assert_eq!(got, want, "{path}: SHA-256 differs");
+        match store.stat(&p(&path)).await.unwrap() {
+            Some(Stat::File(meta)) => assert_eq!(meta.size, len as u64, "{path}"),
+            other => panic!("stat of {path}: {other:?}"),
+        }
+    }
+}
+
+/// A body that fails after several upload parts (the client went away) fails the upload and
+/// leaves no object: no partial file, no multipart leftovers visible as a file.
+pub async fn failed_body_leaves_nothing(store: &dyn ArtifactStore) {
+    const MIB: usize = 1024 * 1024;
+    let (good, _) = patterned(12 * MIB + 5, 7);
+    let broken = good.chain(stream::iter([Err(io::Error::new(
+        io::ErrorKind::ConnectionReset,
+        "client went away",
+    ))]));
+    match store.put(&p("gone/partial.bin"), Box::pin(broken)).await {
+        Err(StoreError::Body(_)) => {}
+        other => panic!("a failed body must fail the upload: {other:?}"),
+    }
+    assert_eq!(store.stat(&p("gone/partial.bin")).await.unwrap(), None);
+    assert_eq!(store.list(&p("gone")).await.unwrap(), vec![]);
+    assert!(matches!(
+        store
+            .get(&p("gone/partial.bin"), GetOptions::default())
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}

@@ -8,6 +8,7 @@
 //! checking anything; the project's test command (`scripts/test.sh`) always sets them.
 
 mod cases;
+mod gcs_resume;
 mod mpu;
 mod timeouts;
 
@@ -178,6 +179,8 @@ macro_rules! behaviour {
             case!(delete_is_prefix_safe);
             case!(delete_twice);
             case!(large_streamed_file);
+            case!(size_boundaries);
+            case!(failed_body_leaves_nothing);
         }
     };
 }
@@ -187,8 +190,7 @@ behaviour!(s3s, except delete_twice:
     "s3s-fs keeps emptied directories and answers 500 to DeleteObject on them");
 behaviour!(moto);
 behaviour!(azurite);
-behaviour!(gcs, except large_streamed_file:
-    "gcp-storage-emulator lacks the XML multipart API that streams uploads above 8 MiB to GCS");
+behaviour!(gcs);
 behaviour!(sftp);
 
 /// MLflow's SFTP store finds hosts, ports, users and keys in `~/.ssh/config`; so does rsflow

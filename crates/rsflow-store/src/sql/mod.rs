@@ -189,6 +189,37 @@ fn check_sqlite_dir(path: &std::path::Path) -> Result<(), StoreOpenError> {
     )))
 }
 
+/// Switching a file to WAL rewrites its header, so a database that will be refused (unknown
+/// revision, no alembic table, other workspaces) is checked first through a read-only
+/// connection and left exactly as it was found. Files already in WAL mode (every file rsflow
+/// or MLflow's server opened before) do not change by the switch and are checked as usual.
+async fn refuse_before_changing(path: &std::path::Path) -> Result<(), StoreOpenError> {
+    let mut header = [0u8; 100];
+    let read = std::fs::File::open(path).and_then(|mut f| {
+        use std::io::Read as _;
+        f.read_exact(&mut header)
+    });
+    // Missing, empty or not SQLite (SQLite's own error follows), or already WAL (bytes 18
+    // and 19, the read and write versions, are 2 in WAL mode).
+    if read.is_err() || !header.starts_with(b"SQLite format 3\0") || header[18] == 2 {
+        return Ok(());
+    }
+    let opts: AnyConnectOptions = sqlite_url(path, "ro").parse()?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await?;
+    let checked = async {
+        let mut tx = pool.begin().await?;
+        let verdict = schema::refuse_unservable(&mut tx, Dialect::Sqlite).await;
+        tx.rollback().await?;
+        verdict
+    }
+    .await;
+    pool.close().await;
+    checked
+}
+
 fn sqlite_url(path: &std::path::Path, mode: &str) -> String {
     // sqlx percent-decodes the path, so every byte outside a safe set is encoded.
     let mut enc = String::new();
@@ -272,6 +303,7 @@ impl SqlStore {
         let (write, read, dialect) = match target {
             BackendTarget::SqliteFile(path) => {
                 check_sqlite_dir(&path)?;
+                refuse_before_changing(&path).await?;
                 let opts: AnyConnectOptions = sqlite_url(&path, "rwc").parse()?;
                 let write = sqlite_pool(1, false, synchronous)
                     .connect_with(opts)

@@ -148,6 +148,22 @@ pub fn creatable_list() -> String {
         .join(", ")
 }
 
+/// The refusals of [`ensure`] and [`check_workspaces`], reading only: a database this build
+/// will refuse is refused before anything in it changes. An empty database passes.
+pub async fn refuse_unservable(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+) -> Result<(), StoreOpenError> {
+    match inspect(tx, dialect).await? {
+        Found::Empty => Ok(()),
+        Found::NoAlembic => Err(StoreOpenError::Unversioned),
+        Found::Revision(Some(r)) if SUPPORTED_REVISIONS.contains(&r.as_str()) => {
+            check_workspaces(tx).await
+        }
+        Found::Revision(other) => Err(StoreOpenError::Revision { found: other }),
+    }
+}
+
 /// MLflow refuses to start in single-tenant mode when experiments live in other workspaces.
 pub async fn check_workspaces(tx: &mut Transaction<'static, Any>) -> Result<(), StoreOpenError> {
     let other = Sql::new(
