@@ -65,6 +65,18 @@ STEPS: list[Step] = [
     S("health", "GET", "/health"),
     S("server-info", "GET", "/api/3.0/mlflow/server-info"),
     S("unknown-endpoint", "GET", f"{API}/no/such/endpoint"),
+    # The web UI calls these on every page; without a gateway or an assistant provider
+    # configured MLflow answers them without looking at the request.
+    S("gateway-proxy-endpoints", "GET", "/ajax-api/2.0/mlflow/gateway-proxy",
+      params={"gateway_path": "api/2.0/endpoints/"}, compare_headers=("content-type",)),
+    S("gateway-proxy-other-path", "GET", "/ajax-api/2.0/mlflow/gateway-proxy",
+      params={"gateway_path": "gateway/chat/invocations"}),
+    S("gateway-proxy-no-path", "GET", "/ajax-api/2.0/mlflow/gateway-proxy"),
+    S("gateway-proxy-post", "POST", "/ajax-api/2.0/mlflow/gateway-proxy",
+      json={"gateway_path": "gateway/chat/invocations", "json_data": {"messages": []}}),
+    S("assistant-config", "GET", "/ajax-api/3.0/mlflow/assistant/config",
+      compare_headers=("content-type",)),
+    S("assistant-providers", "GET", "/ajax-api/3.0/mlflow/assistant/providers"),
     # ----------------------------------------------------------------- experiments
     S("exp-create-a", "POST", f"{API}/experiments/create",
       json={"name": "diff-a", "tags": [{"key": "team", "value": "x"}]}, capture={"exp_a": "experiment_id"}),

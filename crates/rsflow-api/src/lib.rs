@@ -16,6 +16,8 @@
 //! - `graphql`: `/graphql`, the queries the web UI sends, answered by the REST handlers.
 //! - `gate`: the 503 answers of `--no-serve-artifacts` and `--artifacts-only`.
 //! - [`ui`]: MLflow's web UI (`/` and `/static-files/*`) from the `--ui-dir` build.
+//! - `unconfigured`: the AI gateway proxy and the assistant's config/providers, answered as
+//!   `mlflow server` answers them when neither is set up.
 
 mod artifacts;
 pub mod error;
@@ -32,6 +34,7 @@ pub mod security;
 pub mod state;
 mod tracking;
 pub mod ui;
+mod unconfigured;
 
 use axum::Router;
 use axum::extract::Request;
@@ -72,12 +75,18 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/2.0", api_v2(&state))
         .nest(
             "/ajax-api/2.0",
-            api_v2(&state).merge(tracking_only(
-                &state,
-                tracking::ajax_only_routes(&state)
-                    .merge(artifacts::ajax_only_routes())
-                    .merge(model_artifacts::ajax_only_routes()),
-            )),
+            api_v2(&state)
+                .merge(tracking_only(
+                    &state,
+                    tracking::ajax_only_routes(&state)
+                        .merge(artifacts::ajax_only_routes())
+                        .merge(model_artifacts::ajax_only_routes()),
+                ))
+                // MLflow's gateway proxy is served even under `--artifacts-only`.
+                .route(
+                    "/mlflow/gateway-proxy",
+                    get(unconfigured::gateway_proxy).post(unconfigured::gateway_proxy),
+                ),
         )
         .merge(tracking_only(
             &state,
@@ -87,6 +96,14 @@ pub fn router(state: AppState) -> Router {
         ))
         .route("/api/3.0/mlflow/server-info", get(meta::server_info))
         .route("/ajax-api/3.0/mlflow/server-info", get(meta::server_info))
+        .route(
+            "/ajax-api/3.0/mlflow/assistant/config",
+            get(unconfigured::assistant_config),
+        )
+        .route(
+            "/ajax-api/3.0/mlflow/assistant/providers",
+            get(unconfigured::assistant_providers),
+        )
         .route("/health", get(meta::health))
         .route("/version", get(meta::version))
         .route("/static-files/{*path}", get(ui::static_file))
