@@ -47,6 +47,7 @@ class Step:
     compare_headers: tuple[str, ...] = ()
     message: str = "full"  # "full" | "ignore" | "until:<text>" (compare the message up to <text>)
     allow_redirects: bool = True
+    ordered: bool = False  # compare data.metrics in the order given (logged models keep it)
 
 
 def S(name, method, path, **kw) -> Step:
@@ -141,6 +142,23 @@ STEPS: list[Step] = [
       capture={"run2": "run.info.run_id"}),
     S("run-create-bare", "POST", f"{API}/runs/create", json={"experiment_id": "${exp_a}", "run_name": "bare"},
       capture={"run3": "run.info.run_id"}),
+    # A logged model's metrics come back in logging order (the UI's Models tab lays out its
+    # charts that way), not sorted by key. Before run-create-default-exp, which makes an id on
+    # rsflow only.
+    S("lm-create", "POST", f"{API}/logged-models",
+      json={"experiment_id": "${exp_a}", "name": "diff-lm", "source_run_id": "${run3}"},
+      capture={"lm1": "model.info.model_id"}),
+    S("lm-metrics-batch", "POST", f"{API}/runs/log-batch", json={
+        "run_id": "${run3}",
+        "metrics": [{"key": "zeta", "value": 1, "timestamp": 10, "step": 0, "model_id": "${lm1}"},
+                    {"key": "alpha", "value": 2, "timestamp": 10, "step": 0, "model_id": "${lm1}"}]}),
+    S("lm-metric-single", "POST", f"{API}/runs/log-metric",
+      json={"run_id": "${run3}", "key": "mid", "value": 3, "timestamp": 10, "model_id": "${lm1}"}),
+    S("lm-metric-alpha-again", "POST", f"{API}/runs/log-metric",
+      json={"run_id": "${run3}", "key": "alpha", "value": 4, "timestamp": 11, "step": 1,
+            "model_id": "${lm1}"}),
+    S("lm-get-metric-order", "GET", f"{API}/logged-models/${{lm1}}", ordered=True),
+    S("lm-get-metric-order-ajax", "GET", "/ajax-api/2.0/mlflow/logged-models/${lm1}", ordered=True),
     # MLflow 3.17.2 does not default a missing experiment_id to "0" over REST: the insert fails
     # the FOREIGN KEY check and the DB error text becomes the message (400 BAD_REQUEST).
     S("run-create-default-exp", "POST", f"{API}/runs/create", json={"run_name": "in-default", "start_time": 9999},
@@ -378,6 +396,7 @@ class Normaliser:
         self.host = host
         self.keep = keep
         self.ids: dict[str, str] = {}
+        self.ordered_metrics = False  # set per step (Step.ordered)
 
     def _id(self, m: re.Match) -> str:
         if m.group(0) in self.keep:
@@ -396,7 +415,8 @@ class Normaliser:
             return {k: self.value(obj[k], k, key) for k in sorted(obj)}
         if isinstance(obj, list):
             items = [self.value(v, key, parent) for v in obj]
-            if key in _UNORDERED_KEYS or (key == "metrics" and parent == "data"):
+            if key in _UNORDERED_KEYS or (key == "metrics" and parent == "data"
+                                          and not self.ordered_metrics):
                 items.sort(key=lambda v: json.dumps(v, sort_keys=True))
             return items
         if isinstance(obj, str):
@@ -466,6 +486,7 @@ def observe(server: Server, steps: list[Step]) -> dict[str, dict]:
                     raw["message"] = "<ignored>"
                 elif step.message.startswith("until:"):
                     raw["message"] = raw["message"].split(step.message[len("until:"):])[0]
+            norm.ordered_metrics = step.ordered
             body = norm.value(raw)
         elif resp.headers.get("Content-Type", "").startswith(("text/", "application/json")) or not resp.content:
             body = " ".join(norm.text(resp.text).split())
