@@ -404,7 +404,7 @@ def test_model_version_sources(env):
                            f"runs:/{env.run_id}/%2e%2e/%2e%2e"],
         "1c SSRF (CVE-2023-6974, GHSA-mr9f)": ["http://169.254.169.254/latest/meta-data/",
                                                "https://169.254.169.254/latest/",
-                                               "s3://169.254.169.254/x", "ftp://169.254.169.254/x",
+                                               "ftp://169.254.169.254/x",
                                                "mlflow-artifacts://169.254.169.254/x"],
         "CVE-2023-6018 (fake artifact server)": ["http://127.0.0.2:9/api/2.0/mlflow-artifacts/artifacts/",
                                                  "http://127.0.0.2:9/api/2.0/mlflow-artifacts/artifacts/x"],
@@ -436,6 +436,16 @@ def test_model_version_sources(env):
                f"/model-versions/get-artifact?name={env.model}&version={v}&path=canary.txt")
         attack(env, "1a MVGA unregistered version", "GET",
                f"/model-versions/get-artifact?name={env.model}&version={v}&path=etc/passwd")
+    # A source in another store is registered as MLflow registers it (the client reads it with
+    # its own credentials), but the server never fetches it: reading it is refused.
+    for src in ["s3://169.254.169.254/x", "s3://another-bucket/models/resnet"]:
+        r = env.req("POST", f"{API}/model-versions/create", body=_mv(env, src),
+                    headers={"Content-Type": "application/json"})
+        assert r.status == 200, r.body
+        version = r.json()["model_version"]["version"]
+        for path in ["MLmodel", "canary.txt"]:
+            attack(env, "1a MVGA source in another store", "GET",
+                   f"/model-versions/get-artifact?name={env.model}&version={version}&path={path}")
 
 
 def _exp_body(location):

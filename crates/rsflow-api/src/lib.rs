@@ -44,6 +44,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 pub use graphql::check_query as check_graphql_query;
+pub use registry::source::SourcePattern;
 pub use state::{AppState, ServerConfig};
 
 /// The MLflow version rsflow answers on `/version` (the client parses it as PEP 440, >= 3.4).
