@@ -325,6 +325,15 @@ STEPS: list[Step] = [
       message="ignore"),
     S("mv-get", "GET", f"{API}/model-versions/get", params={"name": "diff-model", "version": "1"}),
     S("mv-get-missing", "GET", f"{API}/model-versions/get", params={"name": "diff-model", "version": "9"}),
+    # Doubled slashes as Flask routes them: a leading run is one slash; one further in is a
+    # 308 to the merged path (followed here: the answers differ only in the redirect's body).
+    S("mv-get-artifact-double-slash-traversal", "GET", "//model-versions/get-artifact",
+      params={"name": "diff-model", "version": "1", "path": "../x"}),
+    S("mv-get-artifact-triple-slash-missing", "GET", "///model-versions/get-artifact",
+      params={"name": "diff-model", "version": "9", "path": "x"}),
+    S("health-double-slash", "GET", "//health"),
+    S("exp-get-inner-double-slash", "GET", "/api//2.0/mlflow/experiments/get",
+      params={"experiment_id": "0"}),
     S("mv-download-uri", "GET", f"{API}/model-versions/get-download-uri",
       params={"name": "diff-model", "version": "1"}),
     S("mv-update", "PATCH", f"{API}/model-versions/update",

@@ -121,16 +121,48 @@ pub fn router(state: AppState) -> Router {
             .fallback(meta::not_found)
     };
     // Security runs first (outermost): refused requests never take a concurrency slot.
-    app.layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        limits::middleware,
-    ))
-    .layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        security::middleware,
-    ))
-    .layer(from_fn(run_to_completion))
-    .with_state(state)
+    let app = app
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::middleware,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::middleware,
+        ))
+        .layer(from_fn(run_to_completion))
+        .with_state(state);
+    // Layers of a router run after its routing: the path is merged in a router of its own.
+    Router::new()
+        .fallback_service(app)
+        .layer(from_fn(merge_leading_slashes))
+}
+
+/// MLflow's server routes a path that starts with several slashes as if it had one
+/// (`//model-versions/get-artifact?...` is that route, as some clients build it), so rsflow
+/// does too. Only the leading run is merged: nothing else of the path changes, so no check
+/// sees a different path than the handler; a doubled slash further in gets Flask's 308 to the
+/// merged path from the 404 fallback (`meta::not_found`).
+async fn merge_leading_slashes(mut req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path.starts_with("//") {
+        let merged = format!("/{}", path.trim_start_matches('/'));
+        let mut target = merged;
+        if let Some(q) = req.uri().query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        let mut parts = req.uri().clone().into_parts();
+        match target.parse() {
+            Ok(pq) => parts.path_and_query = Some(pq),
+            Err(_) => return meta::endpoint_not_found(req.uri()),
+        }
+        match axum::http::Uri::from_parts(parts) {
+            Ok(uri) => *req.uri_mut() = uri,
+            Err(_) => return meta::endpoint_not_found(req.uri()),
+        }
+    }
+    next.run(req).await
 }
 
 /// Runs every request in a task of its own, which finishes even when the client goes away.

@@ -187,3 +187,52 @@ async fn gateway_proxy_and_assistant_answer_as_unconfigured_mlflow() {
         assert_eq!(r.status, StatusCode::NOT_FOUND);
     }
 }
+
+/// Slashes as Flask merges them: a doubled leading slash routes as one (some clients build
+/// `//model-versions/get-artifact?...`), a doubled slash further in is a 308 to the merged
+/// path, and nothing merged ever changes what the path names.
+#[tokio::test]
+async fn doubled_slashes_route_as_in_mlflow() {
+    for prefix in ["", "/mlflow"] {
+        let t = app(Options {
+            static_prefix: prefix.to_owned(),
+            ..Options::default()
+        })
+        .await;
+        for lead in ["//", "///"] {
+            let r = t
+                .get(&format!(
+                    "{lead}{}model-versions/get-artifact?name=m&version=1&path=../x",
+                    prefix.trim_start_matches('/').to_owned()
+                        + if prefix.is_empty() { "" } else { "/" }
+                ))
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::BAD_REQUEST,
+                "{prefix} {lead}: {}",
+                r.text()
+            );
+            assert_eq!(r.error().1, "Invalid path");
+        }
+        let r = t
+            .get(&format!("/{}/health", prefix.trim_start_matches('/')))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{prefix}");
+        let r = t
+            .get(&format!(
+                "{prefix}/api//2.0/mlflow/experiments/get?experiment_id=0"
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(
+            r.header("location"),
+            Some(format!("{prefix}/api/2.0/mlflow/experiments/get?experiment_id=0").as_str())
+        );
+        // A path nothing routes stays a JSON 404.
+        let r = t
+            .get(&format!("{prefix}/api/2.0/mlflow/nothing/here"))
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+    }
+}
