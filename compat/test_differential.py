@@ -394,6 +394,18 @@ STEPS: list[Step] = [
     S("art-get-range-unsatisfiable", "GET", f"{RUN_ART}/a.txt", headers={"Range": "bytes=50-60"},
       compare_headers=("content-range",)),
     S("art-get-csv", "GET", f"{RUN_ART}/sub/deep/x.csv", compare_headers=ART_HEADERS),
+    # Download types: MLflow's text list (which spells MLproject `mlproject`), then Python's
+    # mimetypes as on Debian (archive suffixes, compression set aside).
+    *[S(f"art-put-type-{i}", "PUT", f"{RUN_ART}/types/{n}", data=b"x\n")
+      for i, n in enumerate(("MLproject", "mlproject", "model.tar.gz", "w.gz", "b.MD", "x.pt"))],
+    *[S(f"art-get-type-{i}", "GET", f"{RUN_ART}/types/{n}", compare_headers=ART_HEADERS)
+      for i, n in enumerate(("MLproject", "mlproject", "model.tar.gz", "w.gz", "b.MD", "x.pt"))],
+    S("get-artifact-type-mlproject", "GET", "/get-artifact",
+      params={"run_uuid": "${run1}", "path": "types/mlproject"},
+      compare_headers=("content-type", "content-disposition", "x-content-type-options")),
+    S("get-artifact-type-targz", "GET", "/get-artifact",
+      params={"run_uuid": "${run1}", "path": "types/model.tar.gz"},
+      compare_headers=("content-type", "content-disposition", "x-content-type-options")),
     S("art-get-unicode", "GET", f"{RUN_ART}/sub/d\u00e9j\u00e0 vu+%25.txt", compare_headers=ART_HEADERS),
     S("art-get-dir", "GET", f"{RUN_ART}/sub"),
     S("art-get-missing", "GET", f"{RUN_ART}/missing.txt"),
