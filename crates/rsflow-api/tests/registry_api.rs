@@ -465,12 +465,12 @@ async fn source_admission() {
     .await;
     assert!(bad_source(&r, "models:/p/1").contains("Prompt versions cannot be used"));
 
-    // Nothing refused reached the database: 6 accepted, the pinned alias, the prompt.
+    // Nothing refused reached the database: 8 accepted, the pinned alias, the prompt.
     ok(&t
-        .get(&format!("{API}/model-versions/get?name=src&version=8"))
+        .get(&format!("{API}/model-versions/get?name=src&version=10"))
         .await);
     let r = t
-        .get(&format!("{API}/model-versions/get?name=src&version=9"))
+        .get(&format!("{API}/model-versions/get?name=src&version=11"))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }

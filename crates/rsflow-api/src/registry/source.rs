@@ -193,8 +193,10 @@ async fn admit_location(
     let admitted = |filled_run_id: Option<String>| AdmittedSource {
         source: source.to_string(),
         storage_location: source.to_string(),
-        run_id: filled_run_id
-            .or(run_id.map(str::to_string))
+        // The request's run wins; MLflow's store falls back to the logged model's run.
+        run_id: run_id
+            .map(str::to_string)
+            .or(filled_run_id)
             .or(req.run_id.map(str::to_string)),
     };
 
