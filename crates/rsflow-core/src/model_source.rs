@@ -212,6 +212,9 @@ pub fn parse_source(source: &str) -> Result<ModelSource> {
     }
     let (scheme, rest) = split_scheme(source);
     match scheme.map(str::to_ascii_lowercase).as_deref() {
+        // A drive letter (`c:/windows`, CVE-2024-3573): a local path on Windows servers, where
+        // MLflow ties it to the run; never a store.
+        Some(s) if s.len() == 1 => Err(local_source_error(source, "run_id")),
         Some("runs") => parse_runs(source, rest),
         Some("models") => parse_models(source, rest),
         Some("file") | None => parse_local(source, scheme.is_some(), rest),
@@ -446,6 +449,7 @@ mod tests {
             "s3://user:pw@b/a",
             "mlflow-artifacts:/1/a%20b",
             "C:\\Windows",
+            "c:/windows/system32",
             "/tmp/a\u{1}b",
         ] {
             match parse_source(bad) {
