@@ -6,7 +6,8 @@ normalisation.
 Normalisation (see Normaliser): run/model ids → <ID1>, <ID2>… by order of
 appearance; wall-clock ints in fields named *time*/*timestamp* → <TS>; the
 server's temp dir → <WORKDIR>; next_page_token values → <TOKEN>; params/tags
-lists and run `data.metrics` (unordered sets in MLflow) sorted by key; JSON key
+lists and run `data.metrics` (unordered sets in MLflow) sorted by key (a step with
+ordered=True keeps a logged model's metrics in their order); JSON key
 order and whitespace are ignored. Compared: status, selected headers, and body
 (JSON or text). Deliberate differences: known_differences.py.
 """
