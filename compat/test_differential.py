@@ -6,7 +6,8 @@ normalisation.
 Normalisation (see Normaliser): run/model ids → <ID1>, <ID2>… by order of
 appearance; wall-clock ints in fields named *time*/*timestamp* → <TS>; the
 server's temp dir → <WORKDIR>; next_page_token values → <TOKEN>; params/tags
-lists and run `data.metrics` (unordered sets in MLflow) sorted by key; JSON key
+lists and run `data.metrics` (unordered sets in MLflow) sorted by key (a step with
+ordered=True keeps a logged model's metrics in their order); JSON key
 order and whitespace are ignored. Compared: status, selected headers, and body
 (JSON or text). Deliberate differences: known_differences.py.
 """
@@ -47,6 +48,7 @@ class Step:
     compare_headers: tuple[str, ...] = ()
     message: str = "full"  # "full" | "ignore" | "until:<text>" (compare the message up to <text>)
     allow_redirects: bool = True
+    ordered: bool = False  # compare data.metrics in the order given (logged models keep it)
 
 
 def S(name, method, path, **kw) -> Step:
@@ -65,6 +67,18 @@ STEPS: list[Step] = [
     S("health", "GET", "/health"),
     S("server-info", "GET", "/api/3.0/mlflow/server-info"),
     S("unknown-endpoint", "GET", f"{API}/no/such/endpoint"),
+    # The web UI calls these on every page; without a gateway or an assistant provider
+    # configured MLflow answers them without looking at the request.
+    S("gateway-proxy-endpoints", "GET", "/ajax-api/2.0/mlflow/gateway-proxy",
+      params={"gateway_path": "api/2.0/endpoints/"}, compare_headers=("content-type",)),
+    S("gateway-proxy-other-path", "GET", "/ajax-api/2.0/mlflow/gateway-proxy",
+      params={"gateway_path": "gateway/chat/invocations"}),
+    S("gateway-proxy-no-path", "GET", "/ajax-api/2.0/mlflow/gateway-proxy"),
+    S("gateway-proxy-post", "POST", "/ajax-api/2.0/mlflow/gateway-proxy",
+      json={"gateway_path": "gateway/chat/invocations", "json_data": {"messages": []}}),
+    S("assistant-config", "GET", "/ajax-api/3.0/mlflow/assistant/config",
+      compare_headers=("content-type",)),
+    S("assistant-providers", "GET", "/ajax-api/3.0/mlflow/assistant/providers"),
     # ----------------------------------------------------------------- experiments
     S("exp-create-a", "POST", f"{API}/experiments/create",
       json={"name": "diff-a", "tags": [{"key": "team", "value": "x"}]}, capture={"exp_a": "experiment_id"}),
@@ -75,6 +89,17 @@ STEPS: list[Step] = [
     S("exp-create-dup", "POST", f"{API}/experiments/create", json={"name": "diff-a"},
       message="until: Error:"),
     S("exp-create-missing-name", "POST", f"{API}/experiments/create", json={}),
+    # A number or bool where the proto wants a string is refused, never coerced.
+    S("exp-create-name-number", "POST", f"{API}/experiments/create", json={"name": 123}),
+    S("exp-create-name-bool", "POST", f"{API}/experiments/create", json={"name": True}),
+    S("exp-create-location-number", "POST", f"{API}/experiments/create",
+      json={"name": "diff-typed", "artifact_location": 5}),
+    S("exp-search-filter-number", "POST", f"{API}/experiments/search", json={"filter": 5}),
+    S("exp-search-filter-number-2", "POST", f"{API}/experiments/search",
+      json={"max_results": 10, "filter": 5}),
+    S("rm-latest-stages-numbers", "POST", f"{API}/registered-models/get-latest-versions",
+      json={"name": "diff-a", "stages": [1]}),
+    S("exp-delete-id-number", "POST", f"{API}/experiments/delete", json={"experiment_id": 5}),
     S("exp-create-no-content-type", "POST", f"{API}/experiments/create", data=b'{"name": "nope"}'),
     S("exp-create-wrong-content-type", "POST", f"{API}/experiments/create", data=b'{"name": "nope"}',
       headers={"Content-Type": "text/plain"}),
@@ -129,6 +154,23 @@ STEPS: list[Step] = [
       capture={"run2": "run.info.run_id"}),
     S("run-create-bare", "POST", f"{API}/runs/create", json={"experiment_id": "${exp_a}", "run_name": "bare"},
       capture={"run3": "run.info.run_id"}),
+    # A logged model's metrics come back in logging order (the UI's Models tab lays out its
+    # charts that way), not sorted by key. Before run-create-default-exp, which makes an id on
+    # rsflow only.
+    S("lm-create", "POST", f"{API}/logged-models",
+      json={"experiment_id": "${exp_a}", "name": "diff-lm", "source_run_id": "${run3}"},
+      capture={"lm1": "model.info.model_id"}),
+    S("lm-metrics-batch", "POST", f"{API}/runs/log-batch", json={
+        "run_id": "${run3}",
+        "metrics": [{"key": "zeta", "value": 1, "timestamp": 10, "step": 0, "model_id": "${lm1}"},
+                    {"key": "alpha", "value": 2, "timestamp": 10, "step": 0, "model_id": "${lm1}"}]}),
+    S("lm-metric-single", "POST", f"{API}/runs/log-metric",
+      json={"run_id": "${run3}", "key": "mid", "value": 3, "timestamp": 10, "model_id": "${lm1}"}),
+    S("lm-metric-alpha-again", "POST", f"{API}/runs/log-metric",
+      json={"run_id": "${run3}", "key": "alpha", "value": 4, "timestamp": 11, "step": 1,
+            "model_id": "${lm1}"}),
+    S("lm-get-metric-order", "GET", f"{API}/logged-models/${{lm1}}", ordered=True),
+    S("lm-get-metric-order-ajax", "GET", "/ajax-api/2.0/mlflow/logged-models/${lm1}", ordered=True),
     # MLflow 3.17.2 does not default a missing experiment_id to "0" over REST: the insert fails
     # the FOREIGN KEY check and the DB error text becomes the message (400 BAD_REQUEST).
     S("run-create-default-exp", "POST", f"{API}/runs/create", json={"run_name": "in-default", "start_time": 9999},
@@ -160,6 +202,18 @@ STEPS: list[Step] = [
       json={"run_id": "ffffffffffffffffffffffffffffffff", "key": "k", "value": 1, "timestamp": 1}),
     S("metric-value-string", "POST", f"{API}/runs/log-metric",
       json={"run_id": "${run1}", "key": "k", "value": "abc", "timestamp": 1}),
+    S("metric-run-id-number", "POST", f"{API}/runs/log-metric",
+      json={"run_id": 31, "key": "k", "value": 1, "timestamp": 1}),
+    S("metric-key-number", "POST", f"{API}/runs/log-metric",
+      json={"run_id": "${run1}", "key": 7, "value": 1, "timestamp": 1}),
+    S("param-value-number", "POST", f"{API}/runs/log-parameter",
+      json={"run_id": "${run1}", "key": "p", "value": 5}),
+    S("tag-value-number", "POST", f"{API}/runs/set-tag", json={"run_id": "${run1}", "key": "t", "value": 5}),
+    S("run-create-exp-id-number", "POST", f"{API}/runs/create", json={"experiment_id": 0}),
+    S("run-update-name-number", "POST", f"{API}/runs/update", json={"run_id": "${run1}", "run_name": 5}),
+    S("run-delete-id-number", "POST", f"{API}/runs/delete", json={"run_id": 5}),
+    S("exp-tag-value-number", "POST", f"{API}/experiments/set-experiment-tag",
+      json={"experiment_id": "${exp_a}", "key": "k", "value": 5}),
     S("param-1", "POST", f"{API}/runs/log-parameter", json={"run_id": "${run1}", "key": "alpha", "value": "0.5"}),
     S("param-same", "POST", f"{API}/runs/log-parameter", json={"run_id": "${run1}", "key": "alpha", "value": "0.5"}),
     S("param-overwrite", "POST", f"{API}/runs/log-parameter",
@@ -252,6 +306,10 @@ STEPS: list[Step] = [
       json={"name": "diff-model", "description": "d", "tags": [{"key": "k", "value": "v"}]}),
     S("rm-create-dup", "POST", f"{API}/registered-models/create", json={"name": "diff-model"}),
     S("rm-create-bad-name", "POST", f"{API}/registered-models/create", json={"name": "a/b"}),
+    S("rm-create-name-number", "POST", f"{API}/registered-models/create", json={"name": 5}),
+    S("rm-create-description-number", "POST", f"{API}/registered-models/create",
+      json={"name": "diff-typed", "description": 5}),
+    S("mv-create-source-number", "POST", f"{API}/model-versions/create", json={"name": "diff-model", "source": 5}),
     S("rm-get", "GET", f"{API}/registered-models/get", params={"name": "diff-model"}),
     S("rm-get-missing", "GET", f"{API}/registered-models/get", params={"name": "nope"}),
     S("rm-update", "PATCH", f"{API}/registered-models/update",
@@ -268,6 +326,15 @@ STEPS: list[Step] = [
       message="ignore"),
     S("mv-get", "GET", f"{API}/model-versions/get", params={"name": "diff-model", "version": "1"}),
     S("mv-get-missing", "GET", f"{API}/model-versions/get", params={"name": "diff-model", "version": "9"}),
+    # Doubled slashes as Flask routes them: a leading run is one slash; one further in is a
+    # 308 to the merged path (followed here: the answers differ only in the redirect's body).
+    S("mv-get-artifact-double-slash-traversal", "GET", "//model-versions/get-artifact",
+      params={"name": "diff-model", "version": "1", "path": "../x"}),
+    S("mv-get-artifact-triple-slash-missing", "GET", "///model-versions/get-artifact",
+      params={"name": "diff-model", "version": "9", "path": "x"}),
+    S("health-double-slash", "GET", "//health"),
+    S("exp-get-inner-double-slash", "GET", "/api//2.0/mlflow/experiments/get",
+      params={"experiment_id": "0"}),
     S("mv-download-uri", "GET", f"{API}/model-versions/get-download-uri",
       params={"name": "diff-model", "version": "1"}),
     S("mv-update", "PATCH", f"{API}/model-versions/update",
@@ -299,6 +366,19 @@ STEPS: list[Step] = [
     S("rm-alias-delete", "DELETE", f"{API}/registered-models/alias",
       json={"name": "diff-model", "alias": "champion"}),
     S("mv-delete", "DELETE", f"{API}/model-versions/delete", json={"name": "diff-model", "version": "2"}),
+    # Source admission as in MLflow 3.17.2: other stores and runs of other servers as given,
+    # local paths only inside the named run's own (local) artifact directory.
+    S("mv-create-s3-other-bucket", "POST", f"{API}/model-versions/create",
+      json={"name": "diff-model", "source": "s3://company-models/resnet"}),
+    S("mv-create-runs-unknown-run", "POST", f"{API}/model-versions/create",
+      json={"name": "diff-model", "source": "runs:/0123456789abcdef0123456789abcdef/model",
+            "run_id": "0123456789abcdef0123456789abcdef"}),
+    S("mv-create-local-no-run-id", "POST", f"{API}/model-versions/create",
+      json={"name": "diff-model", "source": "/srv/models/resnet"}),
+    S("mv-create-local-proxied-run", "POST", f"{API}/model-versions/create",
+      json={"name": "diff-model", "source": "file:///srv/models/./resnet", "run_id": "${run1}"}),
+    S("mv-create-http-other-host", "POST", f"{API}/model-versions/create",
+      json={"name": "diff-model", "source": "http://models.example.com/resnet"}),
     S("rm-rename", "POST", f"{API}/registered-models/rename",
       json={"name": "diff-model", "new_name": "diff-model-2"}),
     S("rm-delete", "DELETE", f"{API}/registered-models/delete", json={"name": "diff-model-2"}),
@@ -315,6 +395,18 @@ STEPS: list[Step] = [
     S("art-get-range-unsatisfiable", "GET", f"{RUN_ART}/a.txt", headers={"Range": "bytes=50-60"},
       compare_headers=("content-range",)),
     S("art-get-csv", "GET", f"{RUN_ART}/sub/deep/x.csv", compare_headers=ART_HEADERS),
+    # Download types: MLflow's text list (which spells MLproject `mlproject`), then Python's
+    # mimetypes as on Debian (archive suffixes, compression set aside).
+    *[S(f"art-put-type-{i}", "PUT", f"{RUN_ART}/types/{n}", data=b"x\n")
+      for i, n in enumerate(("MLproject", "mlproject", "model.tar.gz", "w.gz", "b.MD", "x.pt"))],
+    *[S(f"art-get-type-{i}", "GET", f"{RUN_ART}/types/{n}", compare_headers=ART_HEADERS)
+      for i, n in enumerate(("MLproject", "mlproject", "model.tar.gz", "w.gz", "b.MD", "x.pt"))],
+    S("get-artifact-type-mlproject", "GET", "/get-artifact",
+      params={"run_uuid": "${run1}", "path": "types/mlproject"},
+      compare_headers=("content-type", "content-disposition", "x-content-type-options")),
+    S("get-artifact-type-targz", "GET", "/get-artifact",
+      params={"run_uuid": "${run1}", "path": "types/model.tar.gz"},
+      compare_headers=("content-type", "content-disposition", "x-content-type-options")),
     S("art-get-unicode", "GET", f"{RUN_ART}/sub/d\u00e9j\u00e0 vu+%25.txt", compare_headers=ART_HEADERS),
     S("art-get-dir", "GET", f"{RUN_ART}/sub"),
     S("art-get-missing", "GET", f"{RUN_ART}/missing.txt"),
@@ -366,6 +458,7 @@ class Normaliser:
         self.host = host
         self.keep = keep
         self.ids: dict[str, str] = {}
+        self.ordered_metrics = False  # set per step (Step.ordered)
 
     def _id(self, m: re.Match) -> str:
         if m.group(0) in self.keep:
@@ -384,7 +477,8 @@ class Normaliser:
             return {k: self.value(obj[k], k, key) for k in sorted(obj)}
         if isinstance(obj, list):
             items = [self.value(v, key, parent) for v in obj]
-            if key in _UNORDERED_KEYS or (key == "metrics" and parent == "data"):
+            if key in _UNORDERED_KEYS or (key == "metrics" and parent == "data"
+                                          and not self.ordered_metrics):
                 items.sort(key=lambda v: json.dumps(v, sort_keys=True))
             return items
         if isinstance(obj, str):
@@ -454,6 +548,7 @@ def observe(server: Server, steps: list[Step]) -> dict[str, dict]:
                     raw["message"] = "<ignored>"
                 elif step.message.startswith("until:"):
                     raw["message"] = raw["message"].split(step.message[len("until:"):])[0]
+            norm.ordered_metrics = step.ordered
             body = norm.value(raw)
         elif resp.headers.get("Content-Type", "").startswith(("text/", "application/json")) or not resp.content:
             body = " ".join(norm.text(resp.text).split())

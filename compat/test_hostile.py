@@ -404,7 +404,7 @@ def test_model_version_sources(env):
                            f"runs:/{env.run_id}/%2e%2e/%2e%2e"],
         "1c SSRF (CVE-2023-6974, GHSA-mr9f)": ["http://169.254.169.254/latest/meta-data/",
                                                "https://169.254.169.254/latest/",
-                                               "s3://169.254.169.254/x", "ftp://169.254.169.254/x",
+                                               "ftp://169.254.169.254/x",
                                                "mlflow-artifacts://169.254.169.254/x"],
         "CVE-2023-6018 (fake artifact server)": ["http://127.0.0.2:9/api/2.0/mlflow-artifacts/artifacts/",
                                                  "http://127.0.0.2:9/api/2.0/mlflow-artifacts/artifacts/x"],
@@ -436,6 +436,16 @@ def test_model_version_sources(env):
                f"/model-versions/get-artifact?name={env.model}&version={v}&path=canary.txt")
         attack(env, "1a MVGA unregistered version", "GET",
                f"/model-versions/get-artifact?name={env.model}&version={v}&path=etc/passwd")
+    # A source in another store is registered as MLflow registers it (the client reads it with
+    # its own credentials), but the server never fetches it: reading it is refused.
+    for src in ["s3://169.254.169.254/x", "s3://another-bucket/models/resnet"]:
+        r = env.req("POST", f"{API}/model-versions/create", body=_mv(env, src),
+                    headers={"Content-Type": "application/json"})
+        assert r.status == 200, r.body
+        version = r.json()["model_version"]["version"]
+        for path in ["MLmodel", "canary.txt"]:
+            attack(env, "1a MVGA source in another store", "GET",
+                   f"/model-versions/get-artifact?name={env.model}&version={version}&path={path}")
 
 
 def _exp_body(location):
@@ -567,14 +577,14 @@ def test_host_origin_and_content_type(env):
 
 def test_unimplemented_attack_surfaces(env):
     """Routes from advisories that rsflow does not serve must be a JSON 4xx, not a crash:
-    traces (CVE-2026-53995), users/create (CVE-2023-6014), gateway proxy (PYSEC-2025-52),
-    webhooks (CVE-2026-2393), jobs (CVE-2026-2652), scorer invoke (CVE-2026-115886)."""
+    traces (CVE-2026-53995), users/create (CVE-2023-6014), webhooks (CVE-2026-2393), jobs
+    (CVE-2026-2652), scorer invoke (CVE-2026-115886); the gateway proxy (PYSEC-2025-52) answers
+    as an unconfigured MLflow does and connects nowhere."""
     import json
 
     cases = [
         ("POST", "/api/3.0/mlflow/traces", {"trace": {"trace_info": {"trace_id": "../x"}}}),
         ("POST", f"{API}/users/create", {"username": "a", "password": "b" * 12}),
-        ("POST", "/ajax-api/2.0/mlflow/gateway-proxy", {"gateway_path": "http://169.254.169.254/"}),
         ("POST", f"{API}/webhooks", {"url": "http://169.254.169.254/"}),
         ("POST", "/ajax-api/3.0/jobs/", {"function_fullname": "os.system"}),
         ("POST", "/ajax-api/3.0/mlflow/scorer/invoke", {"serialized_scorer": "x"}),
@@ -582,6 +592,13 @@ def test_unimplemented_attack_surfaces(env):
     for method, target, payload in cases:
         attack(env, "unserved advisory routes", method, target, body=json.dumps(payload).encode(),
                headers={"Content-Type": "application/json"})
+    # The gateway proxy (PYSEC-2025-52: SSRF through gateway_path) gives MLflow's answer with no
+    # gateway configured, and connects nowhere, whatever the path.
+    for path in ["http://169.254.169.254/", "gateway/x/invocations", "../../admin"]:
+        r = env.req("POST", "/ajax-api/2.0/mlflow/gateway-proxy",
+                    body=json.dumps({"gateway_path": path}).encode(),
+                    headers={"Content-Type": "application/json"})
+        assert r.status == 200 and r.json() == {"endpoints": []}, r.body
 
 
 def test_zz_summary_and_server_health(env):

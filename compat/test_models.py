@@ -391,8 +391,8 @@ def test_traversal_sources_are_refused(flow_server, source):
     name, _, _ = _source_fixture(flow_server)
     resp = _create_version(flow_server, name, source)
     body = assert_json_error(resp, 400, "INVALID_PARAMETER_VALUE")
-    # MLflow words host-addressed schemes through its host policy instead.
-    if flow_server.kind == "rsflow" or not source.startswith("http"):
+    # Host-addressed schemes are worded through the host policy on both servers.
+    if not source.startswith("http"):
         assert body["message"].startswith("Invalid model version source: '"), body
 
 
@@ -426,22 +426,113 @@ def test_prompt_tag_does_not_bypass_source_checks(flow_server):
                               "Prompt sources must use an MLflow placeholder.")
 
 
-# Accepted by MLflow as given; rsflow refuses them (security.md §1a: sources must lie inside a
-# trusted artifact root, and nothing that changes under decoding or carries ?, #, ; is stored).
+# Accepted by MLflow as given; rsflow refuses them (security.md §1a: nothing that changes under
+# decoding or carries ?, #, ; is stored).
 STRICTER_REFUSED = [
-    "s3://bucket/anywhere",
-    "http://169.254.169.254/latest/meta-data",
-    "mlflow-artifacts:/1/a%20b",
     "s3://bucket/a;b",
+    "s3://bucket/a%20b",
 ]
 
 
 @pytest.mark.parametrize("source", STRICTER_REFUSED)
-def test_sources_outside_every_root_are_refused(flow_server, source):
+def test_smuggling_sources_are_refused(flow_server, source):
     name, _, _ = _source_fixture(flow_server)
     resp = _create_version(flow_server, name, source)
     expect_ref_or_better(flow_server, resp.status_code, better=400, ref=200,
-                         why="rsflow only registers sources inside trusted artifact roots")
+                         why="rsflow stores no source whose meaning changes under decoding")
     if flow_server.kind == "rsflow":
         assert_json_error(resp, 400, "INVALID_PARAMETER_VALUE",
                           contains=f"Invalid model version source: '{source}'.")
+
+
+def test_remote_sources_are_registered_as_given_but_never_read(flow_server):
+    """`mlflow.register_model("s3://company-models/resnet", ...)` and registries migrated from
+    another server (a run this one never saw) work as on MLflow; the server itself never
+    fetches a location outside its own roots for a client."""
+    name, _, run = _source_fixture(flow_server)
+    unknown = "0123456789abcdef" * 2
+    for source, extra in [("s3://company-models/resnet", {}),
+                          (f"runs:/{unknown}/model", {"run_id": unknown}),
+                          ("gs://elsewhere/models/x", {"run_id": run["run_id"]})]:
+        resp = _create_version(flow_server, name, source, **extra)
+        assert resp.status_code == 200, (source, resp.text)
+        mv = resp.json()["model_version"]
+        assert mv["source"] == source
+        assert flow_server.api("GET", "model-versions/get-download-uri",
+                               params={"name": name, "version": mv["version"]}
+                               ).json()["artifact_uri"] == source
+    # The host policy still applies to what would make the server connect somewhere.
+    resp = _create_version(flow_server, name, "http://169.254.169.254/latest/meta-data")
+    assert_json_error(resp, 400, "INVALID_PARAMETER_VALUE",
+                      message="'source' cannot use the 'http' scheme: the 'http' scheme addresses "
+                              "a host other than the tracking server's configured artifact "
+                              "storage, so the server would connect to the host named in the URI. "
+                              "Set the MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment "
+                              "variable on the server to allow it.")
+    if flow_server.kind == "rsflow":
+        # MLflow would fetch s3://company-models with its own credentials; rsflow refuses.
+        r = flow_server.get("/model-versions/get-artifact",
+                            params={"name": name, "version": "1", "path": "MLmodel"})
+        assert_json_error(r, 403, "PERMISSION_DENIED")
+        r = flow_server.get("/model-versions/get-artifact",
+                            params={"name": name, "version": "2", "path": "MLmodel"})
+        assert_json_error(r, 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_local_sources_belong_to_the_run_named(servers, tmp_path):
+    """With local artifact roots a local source must lie in the run's own directory: inside
+    the server's root is not enough (a version pointing into another experiment would let its
+    readers download that experiment's files)."""
+    server = servers.start(extra_args=["--no-serve-artifacts", "--default-artifact-root",
+                                       str(tmp_path / "mlruns")])
+    name, exp_id, run = _source_fixture(server)
+    other = server.api("POST", "runs/create", json={"experiment_id": exp_id}).json()["run"]["info"]
+    root = run["artifact_uri"]
+    local = root.removeprefix("file://")
+    assert local.startswith("/"), root
+    import pathlib
+
+    pathlib.Path(local, "model").mkdir(parents=True)
+    pathlib.Path(local, "model", "MLmodel").write_text("flavors: {}\n")
+    ok = [(f"{local}/model", {"run_id": run["run_id"]}),
+          (f"file://{local}/.", {"run_id": run["run_id"]})]
+    for source, extra in ok:
+        resp = _create_version(server, name, source, **extra)
+        assert resp.status_code == 200, (source, resp.text)
+    prefix = ("Invalid model version source: '{}'. To use a local path as a model version source, "
+              "the run_id request parameter has to be specified and the local path has to be "
+              "contained within the artifact directory of the run specified by the run_id.")
+    resp = _create_version(server, name, f"{local}/model")
+    assert_json_error(resp, 400, "INVALID_PARAMETER_VALUE", message=prefix.format(f"{local}/model"))
+    resp = _create_version(server, name, f"file://{local}/model", run_id=other["run_id"])
+    assert_json_error(resp, 400, "INVALID_PARAMETER_VALUE", message=prefix.format(f"{local}/model"))
+    for version, path in (("1", "MLmodel"), ("2", "model/MLmodel")):
+        r = server.get("/model-versions/get-artifact",
+                       params={"name": name, "version": version, "path": path})
+        assert r.status_code == 200 and r.text == "flavors: {}\n", (version, r.text)
+
+
+def test_source_validation_regex_like_the_reference(servers):
+    """MLFLOW_CREATE_MODEL_VERSION_SOURCE_VALIDATION_REGEX set on the server: every new
+    version's source must match it (re.search), with MLflow's message."""
+    from helpers import MLFLOW, target_kind
+
+    env = {"MLFLOW_CREATE_MODEL_VERSION_SOURCE_VALIDATION_REGEX": r"^(s3://models/|runs:/)"}
+    answers = []
+    for kind in (MLFLOW, target_kind()):
+        server = servers.start(kind, env=env)
+        name, _, run = _source_fixture(server)
+        got = []
+        for source, extra in [("s3://models/resnet", {}),
+                              ("s3://other/resnet", {}),
+                              (f"runs:/{run['run_id']}/model", {"run_id": run["run_id"]}),
+                              (f"{run['artifact_uri']}/model", {"run_id": run["run_id"]})]:
+            r = _create_version(server, name, source, **extra)
+            body = r.json()
+            got.append((r.status_code, body.get("message", "").replace(run["run_id"], "<run>")
+                        .replace(run["artifact_uri"], "<root>")))
+        answers.append(got)
+        server.stop()
+    assert answers[0] == answers[1], answers
+    assert [status for status, _ in answers[1]] == [200, 400, 200, 400]
+    assert answers[1][1][1] == "Invalid model version source: 's3://other/resnet'."

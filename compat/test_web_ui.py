@@ -45,9 +45,10 @@ UI_LEFT = {
     r"ajax-api/3\.0/mlflow/(datasets|scorers|scorer|issues|review-queues|label-schemas)(/.*)?":
         "GenAI evaluation datasets, scorers, issues, review queues, label schemas",
     r"ajax-api/3\.0/mlflow/gateway(/.*)?": "AI gateway (not served by rsflow; server-info says so)",
-    r"ajax-api/2\.0/mlflow/gateway-proxy": "AI gateway",
     r"ajax-api/3\.0/(mlflow/)?jobs(/.*)?": "GenAI job runner",
-    r"ajax-api/3\.0/mlflow/(demo|assistant|mcp-servers|genai)(/.*)?": "GenAI demo data, assistant",
+    r"ajax-api/3\.0/mlflow/(demo|mcp-servers|genai)(/.*)?": "GenAI demo data",
+    # config and providers are served: MLflow's answers with no provider configured.
+    r"ajax-api/3\.0/mlflow/assistant(?!/config$|/providers$)(/.*)?": "assistant sessions",
     r"ajax-api/3\.0/mlflow/workspaces(/.*)?": "workspaces (server-info: workspaces_enabled false)",
     r"ajax-api/2\.0/mlflow/webhooks(/.*)?": "registry webhooks: not implemented yet",
     r"ajax-api/2\.0/mlflow/runs/create-promptlab-run": "prompt lab (GenAI)",

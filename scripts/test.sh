@@ -140,6 +140,21 @@ banner "web UI (scripts/ui.sh)"
 bash "$REPO/scripts/ui.sh"
 done_step "web UI"
 
+# Debian's Chromium for compat/test_ui_browser.py: Playwright (compat/requirements.txt) drives
+# it through executable_path, so no browser is downloaded.
+banner "browser (Debian chromium for compat/test_ui_browser.py)"
+if ! command -v chromium >/dev/null 2>&1; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+    else
+        echo "ERROR: chromium is missing; install it as root: apt-get install -y chromium" >&2
+        exit 1
+    fi
+fi
+chromium --version 2>/dev/null || true
+done_step "browser"
+
 banner "python venv (.venv-mlflow2: the MLflow 2.x client for the 2.x model flow)"
 RSFLOW_MLFLOW2_PY="$(RSFLOW_VENV="$REPO/.venv-mlflow2" RSFLOW_REQ="$REPO/compat/requirements-mlflow2.txt" \
     bash "$REPO/scripts/venv.sh")/bin/python"

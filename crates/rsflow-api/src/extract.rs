@@ -209,7 +209,9 @@ impl Params {
         self.0.get(name).filter(|v| !v.is_null())
     }
 
-    /// A string field; a repeated query key takes its first value.
+    /// A string field; a repeated query key takes its first value. A JSON number or bool is
+    /// refused, never coerced: protobuf's `ParseDict` fails on it and MLflow's schema check
+    /// then answers 400 naming the parameter (`experiments/create` `{"name": 123}`).
     pub fn opt_str(&self, name: &str) -> Result<Option<String>, ApiError> {
         match self.raw(name) {
             None => Ok(None),
@@ -217,8 +219,6 @@ impl Params {
             Some(Value::Array(a)) if a.first().is_some_and(Value::is_string) => {
                 Ok(a[0].as_str().map(str::to_owned))
             }
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
             Some(other) => Err(invalid_type(name, other)),
         }
     }
@@ -306,20 +306,19 @@ impl Params {
         }
     }
 
-    /// A repeated string field: a list, or a single value.
+    /// A repeated string field: a list of strings, or a single string. Any other item is
+    /// refused with the whole value, as MLflow's `_assert_item_type_string` reports it.
     pub fn str_list(&self, name: &str) -> Result<Vec<String>, ApiError> {
         match self.raw(name) {
             None => Ok(vec![]),
-            Some(Value::Array(items)) => items
+            Some(list @ Value::Array(items)) => items
                 .iter()
                 .map(|v| match v {
                     Value::String(s) => Ok(s.clone()),
-                    Value::Number(n) => Ok(n.to_string()),
-                    other => Err(invalid_type(name, other)),
+                    _ => Err(invalid_type(name, list)),
                 })
                 .collect(),
             Some(Value::String(s)) => Ok(vec![s.clone()]),
-            Some(Value::Number(n)) => Ok(vec![n.to_string()]),
             Some(other) => Err(invalid_type(name, other)),
         }
     }
@@ -407,6 +406,37 @@ mod tests {
             assert_eq!(v, text.parse::<f64>().unwrap());
             assert_eq!(serde_json::to_string(&v).unwrap(), text);
         }
+    }
+
+    #[test]
+    fn numbers_are_not_strings() {
+        let p = Params(
+            parse_json_body(
+                br#"{"name": 123, "flag": true, "ids": ["1", 2], "one": 7, "ok": ["a"]}"#,
+            )
+            .unwrap(),
+        );
+        let msg = |r: Result<_, ApiError>| r.map(|_: Option<String>| ()).unwrap_err().0.message;
+        assert_eq!(
+            msg(p.opt_str("name")),
+            "Invalid value 123 for parameter 'name' supplied:  Hint: Value was of type 'int'. \
+             See the API docs for more information about request parameters."
+        );
+        assert!(msg(p.opt_str("flag")).contains("of type 'bool'"));
+        assert!(p.req_str("name").is_err());
+        let e = p.str_list("ids").unwrap_err().0;
+        assert!(
+            e.message
+                .starts_with(r#"Invalid value ["1",2] for parameter 'ids'"#),
+            "{e:?}"
+        );
+        assert!(e.message.contains("of type 'list'"));
+        assert!(p.str_list("one").is_err());
+        assert_eq!(p.str_list("ok").unwrap(), ["a"]);
+        // Query strings carry only strings.
+        let q = Params(query_to_map("name=123&ids=1&ids=2"));
+        assert_eq!(q.req_str("name").unwrap(), "123");
+        assert_eq!(q.str_list("ids").unwrap(), ["1", "2"]);
     }
 
     #[test]

@@ -16,6 +16,8 @@
 //! - `graphql`: `/graphql`, the queries the web UI sends, answered by the REST handlers.
 //! - `gate`: the 503 answers of `--no-serve-artifacts` and `--artifacts-only`.
 //! - [`ui`]: MLflow's web UI (`/` and `/static-files/*`) from the `--ui-dir` build.
+//! - `unconfigured`: the AI gateway proxy and the assistant's config/providers, answered as
+//!   `mlflow server` answers them when neither is set up.
 
 mod artifacts;
 pub mod error;
@@ -32,6 +34,7 @@ pub mod security;
 pub mod state;
 mod tracking;
 pub mod ui;
+mod unconfigured;
 
 use axum::Router;
 use axum::extract::Request;
@@ -41,6 +44,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 pub use graphql::check_query as check_graphql_query;
+pub use registry::source::SourcePattern;
 pub use state::{AppState, ServerConfig};
 
 /// The MLflow version rsflow answers on `/version` (the client parses it as PEP 440, >= 3.4).
@@ -72,12 +76,18 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/2.0", api_v2(&state))
         .nest(
             "/ajax-api/2.0",
-            api_v2(&state).merge(tracking_only(
-                &state,
-                tracking::ajax_only_routes(&state)
-                    .merge(artifacts::ajax_only_routes())
-                    .merge(model_artifacts::ajax_only_routes()),
-            )),
+            api_v2(&state)
+                .merge(tracking_only(
+                    &state,
+                    tracking::ajax_only_routes(&state)
+                        .merge(artifacts::ajax_only_routes())
+                        .merge(model_artifacts::ajax_only_routes()),
+                ))
+                // MLflow's gateway proxy is served even under `--artifacts-only`.
+                .route(
+                    "/mlflow/gateway-proxy",
+                    get(unconfigured::gateway_proxy).post(unconfigured::gateway_proxy),
+                ),
         )
         .merge(tracking_only(
             &state,
@@ -90,6 +100,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/ajax-api/3.0/mlflow/ui-telemetry",
             get(meta::ui_telemetry_config).post(meta::ui_telemetry_records),
+        )
+        .route(
+            "/ajax-api/3.0/mlflow/assistant/config",
+            get(unconfigured::assistant_config),
+        )
+        .route(
+            "/ajax-api/3.0/mlflow/assistant/providers",
+            get(unconfigured::assistant_providers),
         )
         .route("/health", get(meta::health))
         .route("/version", get(meta::version))
@@ -107,16 +125,48 @@ pub fn router(state: AppState) -> Router {
             .fallback(meta::not_found)
     };
     // Security runs first (outermost): refused requests never take a concurrency slot.
-    app.layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        limits::middleware,
-    ))
-    .layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        security::middleware,
-    ))
-    .layer(from_fn(run_to_completion))
-    .with_state(state)
+    let app = app
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::middleware,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::middleware,
+        ))
+        .layer(from_fn(run_to_completion))
+        .with_state(state);
+    // Layers of a router run after its routing: the path is merged in a router of its own.
+    Router::new()
+        .fallback_service(app)
+        .layer(from_fn(merge_leading_slashes))
+}
+
+/// MLflow's server routes a path that starts with several slashes as if it had one
+/// (`//model-versions/get-artifact?...` is that route, as some clients build it), so rsflow
+/// does too. Only the leading run is merged: nothing else of the path changes, so no check
+/// sees a different path than the handler; a doubled slash further in gets Flask's 308 to the
+/// merged path from the 404 fallback (`meta::not_found`).
+async fn merge_leading_slashes(mut req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path.starts_with("//") {
+        let merged = format!("/{}", path.trim_start_matches('/'));
+        let mut target = merged;
+        if let Some(q) = req.uri().query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        let mut parts = req.uri().clone().into_parts();
+        match target.parse() {
+            Ok(pq) => parts.path_and_query = Some(pq),
+            Err(_) => return meta::endpoint_not_found(req.uri()),
+        }
+        match axum::http::Uri::from_parts(parts) {
+            Ok(uri) => *req.uri_mut() = uri,
+            Err(_) => return meta::endpoint_not_found(req.uri()),
+        }
+    }
+    next.run(req).await
 }
 
 /// Runs every request in a task of its own, which finishes even when the client goes away.

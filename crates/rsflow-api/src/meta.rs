@@ -1,6 +1,6 @@
 //! Routes outside the entity APIs: health, version, server capabilities, and the JSON 404.
 
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use rsflow_core::{ErrorCode, MlflowError};
@@ -65,12 +65,31 @@ fn env_flag(name: &str) -> bool {
 }
 
 /// Unknown routes get a JSON `ENDPOINT_NOT_FOUND` (MLflow answers an HTML page; on purpose).
-pub async fn not_found(uri: Uri) -> Response {
-    ApiError(MlflowError::new(
-        ErrorCode::EndpointNotFound,
-        format!("No endpoint found for {}", uri.path()),
-    ))
-    .into_response()
+/// A path with a doubled slash inside gets werkzeug's `merge_slashes` answer instead: a 308 to
+/// the path with every run of slashes merged (the query kept), which is then routed normally.
+pub async fn not_found(uri: Uri, OriginalUri(original): OriginalUri) -> Response {
+    // The full path: under `--static-prefix` `uri` has lost the prefix.
+    let path = original.path();
+    if path.contains("//") {
+        let mut merged = String::with_capacity(path.len());
+        for c in path.chars() {
+            if !(c == '/' && merged.ends_with('/')) {
+                merged.push(c);
+            }
+        }
+        if let Some(q) = original.query() {
+            merged.push('?');
+            merged.push_str(q);
+        }
+        if let Ok(location) = axum::http::HeaderValue::from_str(&merged) {
+            return (
+                StatusCode::PERMANENT_REDIRECT,
+                [(header::LOCATION, location)],
+            )
+                .into_response();
+        }
+    }
+    endpoint_not_found(&uri)
 }
 
 pub async fn method_not_allowed(uri: Uri) -> Response {
@@ -81,4 +100,13 @@ pub async fn method_not_allowed(uri: Uri) -> Response {
     .into_response();
     *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     r
+}
+
+/// The JSON 404 for a request the router never saw.
+pub fn endpoint_not_found(uri: &Uri) -> Response {
+    ApiError(MlflowError::new(
+        ErrorCode::EndpointNotFound,
+        format!("No endpoint found for {}", uri.path()),
+    ))
+    .into_response()
 }

@@ -2,9 +2,11 @@
 //! level, behind the static prefix), `logged-models/{id}/artifacts/directories` and the UI's
 //! `logged-models/{id}/artifacts/files`. Proxied roots resolve through the destination.
 //!
-//! A version's storage location is checked again before any byte is read: a database written
-//! by an older MLflow may hold sources it accepted (CVE-2023-1177 and successors), so a local
-//! location is served only inside the server's default root or the version's run root.
+//! A version's storage location is checked again before any byte is read: the registry admits
+//! what MLflow admits (`s3://another-bucket/...`), and a database written by an older MLflow may
+//! hold sources it accepted (CVE-2023-1177 and successors), so a location is served only inside
+//! the server's default root, its destination or the version's run root (proxied locations
+//! always resolve inside the destination).
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -12,7 +14,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use rsflow_artifacts::{ArtifactPath, ArtifactStore};
-use rsflow_core::model_source::Location;
+use rsflow_core::model_source::{Location, is_proxy_location};
 use rsflow_core::{ErrorCode, MlflowError};
 use std::sync::Arc;
 
@@ -96,8 +98,11 @@ async fn version_root(
     let Some(loc) = Location::parse_root(location) else {
         return Err(refused(location));
     };
-    if loc.scheme == "file" {
-        let mut roots = vec![state.config.default_artifact_root.clone()];
+    // Proxied locations resolve inside the destination whatever they name. Anything else is
+    // read only inside the server's own roots or the version's run's root: the registry admits
+    // `s3://another-bucket/...` as MLflow does, but the server's credentials never fetch it.
+    if !is_proxy_location(&loc) {
+        let mut roots = state.config.trusted_roots();
         if let Some(rid) = run_id.filter(|r| !r.is_empty()) {
             match state.tracking.get_run(rid).await {
                 Ok(run) => roots.push(run.info.artifact_uri),

@@ -27,6 +27,9 @@ pub struct ServerConfig {
     pub limits: LimitsConfig,
     /// Where MLflow's web UI build is read from (`--ui-dir`).
     pub ui: UiConfig,
+    /// `MLFLOW_CREATE_MODEL_VERSION_SOURCE_VALIDATION_REGEX`: what new model-version sources
+    /// must match, when set.
+    pub model_version_source_pattern: Option<crate::registry::source::SourcePattern>,
 }
 
 impl ServerConfig {

@@ -57,7 +57,7 @@ pub async fn index(State(state): State<AppState>, headers: HeaderMap, uri: Uri) 
     let path = ArtifactPath::parse("index.html").expect("a constant, valid path");
     match send(ui, &path, &headers, Caching::Revalidate).await {
         Some(resp) => resp,
-        None => crate::meta::not_found(uri).await,
+        None => crate::meta::endpoint_not_found(&uri),
     }
 }
 
@@ -88,7 +88,7 @@ pub async fn static_file(
     };
     match found {
         Some(resp) => resp,
-        None => crate::meta::not_found(uri).await,
+        None => crate::meta::endpoint_not_found(&uri),
     }
 }
 

@@ -279,6 +279,13 @@ async fn source_admission() {
             json!({"model_id": model_id}),
         ),
         ("models:/src/1".to_string(), json!({})),
+        // Registered as given, as MLflow does: another bucket, a run this server never saw
+        // (a registry migrated from elsewhere). Reading them is another matter (below).
+        ("s3://other-bucket/models/resnet".to_string(), json!({})),
+        (
+            format!("runs:/{}/model", "0".repeat(32)),
+            json!({"run_id": "0".repeat(32)}),
+        ),
     ];
     for (i, (source, extra)) in accepted.iter().enumerate() {
         let r = post(&t, "model-versions/create", create(source, extra.clone())).await;
@@ -327,11 +334,6 @@ async fn source_admission() {
         (
             format!("runs:/{run_id}/model"),
             json!({"run_id": other_run}),
-            None,
-        ),
-        (
-            format!("runs:/{}/model", "0".repeat(32)),
-            json!({"run_id": "0".repeat(32)}),
             None,
         ),
         (
@@ -394,7 +396,6 @@ async fn source_admission() {
         ("file://localhost/etc".into(), json!({}), None),
         ("//proc/self/root".into(), json!({}), None),
         ("relative/dir".into(), json!({}), None),
-        ("s3://bucket/anywhere".into(), json!({}), None),
         ("http://169.254.169.254/latest".into(), json!({}), None),
         (
             "http://evil/api/2.0/mlflow-artifacts/artifacts/0/x".into(),
@@ -414,6 +415,17 @@ async fn source_admission() {
             assert_eq!(&got, m);
         }
     }
+
+    // The server never reads a registered source outside its roots for a client.
+    let r = t
+        .get("/model-versions/get-artifact?name=src&version=7&path=MLmodel")
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert_eq!(r.error().0, "PERMISSION_DENIED");
+    let r = t
+        .get("/model-versions/get-artifact?name=src&version=8&path=MLmodel")
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
 
     // CVE-2026-2614: the prompt tag does not skip the checks; placeholders are the only
     // prompt sources.
@@ -453,12 +465,12 @@ async fn source_admission() {
     .await;
     assert!(bad_source(&r, "models:/p/1").contains("Prompt versions cannot be used"));
 
-    // Nothing refused reached the database: 6 accepted, the pinned alias, the prompt.
+    // Nothing refused reached the database: 8 accepted, the pinned alias, the prompt.
     ok(&t
-        .get(&format!("{API}/model-versions/get?name=src&version=8"))
+        .get(&format!("{API}/model-versions/get?name=src&version=10"))
         .await);
     let r = t
-        .get(&format!("{API}/model-versions/get?name=src&version=9"))
+        .get(&format!("{API}/model-versions/get?name=src&version=11"))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
@@ -490,6 +502,38 @@ async fn local_roots_and_legacy_sources() {
         json!({"name": "loc", "source": file_uri, "run_id": run_id}),
     )
     .await);
+    // `.` and empty segments name the run's directory itself, as MLflow resolves them.
+    ok(&post(
+        &t,
+        "model-versions/create",
+        json!({"name": "loc", "source": format!("file://{run_root}/."), "run_id": run_id}),
+    )
+    .await);
+    // Inside the server's root is not enough: the path must belong to the run named.
+    let (other_run, _) = t.new_run().await;
+    let r = post(
+        &t,
+        "model-versions/create",
+        json!({"name": "loc", "source": inside}),
+    )
+    .await;
+    assert!(
+        bad_source(&r, "no run_id").contains("the run_id request parameter has to be specified")
+    );
+    let r = post(
+        &t,
+        "model-versions/create",
+        json!({"name": "loc", "source": inside, "run_id": other_run}),
+    )
+    .await;
+    assert_eq!(
+        bad_source(&r, "other run"),
+        format!(
+            "Invalid model version source: '{inside}'. To use a local path as a model version \
+             source, the run_id request parameter has to be specified and the local path has to \
+             be contained within the artifact directory of the run specified by the run_id."
+        )
+    );
     let r = post(
         &t,
         "model-versions/create",
@@ -502,6 +546,10 @@ async fn local_roots_and_legacy_sources() {
          the run_id request parameter has to be specified and the local path has to be \
          contained within the artifact directory of the run specified by the run_id."
     );
+    let f = t
+        .get("/model-versions/get-artifact?name=loc&version=3&path=model/MLmodel")
+        .await;
+    assert_eq!(&f.body[..], b"local", "version 3");
     for v in ["1", "2"] {
         let f = t
             .get(&format!(
@@ -632,4 +680,39 @@ async fn artifacts_only_gates_the_registry() {
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     let r = t.get(&format!("{API}/logged-models/m-1")).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+/// `MLFLOW_CREATE_MODEL_VERSION_SOURCE_VALIDATION_REGEX` narrows admission before any other
+/// check, prompts included, with MLflow's message.
+#[tokio::test]
+async fn source_pattern_narrows_admission() {
+    let t = app(Options {
+        source_pattern: Some(r"^runs:/[0-9a-f]{32}/"),
+        ..Options::default()
+    })
+    .await;
+    let (run_id, run_root) = t.new_run().await;
+    ok(&post(&t, "registered-models/create", json!({"name": "re"})).await);
+    ok(&post(
+        &t,
+        "model-versions/create",
+        json!({"name": "re", "source": format!("runs:/{run_id}/model"), "run_id": run_id}),
+    )
+    .await);
+    for source in [
+        format!("{run_root}/model"),
+        "s3://other-bucket/x".to_owned(),
+        "prompt-template".to_owned(),
+    ] {
+        let r = post(
+            &t,
+            "model-versions/create",
+            json!({"name": "re", "source": source, "run_id": run_id}),
+        )
+        .await;
+        assert_eq!(
+            bad_source(&r, &source),
+            format!("Invalid model version source: '{source}'.")
+        );
+    }
 }

@@ -119,3 +119,120 @@ async fn without_a_build_the_index_says_how_to_install_it() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// The calls every UI page makes to the AI gateway proxy and the assistant answer as
+/// `mlflow server` answers them when neither is set up (a 404 would show an error toast).
+#[tokio::test]
+async fn gateway_proxy_and_assistant_answer_as_unconfigured_mlflow() {
+    for (prefix, artifacts_only) in [("", false), ("/mlflow", false), ("", true)] {
+        let t = app(Options {
+            static_prefix: prefix.to_owned(),
+            artifacts_only,
+            ..Options::default()
+        })
+        .await;
+        for query in [
+            "?gateway_path=api/2.0/endpoints/",
+            "?gateway_path=gateway/x/invocations",
+            "",
+        ] {
+            let r = t
+                .get(&format!(
+                    "{prefix}/ajax-api/2.0/mlflow/gateway-proxy{query}"
+                ))
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{prefix} {query}");
+            assert_eq!(r.json(), serde_json::json!({"endpoints": []}));
+            assert_eq!(r.header("content-type"), Some("application/json"));
+        }
+        let r = t
+            .post_json(
+                &format!("{prefix}/ajax-api/2.0/mlflow/gateway-proxy"),
+                serde_json::json!({"gateway_path": "gateway/x/invocations", "json_data": {}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.json(), serde_json::json!({"endpoints": []}));
+        // As in MLflow, only the UI's prefix serves it.
+        let r = t
+            .get(&format!("{prefix}/api/2.0/mlflow/gateway-proxy"))
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+        let r = t
+            .get(&format!("{prefix}/ajax-api/3.0/mlflow/assistant/config"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(
+            r.json(),
+            serde_json::json!({"providers": {}, "projects": {}, "remote_access_allowed": false})
+        );
+        let r = t
+            .get(&format!("{prefix}/ajax-api/3.0/mlflow/assistant/providers"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let body = r.json();
+        let names: Vec<&str> = body["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["claude_code", "codex", "mlflow_gateway", "ollama"]);
+        assert_eq!(body["resolved"]["name"], "ollama");
+        // Everything else of the assistant stays unrouted.
+        let r = t
+            .get(&format!("{prefix}/ajax-api/3.0/mlflow/assistant/sessions"))
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+    }
+}
+
+/// Slashes as Flask merges them: a doubled leading slash routes as one (some clients build
+/// `//model-versions/get-artifact?...`), a doubled slash further in is a 308 to the merged
+/// path, and nothing merged ever changes what the path names.
+#[tokio::test]
+async fn doubled_slashes_route_as_in_mlflow() {
+    for prefix in ["", "/mlflow"] {
+        let t = app(Options {
+            static_prefix: prefix.to_owned(),
+            ..Options::default()
+        })
+        .await;
+        for lead in ["//", "///"] {
+            let r = t
+                .get(&format!(
+                    "{lead}{}model-versions/get-artifact?name=m&version=1&path=../x",
+                    prefix.trim_start_matches('/').to_owned()
+                        + if prefix.is_empty() { "" } else { "/" }
+                ))
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::BAD_REQUEST,
+                "{prefix} {lead}: {}",
+                r.text()
+            );
+            assert_eq!(r.error().1, "Invalid path");
+        }
+        let r = t
+            .get(&format!("/{}/health", prefix.trim_start_matches('/')))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{prefix}");
+        let r = t
+            .get(&format!(
+                "{prefix}/api//2.0/mlflow/experiments/get?experiment_id=0"
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(
+            r.header("location"),
+            Some(format!("{prefix}/api/2.0/mlflow/experiments/get?experiment_id=0").as_str())
+        );
+        // A path nothing routes stays a JSON 404.
+        let r = t
+            .get(&format!("{prefix}/api/2.0/mlflow/nothing/here"))
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+    }
+}

@@ -3,8 +3,9 @@
 //! an artifact root it trusts ([`Location::is_within`]) and stores exactly the parsed text.
 //!
 //! Stricter than MLflow on purpose: anything that changes under percent-decoding, any `?`, `#`
-//! or `;`, `\`, control bytes, `.`/`..`/empty path segments, a host after `runs:`/`models:`/
-//! `file:`, scheme-less `//host` and relative local paths are refused outright.
+//! or `;`, `\`, control bytes, `..` anywhere, `.`/empty segments in URIs (local paths drop
+//! them), a host after `runs:`/`models:`/`file:`, scheme-less `//host` and relative local paths
+//! are refused outright.
 
 use crate::error::{MlflowError, Result};
 
@@ -133,15 +134,6 @@ pub fn local_source_error(source: &str, id_name: &str) -> MlflowError {
     ))
 }
 
-/// rsflow's own refusal for a URI outside every trusted root (MLflow accepts these as given).
-pub fn outside_roots_error(source: &str) -> MlflowError {
-    MlflowError::invalid_param(format!(
-        "Invalid model version source: '{source}'. The source must lie within the artifact root \
-         of the run or logged model given by run_id or model_id, or within the server's default \
-         artifact root."
-    ))
-}
-
 fn malformed(source: &str, why: &str) -> MlflowError {
     MlflowError::invalid_param(format!("Invalid model version source: '{source}'. {why}"))
 }
@@ -220,6 +212,9 @@ pub fn parse_source(source: &str) -> Result<ModelSource> {
     }
     let (scheme, rest) = split_scheme(source);
     match scheme.map(str::to_ascii_lowercase).as_deref() {
+        // A drive letter (`c:/windows`, CVE-2024-3573): a local path on Windows servers, where
+        // MLflow ties it to the run; never a store.
+        Some(s) if s.len() == 1 => Err(local_source_error(source, "run_id")),
         Some("runs") => parse_runs(source, rest),
         Some("models") => parse_models(source, rest),
         Some("file") | None => parse_local(source, scheme.is_some(), rest),
@@ -330,11 +325,17 @@ fn parse_local(source: &str, has_scheme: bool, rest: &str) -> Result<ModelSource
     if !path.starts_with('/') {
         return Err(local_source_error(source, "run_id"));
     }
-    let segments = path_segments(source, path)?;
+    // Empty and `.` segments name the same directory, as MLflow's `Path.resolve()` reads them
+    // (`file://<run artifact dir>/.`); `..` was refused above.
+    let segments = path
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .map(str::to_string)
+        .collect();
     Ok(ModelSource::Location(Location {
         scheme: "file".into(),
         authority: String::new(),
-        segments: segments.into_iter().map(str::to_string).collect(),
+        segments,
     }))
 }
 
@@ -448,6 +449,7 @@ mod tests {
             "s3://user:pw@b/a",
             "mlflow-artifacts:/1/a%20b",
             "C:\\Windows",
+            "c:/windows/system32",
             "/tmp/a\u{1}b",
         ] {
             match parse_source(bad) {
@@ -480,6 +482,15 @@ mod tests {
         let bucket = Location::parse_root("s3://bucket").unwrap();
         assert!(loc("s3://bucket/x").is_within(&bucket));
         assert!(!loc("s3://bucket2/x").is_within(&bucket));
+    }
+
+    #[test]
+    fn local_paths_drop_dot_segments() {
+        let root = Location::parse_root("/srv/mlruns/1/abc/artifacts").unwrap();
+        assert!(loc("file:///srv/mlruns/1/abc/artifacts/.").is_within(&root));
+        assert!(loc("/srv/mlruns/1/abc/artifacts/./model//x").is_within(&root));
+        assert!(parse_source("/srv/mlruns/1/abc/artifacts/../x").is_err());
+        assert!(parse_source("s3://b/./a").is_err());
     }
 
     #[test]

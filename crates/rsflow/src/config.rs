@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{ArgAction, Args};
-use rsflow_api::ServerConfig;
 use rsflow_api::limits::LimitsConfig;
 use rsflow_api::security::SecurityConfig;
 use rsflow_api::ui::UiConfig;
+use rsflow_api::{ServerConfig, SourcePattern};
 
 const DEFAULT_BACKEND_STORE_URI: &str = "sqlite:///mlflow.db";
 const DEFAULT_ARTIFACTS_DESTINATION: &str = "./mlartifacts";
@@ -356,6 +356,18 @@ impl ServerArgs {
         };
         let artifacts_only =
             self.artifacts_only || env_flag("MLFLOW_ARTIFACTS_ONLY").unwrap_or(false);
+        // MLflow reads it per request and ignores it when empty; a bad pattern would be a 500 on
+        // every registration there, so it stops the server here.
+        let model_version_source_pattern =
+            match std::env::var("MLFLOW_CREATE_MODEL_VERSION_SOURCE_VALIDATION_REGEX") {
+                Ok(p) if !p.is_empty() => Some(SourcePattern::new(&p).map_err(|e| {
+                    anyhow::anyhow!(
+                        "MLFLOW_CREATE_MODEL_VERSION_SOURCE_VALIDATION_REGEX is not a valid \
+                         regular expression: {e}"
+                    )
+                })?),
+                _ => None,
+            };
         if artifacts_only && !serve_artifacts {
             bail!("--artifacts-only cannot be used with --no-serve-artifacts");
         }
@@ -480,6 +492,7 @@ impl ServerArgs {
                 },
                 limits,
                 ui,
+                model_version_source_pattern,
             },
         })
     }

@@ -9,8 +9,12 @@ use rsflow_core::MlflowError;
 
 use crate::error::ApiError;
 
+use super::mime_table;
+
 /// Extensions (and extensionless names) MLflow serves as `text/plain`
-/// (`mlflow/utils/mime_type_utils.py`), so previews work and nothing renders as HTML.
+/// (`mlflow/utils/mime_type_utils.py`), so previews work and nothing renders as HTML. The two
+/// names are `MLMODEL_FILE_NAME` and `MLPROJECT_FILE_NAME`, compared case-sensitively: MLflow
+/// spells the latter `mlproject`, so a file named `MLproject` is not in the list.
 const TEXT_EXTENSIONS: &[&str] = &[
     "txt",
     "log",
@@ -37,7 +41,7 @@ const TEXT_EXTENSIONS: &[&str] = &[
     "rst",
     "ipynb",
     "MLmodel",
-    "MLproject",
+    "mlproject",
 ];
 
 /// Stream `path` from `store` as an attachment, honouring one `Range` (and `If-Range`).
@@ -117,30 +121,83 @@ fn insert(resp: &mut Response, name: header::HeaderName, value: String) {
     }
 }
 
-/// MLflow's `_guess_mime_type`: the text list first, then the extension's registered type,
-/// else `application/octet-stream`.
+/// MLflow's `_guess_mime_type`: the text list first, then Python's `mimetypes.guess_type` as
+/// `mlflow server` runs it on Debian, else `application/octet-stream`. Every download goes out
+/// as an attachment with `nosniff`, whatever its type.
 pub(crate) fn guess_mime_type(file_name: &str) -> String {
-    let ext = python_extension(file_name);
+    let (_, ext) = splitext(file_name);
+    let ext = ext.strip_prefix('.').unwrap_or(ext);
     let key = if ext.is_empty() { file_name } else { ext };
     if TEXT_EXTENSIONS.contains(&key) {
         return "text/plain".into();
     }
-    if ext.is_empty() {
-        return "application/octet-stream".into();
-    }
-    mime_guess::from_ext(ext)
-        .first_raw()
+    python_guess_type(file_name)
         .unwrap_or("application/octet-stream")
         .to_owned()
 }
 
-/// The extension as Python's `os.path.splitext` finds it (leading dots do not start one),
-/// without its dot.
-fn python_extension(file_name: &str) -> &str {
-    match file_name.rfind('.') {
-        Some(i) if file_name[..i].bytes().any(|b| b != b'.') => &file_name[i + 1..],
-        _ => "",
+/// Python 3.11's `MimeTypes.guess_type(url, strict=True)[0]` over the generated tables: a
+/// `scheme:` prefix is split off (`data:` URLs name their own type), archive shorthands expand
+/// (`.tgz` -> `.tar.gz`), a compression suffix is set aside, and the extension is looked up
+/// lower-cased.
+fn python_guess_type(name: &str) -> Option<&'static str> {
+    // urllib.parse._splittype: `([^/:]+):(.*)`.
+    let url = match name.split_once(':') {
+        Some((scheme, rest)) if !scheme.is_empty() && !scheme.contains('/') => {
+            if scheme.eq_ignore_ascii_case("data") {
+                return data_url_type(rest);
+            }
+            rest
+        }
+        _ => name,
+    };
+    let (mut base, mut ext) = {
+        let (b, e) = splitext(url);
+        (b.to_owned(), e.to_owned())
+    };
+    while let Some((_, expanded)) = mime_table::SUFFIXES
+        .iter()
+        .find(|(k, _)| *k == ext.to_ascii_lowercase())
+    {
+        let joined = format!("{base}{expanded}");
+        let (b, e) = splitext(&joined);
+        (base, ext) = (b.to_owned(), e.to_owned());
     }
+    if mime_table::ENCODINGS.contains(&ext.as_str()) {
+        let (_, e) = splitext(&base);
+        ext = e.to_owned();
+    }
+    let ext = ext.to_ascii_lowercase();
+    mime_table::TYPES
+        .binary_search_by(|(k, _)| (*k).cmp(ext.as_str()))
+        .ok()
+        .map(|i| mime_table::TYPES[i].1)
+}
+
+/// The type a `data:` URL declares (`text/plain` when it declares none), as `guess_type` reads
+/// it; a `data:` name without a comma has none. Only `'static` answers are possible here, so
+/// a declared type is honoured when the tables know it.
+fn data_url_type(rest: &str) -> Option<&'static str> {
+    let comma = rest.find(',')?;
+    let head = &rest[..comma];
+    let ty = head.split(';').next().unwrap_or("");
+    if ty.contains('=') || !ty.contains('/') {
+        return Some("text/plain");
+    }
+    mime_table::TYPES.iter().map(|(_, t)| *t).find(|t| *t == ty)
+}
+
+/// Python's `posixpath.splitext`: the extension starts at the last dot of the last component,
+/// unless that component is all leading dots before it.
+fn splitext(path: &str) -> (&str, &str) {
+    let start = path.rfind('/').map_or(0, |i| i + 1);
+    let Some(dot) = path[start..].rfind('.').map(|i| start + i) else {
+        return (path, "");
+    };
+    if path[start..dot].bytes().all(|b| b == b'.') {
+        return (path, "");
+    }
+    (&path[..dot], &path[dot..])
 }
 
 /// MLflow's `_content_disposition_attachment`: a token or quoted `filename`, plus an RFC 5987
@@ -206,6 +263,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn mime_types_follow_python_on_debian() {
+        // What `mlflow server` 3.17.2 answered for these names on Debian 12.
+        for (name, want) in [
+            ("MLproject", "application/octet-stream"),
+            ("mlproject", "text/plain"),
+            ("model.tar.gz", "application/x-tar"),
+            ("model.tgz", "application/x-tar"),
+            ("weights.gz", "application/octet-stream"),
+            ("x.parquet", "application/octet-stream"),
+            ("weights.pt", "application/vnd.snesdev-page-table"),
+            ("script.ts", "text/vnd.trolltech.linguist"),
+            ("w.h5", "application/x-hdf5"),
+            ("a.md", "text/plain"),
+            ("b.MD", "text/markdown"),
+            ("chart.svg", "image/svg+xml"),
+            ("clip.mp4", "video/mp4"),
+            ("a:b.png", "image/png"),
+            ("data:,x", "text/plain"),
+            ("PLOT.PNG", "image/png"),
+        ] {
+            assert_eq!(guess_mime_type(name), want, "{name}");
+        }
+    }
+
+    #[test]
     fn mime_types_follow_mlflow() {
         assert_eq!(guess_mime_type("c.txt"), "text/plain");
         assert_eq!(guess_mime_type("MLmodel"), "text/plain");
@@ -215,6 +297,7 @@ mod tests {
         assert_eq!(guess_mime_type("model.pkl"), "application/octet-stream");
         assert_eq!(guess_mime_type("empty.bin"), "application/octet-stream");
         assert_eq!(guess_mime_type("noext"), "application/octet-stream");
+        assert_eq!(guess_mime_type("MLproject"), "application/octet-stream");
         assert_eq!(guess_mime_type(".txt"), "application/octet-stream");
         assert_eq!(guess_mime_type("txt"), "text/plain");
         assert_eq!(guess_mime_type("A.TXT"), "text/plain");

@@ -1,7 +1,9 @@
 //! Artifact routes: the proxy API under `mlflow-artifacts/` (`proxy`), the run-based routes the
-//! UI and clients use (`runs`), and file downloads with MLflow's headers (`download`).
+//! UI and clients use (`runs`), and file downloads with MLflow's headers (`download`, with
+//! Python's `mimetypes` tables in `mime_table`).
 
 mod download;
+mod mime_table;
 mod proxy;
 mod runs;
 

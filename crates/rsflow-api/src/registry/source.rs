@@ -1,10 +1,13 @@
-//! Model-version `source` admission (security.md §1a): parse once, prove the source lies inside
-//! an artifact root the server trusts, and hand the store exactly the validated text together
-//! with the location its artifacts are read from.
+//! Model-version `source` admission (security.md §1a): MLflow 3.17.2's rules, checked on a source
+//! parsed once. Local and proxied sources must lie inside the artifact root of the run (or
+//! logged model) the request names; other stores are registered as given, as MLflow registers
+//! them, and the server never reads those on a client's behalf (`model_artifacts`). The store
+//! gets exactly the validated text together with the location its artifacts are read from.
 
+use rsflow_artifacts::uri::may_connect;
 use rsflow_core::model_source::{
     self, Location, ModelSource, VersionSelector, is_proxy_location, local_source_error,
-    outside_roots_error, source_owner_error,
+    source_owner_error,
 };
 use rsflow_core::wire::KeyValue;
 use rsflow_core::wire_models::{IS_PROMPT_TAG_KEY, PROMPT_SOURCE_PLACEHOLDERS};
@@ -42,11 +45,23 @@ pub fn is_prompt_request(tags: &[KeyValue]) -> bool {
         .is_some_and(|t| t.value.eq_ignore_ascii_case("true"))
 }
 
-/// Decide whether `req.source` may be registered, and how.
+/// Decide whether `req.source` may be registered, and how: MLflow 3.17.2's
+/// `_create_model_version` checks, in its order. The server never reads a source on a client's
+/// behalf outside its own roots; `model_artifacts` enforces that when a version is read.
 pub async fn admit(state: &AppState, req: SourceRequest<'_>) -> Result<AdmittedSource> {
     let source = req.source;
     let run_id = req.run_id.filter(|r| !r.is_empty());
     let model_id = req.model_id.filter(|m| !m.is_empty());
+
+    // MLFLOW_CREATE_MODEL_VERSION_SOURCE_VALIDATION_REGEX comes first, prompts included.
+    if let Some(pattern) = &state.config.model_version_source_pattern
+        && !source.is_empty()
+        && !pattern.is_match(source)
+    {
+        return Err(MlflowError::invalid_param(format!(
+            "Invalid model version source: '{source}'."
+        )));
+    }
 
     // CVE-2026-2614: the prompt tag once skipped every check. A prompt's source is only ever
     // one of MLflow's fixed placeholders, which name nothing on disk.
@@ -61,6 +76,18 @@ pub async fn admit(state: &AppState, req: SourceRequest<'_>) -> Result<AdmittedS
             storage_location: source.to_string(),
             run_id: req.run_id.map(str::to_string),
         });
+    }
+
+    // MLflow's `_validate_artifact_uri_scheme(source, "source")`: the host policy.
+    if !may_connect(source, &state.config.trusted_roots()) {
+        let scheme = crate::locations::uri_scheme(source).to_ascii_lowercase();
+        return Err(MlflowError::invalid_param(format!(
+            "'source' cannot use the '{scheme}' scheme: the '{scheme}' scheme addresses a host \
+             other than the tracking server's configured artifact storage, so the server would \
+             connect to the host named in the URI. Set the \
+             MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable on the server \
+             to allow it."
+        )));
     }
 
     match model_source::parse_source(source)? {
@@ -99,11 +126,8 @@ pub async fn admit(state: &AppState, req: SourceRequest<'_>) -> Result<AdmittedS
                 };
                 return Err(source_owner_error(source, id_name));
             }
-            state
-                .tracking
-                .get_run(&source_run)
-                .await
-                .map_err(|e| owner_missing(e, source, "run_id"))?;
+            // As in MLflow, the run is not looked up: a registry migrated from another server
+            // names runs this one never saw. Reading the version resolves the run then.
             Ok(AdmittedSource {
                 source: source.to_string(),
                 storage_location: source.to_string(),
@@ -123,6 +147,36 @@ fn owner_missing(e: MlflowError, source: &str, id_name: &str) -> MlflowError {
     }
 }
 
+/// The artifact root of the run or logged model that is to contain a source (MLflow's
+/// `_get_source_run` / `_get_source_model`); a model_id decides even when a run_id is sent.
+async fn owner_root(
+    state: &AppState,
+    source: &str,
+    run_id: Option<&str>,
+    model_id: Option<&str>,
+) -> Result<Option<(String, Option<String>)>> {
+    if let Some(mid) = model_id {
+        let model = state
+            .logged_models
+            .get_logged_model(mid, false)
+            .await
+            .map_err(|e| owner_missing(e, source, "model_id"))?;
+        return Ok(Some((
+            model.info.artifact_uri,
+            model.info.source_run_id.filter(|r| !r.is_empty()),
+        )));
+    }
+    if let Some(rid) = run_id {
+        let run = state
+            .tracking
+            .get_run(rid)
+            .await
+            .map_err(|e| owner_missing(e, source, "run_id"))?;
+        return Ok(Some((run.info.artifact_uri, None)));
+    }
+    Ok(None)
+}
+
 async fn admit_location(
     state: &AppState,
     req: SourceRequest<'_>,
@@ -136,55 +190,58 @@ async fn admit_location(
     } else {
         "run_id"
     };
-    let refuse = || {
-        if loc.scheme == "file" {
-            local_source_error(source, id_name)
-        } else if is_proxy_location(loc) {
-            source_owner_error(source, id_name)
-        } else {
-            outside_roots_error(source)
-        }
-    };
-
-    let mut roots = Vec::new();
-    let mut filled_run_id = run_id.map(str::to_string);
-    // As in MLflow, a model_id decides the owner even when a run_id is sent too.
-    if let Some(mid) = model_id {
-        let model = state
-            .logged_models
-            .get_logged_model(mid, false)
-            .await
-            .map_err(|e| owner_missing(e, source, "model_id"))?;
-        roots.push(model.info.artifact_uri.clone());
-        if filled_run_id.is_none() {
-            filled_run_id = model.info.source_run_id.filter(|r| !r.is_empty());
-        }
-    } else if let Some(rid) = run_id {
-        let run = state
-            .tracking
-            .get_run(rid)
-            .await
-            .map_err(|e| owner_missing(e, source, "run_id"))?;
-        roots.push(run.info.artifact_uri);
-    }
-    // The server's own default root: a source there stays inside artifact storage. The proxy
-    // scheme is excluded because its root (`mlflow-artifacts:/`) names no path and MLflow ties
-    // proxied sources to their run or model.
-    if !state.config.default_artifact_root.is_empty() {
-        roots.push(state.config.default_artifact_root.clone());
-    }
-    let inside = roots
-        .iter()
-        .filter_map(|r| Location::parse_root(r))
-        .any(|root| loc.is_within(&root));
-    if !inside {
-        return Err(refuse());
-    }
-    Ok(AdmittedSource {
+    let admitted = |filled_run_id: Option<String>| AdmittedSource {
         source: source.to_string(),
         storage_location: source.to_string(),
-        run_id: filled_run_id.or(req.run_id.map(str::to_string)),
-    })
+        // The request's run wins; MLflow's store falls back to the logged model's run.
+        run_id: run_id
+            .map(str::to_string)
+            .or(filled_run_id)
+            .or(req.run_id.map(str::to_string)),
+    };
+
+    if loc.scheme == "file" {
+        // A local path must lie in the local artifact directory of the run (or model) named
+        // by the request; MLflow then quotes the path it resolved.
+        let Some((root, filled)) = owner_root(state, source, run_id, model_id).await? else {
+            return Err(local_source_error(source, id_name));
+        };
+        let inside = Location::parse_root(&root)
+            .filter(|r| r.scheme == "file")
+            .is_some_and(|r| loc.is_within(&r));
+        if !inside {
+            let resolved = format!("/{}", loc.segments.join("/"));
+            return Err(local_source_error(&resolved, id_name));
+        }
+        return Ok(admitted(filled));
+    }
+    if is_proxy_location(loc) {
+        // The artifact proxy serves every run's files: a proxied source must lie inside the
+        // root of the run (or model) named by the request.
+        let owner = owner_root(state, source, run_id, model_id).await?;
+        return match owner {
+            Some((root, filled))
+                if Location::parse_root(&root).is_some_and(|r| loc.is_within(&r)) =>
+            {
+                Ok(admitted(filled))
+            }
+            _ => Err(source_owner_error(source, id_name)),
+        };
+    }
+    // Other stores (`s3://another-bucket/...`, `gs://`, ...) are registered as given, as MLflow
+    // registers them; clients read them with their own credentials.
+    // MLflow's store then takes the run of the logged model, when only a model_id is sent.
+    let filled = match model_id {
+        Some(mid) if run_id.is_none() => state
+            .logged_models
+            .get_logged_model(mid, false)
+            .await?
+            .info
+            .source_run_id
+            .filter(|r| !r.is_empty()),
+        _ => None,
+    };
+    Ok(admitted(filled))
 }
 
 async fn admit_registered_version(
@@ -271,5 +328,22 @@ mod tests {
             tag(IS_PROMPT_TAG_KEY, "false")
         ]));
         assert!(!is_prompt_request(&[tag("other", "true")]));
+    }
+}
+
+/// `MLFLOW_CREATE_MODEL_VERSION_SOURCE_VALIDATION_REGEX`: when set, every new version's source
+/// must contain a match (Python's `re.search`), else MLflow's 400.
+#[derive(Debug, Clone)]
+pub struct SourcePattern(regex::Regex);
+
+impl SourcePattern {
+    pub fn new(pattern: &str) -> std::result::Result<Self, String> {
+        regex::Regex::new(pattern)
+            .map(SourcePattern)
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn is_match(&self, source: &str) -> bool {
+        self.0.is_match(source)
     }
 }

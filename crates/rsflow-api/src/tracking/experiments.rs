@@ -38,7 +38,12 @@ pub(super) async fn get_experiment_by_name(State(s): State<AppState>, p: Params)
 }
 
 pub(super) async fn search_experiments(State(s): State<AppState>, p: Params) -> Handler {
+    // Types first, as MLflow's request schema checks them before the store sees the range.
+    let view_type = view_type(&p, "view_type")?;
     let max_results = p.opt_i64("max_results")?.unwrap_or(0);
+    let order_by = p.str_list("order_by")?;
+    let filter = p.opt_str("filter")?.unwrap_or_default();
+    let page_token = p.opt_str("page_token")?;
     if max_results <= 0 || max_results > MAX_EXPERIMENTS_PER_SEARCH {
         return Err(MlflowError::invalid_param(format!(
             "Invalid value {max_results} for parameter 'max_results' supplied. It must be a positive integer"
@@ -46,11 +51,11 @@ pub(super) async fn search_experiments(State(s): State<AppState>, p: Params) -> 
         .into());
     }
     let query = SearchExperiments {
-        filter: p.opt_str("filter")?.unwrap_or_default(),
-        view_type: view_type(&p, "view_type")?,
+        filter,
+        view_type,
         max_results,
-        order_by: p.str_list("order_by")?,
-        page_token: p.opt_str("page_token")?,
+        order_by,
+        page_token,
     };
     let page = s.tracking.search_experiments(&query).await?;
     let mut body = Map::new();

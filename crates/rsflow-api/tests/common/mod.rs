@@ -30,6 +30,8 @@ pub struct Options {
     pub direct_root: Option<&'static str>,
     /// The web UI build directory (`--ui-dir`).
     pub ui_dir: Option<std::path::PathBuf>,
+    /// `MLFLOW_CREATE_MODEL_VERSION_SOURCE_VALIDATION_REGEX`.
+    pub source_pattern: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -41,6 +43,7 @@ impl Default for Options {
             static_prefix: String::new(),
             direct_root: None,
             ui_dir: None,
+            source_pattern: None,
         }
     }
 }
@@ -70,6 +73,9 @@ pub async fn app(opts: Options) -> TestApp {
             dir: opts.ui_dir,
             ..Default::default()
         },
+        model_version_source_pattern: opts
+            .source_pattern
+            .map(|p| rsflow_api::SourcePattern::new(p).unwrap()),
     };
     let mut state = AppState::new(config, tracking.clone());
     if opts.with_destination {

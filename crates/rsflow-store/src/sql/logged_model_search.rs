@@ -394,7 +394,7 @@ impl SqlStore {
             .map(info_from_row)
             .collect::<Result<Vec<_>>>()?;
         Ok(Page {
-            items: complete(&mut tx, infos).await?,
+            items: complete(&mut tx, self.dialect, infos).await?,
             next_page_token: token,
         })
     }

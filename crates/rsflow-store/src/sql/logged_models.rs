@@ -18,7 +18,7 @@ use sqlx::{AnyConnection, Row as _};
 
 use super::SqlStore;
 use super::experiments::{dedupe_last, fetch_experiment};
-use super::query::{Sql, db_err};
+use super::query::{Dialect, Sql, db_err};
 use super::registry_rules as rules;
 use super::uri::append_to_uri_path;
 use crate::{CreateLoggedModel, LoggedModelStore, SearchLoggedModels};
@@ -52,9 +52,12 @@ pub(crate) fn info_from_row(r: &sqlx::any::AnyRow) -> Result<LoggedModelInfo> {
     get().map_err(db_err)
 }
 
-/// Fill tags, params and metrics of models (ordered by key; metrics by key, time, step).
+/// Fill tags, params and metrics of models. Tags and params are ordered by key; metrics come in
+/// the order they were logged, as MLflow's unordered relationship load returns them (the UI
+/// lays out a model's charts in that order).
 pub(crate) async fn complete(
     conn: &mut AnyConnection,
+    dialect: Dialect,
     infos: Vec<LoggedModelInfo>,
 ) -> Result<Vec<LoggedModel>> {
     let ids: Vec<String> = infos.iter().map(|i| i.model_id.clone()).collect();
@@ -92,8 +95,10 @@ pub(crate) async fn complete(
             "SELECT model_id, metric_name, metric_value, metric_timestamp_ms, metric_step, \
              dataset_name, dataset_digest, run_id FROM logged_model_metrics WHERE model_id IN ",
         );
-        q.bind_list(chunk)
-            .push(" ORDER BY model_id, metric_name, metric_timestamp_ms, metric_step, run_id");
+        q.bind_list(chunk).push(&format!(
+            " ORDER BY model_id, {}",
+            dialect.insertion_order()
+        ));
         for r in q.query().fetch_all(&mut *conn).await.map_err(db_err)? {
             let get = || -> std::result::Result<(String, LoggedModelMetric), sqlx::Error> {
                 let model_id: String = r.try_get(0)?;
@@ -155,11 +160,15 @@ async fn fetch_record(
 
 async fn get_model(
     conn: &mut AnyConnection,
+    dialect: Dialect,
     model_id: &str,
     allow_deleted: bool,
 ) -> Result<LoggedModel> {
     let info = fetch_record(conn, model_id, allow_deleted).await?;
-    Ok(complete(conn, vec![info]).await?.pop().unwrap_or_default())
+    Ok(complete(conn, dialect, vec![info])
+        .await?
+        .pop()
+        .unwrap_or_default())
 }
 
 async fn upsert_tags(
@@ -267,14 +276,14 @@ impl LoggedModelStore for SqlStore {
                 .map(|t| (t.key.as_str(), t.value.as_str())),
         );
         upsert_tags(&mut tx, &model_id, &exp_id, &tags).await?;
-        let created = get_model(&mut tx, &model_id, false).await?;
+        let created = get_model(&mut tx, self.dialect, &model_id, false).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(created)
     }
 
     async fn get_logged_model(&self, model_id: &str, allow_deleted: bool) -> Result<LoggedModel> {
         let mut tx = self.read_tx().await?;
-        get_model(&mut tx, model_id, allow_deleted).await
+        get_model(&mut tx, self.dialect, model_id, allow_deleted).await
     }
 
     async fn finalize_logged_model(
@@ -291,7 +300,7 @@ impl LoggedModelStore for SqlStore {
             .push(" WHERE model_id = ")
             .bind(model_id);
         q.query().execute(&mut *tx).await.map_err(db_err)?;
-        let model = get_model(&mut tx, model_id, true).await?;
+        let model = get_model(&mut tx, self.dialect, model_id, true).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(model)
     }
@@ -347,7 +356,7 @@ impl LoggedModelStore for SqlStore {
 
     async fn record_model_version(&self, model_id: &str, name: &str, version: i64) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        let model = get_model(&mut tx, model_id, false).await?;
+        let model = get_model(&mut tx, self.dialect, model_id, false).await?;
         let entry = serde_json::json!({"name": name, "version": version});
         let mut list: Vec<Value> = model
             .tag(MODEL_VERSIONS_TAG_KEY)

@@ -25,6 +25,15 @@ impl Dialect {
         }
     }
 
+    /// The column that orders a table's rows as they were inserted: what a plain scan returns,
+    /// and so what MLflow's unordered SQLAlchemy loads return.
+    pub(crate) fn insertion_order(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "rowid",
+            Dialect::Postgres => "ctid",
+        }
+    }
+
     /// How a write transaction starts. SQLite takes the write lock up front so that a
     /// read-then-write transaction can never fail to upgrade its lock half way.
     pub(crate) fn begin_write(self) -> &'static str {

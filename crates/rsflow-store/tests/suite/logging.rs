@@ -595,3 +595,55 @@ pub async fn dataset_summaries_cap(s: &dyn TrackingStore) {
     let distinct: std::collections::HashSet<&str> = got.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(distinct.len(), 1000);
 }
+
+/// A logged model's metrics come back in the order they were logged, as MLflow returns them
+/// (its relationship load has no ORDER BY), not sorted by key.
+pub async fn logged_model_metrics_in_logging_order(s: &rsflow_store::SqlStore) {
+    use rsflow_store::{CreateLoggedModel, LoggedModelStore};
+    let run = new_run(s, "0", "lm").await.info.run_id;
+    let model = s
+        .create_logged_model(CreateLoggedModel {
+            experiment_id: "0".into(),
+            name: Some("m".into()),
+            model_type: None,
+            source_run_id: Some(run.clone()),
+            params: vec![],
+            tags: vec![],
+        })
+        .await
+        .unwrap();
+    let id = model.info.model_id;
+    let with_model = |key: &str, step: i64| Metric {
+        model_id: Some(id.clone()),
+        ..metric(key, step as f64, 5, step)
+    };
+    let order = ["zeta", "alpha", "mid", "beta"];
+    // One batch and three more, in an order no sort would produce.
+    s.log_batch(
+        &run,
+        &[with_model("zeta", 0), with_model("alpha", 0)],
+        &[],
+        &[],
+    )
+    .await
+    .unwrap();
+    s.log_batch(&run, &[with_model("mid", 0)], &[], &[])
+        .await
+        .unwrap();
+    s.log_batch(&run, &[with_model("beta", 0)], &[], &[])
+        .await
+        .unwrap();
+    s.log_batch(&run, &[with_model("alpha", 1)], &[], &[])
+        .await
+        .unwrap();
+    let got = s.get_logged_model(&id, false).await.unwrap();
+    let keys: Vec<(&str, i64)> = got
+        .data
+        .metrics
+        .iter()
+        .map(|m| (m.key.as_str(), m.step))
+        .collect();
+    let mut want: Vec<(&str, i64)> = order.iter().map(|k| (*k, 0)).collect();
+    want.push(("alpha", 1));
+    assert_eq!(keys, want);
+}

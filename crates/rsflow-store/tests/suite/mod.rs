@@ -49,6 +49,7 @@ macro_rules! all_suite_tests {
                 dataset_summaries_cap,
                 metric_history,
                 bulk_interval,
+                logged_model_metrics_in_logging_order,
             ];
             search: [
                 run_filters,
