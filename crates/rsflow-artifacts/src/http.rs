@@ -77,7 +77,7 @@ impl HttpStore {
     }
 
     fn fail(&self, op: &'static str, path: &ArtifactPath, message: String) -> StoreError {
-        tracing::warn!(store = %self.base, op, path = %path, error = %message, "remote artifact server failed");
+        tracing::debug!(store = %self.base, op, path = %path, error = %message, "remote artifact server failed");
         StoreError::Remote {
             store: self.base.clone(),
             op,

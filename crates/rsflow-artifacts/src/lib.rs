@@ -41,7 +41,7 @@ pub use sftp::SftpStore;
 pub use store::{
     ArtifactStore, ByteStream, CompletedPart, FileInfo, GetObject, GetOptions, IfRange,
     MultipartStore, MultipartUpload, ObjectMeta, PartCredential, PresignedDownload, Stat,
-    StoreError,
+    StorageFault, StoreError,
 };
 pub use uri::{ArtifactUri, UriError};
 

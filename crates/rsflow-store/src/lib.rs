@@ -2,15 +2,18 @@
 //! on MLflow's own schema (SQLite today, PostgreSQL through the same code).
 //!
 //! # Layout
+//! - [`error`]: [`DbError`], a failed database call by kind, with the `sqlx` error as source.
 //! - [`TrackingStore`]: experiments, runs, metrics, params, tags, inputs and outputs.
 //! - [`sql`]: the sqlx implementation ([`SqlStore`]), schema creation and revision check.
 //! - [`registry`]: the [`ModelRegistryStore`] trait (registered models and versions).
 //! - [`logged_models`]: the [`LoggedModelStore`] trait (MLflow 3 logged models).
 
+pub mod error;
 pub mod logged_models;
 pub mod registry;
 pub mod sql;
 
+pub use error::DbError;
 pub use logged_models::{
     CreateLoggedModel, DatasetFilter, LoggedModelOrderBy, LoggedModelStore, SearchLoggedModels,
 };
