@@ -18,7 +18,7 @@ pub use logged_models::{
     CreateLoggedModel, DatasetFilter, LoggedModelOrderBy, LoggedModelStore, SearchLoggedModels,
 };
 pub use registry::{CreateModelVersion, ModelRegistryStore, SearchRegistry};
-pub use sql::{ALEMBIC_HEAD, SqlStore, StoreOpenError};
+pub use sql::{ALEMBIC_HEAD, SqlStore, StoreOpenError, StoreSettings};
 
 /// Everything one metadata database serves: tracking, the model registry, logged models.
 pub trait MetadataStore: TrackingStore + ModelRegistryStore + LoggedModelStore {}
@@ -30,8 +30,17 @@ pub async fn open_metadata_store(
     uri: &str,
     default_artifact_root: &str,
 ) -> Result<std::sync::Arc<dyn MetadataStore>, StoreOpenError> {
+    open_metadata_store_with(uri, default_artifact_root, &StoreSettings::default()).await
+}
+
+/// [`open_metadata_store`] with the operator's settings.
+pub async fn open_metadata_store_with(
+    uri: &str,
+    default_artifact_root: &str,
+    settings: &StoreSettings,
+) -> Result<std::sync::Arc<dyn MetadataStore>, StoreOpenError> {
     Ok(std::sync::Arc::new(
-        SqlStore::open(uri, default_artifact_root).await?,
+        SqlStore::open_with(uri, default_artifact_root, settings).await?,
     ))
 }
 

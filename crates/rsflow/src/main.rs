@@ -12,6 +12,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rsflow_api::{AppState, router};
+use rsflow_core::SecretUri;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing_subscriber::EnvFilter;
@@ -37,7 +38,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     // `ssh` runs this executable to ask for an SFTP password (see `ssh_askpass`).
-    if rsflow_artifacts::ssh_askpass::askpass_main() {
+    if rsflow_artifacts::ssh_askpass::askpass_main(config::askpass_password()) {
         return Ok(());
     }
     let cli = Cli::parse();
@@ -61,35 +62,28 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let settings = args.resolve()?;
-    let store = rsflow_store::open_metadata_store(
-        &settings.backend_store_uri,
+    settings.log_effective();
+    let store = rsflow_store::open_metadata_store_with(
+        settings.backend_store_uri.expose(),
         &settings.server.default_artifact_root,
+        &settings.store,
     )
     .await
-    .with_context(|| {
-        format!(
-            "cannot open backend store {}",
-            config::redact(&settings.backend_store_uri)
-        )
-    })?;
+    .with_context(|| format!("cannot open backend store {}", settings.backend_store_uri))?;
     let mut state = AppState::new(settings.server.clone(), store);
     if settings.server.serve_artifacts {
-        let destination =
-            rsflow_artifacts::open_destination(&settings.server.artifacts_destination)
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot open artifacts destination {}",
-                        config::redact(&settings.server.artifacts_destination)
-                    )
-                })?;
+        let shown = SecretUri::show(&settings.server.artifacts_destination);
+        let destination = rsflow_artifacts::open_destination_with(
+            &settings.server.artifacts_destination,
+            &settings.server.storage,
+        )
+        .await
+        .with_context(|| format!("cannot open artifacts destination {shown}"))?;
         // Fail at startup, with the reason, rather than on the first upload.
-        destination.check().await.with_context(|| {
-            format!(
-                "the artifacts destination {} is not usable",
-                config::redact(&settings.server.artifacts_destination)
-            )
-        })?;
+        destination
+            .check()
+            .await
+            .with_context(|| format!("the artifacts destination {shown} is not usable"))?;
         state = state.with_artifacts(destination);
     }
     let app = router(state);
@@ -100,8 +94,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(
         address = %listener.local_addr()?,
-        backend = %config::redact(&settings.backend_store_uri),
-        artifact_root = %config::redact(&settings.server.default_artifact_root),
+        backend = %settings.backend_store_uri,
+        artifact_root = %SecretUri::show(&settings.server.default_artifact_root),
         "rsflow listening"
     );
     accept_loop(listener, app, settings.connections).await;

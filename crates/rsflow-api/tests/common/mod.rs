@@ -70,6 +70,7 @@ pub async fn app(opts: Options) -> TestApp {
             dir: opts.ui_dir,
             ..Default::default()
         },
+        ..Default::default()
     };
     let mut state = AppState::new(config, tracking.clone());
     if opts.with_destination {
