@@ -136,8 +136,8 @@ pub enum StoreError {
         message: String,
         denied: bool,
     },
-    /// An object store call through OpenDAL failed; its error stays the source, and the
-    /// fault, read from its kind, decides the answer.
+    /// An object store call through OpenDAL failed; its error (an `opendal::Error`, boxed:
+    /// it is large) stays the source, and the fault, read from its kind, decides the answer.
     #[error("Artifact storage {store} failed to {op}{}: {message}", quoted(path))]
     Backend {
         store: String,
@@ -147,7 +147,7 @@ pub enum StoreError {
         /// One bounded line that says why, without credentials or response dumps.
         message: String,
         #[source]
-        source: opendal::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("Artifact storage failed to {op} '{path}': {source}")]
     Io {

@@ -32,7 +32,7 @@ pub(crate) fn remote_error(
         path: path.to_string(),
         fault,
         message: short(&why),
-        source: e,
+        source: Box::new(e),
     }
 }
 
