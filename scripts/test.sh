@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # THE test command for rsflow:   bash scripts/test.sh [extra pytest args]
 #
+#   0. gates (scripts/gates.sh): cargo fmt --check, cargo clippy --all-targets -D warnings,
+#      cargo deny check licenses bans sources (cargo-deny installed on first use)
 #   1. Python venv at .venv with the pinned mlflow client/reference server (scripts/venv.sh),
 #      and MLflow's web UI from it in target/share/rsflow/ui (scripts/ui.sh)
 #   2. cargo build --workspace --all-targets   (debug)
@@ -94,6 +96,10 @@ done_step() {
 if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
+
+banner "gates (scripts/gates.sh: fmt, clippy, deny)"
+run bash "$REPO/scripts/gates.sh"
+done_step "gates"
 
 banner "environment"
 echo "repo:    $REPO"

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The gates every change passes before any test runs:   bash scripts/gates.sh
+#
+#   1. cargo fmt --all --check
+#   2. cargo clippy --workspace --all-targets -- -D warnings
+#   3. cargo deny check licenses bans sources   (deny.toml; cargo-deny installed on first use)
+#
+# Advisories are not checked: cargo-deny (and cargo-audit) read the RustSec advisory database
+# from its git repository, which this project's machines and CI cannot reach (they reach the
+# package registries only), and no registry package ships that database. deny.toml says so too.
+#
+# Env: RSFLOW_TOOLS (where cargo-deny is installed, default ~/.cache/rsflow-tools, shared with
+# scripts/storage-servers.sh), RSFLOW_SKIP_DENY=1 (skip step 3).
+
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+TOOLS="${RSFLOW_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/rsflow-tools}"
+DENY_VERSION=0.20.2
+
+if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+log() { printf 'gates: %s\n' "$*" >&2; }
+
+step() {
+    local name="$1" start=$SECONDS
+    shift
+    log "$name"
+    "$@"
+    log "$name: ok ($((SECONDS - start)) s)"
+}
+
+install_deny() {
+    local bin="$TOOLS/bin/cargo-deny"
+    if [[ -x "$bin" ]] && "$bin" --version 2>/dev/null | grep -qF " $DENY_VERSION"; then
+        return
+    fi
+    log "installing cargo-deny $DENY_VERSION into $TOOLS (cargo install --locked, once per machine)"
+    # Outside the clone, so that the repository's target/ and toolchain file stay out of it.
+    (cd / && cargo install --locked "cargo-deny@$DENY_VERSION" --root "$TOOLS" >&2)
+}
+
+step "cargo fmt --all --check" cargo fmt --all --check
+step "cargo clippy --workspace --all-targets -- -D warnings" \
+    cargo clippy --workspace --all-targets -- -D warnings
+if [[ "${RSFLOW_SKIP_DENY:-}" != "1" ]]; then
+    install_deny
+    step "cargo deny check licenses bans sources" \
+        "$TOOLS/bin/cargo-deny" --log-level error check licenses bans sources
+fi
