@@ -10,7 +10,8 @@
 # package registries only), and no registry package ships that database. deny.toml says so too.
 #
 # Env: RSFLOW_TOOLS (where cargo-deny is installed, default ~/.cache/rsflow-tools, shared with
-# scripts/storage-servers.sh), RSFLOW_SKIP_DENY=1 (skip step 3).
+# scripts/storage-servers.sh), RSFLOW_SKIP_DENY=1 (skip step 3), RSFLOW_DENY_IF_INSTALLED=1
+# (step 3 only if cargo-deny is already installed: the quick tier does not wait for the build).
 
 set -euo pipefail
 
@@ -46,7 +47,9 @@ install_deny() {
 step "cargo fmt --all --check" cargo fmt --all --check
 step "cargo clippy --workspace --all-targets -- -D warnings" \
     cargo clippy --workspace --all-targets -- -D warnings
-if [[ "${RSFLOW_SKIP_DENY:-}" != "1" ]]; then
+if [[ "${RSFLOW_DENY_IF_INSTALLED:-}" == "1" && ! -x "$TOOLS/bin/cargo-deny" ]]; then
+    log "cargo-deny is not installed yet: skipping cargo deny (the full test command installs it)"
+elif [[ "${RSFLOW_SKIP_DENY:-}" != "1" ]]; then
     install_deny
     step "cargo deny check licenses bans sources" \
         "$TOOLS/bin/cargo-deny" --log-level error check licenses bans sources

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# THE test command for rsflow:   bash scripts/test.sh [extra pytest args]
+# THE test command for rsflow:   bash scripts/test.sh [--quick] [extra pytest args]
 #
 #   0. gates (scripts/gates.sh): cargo fmt --check, cargo clippy --all-targets -D warnings,
 #      cargo deny check licenses bans sources (cargo-deny installed on first use)
@@ -9,6 +9,11 @@
 #   3. cargo test --workspace
 #   4. pytest compat/   (stock mlflow client + raw HTTP against target/debug/rsflow,
 #                        differential and DB-interop runs against the reference mlflow server)
+#
+# --quick: the fast tier for a change, no venvs, databases or storage servers: the gates
+#   (cargo-deny only if already installed), then `cargo test --workspace` (unit tests, the
+#   in-process HTTP behaviour tests over TestApp, the SQLite store and local artifact suites;
+#   the tests that need PostgreSQL, a storage server or the reference venv skip).
 #
 # Env knobs:
 #   COMPAT_TARGET=mlflow     run the compat flows against the reference `mlflow server` instead
@@ -32,6 +37,12 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
+
+QUICK=0
+if [[ "${1:-}" == "--quick" ]]; then
+    QUICK=1
+    shift
+fi
 
 RSFLOW_TEST_TOKEN="rsflow-test-$$-$(date +%s%N)"
 export RSFLOW_TEST_TOKEN
@@ -95,6 +106,26 @@ done_step() {
 
 if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
     export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+if [[ $QUICK == 1 ]]; then
+    banner "gates (scripts/gates.sh)"
+    RSFLOW_DENY_IF_INSTALLED=1 run bash "$REPO/scripts/gates.sh"
+    done_step "gates"
+    banner "cargo test --workspace (quick: no external services)"
+    # Without the services' variables the tests that need them skip, each saying why.
+    for v in $(compgen -e); do
+        if [[ "$v" == RSFLOW_TEST_* && "$v" != RSFLOW_TEST_TOKEN ]] || [[ "$v" == RSFLOW_REF_VENV ]]; then
+            unset "$v"
+        fi
+    done
+    RSFLOW_FUZZ_SECS="${RSFLOW_FUZZ_SECS_QUICK:-1}" run cargo test --workspace
+    done_step "cargo test (quick)"
+    banner "summary"
+    printf '%s\n' "${SUMMARY[@]}"
+    echo "total                              $((SECONDS))s"
+    echo "all steps passed"
+    exit 0
 fi
 
 banner "gates (scripts/gates.sh: fmt, clippy, deny)"
