@@ -5,6 +5,10 @@
 #   2. cargo clippy --workspace --all-targets -- -D warnings
 #   3. cargo deny check licenses bans sources   (deny.toml; cargo-deny installed on first use)
 #
+# Cost on the 2-core machine, warm build: fmt 1 s, clippy 0-3 s (plus re-checking what changed),
+# deny 2 s. Installing cargo-deny once per machine compiles ~210 crates: 4.5 CPU-minutes
+# (4m28s user + 20 s system, measured with cargo install -j 1).
+#
 # Advisories are not checked: cargo-deny (and cargo-audit) read the RustSec advisory database
 # from its git repository, which this project's machines and CI cannot reach (they reach the
 # package registries only), and no registry package ships that database. deny.toml says so too.
