@@ -30,6 +30,25 @@ fi
 
 log() { printf 'gates: %s\n' "$*" >&2; }
 
+# rust-toolchain.toml pins a version. A machine that has that version only as `stable` (an
+# offline one, where rustup cannot download) gets it under the pinned name as well, the way
+# rustup lays out toolchains, so that cargo does not try to download it.
+ensure_toolchain() {
+    command -v rustup >/dev/null 2>&1 || return 0
+    local want home host stable
+    want="$(sed -n 's/^channel = "\(.*\)"$/\1/p' "$REPO/rust-toolchain.toml")"
+    home="${RUSTUP_HOME:-$HOME/.rustup}"
+    host="$(rustup show 2>/dev/null | sed -n 's/^Default host: //p')"
+    [[ -n "$want" && -n "$host" ]] || return 0
+    [[ -e "$home/toolchains/$want-$host" ]] && return 0
+    stable="$home/toolchains/stable-$host"
+    if [[ -x "$stable/bin/rustc" ]] && "$stable/bin/rustc" --version | grep -q "^rustc $want "; then
+        log "linking the installed stable ($want) as toolchain $want"
+        ln -s "$stable" "$home/toolchains/$want-$host"
+    fi
+}
+ensure_toolchain
+
 step() {
     local name="$1" start=$SECONDS
     shift
