@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# THE test command for rsflow:   bash scripts/test.sh [extra pytest args]
+# THE test command for rsflow:   bash scripts/test.sh [--quick] [extra pytest args]
 #
+#   0. gates (scripts/gates.sh): cargo fmt --check, cargo clippy --all-targets -D warnings,
+#      cargo deny check licenses bans sources (cargo-deny installed on first use)
 #   1. Python venv at .venv with the pinned mlflow client/reference server (scripts/venv.sh),
 #      and MLflow's web UI from it in target/share/rsflow/ui (scripts/ui.sh)
 #   2. cargo build --workspace --all-targets   (debug)
@@ -9,6 +11,11 @@
 #                        differential and DB-interop runs against the reference mlflow server)
 #   5. the compat flows again with the MLflow 3.18.0 client and `mlflow server` 3.18.0
 #      (.venv-mlflow318; rsflow creates its databases at 3.18.0's head there)
+#
+# --quick: the fast tier for a change, no venvs, databases or storage servers: the gates
+#   (cargo-deny only if already installed), then `cargo test --workspace` (unit tests, the
+#   in-process HTTP behaviour tests over TestApp, the SQLite store and local artifact suites;
+#   the tests that need PostgreSQL, a storage server or the reference venv skip).
 #
 # Env knobs:
 #   COMPAT_TARGET=mlflow     run the compat flows against the reference `mlflow server` instead
@@ -35,6 +42,12 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
+
+QUICK=0
+if [[ "${1:-}" == "--quick" ]]; then
+    QUICK=1
+    shift
+fi
 
 RSFLOW_TEST_TOKEN="rsflow-test-$$-$(date +%s%N)"
 export RSFLOW_TEST_TOKEN
@@ -99,6 +112,30 @@ done_step() {
 if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
+
+if [[ $QUICK == 1 ]]; then
+    banner "gates (scripts/gates.sh)"
+    RSFLOW_DENY_IF_INSTALLED=1 run bash "$REPO/scripts/gates.sh"
+    done_step "gates"
+    banner "cargo test --workspace (quick: no external services)"
+    # Without the services' variables the tests that need them skip, each saying why.
+    for v in $(compgen -e); do
+        if [[ "$v" == RSFLOW_TEST_* && "$v" != RSFLOW_TEST_TOKEN ]] || [[ "$v" == RSFLOW_REF_VENV ]]; then
+            unset "$v"
+        fi
+    done
+    RSFLOW_FUZZ_SECS="${RSFLOW_FUZZ_SECS_QUICK:-1}" run cargo test --workspace
+    done_step "cargo test (quick)"
+    banner "summary"
+    printf '%s\n' "${SUMMARY[@]}"
+    echo "total                              $((SECONDS))s"
+    echo "all steps passed"
+    exit 0
+fi
+
+banner "gates (scripts/gates.sh: fmt, clippy, deny)"
+run bash "$REPO/scripts/gates.sh"
+done_step "gates"
 
 banner "environment"
 echo "repo:    $REPO"

@@ -150,12 +150,15 @@ pub fn artifact_uri(data: &[u8]) {
 /// traversal, and names no foreign host.
 pub fn artifact_location(data: &[u8]) {
     let s = text(data);
-    let roots = [
-        "mlflow-artifacts:/".to_owned(),
-        "/srv/mlartifacts".to_owned(),
-        "http://artifacts.internal:5000/api/2.0/mlflow-artifacts/artifacts".to_owned(),
-    ];
-    match rsflow_api::locations::validate_artifact_location(&s, &roots) {
+    let roots = rsflow_artifacts::HostPolicy {
+        trusted_roots: vec![
+            "mlflow-artifacts:/".to_owned(),
+            "/srv/mlartifacts".to_owned(),
+            "http://artifacts.internal:5000/api/2.0/mlflow-artifacts/artifacts".to_owned(),
+        ],
+        allowed_schemes: vec![],
+    };
+    match rsflow_api::locations::validate_artifact_location(&s, &roots, 2048) {
         Ok(stored) => {
             let decoded = rsflow_api::locations::decode_fixpoint(&stored);
             assert!(!decoded.contains(['#', ';', '\0']), "{s:?} -> {stored:?}");

@@ -21,8 +21,12 @@ impl IntoResponse for ApiError {
         let err = self.0;
         let status =
             StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status.is_server_error() {
-            tracing::warn!(code = err.code.as_str(), message = %err.message, "request failed");
+        // The one log line of a failed request: lower layers return their errors with the
+        // cause attached and log nothing themselves.
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(code = err.code.as_str(), status = status.as_u16(), error = %err.with_causes(), "request failed");
+        } else if status.is_server_error() {
+            tracing::warn!(code = err.code.as_str(), status = status.as_u16(), error = %err.with_causes(), "request failed");
         }
         let mut resp = (status, json_body(&err.to_json())).into_response();
         if let Some(secs) = err.retry_after {

@@ -45,7 +45,7 @@ use axum::routing::get;
 
 pub use graphql::check_query as check_graphql_query;
 pub use registry::source::SourcePattern;
-pub use state::{AppState, ServerConfig};
+pub use state::{AppState, MlflowSettings, ServerConfig};
 
 /// The MLflow version rsflow answers on `/version` (the client parses it as PEP 440, >= 3.4).
 pub const MLFLOW_COMPAT_VERSION: &str = "3.17.2";

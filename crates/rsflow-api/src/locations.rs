@@ -3,10 +3,10 @@
 //! no fragments or params, no `..` anywhere after decoding, no `runs:` URIs, a length cap, and no
 //! host-addressed scheme pointing at a host other than the server's own artifact storage.
 
-use rsflow_artifacts::uri::may_connect;
+use rsflow_artifacts::uri::{HostPolicy, may_connect};
 use rsflow_core::{MlflowError, Result};
 
-const DEFAULT_MAX_LOCATION_LEN: usize = 2048;
+pub(crate) const DEFAULT_MAX_LOCATION_LEN: usize = 2048;
 
 /// The scheme of a URI as Python's `urlparse` finds it ("" for a plain path).
 pub fn uri_scheme(uri: &str) -> &str {
@@ -47,8 +47,13 @@ fn has_dot_dot(s: &str) -> bool {
 
 /// Check a client-supplied `artifact_location` and return the form to store: relative local
 /// paths are made absolute on the server, as MLflow's `resolve_uri_if_local` does.
-/// `trusted_roots` are the server's own `--default-artifact-root` and `--artifacts-destination`.
-pub fn validate_artifact_location(location: &str, trusted_roots: &[String]) -> Result<String> {
+/// `policy` names the hosts the server may connect to; `max_len` is
+/// `MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH`.
+pub fn validate_artifact_location(
+    location: &str,
+    policy: &HostPolicy,
+    max_len: usize,
+) -> Result<String> {
     let field = "artifact_location";
     // Stricter than MLflow on purpose: `#`, `;` and `..` are refused wherever they appear, in
     // any scheme and after any number of decodings (CVE-2023-6909, CVE-2024-1483/1594/3848).
@@ -62,7 +67,7 @@ pub fn validate_artifact_location(location: &str, trusted_roots: &[String]) -> R
         return Err(MlflowError::invalid_param("Invalid query string"));
     }
     let scheme = uri_scheme(location).to_ascii_lowercase();
-    if !may_connect(location, trusted_roots) {
+    if !may_connect(location, policy) {
         return Err(MlflowError::invalid_param(format!(
             "'{field}' cannot use the '{scheme}' scheme: the '{scheme}' scheme addresses a host other than the tracking server's configured artifact storage, so the server would connect to the host named in the URI. Set the MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable on the server to allow it."
         )));
@@ -77,10 +82,6 @@ pub fn validate_artifact_location(location: &str, trusted_roots: &[String]) -> R
     if has_dot_dot(&decode_fixpoint(&resolved)) {
         return Err(MlflowError::invalid_param("Invalid query string"));
     }
-    let max_len = std::env::var("MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_MAX_LOCATION_LEN);
     if resolved.chars().count() > max_len {
         return Err(MlflowError::invalid_param(format!(
             "Invalid artifact path length. The length of the artifact path cannot be greater than {max_len} characters. To configure this limit, please set the MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH environment variable."
@@ -132,10 +133,18 @@ fn resolve_if_local(location: &str, scheme: &str) -> Result<String> {
 mod tests {
     use super::*;
 
+    fn policy(roots: &[&str]) -> HostPolicy {
+        HostPolicy {
+            trusted_roots: roots.iter().map(|r| r.to_string()).collect(),
+            allowed_schemes: vec![],
+        }
+    }
+
     fn check(loc: &str) -> Result<String> {
         validate_artifact_location(
             loc,
-            &["mlflow-artifacts:/".into(), "/srv/mlartifacts".into()],
+            &policy(&["mlflow-artifacts:/", "/srv/mlartifacts"]),
+            DEFAULT_MAX_LOCATION_LEN,
         )
     }
 
@@ -176,8 +185,14 @@ mod tests {
 
     #[test]
     fn trusts_the_servers_own_host() {
-        let roots = ["http://art.example:5500/api/2.0/mlflow-artifacts/artifacts".to_string()];
-        assert!(validate_artifact_location("http://art.example:5500/api/x", &roots).is_ok());
-        assert!(validate_artifact_location("http://art.example:5501/api/x", &roots).is_err());
+        let mut roots = policy(&["http://art.example:5500/api/2.0/mlflow-artifacts/artifacts"]);
+        let check = |loc: &str, p: &HostPolicy| validate_artifact_location(loc, p, 2048);
+        assert!(check("http://art.example:5500/api/x", &roots).is_ok());
+        assert!(check("http://art.example:5501/api/x", &roots).is_err());
+        // The operator may allow a scheme to name any host.
+        roots.allowed_schemes = vec!["http".into()];
+        assert!(check("http://art.example:5501/api/x", &roots).is_ok());
+        // The length limit is a setting.
+        assert!(validate_artifact_location("/abs/path", &roots, 5).is_err());
     }
 }

@@ -27,9 +27,9 @@ pub async fn server_info(State(state): State<AppState>) -> Response {
         "store_type": state.tracking.store_type(),
         "workspaces_enabled": false,
         "trace_archival_enabled": false,
-        "multipart_uploads_enabled": serving && env_flag("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD")
+        "multipart_uploads_enabled": serving && state.config.mlflow.proxy_multipart_upload
             && destination.is_some_and(|d| d.multipart().is_some()),
-        "multipart_downloads_enabled": serving && env_flag("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD")
+        "multipart_downloads_enabled": serving && state.config.mlflow.proxy_multipart_download
             && destination.is_some_and(|d| d.presigns_downloads()),
         "artifact_serving_enabled": state.config.serve_artifacts && state.artifacts.is_some(),
         "presigned_upload_run_id_supported": false,
@@ -56,12 +56,6 @@ pub async fn ui_telemetry_config() -> Response {
 /// sending them, as MLflow does with telemetry disabled.
 pub async fn ui_telemetry_records() -> Response {
     crate::error::json_body(&serde_json::json!({"status": "disabled"}))
-}
-
-/// MLflow's boolean environment flags (`true`/`1`, any case).
-fn env_flag(name: &str) -> bool {
-    std::env::var(name)
-        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1"))
 }
 
 /// Unknown routes get a JSON `ENDPOINT_NOT_FOUND` (MLflow answers an HTML page; on purpose).

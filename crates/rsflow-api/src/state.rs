@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use rsflow_artifacts::{ArtifactResolver, ArtifactStore, ResolvedRoot};
+use std::time::Duration;
+
+use rsflow_artifacts::{ArtifactResolver, ArtifactStore, HostPolicy, ResolvedRoot, StorageEnv};
 use rsflow_store::{LoggedModelStore, MetadataStore, ModelRegistryStore, TrackingStore};
 
 use crate::limits::{Limiter, LimitsConfig};
@@ -30,6 +32,49 @@ pub struct ServerConfig {
     /// `MLFLOW_CREATE_MODEL_VERSION_SOURCE_VALIDATION_REGEX`: what new model-version sources
     /// must match, when set.
     pub model_version_source_pattern: Option<crate::registry::source::SourcePattern>,
+    /// MLflow's server-side environment settings.
+    pub mlflow: MlflowSettings,
+    /// Credentials, endpoints and timeouts of artifact storage (for the destination and for
+    /// direct-mode roots).
+    pub storage: StorageEnv,
+}
+
+/// The `MLFLOW_*` environment settings `mlflow server` reads while serving; rsflow reads them
+/// once at start (the binary's `config.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MlflowSettings {
+    /// `MLFLOW_TRUNCATE_LONG_VALUES`: long param and tag values are cut to the limit instead
+    /// of refused.
+    pub truncate_long_values: bool,
+    /// `MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS`.
+    pub presigned_download_ttl: Duration,
+    /// `MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH`.
+    pub artifact_location_max_length: usize,
+    /// `MLFLOW_SERVER_GRAPHQL_MAX_ROOT_FIELDS`.
+    pub graphql_max_root_fields: usize,
+    /// `MLFLOW_SERVER_GRAPHQL_MAX_ALIASES`.
+    pub graphql_max_aliases: usize,
+    /// `MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD`.
+    pub proxy_multipart_upload: bool,
+    /// `MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD`.
+    pub proxy_multipart_download: bool,
+    /// `MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES`, lower case.
+    pub allowed_host_schemes: Vec<String>,
+}
+
+impl Default for MlflowSettings {
+    fn default() -> Self {
+        MlflowSettings {
+            truncate_long_values: true,
+            presigned_download_ttl: Duration::from_secs(300),
+            artifact_location_max_length: crate::locations::DEFAULT_MAX_LOCATION_LEN,
+            graphql_max_root_fields: crate::graphql::MAX_ROOT_FIELDS,
+            graphql_max_aliases: crate::graphql::MAX_ALIASES,
+            proxy_multipart_upload: false,
+            proxy_multipart_download: false,
+            allowed_host_schemes: Vec::new(),
+        }
+    }
 }
 
 impl ServerConfig {
@@ -39,6 +84,14 @@ impl ServerConfig {
             self.default_artifact_root.clone(),
             self.artifacts_destination.clone(),
         ]
+    }
+
+    /// The whole host policy: the trusted roots and the schemes the operator allowed.
+    pub fn host_policy(&self) -> HostPolicy {
+        HostPolicy {
+            trusted_roots: self.trusted_roots(),
+            allowed_schemes: self.mlflow.allowed_host_schemes.clone(),
+        }
     }
 }
 
@@ -54,6 +107,9 @@ pub struct AppState {
     pub limiter: Arc<Limiter>,
     /// MLflow's web UI build; `None` when it is not installed.
     pub ui: Option<UiFiles>,
+    /// Built once per server (and again by [`AppState::with_artifacts`]); its clones share
+    /// the stores it opened for direct-mode roots.
+    resolver: ArtifactResolver,
 }
 
 impl AppState {
@@ -68,21 +124,30 @@ impl AppState {
             registry: store.clone(),
             logged_models: store,
             artifacts: None,
+            resolver: ArtifactResolver::default(),
         }
+        .with_resolver()
     }
 
     pub fn with_artifacts(mut self, destination: Arc<dyn ArtifactStore>) -> Self {
         self.artifacts = Some(destination);
+        self.with_resolver()
+    }
+
+    fn with_resolver(mut self) -> Self {
+        let destination = self
+            .artifacts
+            .clone()
+            .filter(|_| self.config.serve_artifacts);
+        self.resolver = ArtifactResolver::new(destination)
+            .with_host_policy(self.config.host_policy())
+            .with_storage_env(self.config.storage.clone());
         self
     }
 
     /// Resolves run artifact roots; proxied roots use the destination only while serving.
     pub fn artifact_resolver(&self) -> ArtifactResolver {
-        let destination = self
-            .artifacts
-            .clone()
-            .filter(|_| self.config.serve_artifacts);
-        ArtifactResolver::new(destination).with_trusted_roots(self.config.trusted_roots())
+        self.resolver.clone()
     }
 
     /// Resolve a stored artifact root for a server-side read or write; the resolver applies

@@ -4,8 +4,6 @@
 //! `http://arthost:5500/api/2.0/mlflow-artifacts/artifacts/1/<run>/artifacts`, as MLflow's
 //! `HttpArtifactRepository` does. Which hosts may be reached is decided by the resolver.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use reqwest::{Method, StatusCode, header};
@@ -38,20 +36,21 @@ struct ListedFile {
     file_size: Option<serde_json::Value>,
 }
 
-fn env_secs(name: &str, default: u64) -> Duration {
-    Duration::from_secs(
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default),
-    )
-}
-
 impl HttpStore {
+    /// A store with the default timeouts.
     pub fn new(base: &str) -> Result<HttpStore, StoreError> {
+        Self::with_timeouts(base, &crate::remote::StorageTimeouts::default())
+    }
+
+    /// `RSFLOW_STORAGE_CONNECT_TIMEOUT` bounds connecting, `MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT`
+    /// each transfer.
+    pub fn with_timeouts(
+        base: &str,
+        timeouts: &crate::remote::StorageTimeouts,
+    ) -> Result<HttpStore, StoreError> {
         let client = reqwest::Client::builder()
-            .connect_timeout(env_secs("RSFLOW_STORAGE_CONNECT_TIMEOUT", 10))
-            .read_timeout(env_secs("MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT", 60))
+            .connect_timeout(timeouts.connect)
+            .read_timeout(timeouts.io)
             // The resolver vetted this host; a redirect could lead anywhere (SSRF).
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -77,7 +76,7 @@ impl HttpStore {
     }
 
     fn fail(&self, op: &'static str, path: &ArtifactPath, message: String) -> StoreError {
-        tracing::warn!(store = %self.base, op, path = %path, error = %message, "remote artifact server failed");
+        tracing::debug!(store = %self.base, op, path = %path, error = %message, "remote artifact server failed");
         StoreError::Remote {
             store: self.base.clone(),
             op,

@@ -13,6 +13,7 @@
 //!   thing in `main`.
 //! - [`http`]: [`HttpStore`], artifacts held by another MLflow artifact server.
 //! - [`resolve`]: [`ArtifactResolver`], from a run's artifact root to a store and a prefix.
+//! - [`storage_env`]: [`StorageEnv`], the storage settings the binary reads once at start.
 //!
 //! NFS needs no backend of its own: mount the export and point `--artifacts-destination` (or
 //! `--default-artifact-root`) at the mount; [`LocalStore`] publishes by rename in the target
@@ -26,6 +27,7 @@ pub mod remote;
 pub mod resolve;
 pub mod sftp;
 pub mod ssh_askpass;
+pub mod storage_env;
 pub mod store;
 pub mod uri;
 
@@ -38,19 +40,24 @@ pub use range::ByteRange;
 pub use remote::{OpendalStore, StorageTimeouts};
 pub use resolve::{ArtifactResolver, ResolvedRoot};
 pub use sftp::SftpStore;
+pub use storage_env::StorageEnv;
 pub use store::{
     ArtifactStore, ByteStream, CompletedPart, FileInfo, GetObject, GetOptions, IfRange,
     MultipartStore, MultipartUpload, ObjectMeta, PartCredential, PresignedDownload, Stat,
-    StoreError,
+    StorageFault, StoreError,
 };
-pub use uri::{ArtifactUri, UriError};
+pub use uri::{ArtifactUri, HostPolicy, UriError};
 
 /// Open the store behind `--artifacts-destination`: a local path (relative paths are taken
 /// against the working directory), a `file:` URI, or a remote URI (`s3://`, `b2://`, `r2://`,
 /// `wasbs://`, `gs://`, `sftp://`). Other schemes MLflow knows are refused with a message;
 /// `mlflow-artifacts:` and `http(s)` cannot be a destination (the proxy would proxy to
 /// itself). Nothing is contacted here: call [`ArtifactStore::check`] to prove the store works.
-pub async fn open_destination(uri_or_path: &str) -> Result<Arc<dyn ArtifactStore>, StoreError> {
+/// Remote stores take their credentials and endpoints from `env`.
+pub async fn open_destination_with(
+    uri_or_path: &str,
+    env: &StorageEnv,
+) -> Result<Arc<dyn ArtifactStore>, StoreError> {
     let unsupported = |why: String| StoreError::Unsupported(why);
     // A password in the URI (sftp://user:password@…) must not reach logs through an error.
     let shown = remote::redact_uri(uri_or_path);
@@ -68,11 +75,17 @@ pub async fn open_destination(uri_or_path: &str) -> Result<Arc<dyn ArtifactStore
         ArtifactUri::Proxied { .. } => Err(unsupported(format!(
             "The artifacts destination '{shown}' cannot be an mlflow-artifacts or http(s) URI."
         ))),
-        ArtifactUri::Remote { uri, .. } => remote::open_remote(&uri).await,
+        ArtifactUri::Remote { uri, .. } => remote::open_remote(&uri, env).await,
         ArtifactUri::Unsupported { scheme } => Err(unsupported(format!(
             "Artifacts destinations with scheme '{scheme}' are not supported by rsflow."
         ))),
     }
+}
+
+/// [`open_destination_with`] with no storage settings: local destinations, and remote ones
+/// that need no credentials.
+pub async fn open_destination(uri_or_path: &str) -> Result<Arc<dyn ArtifactStore>, StoreError> {
+    open_destination_with(uri_or_path, &StorageEnv::default()).await
 }
 
 #[cfg(test)]

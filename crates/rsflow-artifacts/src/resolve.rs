@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use rsflow_core::MlflowError;
 
+use crate::StorageEnv;
 use crate::local::LocalStore;
 use crate::path::{ArtifactPath, PathError};
+use crate::remote::{RemoteCache, StorageTimeouts};
 use crate::store::ArtifactStore;
-use crate::uri::ArtifactUri;
+use crate::uri::{ArtifactUri, HostPolicy};
 
 /// Where the files of one artifact root live.
 #[derive(Debug, Clone)]
@@ -26,34 +28,51 @@ impl ResolvedRoot {
 }
 
 /// Resolves run (and later logged-model and trace) artifact roots: proxied roots go to the
-/// destination, local ones to their directory, remote ones (direct mode) to a shared store.
+/// destination, local ones to their directory, remote ones (direct mode) to a store opened once
+/// per bucket with the server's storage settings and kept in this resolver's cache. Clones
+/// share the cache; build one per server.
 #[derive(Debug, Clone, Default)]
 pub struct ArtifactResolver {
     /// The proxy destination; `None` when the server does not serve artifacts.
     destination: Option<Arc<dyn ArtifactStore>>,
-    /// The server's own `--default-artifact-root` and `--artifacts-destination`: the only hosts
-    /// a stored location may make it connect to (MLflow's host policy).
-    trusted_roots: Vec<String>,
+    /// The only hosts a stored location may make the server connect to (MLflow's host policy).
+    policy: HostPolicy,
+    /// Credentials, endpoints and timeouts for the stores of direct-mode roots.
+    env: StorageEnv,
+    /// Those stores, one per bucket/container/host.
+    remotes: RemoteCache,
 }
 
 impl ArtifactResolver {
     pub fn new(destination: Option<Arc<dyn ArtifactStore>>) -> Self {
         ArtifactResolver {
             destination,
-            trusted_roots: vec![],
+            ..ArtifactResolver::default()
         }
     }
 
     /// Allow connections to the hosts of these locations (and no others).
     pub fn with_trusted_roots(mut self, roots: Vec<String>) -> Self {
-        self.trusted_roots = roots;
+        self.policy.trusted_roots = roots;
+        self
+    }
+
+    /// The whole host policy (trusted roots and the schemes the operator allowed).
+    pub fn with_host_policy(mut self, policy: HostPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The storage settings for the stores this resolver opens.
+    pub fn with_storage_env(mut self, env: StorageEnv) -> Self {
+        self.env = env;
         self
     }
 
     /// MLflow's host policy at connect time (security.md §1c): a stored location may come
     /// from a database an older server wrote, so it is checked again before every use.
     fn check_host(&self, artifact_uri: &str) -> Result<(), MlflowError> {
-        if crate::uri::may_connect(artifact_uri, &self.trusted_roots) {
+        if crate::uri::may_connect(artifact_uri, &self.policy) {
             return Ok(());
         }
         Err(MlflowError::permission_denied(format!(
@@ -62,6 +81,10 @@ impl ArtifactResolver {
              MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable on the server \
              to allow it."
         )))
+    }
+
+    fn timeouts(&self) -> StorageTimeouts {
+        self.env.timeouts()
     }
 
     pub fn destination(&self) -> Option<&Arc<dyn ArtifactStore>> {
@@ -81,7 +104,10 @@ impl ArtifactResolver {
                 (None, Some(base)) => {
                     self.check_host(artifact_uri)?;
                     Ok(ResolvedRoot {
-                        store: Arc::new(crate::http::HttpStore::new(&base)?),
+                        store: Arc::new(crate::http::HttpStore::with_timeouts(
+                            &base,
+                            &self.timeouts(),
+                        )?),
                         prefix: path,
                     })
                 }
@@ -104,7 +130,8 @@ impl ArtifactResolver {
             // Direct mode: the server reads the store with its own credentials.
             ArtifactUri::Remote { uri, .. } => {
                 self.check_host(artifact_uri)?;
-                let (store, prefix) = crate::remote::resolve_remote(&uri)?;
+                let (store, prefix) =
+                    crate::remote::resolve_remote(&uri, &self.env, &self.remotes)?;
                 Ok(ResolvedRoot { store, prefix })
             }
             ArtifactUri::Unsupported { scheme } => {

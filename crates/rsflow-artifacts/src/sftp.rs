@@ -108,7 +108,7 @@ impl SftpStore {
         message: String,
         denied: bool,
     ) -> StoreError {
-        tracing::warn!(store = %self.display, op, path = %path, %message, "sftp operation failed");
+        tracing::debug!(store = %self.display, op, path = %path, %message, "sftp operation failed");
         StoreError::Remote {
             store: self.display.clone(),
             op,

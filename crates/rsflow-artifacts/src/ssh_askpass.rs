@@ -16,15 +16,16 @@ use std::process::Stdio;
 use std::time::Duration;
 
 /// Carries the password from rsflow to `ssh` to the askpass child; private to this exchange.
-const ASKPASS_ENV: &str = "RSFLOW_INTERNAL_SSH_ASKPASS_PASSWORD";
+pub const ASKPASS_ENV: &str = "RSFLOW_INTERNAL_SSH_ASKPASS_PASSWORD";
 
-/// When this process was started by `ssh` as its askpass helper: answer the prompt on stdout
-/// and return `true` (the caller then exits at once). Otherwise `false`, touching nothing.
-pub fn askpass_main() -> bool {
+/// When this process was started by `ssh` as its askpass helper (`password` is the value of
+/// [`ASKPASS_ENV`], which the binary reads): answer the prompt on stdout and return `true`
+/// (the caller then exits at once). Otherwise `false`, touching nothing.
+pub fn askpass_main(password: Option<OsString>) -> bool {
     use std::io::Write;
     use std::os::unix::ffi::OsStrExt;
 
-    let Some(password) = std::env::var_os(ASKPASS_ENV) else {
+    let Some(password) = password else {
         return false;
     };
     let prompt = std::env::args_os().nth(1).unwrap_or_default();

@@ -136,6 +136,19 @@ pub enum StoreError {
         message: String,
         denied: bool,
     },
+    /// An object store call through OpenDAL failed; its error (an `opendal::Error`, boxed:
+    /// it is large) stays the source, and the fault, read from its kind, decides the answer.
+    #[error("Artifact storage {store} failed to {op}{}: {message}", quoted(path))]
+    Backend {
+        store: String,
+        op: &'static str,
+        path: String,
+        fault: StorageFault,
+        /// One bounded line that says why, without credentials or response dumps.
+        message: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("Artifact storage failed to {op} '{path}': {source}")]
     Io {
         op: &'static str,
@@ -143,6 +156,23 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+}
+
+/// Why an object store call failed, as far as the answer to the client goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFault {
+    /// The store refused the server's credentials (MLflow: PERMISSION_DENIED).
+    Denied,
+    /// The store is throttling requests.
+    Throttled,
+    /// The store did not answer in time.
+    Timeout,
+    /// The store's configuration is wrong (a bad endpoint, a missing credential).
+    Config,
+    /// The object or container is not there.
+    NotFound,
+    /// Anything else: down, refusing connections, answering 5xx.
+    Unavailable,
 }
 
 /// ` 'a/b'`, or nothing for the store's root (the store is named already).
@@ -167,8 +197,8 @@ impl StoreError {
 impl From<StoreError> for MlflowError {
     fn from(e: StoreError) -> Self {
         let message = e.to_string();
-        match e {
-            StoreError::Path(p) => p.into(),
+        let err = match &e {
+            StoreError::Path(p) => p.clone().into(),
             StoreError::NotFound(_) => MlflowError::not_found(message),
             StoreError::IsDirectory(_)
             | StoreError::NotADirectory(_)
@@ -179,14 +209,21 @@ impl From<StoreError> for MlflowError {
             StoreError::Unsupported(_) => MlflowError::not_implemented(message),
             // MLflow maps the store's AccessDenied to PERMISSION_DENIED; everything else a
             // remote store does wrong (down, slow, throttling, 5xx) is worth retrying.
-            StoreError::Remote { denied: true, .. } => MlflowError::permission_denied(message),
-            StoreError::Remote { .. } => MlflowError::unavailable(message, 5),
+            StoreError::Remote { denied: true, .. }
+            | StoreError::Backend {
+                fault: StorageFault::Denied,
+                ..
+            } => MlflowError::permission_denied(message),
+            StoreError::Remote { .. } | StoreError::Backend { .. } => {
+                MlflowError::unavailable(message, 5)
+            }
             // Security spec D10: a full disk is a 503 the operator can fix, not a bare 500.
-            StoreError::Io { ref source, .. } if is_exhaustion(source) => {
+            StoreError::Io { source, .. } if is_exhaustion(source) => {
                 MlflowError::unavailable(message, 30)
             }
             StoreError::Io { .. } => MlflowError::internal(message),
-        }
+        };
+        err.with_source(e)
     }
 }
 

@@ -63,10 +63,19 @@ pub fn host_target(uri: &str) -> Option<(String, String, Option<u16>)> {
     Some((family.to_owned(), host.to_ascii_lowercase(), port))
 }
 
+/// Which hosts a stored or client-supplied location may make the server connect to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostPolicy {
+    /// The server's own `--default-artifact-root` and `--artifacts-destination`.
+    pub trusted_roots: Vec<String>,
+    /// `MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES`, lower case: these may name any host.
+    pub allowed_schemes: Vec<String>,
+}
+
 /// MLflow's host policy, also applied when a stored location is used (a database written by an
 /// older server may hold any URI): a host-addressed URI may only name the host of one of the
 /// server's own roots, or use a scheme the operator allowed. Other URIs name no host.
-pub fn may_connect(uri: &str, trusted_roots: &[String]) -> bool {
+pub fn may_connect(uri: &str, policy: &HostPolicy) -> bool {
     let Some(target) = host_target(uri) else {
         return true;
     };
@@ -74,20 +83,12 @@ pub fn may_connect(uri: &str, trusted_roots: &[String]) -> bool {
         .split_once(':')
         .map(|(s, _)| s.to_ascii_lowercase())
         .unwrap_or_default();
-    allowed_host_schemes().contains(&scheme)
-        || trusted_roots
+    policy.allowed_schemes.contains(&scheme)
+        || policy
+            .trusted_roots
             .iter()
             .filter_map(|r| host_target(r))
             .any(|t| t == target)
-}
-
-fn allowed_host_schemes() -> Vec<String> {
-    std::env::var("MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES")
-        .unwrap_or_default()
-        .split(',')
-        .map(|s| s.trim().to_ascii_lowercase())
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 pub const PROXY_ROUTE: &str = "/api/2.0/mlflow-artifacts/artifacts";

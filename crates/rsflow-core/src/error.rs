@@ -1,5 +1,7 @@
 //! MLflow's error model: an [`ErrorCode`] name plus a message, mapped to HTTP status in one place.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 /// MLflow's `ErrorCode` names (databricks_pb2), as sent in `error_code`.
@@ -79,9 +81,12 @@ impl ErrorCode {
     }
 }
 
+/// The typed cause under an [`MlflowError`] (a database or storage error), kept for logs and
+/// for decisions by kind (a conflict is retried, a timeout is a 503); never sent to clients.
+pub type ErrorSource = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
 /// An error that reaches the client as `{"error_code": .., "message": ..}`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code:?}: {message}")]
+#[derive(Debug, Clone)]
 pub struct MlflowError {
     pub code: ErrorCode,
     pub message: String,
@@ -89,7 +94,35 @@ pub struct MlflowError {
     pub retry_after: Option<u32>,
     /// An HTTP status other than the code's own (413 and 408 have no MLflow error code).
     pub status_override: Option<u16>,
+    /// What caused it, if a lower layer failed; see [`MlflowError::with_source`].
+    pub source: Option<ErrorSource>,
 }
+
+impl std::fmt::Display for MlflowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for MlflowError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Two errors are equal when the client would see the same answer; causes are not compared.
+impl PartialEq for MlflowError {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code
+            && self.message == other.message
+            && self.retry_after == other.retry_after
+            && self.status_override == other.status_override
+    }
+}
+
+impl Eq for MlflowError {}
 
 pub type Result<T, E = MlflowError> = std::result::Result<T, E>;
 
@@ -100,7 +133,39 @@ impl MlflowError {
             message: message.into(),
             retry_after: None,
             status_override: None,
+            source: None,
         }
+    }
+    /// The same error with its cause attached (for the log line and [`Self::cause`]).
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+    /// The first error of type `T` in the chain of causes under this one.
+    pub fn cause<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        let mut next = std::error::Error::source(self);
+        while let Some(e) = next {
+            if let Some(t) = e.downcast_ref::<T>() {
+                return Some(t);
+            }
+            next = e.source();
+        }
+        None
+    }
+    /// The message followed by each cause's own text that it does not already contain, for
+    /// logs: `Database error: ...: connection reset by peer`.
+    pub fn with_causes(&self) -> String {
+        let mut out = self.message.clone();
+        let mut next = std::error::Error::source(self);
+        while let Some(e) = next {
+            let text = e.to_string();
+            if !out.contains(&text) {
+                out.push_str(": ");
+                out.push_str(&text);
+            }
+            next = e.source();
+        }
+        out
     }
     pub fn invalid_param(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidParameterValue, message)

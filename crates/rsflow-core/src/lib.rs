@@ -10,6 +10,7 @@
 //! - [`pyfmt`]: Python's `repr()` and `json.dumps` text, for messages and stored JSON.
 //! - [`page_token`]: offset page tokens.
 //! - [`names`]: generated run and model names (`adjective-noun-NNN`).
+//! - [`secret_uri`]: [`SecretUri`], a URI whose password is never printed.
 
 pub mod error;
 pub mod model_source;
@@ -17,11 +18,13 @@ pub mod names;
 pub mod page_token;
 pub mod pyfmt;
 pub mod search;
+pub mod secret_uri;
 pub mod validation;
 pub mod wire;
 pub mod wire_models;
 
 pub use error::{ErrorCode, MlflowError, Result};
+pub use secret_uri::SecretUri;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {

@@ -33,12 +33,12 @@ fn invalid(msg: impl Into<String>) -> MlflowError {
     MlflowError::invalid_param(msg)
 }
 
-/// `MLFLOW_TRUNCATE_LONG_VALUES`: true unless set to `false` or `0` (any case). MLflow raises on
-/// other values; the default is kept instead, since this is read at startup.
-pub fn truncate_long_values_from_env() -> bool {
-    match std::env::var("MLFLOW_TRUNCATE_LONG_VALUES") {
-        Ok(v) => !matches!(v.to_lowercase().as_str(), "false" | "0"),
-        Err(_) => true,
+/// `MLFLOW_TRUNCATE_LONG_VALUES` (its value, if set): true unless `false` or `0` (any case).
+/// MLflow raises on other values; the default is kept instead, since this is read at startup.
+pub fn truncate_long_values(value: Option<&str>) -> bool {
+    match value {
+        Some(v) => !matches!(v.to_lowercase().as_str(), "false" | "0"),
+        None => true,
     }
 }
 
@@ -229,7 +229,7 @@ fn param_at(p: wire::Param, truncate: bool, prefix: &str) -> Result<wire::Param>
 }
 
 /// `_validate_param`: name, key length, value cut to 6000 characters when `truncate` (see
-/// [`truncate_long_values_from_env`]) or rejected.
+/// [`truncate_long_values`]) or rejected.
 pub fn param(p: wire::Param, truncate: bool) -> Result<wire::Param> {
     param_at(p, truncate, "")
 }

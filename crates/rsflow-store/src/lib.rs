@@ -2,20 +2,23 @@
 //! on MLflow's own schema (SQLite today, PostgreSQL through the same code).
 //!
 //! # Layout
+//! - [`error`]: [`DbError`], a failed database call by kind, with the `sqlx` error as source.
 //! - [`TrackingStore`]: experiments, runs, metrics, params, tags, inputs and outputs.
 //! - [`sql`]: the sqlx implementation ([`SqlStore`]), schema creation and revision check.
 //! - [`registry`]: the [`ModelRegistryStore`] trait (registered models and versions).
 //! - [`logged_models`]: the [`LoggedModelStore`] trait (MLflow 3 logged models).
 
+pub mod error;
 pub mod logged_models;
 pub mod registry;
 pub mod sql;
 
+pub use error::DbError;
 pub use logged_models::{
     CreateLoggedModel, DatasetFilter, LoggedModelOrderBy, LoggedModelStore, SearchLoggedModels,
 };
 pub use registry::{CreateModelVersion, ModelRegistryStore, SearchRegistry};
-pub use sql::{ALEMBIC_HEAD, SqlStore, StoreOpenError};
+pub use sql::{ALEMBIC_HEAD, SqlStore, StoreOpenError, StoreSettings};
 
 /// Everything one metadata database serves: tracking, the model registry, logged models.
 pub trait MetadataStore: TrackingStore + ModelRegistryStore + LoggedModelStore {}
@@ -29,14 +32,24 @@ pub async fn open_metadata_store(
     default_artifact_root: &str,
     schema_revision: &str,
 ) -> Result<std::sync::Arc<dyn MetadataStore>, StoreOpenError> {
+    open_metadata_store_with(
+        uri,
+        default_artifact_root,
+        schema_revision,
+        &StoreSettings::default(),
+    )
+    .await
+}
+
+/// [`open_metadata_store`] with the operator's settings.
+pub async fn open_metadata_store_with(
+    uri: &str,
+    default_artifact_root: &str,
+    schema_revision: &str,
+    settings: &StoreSettings,
+) -> Result<std::sync::Arc<dyn MetadataStore>, StoreOpenError> {
     Ok(std::sync::Arc::new(
-        SqlStore::open_at(
-            uri,
-            default_artifact_root,
-            &sql::PoolSettings::from_env()?,
-            schema_revision,
-        )
-        .await?,
+        SqlStore::open_at(uri, default_artifact_root, settings, schema_revision).await?,
     ))
 }
 

@@ -8,8 +8,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use rsflow_store::sql::ALEMBIC_HEAD_3_18;
 use rsflow_store::sql::migrate;
-use rsflow_store::sql::{ALEMBIC_HEAD_3_18, PoolSettings};
 use rsflow_store::{ALEMBIC_HEAD, SqlStore, TrackingStore};
 use sqlx::postgres::PgPool;
 
@@ -18,9 +18,14 @@ use common::{mlflow_db_upgrade, reference_venv, reference_venv_318, schema_model
 const INTERMEDIATE: [&str; 2] = ["e7d1f4b2a9c6", "8b6ad64cb8f5"];
 
 async fn rsflow_creates(url: &str, revision: &str) {
-    let store = SqlStore::open_at(url, "/tmp/unused", &PoolSettings::default(), revision)
-        .await
-        .unwrap();
+    let store = SqlStore::open_at(
+        url,
+        "/tmp/unused",
+        &rsflow_store::StoreSettings::default(),
+        revision,
+    )
+    .await
+    .unwrap();
     store.close().await;
 }
 

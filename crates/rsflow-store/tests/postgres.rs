@@ -135,3 +135,69 @@ async fn search_indexes_keep_results() {
     suite::search::run_ordering_and_paging(&store).await;
     store.close().await;
 }
+
+/// A serialization failure that PostgreSQL itself raises (SQLSTATE 40001, from a trigger on
+/// the first insert) is retried because of its kind, and the request succeeds; an error that
+/// only says the same words is not retried and is a 500.
+#[tokio::test]
+async fn a_serialization_conflict_is_retried_by_kind() {
+    use rsflow_store::TrackingStore as _;
+    let Some((db, store)) = fresh_pg().await else {
+        return;
+    };
+    let (base, _) = db.admin_url.rsplit_once('/').unwrap();
+    let pool = PgPool::connect(&format!("{base}/{}", db.name))
+        .await
+        .unwrap();
+    // Sequences count attempts: nextval survives the rollback of the failed attempt.
+    sqlx::raw_sql(
+        "CREATE SEQUENCE conflict_attempts; CREATE SEQUENCE lookalike_attempts;
+         CREATE FUNCTION force_conflict() RETURNS trigger AS $$
+         BEGIN
+           IF NEW.name = 'conflicted' AND nextval('conflict_attempts') = 1 THEN
+             RAISE EXCEPTION 'could not serialize access' USING ERRCODE = 'serialization_failure';
+           END IF;
+           IF NEW.name = 'lookalike' THEN
+             PERFORM nextval('lookalike_attempts');
+             RAISE EXCEPTION 'Database transaction conflict, retry the request';
+           END IF;
+           RETURN NEW;
+         END $$ LANGUAGE plpgsql;
+         CREATE TRIGGER force_conflict BEFORE INSERT ON experiments
+           FOR EACH ROW EXECUTE FUNCTION force_conflict();",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let attempts = |seq: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let (n,): (i64,) = sqlx::query_as(&format!("SELECT last_value FROM {seq}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            n
+        }
+    };
+
+    let id = store.create_experiment("conflicted", None, &[]).await;
+    assert!(id.is_ok(), "{id:?}");
+    assert_eq!(
+        attempts("conflict_attempts").await,
+        2,
+        "one failure, one retry"
+    );
+
+    let err = store
+        .create_experiment("lookalike", None, &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.http_status(), 500, "{err:?}");
+    assert!(matches!(
+        err.cause::<rsflow_store::DbError>(),
+        Some(rsflow_store::DbError::Other(_))
+    ));
+    assert_eq!(attempts("lookalike_attempts").await, 1, "not retried");
+    pool.close().await;
+    store.close().await;
+}

@@ -1,5 +1,9 @@
 //! `rsflow server` flags: the same names, defaults and environment variables as `mlflow server`,
 //! resolved once into the settings the server runs with.
+//!
+//! This is the one place that reads the process environment: every setting, the libraries'
+//! too (`RSFLOW_DB_*`, `RSFLOW_SQLITE_*`, `MLFLOW_*`, the storage credentials), is read here at
+//! start into typed settings that are passed down.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,7 +13,10 @@ use clap::{ArgAction, Args};
 use rsflow_api::limits::LimitsConfig;
 use rsflow_api::security::SecurityConfig;
 use rsflow_api::ui::UiConfig;
-use rsflow_api::{ServerConfig, SourcePattern};
+use rsflow_api::{MlflowSettings, ServerConfig, SourcePattern};
+use rsflow_artifacts::StorageEnv;
+use rsflow_core::SecretUri;
+use rsflow_store::StoreSettings;
 
 const DEFAULT_BACKEND_STORE_URI: &str = "sqlite:///mlflow.db";
 const DEFAULT_ARTIFACTS_DESTINATION: &str = "./mlartifacts";
@@ -174,12 +181,116 @@ fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
 pub struct Settings {
     pub host: String,
     pub port: u16,
-    pub backend_store_uri: String,
+    /// Shown redacted wherever it is formatted.
+    pub backend_store_uri: SecretUri,
     /// Where an empty backend store is created (`--schema-revision`).
     pub schema_revision: String,
+    /// How the metadata store runs (`RSFLOW_DB_*`, `RSFLOW_SQLITE_*`).
+    pub store: StoreSettings,
     pub server: ServerConfig,
     /// Connection-level limits, applied by the accept loop.
     pub connections: ConnectionLimits,
+}
+
+/// One setting from the process environment (unset and unreadable are alike).
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// The value `ssh` hands to rsflow when it runs it as its askpass helper (`ssh_askpass`).
+pub fn askpass_password() -> Option<std::ffi::OsString> {
+    std::env::var_os(rsflow_artifacts::ssh_askpass::ASKPASS_ENV)
+}
+
+/// The storage settings: a snapshot of the environment taken once (the stores look up the
+/// variables MLflow's artifact repositories and the cloud SDKs read).
+fn storage_env() -> StorageEnv {
+    StorageEnv::from_vars(
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+    )
+}
+
+/// A number setting; an unparsable value keeps the default, as MLflow's readers of these do.
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    env_var(name)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// MLflow's boolean environment flags (`true`/`1`, any case).
+fn env_true(name: &str) -> bool {
+    env_var(name).is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1"))
+}
+
+fn mlflow_settings(storage: &StorageEnv) -> MlflowSettings {
+    let d = MlflowSettings::default();
+    MlflowSettings {
+        truncate_long_values: rsflow_core::validation::truncate_long_values(
+            env_var("MLFLOW_TRUNCATE_LONG_VALUES").as_deref(),
+        ),
+        presigned_download_ttl: Duration::from_secs(env_number(
+            "MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS",
+            d.presigned_download_ttl.as_secs(),
+        )),
+        artifact_location_max_length: env_number(
+            "MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH",
+            d.artifact_location_max_length,
+        ),
+        graphql_max_root_fields: env_number(
+            "MLFLOW_SERVER_GRAPHQL_MAX_ROOT_FIELDS",
+            d.graphql_max_root_fields,
+        ),
+        graphql_max_aliases: env_number("MLFLOW_SERVER_GRAPHQL_MAX_ALIASES", d.graphql_max_aliases),
+        proxy_multipart_upload: env_true("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"),
+        proxy_multipart_download: env_true("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD"),
+        allowed_host_schemes: storage.allowed_host_schemes(),
+    }
+}
+
+/// Prefixes of the storage variables the start-up log names (values are never shown).
+const STORAGE_VARIABLE_PREFIXES: &[&str] = &[
+    "AWS_",
+    "AZURE_",
+    "GOOGLE_",
+    "MLFLOW_S3_",
+    "MLFLOW_GCS_",
+    "MLFLOW_ARTIFACT",
+    "MLFLOW_BOTO_",
+    "MLFLOW_EXPERIMENTAL_S3_",
+    "MLFLOW_TRACKING_INSECURE_TLS",
+    "RSFLOW_STORAGE_",
+    "STORAGE_EMULATOR_HOST",
+];
+
+impl Settings {
+    /// The effective configuration, one line, secrets redacted: database and artifact URIs
+    /// through [`SecretUri`], storage variables by name only.
+    pub fn log_effective(&self) {
+        let s = &self.server;
+        let storage: Vec<&str> = s
+            .storage
+            .names()
+            .into_iter()
+            .filter(|n| STORAGE_VARIABLE_PREFIXES.iter().any(|p| n.starts_with(p)))
+            .collect();
+        tracing::info!(
+            backend_store_uri = %self.backend_store_uri,
+            default_artifact_root = %SecretUri::show(&s.default_artifact_root),
+            artifacts_destination = %SecretUri::show(&s.artifacts_destination),
+            serve_artifacts = s.serve_artifacts,
+            artifacts_only = s.artifacts_only,
+            static_prefix = %s.static_prefix,
+            store = ?self.store,
+            limits = ?s.limits,
+            connections = ?self.connections,
+            mlflow = ?s.mlflow,
+            security = ?s.security,
+            ui_dir = ?s.ui.dir,
+            storage_variables_set = ?storage,
+            "effective configuration"
+        );
+    }
 }
 
 /// What the accept loop enforces before a request reaches the router.
@@ -190,9 +301,7 @@ pub struct ConnectionLimits {
 }
 
 fn env_flag(name: &str) -> Option<bool> {
-    std::env::var(name)
-        .ok()
-        .map(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+    env_var(name).map(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
 }
 
 fn make_absolute(path: &str) -> anyhow::Result<String> {
@@ -221,36 +330,6 @@ fn split_list(s: &str) -> Vec<String> {
         .map(|p| p.trim().to_owned())
         .filter(|p| !p.is_empty())
         .collect()
-}
-
-/// Hide a password in a URI for logs and errors: the one in the userinfo and a `password=`
-/// query parameter (both forms are accepted for PostgreSQL).
-pub fn redact(uri: &str) -> String {
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return uri.to_owned();
-    };
-    let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) if userinfo.contains(':') => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{user}:***@{host}")
-        }
-        _ => authority.to_owned(),
-    };
-    let path = match path.split_once('?') {
-        Some((p, query)) => {
-            let query: Vec<String> = query
-                .split('&')
-                .map(|kv| match kv.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                    _ => kv.to_owned(),
-                })
-                .collect();
-            format!("{p}?{}", query.join("&"))
-        }
-        None => path.to_owned(),
-    };
-    format!("{scheme}://{authority}{path}")
 }
 
 /// Whether two backend store URIs name the same database (driver suffixes such as
@@ -388,7 +467,7 @@ impl ServerArgs {
         {
             bail!(
                 "--registry-store-uri {} differs from --backend-store-uri: a separate registry database is not supported yet",
-                redact(reg)
+                SecretUri::show(reg)
             );
         }
 
@@ -436,6 +515,9 @@ impl ServerArgs {
         };
 
         let ui = resolve_ui(self.ui_dir.as_deref())?;
+        let store = StoreSettings::from_lookup(&env_var)?;
+        let storage = storage_env();
+        let mlflow = mlflow_settings(&storage);
 
         for (flag, n) in [
             ("--max-json-body-bytes", self.max_json_body_bytes),
@@ -466,8 +548,9 @@ impl ServerArgs {
             connections,
             host: self.host,
             port: self.port,
-            backend_store_uri,
+            backend_store_uri: SecretUri::new(backend_store_uri),
             schema_revision,
+            store,
             server: ServerConfig {
                 static_prefix,
                 serve_artifacts,
@@ -493,6 +576,8 @@ impl ServerArgs {
                 limits,
                 ui,
                 model_version_source_pattern,
+                mlflow,
+                storage,
             },
         })
     }
@@ -588,24 +673,6 @@ mod tests {
         std::fs::create_dir_all(&installed).unwrap();
         std::fs::write(installed.join("index.html"), "<html></html>").unwrap();
         assert_eq!(default_ui(&bin).dir.as_deref(), Some(installed.as_path()));
-    }
-
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact("postgresql://u:secret@db:5432/x"),
-            "postgresql://u:***@db:5432/x"
-        );
-        assert_eq!(redact("sqlite:///mlflow.db"), "sqlite:///mlflow.db");
-        assert_eq!(
-            redact("postgresql+psycopg2://u:p%40ss@db/x?sslmode=disable&password=s3&a=b"),
-            "postgresql+psycopg2://u:***@db/x?sslmode=disable&password=***&a=b"
-        );
-        assert_eq!(redact("postgresql://u@db/x"), "postgresql://u@db/x");
-        assert_eq!(
-            redact("postgresql://u:pw@db?password=x"),
-            "postgresql://u:***@db?password=***"
-        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rsflow_api::{AppState, router};
+use rsflow_core::SecretUri;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing_subscriber::EnvFilter;
@@ -62,7 +63,7 @@ enum DbCommand {
 
 fn main() -> anyhow::Result<()> {
     // `ssh` runs this executable to ask for an SFTP password (see `ssh_askpass`).
-    if rsflow_artifacts::ssh_askpass::askpass_main() {
+    if rsflow_artifacts::ssh_askpass::askpass_main(config::askpass_password()) {
         return Ok(());
     }
     let cli = Cli::parse();
@@ -89,7 +90,7 @@ async fn db(cmd: DbCommand) -> anyhow::Result<()> {
         DbCommand::Check { url } => {
             let report = migrate::check(&url)
                 .await
-                .with_context(|| format!("cannot check {}", config::redact(&url)))?;
+                .with_context(|| format!("cannot check {}", SecretUri::show(&url)))?;
             print!("{}", report.render());
             if !report.ok() {
                 std::process::exit(1);
@@ -100,7 +101,7 @@ async fn db(cmd: DbCommand) -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             let (report, _dialect) = migrate::upgrade(&url, to.as_deref(), dry_run)
                 .await
-                .with_context(|| format!("cannot upgrade {}", config::redact(&url)))?;
+                .with_context(|| format!("cannot upgrade {}", SecretUri::show(&url)))?;
             print!("{}", report.render());
             if !dry_run && !report.steps.is_empty() {
                 println!("took {:.3} s", started.elapsed().as_secs_f64());
@@ -112,36 +113,29 @@ async fn db(cmd: DbCommand) -> anyhow::Result<()> {
 
 async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let settings = args.resolve()?;
-    let store = rsflow_store::open_metadata_store(
-        &settings.backend_store_uri,
+    settings.log_effective();
+    let store = rsflow_store::open_metadata_store_with(
+        settings.backend_store_uri.expose(),
         &settings.server.default_artifact_root,
         &settings.schema_revision,
+        &settings.store,
     )
     .await
-    .with_context(|| {
-        format!(
-            "cannot open backend store {}",
-            config::redact(&settings.backend_store_uri)
-        )
-    })?;
+    .with_context(|| format!("cannot open backend store {}", settings.backend_store_uri))?;
     let mut state = AppState::new(settings.server.clone(), store);
     if settings.server.serve_artifacts {
-        let destination =
-            rsflow_artifacts::open_destination(&settings.server.artifacts_destination)
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot open artifacts destination {}",
-                        config::redact(&settings.server.artifacts_destination)
-                    )
-                })?;
+        let shown = SecretUri::show(&settings.server.artifacts_destination);
+        let destination = rsflow_artifacts::open_destination_with(
+            &settings.server.artifacts_destination,
+            &settings.server.storage,
+        )
+        .await
+        .with_context(|| format!("cannot open artifacts destination {shown}"))?;
         // Fail at startup, with the reason, rather than on the first upload.
-        destination.check().await.with_context(|| {
-            format!(
-                "the artifacts destination {} is not usable",
-                config::redact(&settings.server.artifacts_destination)
-            )
-        })?;
+        destination
+            .check()
+            .await
+            .with_context(|| format!("the artifacts destination {shown} is not usable"))?;
         state = state.with_artifacts(destination);
     }
     let app = router(state);
@@ -152,8 +146,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(
         address = %listener.local_addr()?,
-        backend = %config::redact(&settings.backend_store_uri),
-        artifact_root = %config::redact(&settings.server.default_artifact_root),
+        backend = %settings.backend_store_uri,
+        artifact_root = %SecretUri::show(&settings.server.default_artifact_root),
         "rsflow listening"
     );
     accept_loop(listener, app, settings.connections).await;

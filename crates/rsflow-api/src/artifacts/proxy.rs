@@ -346,14 +346,8 @@ pub(crate) async fn presigned(
             if !store.presigns_downloads() {
                 return Err(MlflowError::not_implemented(MPD_UNSUPPORTED).into());
             }
-            let ttl = std::env::var("MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS")
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(300);
-            let Some(signed) = store
-                .presign_download(&path, std::time::Duration::from_secs(ttl))
-                .await?
-            else {
+            let ttl = state.config.mlflow.presigned_download_ttl;
+            let Some(signed) = store.presign_download(&path, ttl).await? else {
                 return Err(MlflowError::not_implemented(MPD_UNSUPPORTED).into());
             };
             let headers: serde_json::Map<String, serde_json::Value> = signed

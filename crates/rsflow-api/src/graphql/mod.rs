@@ -32,8 +32,8 @@ use schema::Ty;
 const MAX_DEPTH: usize = 10;
 const MAX_SELECTIONS: usize = 1000;
 /// Defaults of `MLFLOW_SERVER_GRAPHQL_MAX_ROOT_FIELDS` and `MLFLOW_SERVER_GRAPHQL_MAX_ALIASES`.
-const MAX_ROOT_FIELDS: usize = 10;
-const MAX_ALIASES: usize = 10;
+pub(crate) const MAX_ROOT_FIELDS: usize = 10;
+pub(crate) const MAX_ALIASES: usize = 10;
 
 /// The request: `{query, variables, operationName}` as a JSON body, or query parameters
 /// (`variables` then a JSON string).
@@ -87,7 +87,11 @@ async fn execute(state: &AppState, p: &Map<String, Json>) -> Result<(Json, Vec<S
         fragments: &doc.fragments,
         vars: &vars,
     };
-    check_limits(&ctx, &op.selection)?;
+    let limits = (
+        state.config.mlflow.graphql_max_root_fields,
+        state.config.mlflow.graphql_max_aliases,
+    );
+    check_limits(&ctx, &op.selection, limits)?;
     // Validation first, as GraphQL does: an unknown field fails the whole request.
     ctx.validate(root_type, &op.selection)?;
 
@@ -134,7 +138,7 @@ pub fn check_query(query: &str, operation_name: Option<&str>) -> Result<(), Stri
         fragments: &doc.fragments,
         vars: &vars,
     };
-    check_limits(&ctx, &op.selection)?;
+    check_limits(&ctx, &op.selection, (MAX_ROOT_FIELDS, MAX_ALIASES))?;
     ctx.validate(root_type, &op.selection)?;
     // What the executor then walks: the merged fields of the root.
     let _ = ctx.collect(root_type, &op.selection);
@@ -161,15 +165,13 @@ fn select_operation<'d>(
 
 /// Depth, total selections, root fields and aliases per level, counted as MLflow does
 /// (fragments merged into the level that spreads them).
-fn check_limits(ctx: &Ctx<'_>, selection: &[Selection]) -> Result<(), String> {
-    let env_limit = |name: &str, default: usize| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(default)
-    };
-    let max_roots = env_limit("MLFLOW_SERVER_GRAPHQL_MAX_ROOT_FIELDS", MAX_ROOT_FIELDS);
-    let max_aliases = env_limit("MLFLOW_SERVER_GRAPHQL_MAX_ALIASES", MAX_ALIASES);
+/// `max_roots` and `max_aliases` are `MLFLOW_SERVER_GRAPHQL_MAX_ROOT_FIELDS` and
+/// `MLFLOW_SERVER_GRAPHQL_MAX_ALIASES`.
+fn check_limits(
+    ctx: &Ctx<'_>,
+    selection: &[Selection],
+    (max_roots, max_aliases): (usize, usize),
+) -> Result<(), String> {
     let mut total = 0;
     let mut most_aliases = 0;
     let mut stack = vec![(selection, 1usize)];
@@ -576,7 +578,11 @@ mod tests {
                 fragments: &doc.fragments,
                 vars: &vars,
             };
-            check_limits(&ctx, &doc.operations[0].selection)
+            check_limits(
+                &ctx,
+                &doc.operations[0].selection,
+                (MAX_ROOT_FIELDS, MAX_ALIASES),
+            )
         };
         assert!(check("{ a { b { c } } }").is_ok());
         let deep = format!("{}x{}", "{ a ".repeat(11), " }".repeat(11));

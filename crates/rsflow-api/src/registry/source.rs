@@ -79,7 +79,7 @@ pub async fn admit(state: &AppState, req: SourceRequest<'_>) -> Result<AdmittedS
     }
 
     // MLflow's `_validate_artifact_uri_scheme(source, "source")`: the host policy.
-    if !may_connect(source, &state.config.trusted_roots()) {
+    if !may_connect(source, &state.config.host_policy()) {
         let scheme = crate::locations::uri_scheme(source).to_ascii_lowercase();
         return Err(MlflowError::invalid_param(format!(
             "'source' cannot use the '{scheme}' scheme: the '{scheme}' scheme addresses a host \

@@ -10,7 +10,11 @@ pub(super) async fn create_experiment(State(s): State<AppState>, p: Params) -> H
         validation::experiment_tag(t)?;
     }
     let location = match p.opt_str("artifact_location")?.filter(|l| !l.is_empty()) {
-        Some(l) => Some(validate_artifact_location(&l, &s.config.trusted_roots())?),
+        Some(l) => Some(validate_artifact_location(
+            &l,
+            &s.config.host_policy(),
+            s.config.mlflow.artifact_location_max_length,
+        )?),
         None => None,
     };
     let id = s

@@ -72,7 +72,7 @@ pub(super) async fn log_param(State(s): State<AppState>, p: Params) -> Handler {
         key: p.req_str("key")?,
         value: p.opt_str("value")?.unwrap_or_default(),
     };
-    let param = validation::param(param, validation::truncate_long_values_from_env())?;
+    let param = validation::param(param, s.config.mlflow.truncate_long_values)?;
     s.tracking.log_param(&id, &param).await?;
     empty()
 }
@@ -83,7 +83,7 @@ pub(super) async fn set_tag(State(s): State<AppState>, p: Params) -> Handler {
         key: p.req_str("key")?,
         value: p.opt_str("value")?.unwrap_or_default(),
     };
-    let tag = validation::run_tag(tag, validation::truncate_long_values_from_env())?;
+    let tag = validation::run_tag(tag, s.config.mlflow.truncate_long_values)?;
     s.tracking.log_batch(&id, &[], &[], &[tag]).await?;
     empty()
 }
@@ -142,7 +142,7 @@ pub(super) async fn log_batch(State(s): State<AppState>, p: Params) -> Handler {
     let params = key_values(&p, "params")?;
     let tags = key_values(&p, "tags")?;
     validation::run_id(&id)?;
-    let truncate = validation::truncate_long_values_from_env();
+    let truncate = s.config.mlflow.truncate_long_values;
     for (i, m) in metrics.iter().enumerate() {
         validation::metric_in_batch(m, i)?;
     }

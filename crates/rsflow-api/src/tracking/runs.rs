@@ -9,7 +9,7 @@ pub(super) fn run_id(p: &Params) -> ApiResult<String> {
 }
 
 pub(super) async fn create_run(State(s): State<AppState>, p: Params) -> Handler {
-    let truncate = validation::truncate_long_values_from_env();
+    let truncate = s.config.mlflow.truncate_long_values;
     let tags = p
         .list::<KeyValue>("tags")?
         .into_iter()

@@ -76,6 +76,7 @@ pub async fn app(opts: Options) -> TestApp {
         model_version_source_pattern: opts
             .source_pattern
             .map(|p| rsflow_api::SourcePattern::new(p).unwrap()),
+        ..Default::default()
     };
     let mut state = AppState::new(config, tracking.clone());
     if opts.with_destination {

@@ -138,7 +138,7 @@ impl AzureMultipart {
         message: String,
         denied: bool,
     ) -> StoreError {
-        tracing::warn!(container = %self.container, op, path = %path, %message, "Azure multipart call failed");
+        tracing::debug!(container = %self.container, op, path = %path, %message, "Azure multipart call failed");
         StoreError::Remote {
             store: format!("wasbs://{}@{}", self.container, self.account),
             op,

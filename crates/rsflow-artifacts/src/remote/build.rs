@@ -20,11 +20,6 @@ use crate::store::{ArtifactStore, StoreError};
 /// Reads one environment variable (tests pass a map instead of the process environment).
 pub(crate) type EnvFn<'a> = dyn Fn(&str) -> Option<String> + 'a;
 
-/// The process environment; empty values count as unset, as boto and the Azure SDK do.
-pub(crate) fn os_env(key: &str) -> Option<String> {
-    std::env::var(key).ok().filter(|v| !v.is_empty())
-}
-
 fn truthy(v: Option<String>) -> bool {
     v.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
 }
@@ -38,6 +33,12 @@ pub struct StorageTimeouts {
     pub io: Duration,
     /// Establishing a connection.
     pub connect: Duration,
+}
+
+impl Default for StorageTimeouts {
+    fn default() -> Self {
+        StorageTimeouts::from_env(&|_| None)
+    }
 }
 
 impl StorageTimeouts {
@@ -65,10 +66,14 @@ fn config_error(location: &Location, why: impl std::fmt::Display) -> StoreError 
 }
 
 /// Open the store behind a remote URI (`--artifacts-destination s3://…` and friends), rooted at
-/// the URI's path. AWS buckets without a configured region have it detected.
-pub async fn open_remote(uri: &str) -> Result<Arc<dyn ArtifactStore>, StoreError> {
+/// the URI's path, with the settings in `storage`. AWS buckets without a configured region
+/// have it detected.
+pub async fn open_remote(
+    uri: &str,
+    storage: &crate::StorageEnv,
+) -> Result<Arc<dyn ArtifactStore>, StoreError> {
     let location = Location::parse(uri).map_err(|e| StoreError::Unsupported(e.to_string()))?;
-    let env = |k: &str| os_env(k);
+    let env = |k: &str| storage.get(k);
     if let Location::S3 {
         flavour: S3Flavour::Aws,
         bucket,
@@ -79,11 +84,8 @@ pub async fn open_remote(uri: &str) -> Result<Arc<dyn ArtifactStore>, StoreError
         && env("AWS_DEFAULT_REGION").is_none()
         && let Some(region) = S3::detect_region("https://s3.amazonaws.com", bucket).await
     {
-        let with_region = move |k: &str| match k {
-            "AWS_REGION" => Some(region.clone()),
-            _ => os_env(k),
-        };
-        return open_location(&location, &with_region);
+        let with_region = storage.with("AWS_REGION", region);
+        return open_location(&location, &|k: &str| with_region.get(k));
     }
     open_location(&location, &env)
 }

@@ -20,7 +20,7 @@ mod ranged;
 mod s3_mpu;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -488,24 +488,28 @@ impl ArtifactStore for OpendalStore {
 }
 
 /// Stores opened for direct-mode roots (`s3://bucket/...` in a run's `artifact_uri`), one per
-/// bucket/container/host, shared by every request.
-fn remote_cache() -> &'static Mutex<HashMap<String, Arc<dyn ArtifactStore>>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Arc<dyn ArtifactStore>>>> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
-}
+/// bucket/container/host, shared by every request of the resolver that owns it.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteCache(Arc<Mutex<HashMap<String, Arc<dyn ArtifactStore>>>>);
 
-/// The store for a remote artifact root and the root's path inside it.
-pub fn resolve_remote(uri: &str) -> Result<(Arc<dyn ArtifactStore>, ArtifactPath), StoreError> {
+/// The store for a remote artifact root and the root's path inside it, opened with the
+/// settings in `env` (or taken from `cache`).
+pub fn resolve_remote(
+    uri: &str,
+    env: &crate::StorageEnv,
+    cache: &RemoteCache,
+) -> Result<(Arc<dyn ArtifactStore>, ArtifactPath), StoreError> {
     let location = Location::parse(uri).map_err(|e| StoreError::Unsupported(e.to_string()))?;
     let prefix = location.prefix().clone();
     let key = location.store_key();
-    let mut cache = remote_cache()
+    let mut cache = cache
+        .0
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(store) = cache.get(&key) {
         return Ok((store.clone(), prefix));
     }
-    let store = build::open_location(&location.without_prefix(), &build::os_env)?;
+    let store = build::open_location(&location.without_prefix(), &|k: &str| env.get(k))?;
     // Direct-mode roots come from the database; bound the cache so a flood of distinct
     // buckets cannot grow it without end.
     if cache.len() >= 64 {

@@ -222,7 +222,7 @@ impl S3Multipart {
         message: String,
         denied: bool,
     ) -> StoreError {
-        tracing::warn!(bucket = %self.settings.bucket, op, path = %path, %message, "S3 multipart call failed");
+        tracing::debug!(bucket = %self.settings.bucket, op, path = %path, %message, "S3 multipart call failed");
         StoreError::Remote {
             store: format!("s3://{}", self.settings.bucket),
             op,

@@ -634,11 +634,12 @@ fn logged_model_name_matches_the_reference() {
 }
 
 #[test]
-fn truncation_flag_reads_the_environment() {
-    // Only the default is asserted: tests share the process environment.
-    if std::env::var_os("MLFLOW_TRUNCATE_LONG_VALUES").is_none() {
-        assert!(truncate_long_values_from_env());
-    }
+fn truncation_flag_values() {
+    assert!(truncate_long_values(None));
+    assert!(truncate_long_values(Some("TRUE")));
+    assert!(truncate_long_values(Some("yes")));
+    assert!(!truncate_long_values(Some("False")));
+    assert!(!truncate_long_values(Some("0")));
 }
 
 #[test]

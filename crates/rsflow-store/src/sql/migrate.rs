@@ -18,7 +18,7 @@ use sqlx::{Any, AnyPool, Row as _, Transaction};
 use super::query::{Dialect, Sql};
 use super::schema::{self, ALEMBIC_HEAD, ALEMBIC_HEAD_3_18, Found, SUPPORTED_REVISIONS};
 use super::uri::{BackendTarget, parse_backend_uri};
-use super::{PoolSettings, StoreOpenError, pool, sqlite_pool, sqlite_url};
+use super::{PoolSettings, StoreOpenError, StoreSettings, pool, sqlite_pool, sqlite_url};
 
 /// Every alembic revision MLflow has shipped up to 3.18.0, oldest first (the chain of
 /// `down_revision`s of mlflow/store/db_migrations/versions).
@@ -185,7 +185,9 @@ async fn connect(uri: &str) -> Result<(AnyPool, Dialect), StoreOpenError> {
                 )));
             }
             let opts: AnyConnectOptions = sqlite_url(&path, "rw").parse()?;
-            let pool = sqlite_pool(1, false, "FULL").connect_with(opts).await?;
+            let pool = sqlite_pool(1, false, &StoreSettings::default())
+                .connect_with(opts)
+                .await?;
             Ok((pool, Dialect::Sqlite))
         }
         BackendTarget::SqliteMemory => Err(StoreOpenError::Config(
@@ -194,7 +196,7 @@ async fn connect(uri: &str) -> Result<(AnyPool, Dialect), StoreOpenError> {
         BackendTarget::Postgres(url) => {
             let settings = PoolSettings {
                 max_connections: 1,
-                ..PoolSettings::from_env()?
+                ..PoolSettings::default()
             };
             Ok((
                 pool::open_postgres(&url, &settings).await?,

@@ -55,7 +55,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Transaction};
 
 pub use integrity::ErrorFlavor;
-pub use pool::PoolSettings;
+pub use pool::{Lookup, PoolSettings, SqliteSynchronous, StoreSettings};
 pub use query::Dialect;
 pub use schema::{
     ALEMBIC_HEAD, ALEMBIC_HEAD_3_18, CREATABLE_REVISIONS, POSTGRES_SCHEMA, POSTGRES_SCHEMA_3_18,
@@ -109,7 +109,7 @@ pub enum StoreOpenError {
 }
 
 /// MLflow's per-session pragmas (FKs on, case-sensitive LIKE; the busy wait and `synchronous`
-/// are added per pool, see [`sqlite_synchronous`]). The writer's auto-checkpoint threshold
+/// are added per pool, see [`SqliteSynchronous`]). The writer's auto-checkpoint threshold
 /// is raised because a background task checkpoints (`checkpoint`). The writer keeps 16 MiB of
 /// pages (SQLite's default is 2 MiB) for the index pages that inserts touch; a cache, once
 /// filled, stays resident for the life of the process, and the OS page cache holds the rest
@@ -119,34 +119,6 @@ const WRITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; \
 /// The same for readers, which also refuse to write.
 const READ_PRAGMAS: &str = "PRAGMA foreign_keys = ON; \
      PRAGMA case_sensitive_like = ON; PRAGMA query_only = ON;";
-/// MLflow waits 20 s for another process's lock; past it the request is a 503 with Retry-After.
-const DEFAULT_BUSY_TIMEOUT_MS: u64 = 20_000;
-
-/// `RSFLOW_SQLITE_SYNCHRONOUS`: `full` (the default) fsyncs the WAL at every commit, so an
-/// acknowledged write survives an OS crash or power loss, as with MLflow's own SQLite store
-/// (rollback journal, `synchronous=FULL`); group commit shares that fsync among concurrent
-/// metric writes. `normal` (WAL's usual setting) survives a crash of rsflow but may lose the
-/// last commits to a power loss, for about half a millisecond less per write on a fast disk.
-fn sqlite_synchronous() -> Result<&'static str, StoreOpenError> {
-    match std::env::var("RSFLOW_SQLITE_SYNCHRONOUS") {
-        Err(_) => Ok("FULL"),
-        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "" | "full" => Ok("FULL"),
-            "normal" => Ok("NORMAL"),
-            _ => Err(StoreOpenError::Config(format!(
-                "Invalid value {v:?} for RSFLOW_SQLITE_SYNCHRONOUS: expected 'full' or 'normal'"
-            ))),
-        },
-    }
-}
-
-/// `RSFLOW_SQLITE_BUSY_TIMEOUT_MS` (an operator knob, also used by the outage tests).
-fn busy_timeout_ms() -> u64 {
-    std::env::var("RSFLOW_SQLITE_BUSY_TIMEOUT_MS")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(DEFAULT_BUSY_TIMEOUT_MS)
-}
 /// Read connections: reads run in parallel under WAL.
 const READ_POOL_SIZE: u32 = 4;
 
@@ -233,8 +205,9 @@ fn sqlite_url(path: &std::path::Path, mode: &str) -> String {
     format!("sqlite://{enc}?mode={mode}")
 }
 
-fn sqlite_pool(max: u32, read_only: bool, synchronous: &str) -> AnyPoolOptions {
-    let busy_ms = busy_timeout_ms();
+fn sqlite_pool(max: u32, read_only: bool, settings: &StoreSettings) -> AnyPoolOptions {
+    let busy_ms = settings.sqlite_busy_timeout_ms;
+    let synchronous = settings.sqlite_synchronous.pragma();
     let base = if read_only {
         READ_PRAGMAS
     } else {
@@ -270,17 +243,17 @@ fn sqlite_pool(max: u32, read_only: bool, synchronous: &str) -> AnyPoolOptions {
 }
 
 impl SqlStore {
-    /// Open (creating if empty) the database at an MLflow backend store URI, with the pool
-    /// settings of the environment ([`PoolSettings::from_env`]).
+    /// Open (creating if empty) the database at an MLflow backend store URI, with the default
+    /// [`StoreSettings`].
     pub async fn open(uri: &str, default_artifact_root: &str) -> Result<SqlStore, StoreOpenError> {
-        Self::open_with(uri, default_artifact_root, &PoolSettings::from_env()?).await
+        Self::open_with(uri, default_artifact_root, &StoreSettings::default()).await
     }
 
-    /// [`SqlStore::open`] with explicit pool settings (used by PostgreSQL only).
+    /// [`SqlStore::open`] with the operator's settings.
     pub async fn open_with(
         uri: &str,
         default_artifact_root: &str,
-        settings: &PoolSettings,
+        settings: &StoreSettings,
     ) -> Result<SqlStore, StoreOpenError> {
         Self::open_at(uri, default_artifact_root, settings, ALEMBIC_HEAD).await
     }
@@ -291,13 +264,12 @@ impl SqlStore {
     pub async fn open_at(
         uri: &str,
         default_artifact_root: &str,
-        settings: &PoolSettings,
+        settings: &StoreSettings,
         create_revision: &str,
     ) -> Result<SqlStore, StoreOpenError> {
         sqlx::any::install_default_drivers();
         let target = uri::parse_backend_uri(uri).map_err(StoreOpenError::InvalidUri)?;
         let artifact_root = uri::resolve_uri_if_local(default_artifact_root);
-        let synchronous = sqlite_synchronous()?;
         let mut pg_url = None;
         let mut checkpointer = None;
         let (write, read, dialect) = match target {
@@ -305,23 +277,21 @@ impl SqlStore {
                 check_sqlite_dir(&path)?;
                 refuse_before_changing(&path).await?;
                 let opts: AnyConnectOptions = sqlite_url(&path, "rwc").parse()?;
-                let write = sqlite_pool(1, false, synchronous)
-                    .connect_with(opts)
-                    .await?;
+                let write = sqlite_pool(1, false, settings).connect_with(opts).await?;
                 // WAL is a property of the file: set it once, before any reader connects.
                 sqlx::raw_sql("PRAGMA journal_mode = WAL")
                     .execute(&write)
                     .await?;
                 let opts: AnyConnectOptions = sqlite_url(&path, "rw").parse()?;
                 let read =
-                    sqlite_pool(READ_POOL_SIZE, true, synchronous).connect_lazy_with(opts.clone());
-                checkpointer = Some(checkpoint::spawn(opts, busy_timeout_ms()));
+                    sqlite_pool(READ_POOL_SIZE, true, settings).connect_lazy_with(opts.clone());
+                checkpointer = Some(checkpoint::spawn(opts, settings.sqlite_busy_timeout_ms));
                 (write, read, Dialect::Sqlite)
             }
             BackendTarget::SqliteMemory => {
                 // One connection that never closes holds the whole in-memory database.
                 let opts: AnyConnectOptions = "sqlite::memory:".parse()?;
-                let pool = sqlite_pool(1, false, synchronous)
+                let pool = sqlite_pool(1, false, settings)
                     .min_connections(1)
                     .idle_timeout(None)
                     .max_lifetime(None)
@@ -331,7 +301,7 @@ impl SqlStore {
             }
             BackendTarget::Postgres(url) => {
                 // PostgreSQL has row locks and MVCC: one pool serves reads and writes.
-                let pool = pool::open_postgres(&url, settings).await?;
+                let pool = pool::open_postgres(&url, &settings.pool).await?;
                 pg_url = Some(url);
                 (pool.clone(), pool, Dialect::Postgres)
             }
@@ -342,7 +312,7 @@ impl SqlStore {
             write,
             read,
             dialect,
-            conflict_retries: settings.conflict_retries,
+            conflict_retries: settings.pool.conflict_retries,
             error_flavor: ErrorFlavor::for_uri(uri),
             artifact_root,
             checkpointer,
@@ -350,7 +320,7 @@ impl SqlStore {
         };
         store.initialize(create_revision).await?;
         if let Some(url) = pg_url
-            && search_indexes::requested()
+            && settings.search_indexes
         {
             search_indexes::ensure(&url).await?;
         }
@@ -584,9 +554,6 @@ mod tests {
     /// Commits are fsynced by default (`RSFLOW_SQLITE_SYNCHRONOUS` unset): FULL is 2.
     #[tokio::test]
     async fn the_writer_syncs_every_commit_by_default() {
-        if std::env::var_os("RSFLOW_SQLITE_SYNCHRONOUS").is_some() {
-            return;
-        }
         let dir = tempfile::tempdir().unwrap();
         let uri = format!("sqlite:///{}", dir.path().join("db.sqlite").display());
         let store = SqlStore::open(&uri, "/tmp/rsflow-test-artifacts")

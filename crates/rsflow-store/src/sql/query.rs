@@ -4,6 +4,8 @@
 use std::fmt::Write as _;
 
 use rsflow_core::MlflowError;
+
+use crate::error::DbError;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, Arguments as _};
@@ -220,9 +222,6 @@ pub(crate) enum DbErrorKind {
     Other,
 }
 
-/// Start of the message of an error that [`SqlStore::retrying`](super::SqlStore) runs again.
-pub(crate) const CONFLICT_MESSAGE: &str = "Database transaction conflict, retry the request";
-
 pub(crate) fn classify(e: &sqlx::Error) -> DbErrorKind {
     match e {
         sqlx::Error::Database(db) => {
@@ -263,46 +262,35 @@ pub(crate) fn classify(e: &sqlx::Error) -> DbErrorKind {
     }
 }
 
-/// Map a database error the way MLflow's managed session does: operational trouble becomes
-/// TEMPORARILY_UNAVAILABLE (503 with Retry-After, retried by the client), constraint failures
-/// BAD_REQUEST.
-pub(crate) fn db_err(e: sqlx::Error) -> MlflowError {
-    match classify(&e) {
-        DbErrorKind::Busy => {
-            tracing::warn!(error = %e, "database busy");
-            MlflowError::unavailable(format!("Database is busy or unavailable: {e}"), 1)
-        }
-        DbErrorKind::Conflict => {
-            tracing::debug!(error = %e, "transaction conflict");
-            MlflowError::unavailable(format!("{CONFLICT_MESSAGE}: {e}"), 1)
-        }
-        DbErrorKind::Unavailable => {
-            tracing::warn!(error = %e, "database unavailable");
-            MlflowError::unavailable(format!("Database is busy or unavailable: {e}"), 1)
-        }
-        DbErrorKind::UniqueViolation | DbErrorKind::ForeignKeyViolation => {
-            MlflowError::bad_request(e.to_string())
-        }
-        DbErrorKind::Other => {
-            tracing::error!(error = %e, "database error");
-            MlflowError::internal(format!("Database error: {e}"))
+/// The kind of a `sqlx` error decides the variant (see [`classify`]).
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        match classify(&e) {
+            DbErrorKind::UniqueViolation => DbError::Unique(e),
+            DbErrorKind::ForeignKeyViolation => DbError::ForeignKey(e),
+            DbErrorKind::Busy => DbError::Busy(e),
+            DbErrorKind::Conflict => DbError::Conflict(e),
+            DbErrorKind::Unavailable => DbError::Unavailable(e),
+            DbErrorKind::Other => DbError::Other(e),
         }
     }
+}
+
+/// A failed database call as MLflow's error: classified into a [`DbError`], which the one
+/// conversion (`From<DbError> for MlflowError`) words and keeps as the cause.
+pub(crate) fn db_err(e: sqlx::Error) -> MlflowError {
+    DbError::from(e).into()
 }
 
 /// A unique-key clash another transaction caused between our check and our insert: running
 /// the whole request again sees that row and takes the "already there" path.
 pub(crate) fn race_err(e: sqlx::Error) -> MlflowError {
-    if classify(&e) == DbErrorKind::UniqueViolation {
-        return MlflowError::unavailable(format!("{CONFLICT_MESSAGE}: {e}"), 1);
-    }
-    db_err(e)
+    DbError::from(e).unique_is_race().into()
 }
 
 /// Whether an error is a conflict that running the same request again can resolve.
 pub(crate) fn is_conflict(e: &MlflowError) -> bool {
-    e.code == rsflow_core::ErrorCode::TemporarilyUnavailable
-        && e.message.starts_with(CONFLICT_MESSAGE)
+    e.cause::<DbError>().is_some_and(DbError::is_conflict)
 }
 
 #[cfg(test)]

@@ -26,12 +26,6 @@ pub const SEARCH_INDEXES: &[(&str, &str)] = &[
 /// Session advisory lock key, so that replicas starting together build each index once.
 const LOCK_KEY: i64 = 72_570_311;
 
-/// Whether `RSFLOW_DB_SEARCH_INDEXES` asks for the indexes.
-pub fn requested() -> bool {
-    std::env::var("RSFLOW_DB_SEARCH_INDEXES")
-        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
-}
-
 /// Create the missing indexes (and rebuild ones a failed concurrent build left invalid), on a
 /// connection of their own: `CREATE INDEX CONCURRENTLY` cannot run in a transaction, and may
 /// outlast the pool's statement timeout.

@@ -20,9 +20,11 @@ pub enum BackendTarget {
 /// Parse a backend store URI in SQLAlchemy's forms: `sqlite:///relative.db`,
 /// `sqlite:////abs/path.db`, `sqlite://` (memory), `postgresql[+driver]://...`.
 pub fn parse_backend_uri(uri: &str) -> std::result::Result<BackendTarget, String> {
+    // Every message shows the URI without its password.
+    let shown = rsflow_core::SecretUri::show(uri);
     let (scheme, rest) = uri
         .split_once("://")
-        .ok_or_else(|| format!("Invalid database URI '{uri}': expected <scheme>://..."))?;
+        .ok_or_else(|| format!("Invalid database URI '{shown}': expected <scheme>://..."))?;
     let dialect = scheme.split('+').next().unwrap_or_default();
     match dialect {
         "sqlite" => {
@@ -31,12 +33,12 @@ pub fn parse_backend_uri(uri: &str) -> std::result::Result<BackendTarget, String
             }
             let Some(path) = rest.strip_prefix('/') else {
                 return Err(format!(
-                    "Invalid SQLite URI '{uri}': use sqlite:///relative.db or sqlite:////absolute.db"
+                    "Invalid SQLite URI '{shown}': use sqlite:///relative.db or sqlite:////absolute.db"
                 ));
             };
             if path.contains('?') {
                 return Err(format!(
-                    "Invalid SQLite URI '{uri}': query parameters are not supported"
+                    "Invalid SQLite URI '{shown}': query parameters are not supported"
                 ));
             }
             if path.is_empty() || path == ":memory:" {
@@ -47,14 +49,14 @@ pub fn parse_backend_uri(uri: &str) -> std::result::Result<BackendTarget, String
                 path.to_path_buf()
             } else {
                 std::env::current_dir()
-                    .map_err(|e| format!("Cannot resolve '{uri}': {e}"))?
+                    .map_err(|e| format!("Cannot resolve '{shown}': {e}"))?
                     .join(path)
             };
             Ok(BackendTarget::SqliteFile(abs))
         }
         "postgresql" | "postgres" => Ok(BackendTarget::Postgres(format!("postgresql://{rest}"))),
         _ => Err(format!(
-            "Unsupported database URI scheme '{scheme}' in '{uri}'. Supported: sqlite, postgresql"
+            "Unsupported database URI scheme '{scheme}' in '{shown}'. Supported: sqlite, postgresql"
         )),
     }
 }
