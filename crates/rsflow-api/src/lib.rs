@@ -30,6 +30,7 @@ mod model_artifacts;
 mod registry;
 pub mod security;
 pub mod state;
+mod traces;
 mod tracking;
 pub mod ui;
 
