@@ -10,6 +10,7 @@
 //! - [`pyfmt`]: Python's `repr()` and `json.dumps` text, for messages and stored JSON.
 //! - [`page_token`]: offset page tokens.
 //! - [`names`]: generated run and model names (`adjective-noun-NNN`).
+//! - [`trace`]: MLflow 3 traces, spans and assessments as domain values.
 
 pub mod error;
 pub mod model_source;
@@ -17,6 +18,7 @@ pub mod names;
 pub mod page_token;
 pub mod pyfmt;
 pub mod search;
+pub mod trace;
 pub mod validation;
 pub mod wire;
 pub mod wire_models;

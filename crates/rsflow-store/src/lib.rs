@@ -6,20 +6,27 @@
 //! - [`sql`]: the sqlx implementation ([`SqlStore`]), schema creation and revision check.
 //! - [`registry`]: the [`ModelRegistryStore`] trait (registered models and versions).
 //! - [`logged_models`]: the [`LoggedModelStore`] trait (MLflow 3 logged models).
+//! - [`traces`]: the [`TraceStore`] trait (MLflow 3 traces, spans, assessments).
 
 pub mod logged_models;
 pub mod registry;
 pub mod sql;
+pub mod traces;
 
 pub use logged_models::{
     CreateLoggedModel, DatasetFilter, LoggedModelOrderBy, LoggedModelStore, SearchLoggedModels,
 };
 pub use registry::{CreateModelVersion, ModelRegistryStore, SearchRegistry};
 pub use sql::{ALEMBIC_HEAD, SqlStore, StoreOpenError};
+pub use traces::{DeleteTraces, SearchTraces, TraceStore};
 
-/// Everything one metadata database serves: tracking, the model registry, logged models.
-pub trait MetadataStore: TrackingStore + ModelRegistryStore + LoggedModelStore {}
-impl<T: TrackingStore + ModelRegistryStore + LoggedModelStore> MetadataStore for T {}
+/// Everything one metadata database serves: tracking, the model registry, logged models,
+/// traces.
+pub trait MetadataStore:
+    TrackingStore + ModelRegistryStore + LoggedModelStore + TraceStore
+{
+}
+impl<T: TrackingStore + ModelRegistryStore + LoggedModelStore + TraceStore> MetadataStore for T {}
 
 /// Open the metadata store a `--backend-store-uri` names: the backend is chosen once, here,
 /// from the URI scheme.

@@ -1,0 +1,277 @@
+//! MLflow 3 tracing as domain values: trace infos, spans as stored rows, assessments
+//! (spec `mlflow-genai.md` §2 and §3). The wire forms (TraceInfoV3 JSON, OTLP) live in the API
+//! crate; these are what the store reads and writes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Metadata keys the store keeps in `trace_info` columns and rebuilds on read (§2.7).
+pub const META_SESSION: &str = "mlflow.trace.session";
+pub const META_USER: &str = "mlflow.trace.user";
+pub const META_TOKEN_USAGE: &str = "mlflow.trace.tokenUsage";
+pub const META_COST: &str = "mlflow.trace.cost";
+pub const META_INFO_FINALIZED: &str = "mlflow.trace.infoFinalized";
+pub const META_SOURCE_RUN: &str = "mlflow.sourceRun";
+pub const META_SIZE_STATS: &str = "mlflow.trace.sizeStats";
+/// Tag keys with a meaning to the store.
+pub const TAG_TRACE_NAME: &str = "mlflow.traceName";
+pub const TAG_ARTIFACT_LOCATION: &str = "mlflow.artifactLocation";
+pub const TAG_SPANS_LOCATION: &str = "mlflow.trace.spansLocation";
+pub const TAG_ARCHIVE_LOCATION: &str = "mlflow.trace.archiveLocation";
+pub const TAG_ARCHIVAL_FAILURE: &str = "mlflow.trace.archivalFailure";
+pub const TAG_LINKED_PROMPTS: &str = "mlflow.linkedPrompts";
+/// `mlflow.trace.spansLocation` when the spans are in the `spans` table.
+pub const SPANS_LOCATION_TRACKING_STORE: &str = "TRACKING_STORE";
+/// Assessment metadata key copied into the `run_id` column.
+pub const ASSESSMENT_SOURCE_RUN_ID: &str = "mlflow.assessment.sourceRunId";
+
+/// TraceInfoV3 `state`. The DB (`trace_info.status`) holds the same names MLflow stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, Serialize, Deserialize)]
+pub enum TraceState {
+    #[default]
+    #[serde(rename = "STATE_UNSPECIFIED")]
+    Unspecified,
+    #[serde(rename = "OK")]
+    Ok,
+    #[serde(rename = "ERROR")]
+    Error,
+    #[serde(rename = "IN_PROGRESS")]
+    InProgress,
+}
+
+impl TraceState {
+    /// The v3 wire name, which is also what `trace_info.status` holds.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceState::Unspecified => "STATE_UNSPECIFIED",
+            TraceState::Ok => "OK",
+            TraceState::Error => "ERROR",
+            TraceState::InProgress => "IN_PROGRESS",
+        }
+    }
+
+    /// The v2 `TraceStatus` name (`TRACE_STATUS_UNSPECIFIED` for the unspecified state).
+    pub fn as_v2_str(self) -> &'static str {
+        match self {
+            TraceState::Unspecified => "TRACE_STATUS_UNSPECIFIED",
+            other => other.as_str(),
+        }
+    }
+
+    /// Parse a v3 or v2 name (a DB value is one of them); `None` for anything else.
+    pub fn parse(s: &str) -> Option<TraceState> {
+        Some(match s {
+            "STATE_UNSPECIFIED" | "TRACE_STATUS_UNSPECIFIED" => TraceState::Unspecified,
+            "OK" => TraceState::Ok,
+            "ERROR" => TraceState::Error,
+            "IN_PROGRESS" => TraceState::InProgress,
+            _ => return None,
+        })
+    }
+}
+
+/// TraceInfoV3 as a domain value (spec §2.2).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TraceInfo {
+    /// `tr-<32hex>`, or a v2 32-hex id.
+    pub trace_id: String,
+    pub client_request_id: Option<String>,
+    pub experiment_id: String,
+    pub request_time_ms: i64,
+    pub execution_duration_ms: Option<i64>,
+    pub state: TraceState,
+    pub request_preview: Option<String>,
+    pub response_preview: Option<String>,
+    /// Promoted columns are rebuilt here on read (session, tokenUsage, cost).
+    pub trace_metadata: BTreeMap<String, String>,
+    /// Includes `mlflow.traceName` from the `trace_name` column.
+    pub tags: BTreeMap<String, String>,
+    pub assessments: Vec<Assessment>,
+}
+
+/// Who made an assessment. `source_type` is the proto enum name (`HUMAN`, `LLM_JUDGE`, `CODE`,
+/// `SOURCE_TYPE_UNSPECIFIED`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AssessmentSource {
+    pub source_type: String,
+    pub source_id: Option<String>,
+}
+
+/// `AssessmentError` (§3.2).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AssessmentError {
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub stack_trace: Option<String>,
+}
+
+/// The one-of of an assessment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssessmentValue {
+    Feedback {
+        value: Option<serde_json::Value>,
+        error: Option<AssessmentError>,
+    },
+    Expectation {
+        value: serde_json::Value,
+    },
+    Issue {
+        issue_name: String,
+    },
+}
+
+impl Default for AssessmentValue {
+    fn default() -> Self {
+        AssessmentValue::Feedback {
+            value: None,
+            error: None,
+        }
+    }
+}
+
+impl AssessmentValue {
+    /// `assessments.assessment_type`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            AssessmentValue::Feedback { .. } => "feedback",
+            AssessmentValue::Expectation { .. } => "expectation",
+            AssessmentValue::Issue { .. } => "issue",
+        }
+    }
+}
+
+/// An assessment (spec §3.2).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Assessment {
+    /// Empty on create means "generate `a-<hex>`".
+    pub assessment_id: String,
+    pub assessment_name: String,
+    pub trace_id: String,
+    pub span_id: Option<String>,
+    pub source: AssessmentSource,
+    pub create_time_ms: i64,
+    pub last_update_time_ms: i64,
+    pub value: AssessmentValue,
+    pub rationale: Option<String>,
+    /// The top-level copy of the error (feedback only).
+    pub error: Option<AssessmentError>,
+    pub metadata: BTreeMap<String, String>,
+    pub overrides: Option<String>,
+    pub valid: bool,
+    pub run_id: Option<String>,
+}
+
+/// The fields an `UpdateAssessment` may carry; which of them apply is said by the mask
+/// (paths in snake_case or lowerCamel: `assessment_name`, `expectation`, `feedback`,
+/// `rationale`, `metadata`, `valid`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AssessmentUpdate {
+    pub assessment_name: Option<String>,
+    /// `Expectation` for the `expectation` path, `Feedback` for `feedback`.
+    pub value: Option<AssessmentValue>,
+    pub rationale: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub valid: Option<bool>,
+}
+
+/// One row of `spans`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SpanRow {
+    /// `tr-<32hex>`.
+    pub trace_id: String,
+    /// 16 lower-hex.
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub name: String,
+    pub span_type: Option<String>,
+    /// `UNSET` | `OK` | `ERROR`.
+    pub status: String,
+    pub start_time_ns: i64,
+    pub end_time_ns: Option<i64>,
+    /// The stored span JSON of spec §2.4.1.
+    pub content: String,
+    pub model_name: Option<String>,
+    pub model_provider: Option<String>,
+    pub input_cost: Option<f64>,
+    pub output_cost: Option<f64>,
+    pub total_cost: Option<f64>,
+}
+
+/// Token usage of a trace (metadata `mlflow.trace.tokenUsage`, six `trace_info` columns).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TokenUsage {
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub total_tokens: Option<i64>,
+    pub cache_read_input_tokens: Option<i64>,
+    pub cache_creation_input_tokens: Option<i64>,
+    pub cache_creation_input_tokens_above_1hr: Option<i64>,
+}
+
+impl TokenUsage {
+    pub fn is_empty(&self) -> bool {
+        *self == TokenUsage::default()
+    }
+}
+
+/// Cost of a trace (metadata `mlflow.trace.cost`, three `trace_info` columns).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TraceCost {
+    pub input_cost: Option<f64>,
+    pub output_cost: Option<f64>,
+    pub total_cost: Option<f64>,
+}
+
+impl TraceCost {
+    pub fn is_empty(&self) -> bool {
+        self.input_cost.is_none() && self.output_cost.is_none() && self.total_cost.is_none()
+    }
+}
+
+/// Facts taken from a trace's root span, present when the batch holds it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RootFacts {
+    /// ERROR if the root's status is ERROR, else OK.
+    pub state: TraceState,
+    /// Already truncated to 1000 chars (§2.6 previews).
+    pub request_preview: Option<String>,
+    pub response_preview: Option<String>,
+    /// Root attribute `mlflow.traceTag.mlflow.traceName`.
+    pub trace_name: Option<String>,
+}
+
+/// Everything `log_spans` needs for one trace of an OTLP batch.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TraceSpans {
+    pub trace_id: String,
+    pub spans: Vec<SpanRow>,
+    pub root: Option<RootFacts>,
+    /// Resource-attribute tags, then root `mlflow.traceTag.<k>` (later wins).
+    pub tags: Vec<(String, String)>,
+    /// Tree-aware sums computed by the API side.
+    pub token_usage: Option<TokenUsage>,
+    pub cost: Option<TraceCost>,
+    pub session_id: Option<String>,
+    pub user_id: Option<String>,
+}
+
+/// Keyset position for paging a trace's spans root first, then by start time, then span id.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SpanCursor {
+    pub is_child: bool,
+    pub start_time_ns: i64,
+    pub span_id: String,
+}
+
+impl SpanCursor {
+    /// The cursor just past `span`.
+    pub fn after(span: &SpanRow) -> SpanCursor {
+        SpanCursor {
+            is_child: span.parent_span_id.is_some(),
+            start_time_ns: span.start_time_ns,
+            span_id: span.span_id.clone(),
+        }
+    }
+}
