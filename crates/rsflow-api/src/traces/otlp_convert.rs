@@ -11,13 +11,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::contract::{RootFacts, SpanRow, TokenUsage, TraceCost, TraceSpans, TraceState};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::Span as OtelSpan;
 use rsflow_core::MlflowError;
+use rsflow_core::trace::{RootFacts, SpanRow, TokenUsage, TraceCost, TraceSpans, TraceState};
 use serde_json::Value;
 
 use super::pyjson::{

@@ -36,10 +36,6 @@ impl PyDict {
         }
     }
 
-    pub fn get(&self, key: &str) -> Option<&PyVal> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
