@@ -275,3 +275,167 @@ impl SpanCursor {
         }
     }
 }
+
+/// Span attribute holding a span's token usage (a JSON object, JSON-encoded in span JSON).
+pub const ATTR_CHAT_USAGE: &str = "mlflow.chat.tokenUsage";
+/// Span attribute holding a span's cost.
+pub const ATTR_LLM_COST: &str = "mlflow.llm.cost";
+
+/// One span as the tree-aware usage/cost aggregation sees it (MLflow's `SpanAggregationNode`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AggregationNode {
+    pub span_id: String,
+    pub parent_id: Option<String>,
+    /// The span's usage or cost object, if it has one.
+    pub data: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl AggregationNode {
+    /// A node from a stored span JSON (§2.4.1), reading `attribute` (a JSON object, or a
+    /// string holding one).
+    pub fn from_span_json(
+        span_id: &str,
+        parent_id: Option<&str>,
+        content: &str,
+        attribute: &str,
+    ) -> AggregationNode {
+        let data = serde_json::from_str::<serde_json::Value>(content)
+            .ok()
+            .and_then(|v| v.get("attributes")?.get(attribute).cloned())
+            .and_then(|v| match v {
+                serde_json::Value::String(s) => serde_json::from_str(&s).ok(),
+                other => Some(other),
+            })
+            .and_then(|v| match v {
+                serde_json::Value::Object(m) => Some(m),
+                _ => None,
+            });
+        AggregationNode {
+            span_id: span_id.to_string(),
+            parent_id: parent_id.map(str::to_string),
+            data,
+        }
+    }
+}
+
+/// MLflow's `_aggregate_from_nodes`: sums `keys` (always present in the result) and
+/// `optional_keys` (present when some counted node has them) over the nodes that have data and
+/// no ancestor with data, so rollup parents are not counted twice. `None` when no node has data.
+pub fn aggregate_nodes(
+    nodes: &[AggregationNode],
+    keys: &[&str],
+    optional_keys: &[&str],
+) -> Option<BTreeMap<String, f64>> {
+    use std::collections::{HashMap, HashSet};
+    let ids: HashSet<&str> = nodes.iter().map(|n| n.span_id.as_str()).collect();
+    let mut children: HashMap<&str, Vec<&AggregationNode>> = HashMap::new();
+    let mut stack: Vec<(&AggregationNode, bool)> = Vec::new();
+    for n in nodes {
+        match n.parent_id.as_deref() {
+            Some(p) if !p.is_empty() && ids.contains(p) => children.entry(p).or_default().push(n),
+            _ => stack.push((n, false)),
+        }
+    }
+    let mut totals: BTreeMap<String, f64> = keys.iter().map(|k| (k.to_string(), 0.0)).collect();
+    let mut has_data = false;
+    // A cycle of parent ids has no root and is never visited, as in MLflow.
+    let mut seen: HashSet<&str> = HashSet::new();
+    while let Some((node, ancestor_has)) = stack.pop() {
+        if !seen.insert(node.span_id.as_str()) {
+            continue;
+        }
+        if let Some(data) = &node.data
+            && !ancestor_has
+        {
+            for k in keys.iter().chain(optional_keys) {
+                if let Some(v) = data.get(*k).and_then(serde_json::Value::as_f64) {
+                    *totals.entry(k.to_string()).or_insert(0.0) += v;
+                }
+            }
+            has_data = true;
+        }
+        let next = ancestor_has || node.data.is_some();
+        if let Some(kids) = children.get(node.span_id.as_str()) {
+            stack.extend(kids.iter().map(|c| (*c, next)));
+        }
+    }
+    has_data.then_some(totals)
+}
+
+/// Tree-aware token usage of a trace's spans (`aggregate_usage_from_span_nodes`).
+pub fn aggregate_token_usage(nodes: &[AggregationNode]) -> Option<TokenUsage> {
+    let t = aggregate_nodes(
+        nodes,
+        &["input_tokens", "output_tokens", "total_tokens"],
+        &[
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+            "cache_creation_input_tokens_above_1hr",
+        ],
+    )?;
+    let int = |k: &str| {
+        t.get(k)
+            .filter(|v| v.is_finite() && v.fract() == 0.0)
+            .map(|v| *v as i64)
+    };
+    Some(TokenUsage {
+        input_tokens: int("input_tokens"),
+        output_tokens: int("output_tokens"),
+        total_tokens: int("total_tokens"),
+        cache_read_input_tokens: int("cache_read_input_tokens"),
+        cache_creation_input_tokens: int("cache_creation_input_tokens"),
+        cache_creation_input_tokens_above_1hr: int("cache_creation_input_tokens_above_1hr"),
+    })
+}
+
+/// Tree-aware cost of a trace's spans (`aggregate_cost_from_span_nodes`).
+pub fn aggregate_cost(nodes: &[AggregationNode]) -> Option<TraceCost> {
+    let t = aggregate_nodes(nodes, &["input_cost", "output_cost", "total_cost"], &[])?;
+    let f = |k: &str| t.get(k).copied().filter(|v| v.is_finite());
+    Some(TraceCost {
+        input_cost: f("input_cost"),
+        output_cost: f("output_cost"),
+        total_cost: f("total_cost"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: &str, parent: Option<&str>, data: Option<serde_json::Value>) -> AggregationNode {
+        AggregationNode {
+            span_id: id.into(),
+            parent_id: parent.map(Into::into),
+            data: data.and_then(|d| d.as_object().cloned()),
+        }
+    }
+
+    #[test]
+    fn rollup_parents_are_not_counted_twice() {
+        let u = |i: i64| {
+            Some(serde_json::json!({"input_tokens": i, "output_tokens": 1, "total_tokens": i + 1}))
+        };
+        let nodes = vec![
+            node("root", None, None),
+            node("agent", Some("root"), u(10)),
+            node("llm1", Some("agent"), u(4)),
+            node("llm2", Some("agent"), u(6)),
+            node("other", Some("root"), u(3)),
+        ];
+        let t = aggregate_token_usage(&nodes).unwrap();
+        assert_eq!(t.input_tokens, Some(13));
+        assert_eq!(t.output_tokens, Some(2));
+        assert_eq!(t.cache_read_input_tokens, None);
+        assert!(aggregate_cost(&nodes).is_none());
+        let stored = AggregationNode::from_span_json(
+            "a",
+            None,
+            r#"{"attributes": {"mlflow.llm.cost": "{\"total_cost\": 0.5}"}}"#,
+            ATTR_LLM_COST,
+        );
+        let c = aggregate_cost(&[stored]).unwrap();
+        assert_eq!(c.total_cost, Some(0.5));
+        assert_eq!(c.input_cost, Some(0.0));
+    }
+}

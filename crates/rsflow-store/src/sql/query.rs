@@ -42,7 +42,11 @@ pub(crate) enum Arg {
     F64(f64),
     Str(String),
     Bool(bool),
+    /// A text NULL.
     Null,
+    NullI64,
+    NullF64,
+    NullBool,
 }
 
 impl From<i64> for Arg {
@@ -75,9 +79,31 @@ impl From<&String> for Arg {
         Arg::Str(v.clone())
     }
 }
-impl<T: Into<Arg>> From<Option<T>> for Arg {
+/// A typed NULL: PostgreSQL refuses a text-typed NULL for a numeric column.
+pub(crate) trait NullOf {
+    const NULL: Arg;
+}
+impl NullOf for i64 {
+    const NULL: Arg = Arg::NullI64;
+}
+impl NullOf for f64 {
+    const NULL: Arg = Arg::NullF64;
+}
+impl NullOf for bool {
+    const NULL: Arg = Arg::NullBool;
+}
+impl NullOf for String {
+    const NULL: Arg = Arg::Null;
+}
+impl NullOf for &str {
+    const NULL: Arg = Arg::Null;
+}
+impl NullOf for &String {
+    const NULL: Arg = Arg::Null;
+}
+impl<T: Into<Arg> + NullOf> From<Option<T>> for Arg {
     fn from(v: Option<T>) -> Self {
-        v.map_or(Arg::Null, Into::into)
+        v.map_or(T::NULL, Into::into)
     }
 }
 
@@ -154,6 +180,9 @@ impl Sql {
                 Arg::Str(v) => args.add(v.as_str()),
                 Arg::Bool(v) => args.add(*v),
                 Arg::Null => args.add(Option::<String>::None),
+                Arg::NullI64 => args.add(Option::<i64>::None),
+                Arg::NullF64 => args.add(Option::<f64>::None),
+                Arg::NullBool => args.add(Option::<bool>::None),
             };
         }
         sqlx::query_with(&self.text, args)

@@ -219,7 +219,6 @@ pub(crate) struct InfoRow {
     pub cost: TraceCost,
 }
 
-#[allow(dead_code)] // used by log_spans (next commit)
 impl InfoRow {
     pub(crate) fn has_tokens(&self) -> bool {
         !self.tokens.is_empty()
