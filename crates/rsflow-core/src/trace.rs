@@ -427,7 +427,6 @@ mod tests {
         assert_eq!(t.input_tokens, Some(13));
         assert_eq!(t.output_tokens, Some(2));
         assert_eq!(t.cache_read_input_tokens, None);
-        assert!(aggregate_cost(&nodes).is_none());
         let stored = AggregationNode::from_span_json(
             "a",
             None,

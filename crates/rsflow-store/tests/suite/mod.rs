@@ -66,6 +66,7 @@ macro_rules! all_suite_tests {
                 tags_and_v2,
                 delete_and_links,
                 assessments,
+                search,
             ];
         );
     };

@@ -810,3 +810,340 @@ pub async fn assessments(s: &dyn MetadataStore) {
         "not found",
     );
 }
+
+fn ids(page: &rsflow_core::wire::Page<TraceInfo>) -> Vec<String> {
+    page.items.iter().map(|i| i.trace_id.clone()).collect()
+}
+
+async fn find(s: &dyn MetadataStore, exps: &[String], filter: &str) -> Vec<String> {
+    let page = s
+        .search_traces(&rsflow_store::SearchTraces {
+            experiment_ids: exps.to_vec(),
+            filter: Some(filter.to_string()),
+            order_by: vec!["timestamp_ms ASC".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{filter}: {}", e.message));
+    ids(&page)
+}
+
+pub async fn search(s: &dyn MetadataStore) {
+    let exp = new_experiment(s, "t").await;
+    let other = new_experiment(s, "o").await;
+    let exps = vec![exp.clone()];
+    // t(1): OK, name a, tag k=v, session s1, 1000 ms + 100
+    let mut a = info(&tid(1), &exp, 1000);
+    a.tags = map(&[("mlflow.traceName", "alpha"), ("k", "v")]);
+    a.trace_metadata = map(&[
+        ("mlflow.trace.session", "s1"),
+        ("mlflow.sourceRun", "run-a"),
+        (
+            "mlflow.trace.tokenUsage",
+            "{\"input_tokens\": 1, \"output_tokens\": 2, \"total_tokens\": 3}",
+        ),
+    ]);
+    s.start_trace(a).await.unwrap();
+    // t(2): ERROR, name beta, no tag k, 2000 ms + 50
+    let mut b = info(&tid(2), &exp, 2000);
+    b.state = TraceState::Error;
+    b.execution_duration_ms = Some(50);
+    b.tags = map(&[("mlflow.traceName", "beta"), ("k", "w")]);
+    b.trace_metadata = map(&[("mlflow.trace.session", "s1")]);
+    s.start_trace(b).await.unwrap();
+    // t(3): OTLP-only, spans with names, no name tag, 3000 ms
+    let t3 = tid(3);
+    let mut sp = span(&t3, 1, None, 3_000_000_000, 3_500_000_000);
+    sp.name = "retrieve".into();
+    sp.span_type = Some("RETRIEVER".into());
+    sp.content = sp
+        .content
+        .replace("\"CHAIN\"", "\"RETRIEVER\"")
+        .replace("s1\"", "retrieve hello world\"");
+    s.log_spans(&exp, &[batch(&t3, vec![sp], None)], None)
+        .await
+        .unwrap();
+    // Another experiment's trace never shows up.
+    s.start_trace(info(&tid(4), &other, 500)).await.unwrap();
+    s.link_traces_to_run(&[tid(2)], "run-a").await.unwrap();
+    s.link_prompts_to_trace(&tid(3), &[("p".into(), "2".into())])
+        .await
+        .unwrap();
+    let fb = s
+        .create_assessment(feedback(&tid(1), "quality", serde_json::json!("yes")))
+        .await
+        .unwrap();
+    let mut num = feedback(&tid(2), "score", serde_json::json!(0.9));
+    num.metadata = BTreeMap::new();
+    s.create_assessment(num).await.unwrap();
+    // A session-level assessment on t(1) (session s1) covers t(2) too.
+    let mut sess = feedback(&tid(1), "session_ok", serde_json::json!(true));
+    sess.metadata = map(&[("mlflow.trace.session", "s1")]);
+    s.create_assessment(sess).await.unwrap();
+
+    let (t1, t2, t3) = (tid(1), tid(2), tid(3));
+    assert_eq!(
+        find(s, &exps, "").await,
+        vec![t1.clone(), t2.clone(), t3.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "trace.status = 'OK'").await,
+        vec![t1.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "status IN ('OK', 'IN_PROGRESS')").await,
+        vec![t1.clone(), t3.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "status NOT IN ('OK')").await,
+        vec![t2.clone(), t3.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "timestamp > 1000").await,
+        vec![t2.clone(), t3.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "trace.timestamp_ms <= 2000").await,
+        vec![t1.clone(), t2.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "trace.execution_time_ms < 60").await,
+        vec![t2.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "trace.end_time_ms >= 2050").await,
+        vec![t2.clone(), t3.clone()]
+    );
+    assert_eq!(find(s, &exps, "name = 'alpha'").await, vec![t1.clone()]);
+    assert_eq!(
+        find(s, &exps, "tag.`mlflow.traceName` LIKE '%ta'").await,
+        vec![t2.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "tags.mlflow.traceName ILIKE 'ALP%'").await,
+        vec![t1.clone()]
+    );
+    assert_eq!(find(s, &exps, "name IS NULL").await, vec![t3.clone()]);
+    assert_eq!(find(s, &exps, "tag.k = 'v'").await, vec![t1.clone()]);
+    assert_eq!(find(s, &exps, "tag.k != 'v'").await, vec![t2.clone()]);
+    assert_eq!(find(s, &exps, "tag.k IS NULL").await, vec![t3.clone()]);
+    assert_eq!(
+        find(s, &exps, "tag.k IS NOT NULL AND tag.k LIKE 'w'").await,
+        vec![t2.clone()]
+    );
+    assert_eq!(
+        find(
+            s,
+            &exps,
+            "tag.`mlflow.trace.spansLocation` = 'TRACKING_STORE'"
+        )
+        .await,
+        vec![t3.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "metadata.`mlflow.trace.session` = 's1'").await,
+        vec![t1.clone(), t2.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "metadata.`mlflow.trace.infoFinalized` IS NULL").await,
+        vec![t3.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "run_id = 'run-a'").await,
+        vec![t1.clone(), t2.clone()]
+    );
+    assert_eq!(find(s, &exps, "prompt = 'p/2'").await, vec![t3.clone()]);
+    assert_eq!(
+        find(s, &exps, "metadata.`mlflow.trace.tokenUsage` = '{\"input_tokens\": 1, \"output_tokens\": 2, \"total_tokens\": 3}'").await,
+        vec![t1.clone()]
+    );
+    assert_eq!(
+        find(
+            s,
+            &exps,
+            "metadata.`mlflow.trace.tokenUsage` = '{\"input_tokens\": 1}'"
+        )
+        .await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        find(s, &exps, "metadata.`mlflow.trace.tokenUsage` IS NULL").await,
+        vec![t2.clone(), t3.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "span.name = 'retrieve'").await,
+        vec![t3.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "span.type = 'RETRIEVER' AND span.status = 'OK'").await,
+        vec![t3.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "span.type = 'RETRIEVER' AND span.name = 'other'").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        find(s, &exps, "trace.text LIKE '%hello world%'").await,
+        vec![t3.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "span.content ILIKE '%HELLO%'").await,
+        vec![t3.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "span.attributes.mlflow.spanType LIKE '%CHAIN%'").await,
+        vec![t3.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "feedback.quality = 'yes'").await,
+        vec![t1.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "feedback.quality != 'yes'").await,
+        Vec::<String>::new(),
+        "only traces with such an assessment can match"
+    );
+    assert_eq!(
+        find(s, &exps, "feedback.score > 0.5").await,
+        vec![t2.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "feedback.score < 0.5").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        find(s, &exps, "feedback.quality IS NOT NULL").await,
+        vec![t1.clone()]
+    );
+    // Session-level: t(2) shares session s1 with t(1).
+    assert_eq!(
+        find(s, &exps, "feedback.session_ok IS NOT NULL").await,
+        vec![t1.clone(), t2.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "feedback.session_ok IS NULL").await,
+        vec![t3.clone()]
+    );
+    assert_eq!(
+        find(s, &exps, "feedback.session_ok = 'true'").await,
+        vec![t1.clone(), t2.clone()]
+    );
+    // Invalid (overridden) assessments do not count.
+    let mut over = feedback(&tid(1), "quality", serde_json::json!("no"));
+    over.overrides = Some(fb.assessment_id.clone());
+    s.create_assessment(over).await.unwrap();
+    assert_eq!(
+        find(s, &exps, "feedback.quality = 'yes'").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        find(s, &exps, "feedback.quality = 'no'").await,
+        vec![t1.clone()]
+    );
+    // Both experiments; none; an unknown one.
+    assert_eq!(find(s, &[exp.clone(), other.clone()], "").await.len(), 4);
+    assert_eq!(find(s, &["12345".into()], "").await.len(), 0);
+
+    // Ordering: null names last either way; tags; duration.
+    let order = |o: &[&str]| {
+        let o: Vec<String> = o.iter().map(|x| x.to_string()).collect();
+        let exps = exps.clone();
+        async move {
+            ids(&s
+                .search_traces(&rsflow_store::SearchTraces {
+                    experiment_ids: exps,
+                    order_by: o,
+                    ..Default::default()
+                })
+                .await
+                .unwrap())
+        }
+    };
+    assert_eq!(order(&[]).await, vec![t3.clone(), t2.clone(), t1.clone()]);
+    assert_eq!(
+        order(&["name DESC"]).await,
+        vec![t2.clone(), t1.clone(), t3.clone()]
+    );
+    assert_eq!(
+        order(&["name"]).await,
+        vec![t1.clone(), t2.clone(), t3.clone()]
+    );
+    assert_eq!(
+        order(&["tag.k DESC"]).await,
+        vec![t2.clone(), t1.clone(), t3.clone()]
+    );
+    assert_eq!(
+        order(&["metadata.`mlflow.trace.session`", "timestamp_ms"]).await,
+        vec![t1.clone(), t2.clone(), t3.clone()]
+    );
+    assert_eq!(
+        order(&["execution_time ASC"]).await,
+        vec![t2.clone(), t1.clone(), t3.clone()]
+    );
+    assert_eq!(
+        order(&["status"]).await,
+        vec![t2.clone(), t3.clone(), t1.clone()]
+    );
+
+    // Paging: a full page carries a token, even when nothing follows.
+    let page = |token: Option<String>| {
+        let exps = exps.clone();
+        async move {
+            s.search_traces(&rsflow_store::SearchTraces {
+                experiment_ids: exps,
+                max_results: Some(2),
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let p1 = page(None).await;
+    assert_eq!(ids(&p1), vec![t3.clone(), t2.clone()]);
+    let p2 = page(p1.next_page_token.clone()).await;
+    assert_eq!(ids(&p2), vec![t1.clone()]);
+    assert!(p2.next_page_token.is_none());
+
+    // Errors.
+    let bad =
+        |f: &str, o: Vec<String>, m: Option<i64>, tok: Option<&str>| rsflow_store::SearchTraces {
+            experiment_ids: exps.clone(),
+            filter: Some(f.to_string()),
+            order_by: o,
+            max_results: m,
+            page_token: tok.map(str::to_string),
+        };
+    assert_err(
+        s.search_traces(&bad(
+            "status = 'OK' OR status = 'ERROR'",
+            vec![],
+            None,
+            None,
+        ))
+        .await,
+        ErrorCode::InvalidParameterValue,
+        "Invalid clause(s) in filter string: 'OR'",
+    );
+    assert_err(
+        s.search_traces(&bad("", vec![], Some(0), None)).await,
+        ErrorCode::InvalidParameterValue,
+        "Invalid value 0 for parameter 'max_results' supplied. It must be a positive integer",
+    );
+    assert_err(
+        s.search_traces(&bad("", vec![], None, Some("!!"))).await,
+        ErrorCode::InvalidParameterValue,
+        "Invalid page token, could not base64-decode",
+    );
+    assert_err(
+        s.search_traces(&bad(
+            "",
+            vec!["metadata.`mlflow.trace.cost`".into()],
+            None,
+            None,
+        ))
+        .await,
+        ErrorCode::InvalidParameterValue,
+        "Ordering by reserved metadata 'mlflow.trace.cost' is not supported",
+    );
+}
