@@ -273,6 +273,8 @@ async fn get_trace_artifact(State(s): State<AppState>, headers: HeaderMap, p: Pa
     };
     let info = s.traces.get_trace_info(&request_id).await?;
     if let Some(path) = p.opt_str("path")?.filter(|x| !x.is_empty()) {
+        // MLflow's `validate_path_is_safe` runs first ("Invalid path").
+        ArtifactPath::parse(&path)?;
         let canonical = is_canonical_uuid(&path);
         if !canonical {
             return Err(bad(format!(

@@ -504,14 +504,15 @@ pub fn parse_assessment(v: &Value) -> Result<Assessment, MlflowError> {
         }
     };
     let is_expectation = matches!(value, AssessmentValue::Expectation { .. });
-    let error = o
-        .get("error")
-        .filter(|v| !v.is_null())
-        .map(parse_error)
-        .transpose()?;
-    if is_expectation && error.is_some() {
-        return Err(bad("Cannot set `error` when `expectation` is specified."));
-    }
+    // MLflow's `Expectation.from_proto` drops a top-level error (and rationale, overrides).
+    let error = if is_expectation {
+        None
+    } else {
+        o.get("error")
+            .filter(|v| !v.is_null())
+            .map(parse_error)
+            .transpose()?
+    };
     let now = rsflow_core::now_ms();
     let create = time_field(o, "create_time")?.unwrap_or(now);
     Ok(Assessment {
