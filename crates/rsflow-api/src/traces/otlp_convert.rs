@@ -487,7 +487,7 @@ fn translate(
             _ => None,
         };
         if let Some(mapped) = mapped {
-            let current = attrs.get(SPAN_TYPE).map(|r| loads(r));
+            let current = attrs.get(SPAN_TYPE).map(loads);
             let unknown = match current {
                 None => true,
                 Some(Some(Value::Null)) => true,

@@ -128,7 +128,7 @@ fn hex_id(obj: &Map<String, Value>, camel: &str, snake: &str) -> R<Vec<u8>> {
 fn hex_decode(s: &str) -> R<Vec<u8>> {
     // Python's bytes.fromhex skips whitespace between byte pairs.
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(Malformed);
     }
     digits

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::wire;
 
 /// Spans read from the store per query.
-const PAGE: usize = 500;
+const PAGE: usize = 2000;
 
 /// How a trace's spans are written.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -70,7 +70,7 @@ pub fn timestamp(ms: i64) -> String {
 pub fn duration(ms: i64) -> String {
     let sign = if ms < 0 { "-" } else { "" };
     let a = ms.unsigned_abs();
-    if a % 1000 == 0 {
+    if a.is_multiple_of(1000) {
         format!("{sign}{}s", a / 1000)
     } else {
         format!("{sign}{}.{:03}s", a / 1000, a % 1000)
@@ -564,7 +564,7 @@ fn id_bytes(v: Option<&Value>) -> Option<Vec<u8>> {
 }
 
 fn hex_bytes(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
