@@ -99,8 +99,27 @@ async fn start_trace_v3(State(s): State<AppState>, p: Params) -> Handler {
         Some(v) if !v.is_null() => wire::parse_trace_info_v3(v)?,
         _ => wire::parse_trace_info_v3(&json!({}))?,
     };
+    check_trace_id(&info.trace_id)?;
     let stored = s.traces.start_trace(info).await?;
     trace_info_response(&stored)
+}
+
+/// Trace ids become artifact paths (`<experiment>/traces/<id>/artifacts`): only the id
+/// alphabet clients generate is accepted (`tr-<hex>`, v2 hex ids), at most the column's 50
+/// characters. MLflow 3.17.2 stores `../x` as given (CVE-2026-53995 on its file store).
+fn check_trace_id(id: &str) -> ApiResult<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 50
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(bad(format!(
+            "Invalid trace ID '{id}': expected letters, digits, '-' or '_' (at most 50 characters)."
+        )))
+    }
 }
 
 async fn get_trace_info_v3(State(s): State<AppState>, Path(trace_id): Path<String>) -> Handler {
