@@ -438,3 +438,84 @@ mod tests {
         assert_eq!(c.input_cost, Some(0.0));
     }
 }
+
+/// `QueryTraceMetrics.view_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetricViewType {
+    #[serde(rename = "TRACES")]
+    Traces,
+    #[serde(rename = "SPANS")]
+    Spans,
+    #[serde(rename = "ASSESSMENTS")]
+    Assessments,
+}
+
+/// `MetricAggregation.aggregation_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AggregationType {
+    Count,
+    Sum,
+    Avg,
+    Percentile,
+    Min,
+    Max,
+}
+
+impl AggregationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AggregationType::Count => "COUNT",
+            AggregationType::Sum => "SUM",
+            AggregationType::Avg => "AVG",
+            AggregationType::Percentile => "PERCENTILE",
+            AggregationType::Min => "MIN",
+            AggregationType::Max => "MAX",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MetricAggregation {
+    pub aggregation_type: AggregationType,
+    /// 0..=100, PERCENTILE only.
+    pub percentile_value: Option<f64>,
+}
+
+impl MetricAggregation {
+    /// The key of this aggregation in a data point's `values` (`str(MetricAggregation)`):
+    /// `COUNT`, `AVG`, ..., `P50.0`.
+    pub fn label(&self) -> String {
+        match (self.aggregation_type, self.percentile_value) {
+            (AggregationType::Percentile, Some(p)) => {
+                format!("P{}", crate::pyfmt::repr_float(p))
+            }
+            (t, _) => t.as_str().to_string(),
+        }
+    }
+}
+
+/// `POST /traces/metrics` after request decoding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceMetricsQuery {
+    pub experiment_ids: Vec<String>,
+    pub view_type: MetricViewType,
+    pub metric_name: String,
+    pub aggregations: Vec<MetricAggregation>,
+    pub dimensions: Vec<String>,
+    pub filters: Vec<String>,
+    pub time_interval_seconds: Option<i64>,
+    pub start_time_ms: Option<i64>,
+    pub end_time_ms: Option<i64>,
+    /// `None` means MLflow's 1000.
+    pub max_results: Option<i64>,
+}
+
+/// One row of the answer: `{"metric_name", "dimensions": {..}, "values": {"COUNT": 3.0}}`.
+/// A `time_bucket` dimension is an ISO 8601 UTC time (`2026-12-06T05:00:00+00:00`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricDataPoint {
+    pub metric_name: String,
+    pub dimensions: BTreeMap<String, String>,
+    pub values: BTreeMap<String, f64>,
+}

@@ -10,8 +10,9 @@ use std::path::Path;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rsflow_core::trace::{
-    Assessment, AssessmentSource, AssessmentValue, RootFacts, SpanRow, TokenUsage, TraceCost,
-    TraceInfo, TraceSpans, TraceState,
+    AggregationType, Assessment, AssessmentSource, AssessmentValue, MetricAggregation,
+    MetricViewType, RootFacts, SpanRow, TokenUsage, TraceCost, TraceInfo, TraceMetricsQuery,
+    TraceSpans, TraceState,
 };
 use rsflow_store::{CreateRun, SearchTraces, SqlStore, TraceStore, TrackingStore};
 use serde_json::{Value, json};
@@ -208,7 +209,9 @@ async fn compare_with_reference(
     run_id: &str,
 ) -> usize {
     let filters: Vec<String> = FILTERS.iter().map(|f| f.replace("RUNID", run_id)).collect();
-    let request = json!({"trace_ids": trace_ids, "experiment_ids": [exp], "filters": filters});
+    let metrics = metric_queries();
+    let request = json!({"trace_ids": trace_ids, "experiment_ids": [exp], "filters": filters,
+        "metrics": metrics});
     let reference = run_python(
         venv,
         &["dump", db.to_str().unwrap()],
@@ -233,7 +236,77 @@ async fn compare_with_reference(
         );
         checks += 1;
     }
+    for (i, m) in metrics.iter().enumerate() {
+        let agg = |a: &Value| MetricAggregation {
+            aggregation_type: serde_json::from_value::<AggregationType>(a[0].clone()).unwrap(),
+            percentile_value: a[1].as_f64(),
+        };
+        let strs = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default()
+        };
+        let q = TraceMetricsQuery {
+            experiment_ids: vec![exp.to_string()],
+            view_type: serde_json::from_value::<MetricViewType>(m["view_type"].clone()).unwrap(),
+            metric_name: m["metric_name"].as_str().unwrap().to_string(),
+            aggregations: m["aggregations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(agg)
+                .collect(),
+            dimensions: strs(&m["dimensions"]),
+            filters: strs(&m["filters"]),
+            time_interval_seconds: m["time_interval_seconds"].as_i64(),
+            start_time_ms: m["start_time_ms"].as_i64(),
+            end_time_ms: m["end_time_ms"].as_i64(),
+            max_results: None,
+        };
+        let ours = serde_json::to_value(store.query_trace_metrics(&q).await.unwrap()).unwrap();
+        // The wire carries doubles: Python's integral SUM/COUNT compare as floats.
+        assert_eq!(
+            floats(&ours),
+            floats(&reference["metrics"][i]),
+            "metrics {m}"
+        );
+        checks += 1;
+    }
     checks
+}
+
+fn floats(v: &Value) -> Value {
+    match v {
+        Value::Number(n) => json!(n.as_f64().unwrap()),
+        Value::Array(a) => Value::Array(a.iter().map(floats).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), floats(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The Overview page's kinds of queries.
+fn metric_queries() -> Vec<Value> {
+    vec![
+        json!({"view_type": "TRACES", "metric_name": "trace_count", "aggregations": [["COUNT", null]]}),
+        json!({"view_type": "TRACES", "metric_name": "trace_count", "aggregations": [["COUNT", null]],
+               "dimensions": ["trace_status"], "time_interval_seconds": 3600,
+               "start_time_ms": 0, "end_time_ms": 4_000_000_000_000i64}),
+        json!({"view_type": "TRACES", "metric_name": "latency",
+               "aggregations": [["AVG", null], ["PERCENTILE", 50.0], ["PERCENTILE", 90.0], ["MAX", null]]}),
+        json!({"view_type": "TRACES", "metric_name": "total_tokens", "aggregations": [["SUM", null]],
+               "dimensions": ["trace_name"]}),
+        json!({"view_type": "TRACES", "metric_name": "session_count", "aggregations": [["COUNT", null]]}),
+        json!({"view_type": "TRACES", "metric_name": "trace_count", "aggregations": [["COUNT", null]],
+               "filters": ["trace.status = 'OK'"]}),
+        json!({"view_type": "SPANS", "metric_name": "span_count", "aggregations": [["COUNT", null]],
+               "dimensions": ["span_type"]}),
+        json!({"view_type": "SPANS", "metric_name": "latency", "aggregations": [["AVG", null]],
+               "dimensions": ["span_name"], "filters": ["span.type = 'TOOL'"]}),
+        json!({"view_type": "ASSESSMENTS", "metric_name": "assessment_count",
+               "aggregations": [["COUNT", null]], "dimensions": ["assessment_name"]}),
+        json!({"view_type": "ASSESSMENTS", "metric_name": "assessment_value",
+               "aggregations": [["AVG", null]], "dimensions": ["assessment_name"]}),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1013,6 +1013,12 @@ impl TraceStore for SqlStore {
         self.retrying(|| self.delete_assessment_impl(trace_id, assessment_id))
             .await
     }
+    async fn query_trace_metrics(
+        &self,
+        query: &rsflow_core::trace::TraceMetricsQuery,
+    ) -> Result<Vec<rsflow_core::trace::MetricDataPoint>> {
+        self.query_trace_metrics_impl(query).await
+    }
 }
 
 #[cfg(test)]

@@ -133,7 +133,7 @@ fn push_scope(q: &mut Sql, alias: &str, scope: &Option<Vec<i64>>) {
 }
 
 /// `get_trace_analytics_metadata_filter` for `mlflow.trace.tokenUsage` / `mlflow.trace.cost`.
-fn analytics_filter(q: &mut Sql, key: &str, comparator: &str, value: &TraceValue) {
+pub(crate) fn analytics_filter(q: &mut Sql, key: &str, comparator: &str, value: &TraceValue) {
     let tokens = key == META_TOKEN_USAGE;
     let columns: &[&str] = if tokens {
         &TOKEN_COLUMNS
