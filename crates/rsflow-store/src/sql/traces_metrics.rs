@@ -251,7 +251,8 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
     }
-    let h = (sorted.len() - 1) as f64 * p / 100.0;
+    // MLflow's SQLite aggregate, operation for operation (the last bits match too).
+    let h = (p / 100.0) * (sorted.len() - 1) as f64;
     let lo = h.floor() as usize;
     let hi = (lo + 1).min(sorted.len() - 1);
     Some(sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]))
@@ -564,7 +565,7 @@ mod tests {
         );
         let v = [1.0, 2.0, 3.0, 4.0];
         assert_eq!(percentile(&v, 50.0), Some(2.5));
-        assert_eq!(percentile(&v, 90.0), Some(3.7000000000000006));
+        assert_eq!(percentile(&v, 90.0), Some(3.7000000000000002));
         assert_eq!(percentile(&[5.0], 99.0), Some(5.0));
     }
 }
