@@ -519,3 +519,57 @@ pub struct MetricDataPoint {
     pub dimensions: BTreeMap<String, String>,
     pub values: BTreeMap<String, f64>,
 }
+
+/// `calculate-filter-correlation`: NPMI of two trace filters (NaN when undefined).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TraceFilterCorrelation {
+    pub npmi: f64,
+    pub npmi_smoothed: Option<f64>,
+    pub filter1_count: i64,
+    pub filter2_count: i64,
+    pub joint_count: i64,
+    pub total_count: i64,
+}
+
+/// `_calculate_npmi_core`.
+fn npmi_core(n11: f64, n10: f64, n01: f64, n00: f64, smoothing: f64) -> f64 {
+    let (a, b, c, d) = (
+        n11 + smoothing,
+        n10 + smoothing,
+        n01 + smoothing,
+        n00 + smoothing,
+    );
+    let n = a + b + c + d;
+    let n1 = a + b;
+    let n2 = a + c;
+    if n1 <= 0.0 || n2 <= 0.0 || a <= 0.0 {
+        return f64::NAN;
+    }
+    if n10 == 0.0 && n01 == 0.0 && n00 == 0.0 {
+        return 1.0;
+    }
+    let pmi = (a.ln() + n.ln()) - (n1.ln() + n2.ln());
+    let denominator = -(a.ln() - n.ln());
+    (pmi / denominator).clamp(-1.0, 1.0)
+}
+
+/// `calculate_npmi_from_counts`: (npmi, npmi_smoothed).
+pub fn npmi_from_counts(joint: i64, filter1: i64, filter2: i64, total: i64) -> (f64, f64) {
+    if total <= 0 || filter1 == 0 || filter2 == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let n11 = joint;
+    let n10 = filter1 - joint;
+    let n01 = filter2 - joint;
+    let n00 = total - filter1 - filter2 + joint;
+    if n11.min(n10).min(n01).min(n00) < 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let (a, b, c, d) = (n11 as f64, n10 as f64, n01 as f64, n00 as f64);
+    let raw = if joint == 0 {
+        -1.0
+    } else {
+        npmi_core(a, b, c, d, 0.0)
+    };
+    (raw, npmi_core(a, b, c, d, 0.5))
+}

@@ -210,8 +210,17 @@ async fn compare_with_reference(
 ) -> usize {
     let filters: Vec<String> = FILTERS.iter().map(|f| f.replace("RUNID", run_id)).collect();
     let metrics = metric_queries();
+    let correlations = json!([
+        ["trace.status = 'OK'", "span.type = 'RETRIEVER'", null],
+        ["trace.status = 'ERROR'", "tag.team = 'a'", null],
+        [
+            "span.name = 'inner'",
+            "feedback.quality > 0.5",
+            "trace.timestamp_ms > 0"
+        ],
+    ]);
     let request = json!({"trace_ids": trace_ids, "experiment_ids": [exp], "filters": filters,
-        "metrics": metrics});
+        "metrics": metrics, "correlations": correlations});
     let reference = run_python(
         venv,
         &["dump", db.to_str().unwrap()],
@@ -269,6 +278,30 @@ async fn compare_with_reference(
             floats(&ours),
             floats(&reference["metrics"][i]),
             "metrics {m}"
+        );
+        checks += 1;
+    }
+    for (i, c) in correlations.as_array().unwrap().iter().enumerate() {
+        let r = store
+            .calculate_filter_correlation(
+                &[exp.to_string()],
+                c[0].as_str().unwrap(),
+                c[1].as_str().unwrap(),
+                c[2].as_str(),
+            )
+            .await
+            .unwrap();
+        let nan_null = |x: f64| if x.is_nan() { Value::Null } else { json!(x) };
+        let ours = json!({
+            "npmi": nan_null(r.npmi),
+            "npmi_smoothed": r.npmi_smoothed.map_or(Value::Null, nan_null),
+            "filter1_count": r.filter1_count, "filter2_count": r.filter2_count,
+            "joint_count": r.joint_count, "total_count": r.total_count,
+        });
+        assert_eq!(
+            floats(&ours),
+            floats(&reference["correlations"][i]),
+            "correlation {c}"
         );
         checks += 1;
     }

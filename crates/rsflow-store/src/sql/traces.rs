@@ -1019,6 +1019,16 @@ impl TraceStore for SqlStore {
     ) -> Result<Vec<rsflow_core::trace::MetricDataPoint>> {
         self.query_trace_metrics_impl(query).await
     }
+    async fn calculate_filter_correlation(
+        &self,
+        experiment_ids: &[String],
+        filter1: &str,
+        filter2: &str,
+        base_filter: Option<&str>,
+    ) -> Result<rsflow_core::trace::TraceFilterCorrelation> {
+        self.calculate_filter_correlation_impl(experiment_ids, filter1, filter2, base_filter)
+            .await
+    }
 }
 
 #[cfg(test)]

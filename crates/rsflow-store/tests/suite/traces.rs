@@ -1296,6 +1296,47 @@ pub async fn metrics(s: &dyn MetadataStore) {
         ErrorCode::InvalidParameterValue,
         "Filtering by span is only supported for SPANS view type, got TRACES",
     );
+    // Filter correlation (counts within the experiment; NPMI of the 2x2 table).
+    let c = s
+        .calculate_filter_correlation(
+            std::slice::from_ref(&exp),
+            "trace.status = 'OK'",
+            "trace.execution_time_ms > 15",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            c.filter1_count,
+            c.filter2_count,
+            c.joint_count,
+            c.total_count
+        ),
+        (2, 2, 1, 3)
+    );
+    let (npmi, smoothed) = rsflow_core::trace::npmi_from_counts(1, 2, 2, 3);
+    assert_eq!((c.npmi, c.npmi_smoothed), (npmi, Some(smoothed)));
+    assert!((-1.0..=1.0).contains(&c.npmi));
+    let c = s
+        .calculate_filter_correlation(
+            std::slice::from_ref(&exp),
+            "trace.status = 'OK'",
+            "trace.status = 'ERROR'",
+            Some("trace.timestamp_ms >= 2000"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            c.filter1_count,
+            c.filter2_count,
+            c.joint_count,
+            c.total_count
+        ),
+        (1, 1, 0, 2)
+    );
+    assert_eq!(c.npmi, -1.0);
     let mut no_range = q(
         MetricViewType::Traces,
         "trace_count",
