@@ -24,7 +24,8 @@ pub use parse::{
     parse_registered_model_order_by, parse_run_filter, parse_run_order_by,
 };
 pub use traces::{
-    TraceClause, TraceEntity, TraceOrderBy, TraceValue, parse_trace_filter, parse_trace_order_by,
+    MetricsFilter, TraceClause, TraceEntity, TraceOrderBy, TraceValue, parse_trace_filter,
+    parse_trace_metrics_filter, parse_trace_order_by,
 };
 
 /// What a clause or an order-by key refers to.

@@ -438,3 +438,138 @@ mod tests {
         assert_eq!(c.input_cost, Some(0.0));
     }
 }
+
+/// `QueryTraceMetrics.view_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetricViewType {
+    #[serde(rename = "TRACES")]
+    Traces,
+    #[serde(rename = "SPANS")]
+    Spans,
+    #[serde(rename = "ASSESSMENTS")]
+    Assessments,
+}
+
+/// `MetricAggregation.aggregation_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AggregationType {
+    Count,
+    Sum,
+    Avg,
+    Percentile,
+    Min,
+    Max,
+}
+
+impl AggregationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AggregationType::Count => "COUNT",
+            AggregationType::Sum => "SUM",
+            AggregationType::Avg => "AVG",
+            AggregationType::Percentile => "PERCENTILE",
+            AggregationType::Min => "MIN",
+            AggregationType::Max => "MAX",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MetricAggregation {
+    pub aggregation_type: AggregationType,
+    /// 0..=100, PERCENTILE only.
+    pub percentile_value: Option<f64>,
+}
+
+impl MetricAggregation {
+    /// The key of this aggregation in a data point's `values` (`str(MetricAggregation)`):
+    /// `COUNT`, `AVG`, ..., `P50.0`.
+    pub fn label(&self) -> String {
+        match (self.aggregation_type, self.percentile_value) {
+            (AggregationType::Percentile, Some(p)) => {
+                format!("P{}", crate::pyfmt::repr_float(p))
+            }
+            (t, _) => t.as_str().to_string(),
+        }
+    }
+}
+
+/// `POST /traces/metrics` after request decoding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceMetricsQuery {
+    pub experiment_ids: Vec<String>,
+    pub view_type: MetricViewType,
+    pub metric_name: String,
+    pub aggregations: Vec<MetricAggregation>,
+    pub dimensions: Vec<String>,
+    pub filters: Vec<String>,
+    pub time_interval_seconds: Option<i64>,
+    pub start_time_ms: Option<i64>,
+    pub end_time_ms: Option<i64>,
+    /// `None` means MLflow's 1000.
+    pub max_results: Option<i64>,
+}
+
+/// One row of the answer: `{"metric_name", "dimensions": {..}, "values": {"COUNT": 3.0}}`.
+/// A `time_bucket` dimension is an ISO 8601 UTC time (`2026-12-06T05:00:00+00:00`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricDataPoint {
+    pub metric_name: String,
+    pub dimensions: BTreeMap<String, String>,
+    pub values: BTreeMap<String, f64>,
+}
+
+/// `calculate-filter-correlation`: NPMI of two trace filters (NaN when undefined).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TraceFilterCorrelation {
+    pub npmi: f64,
+    pub npmi_smoothed: Option<f64>,
+    pub filter1_count: i64,
+    pub filter2_count: i64,
+    pub joint_count: i64,
+    pub total_count: i64,
+}
+
+/// `_calculate_npmi_core`.
+fn npmi_core(n11: f64, n10: f64, n01: f64, n00: f64, smoothing: f64) -> f64 {
+    let (a, b, c, d) = (
+        n11 + smoothing,
+        n10 + smoothing,
+        n01 + smoothing,
+        n00 + smoothing,
+    );
+    let n = a + b + c + d;
+    let n1 = a + b;
+    let n2 = a + c;
+    if n1 <= 0.0 || n2 <= 0.0 || a <= 0.0 {
+        return f64::NAN;
+    }
+    if n10 == 0.0 && n01 == 0.0 && n00 == 0.0 {
+        return 1.0;
+    }
+    let pmi = (a.ln() + n.ln()) - (n1.ln() + n2.ln());
+    let denominator = -(a.ln() - n.ln());
+    (pmi / denominator).clamp(-1.0, 1.0)
+}
+
+/// `calculate_npmi_from_counts`: (npmi, npmi_smoothed).
+pub fn npmi_from_counts(joint: i64, filter1: i64, filter2: i64, total: i64) -> (f64, f64) {
+    if total <= 0 || filter1 == 0 || filter2 == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let n11 = joint;
+    let n10 = filter1 - joint;
+    let n01 = filter2 - joint;
+    let n00 = total - filter1 - filter2 + joint;
+    if n11.min(n10).min(n01).min(n00) < 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let (a, b, c, d) = (n11 as f64, n10 as f64, n01 as f64, n00 as f64);
+    let raw = if joint == 0 {
+        -1.0
+    } else {
+        npmi_core(a, b, c, d, 0.0)
+    };
+    (raw, npmi_core(a, b, c, d, 0.5))
+}

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use rsflow_core::Result;
 use rsflow_core::trace::{
-    Assessment, AssessmentUpdate, SpanCursor, SpanRow, TraceInfo, TraceSpans, TraceState,
+    Assessment, AssessmentUpdate, MetricDataPoint, SpanCursor, SpanRow, TraceFilterCorrelation,
+    TraceInfo, TraceMetricsQuery, TraceSpans, TraceState,
 };
 use rsflow_core::wire::Page;
 
@@ -107,4 +108,17 @@ pub trait TraceStore: Send + Sync + 'static {
     ) -> Result<Assessment>;
     /// Idempotent; deleting an overriding assessment makes its target valid again.
     async fn delete_assessment(&self, trace_id: &str, assessment_id: &str) -> Result<()>;
+
+    /// `POST /traces/metrics`: aggregates over traces, spans or assessments (no paging: MLflow
+    /// never returns a next page either).
+    async fn query_trace_metrics(&self, query: &TraceMetricsQuery) -> Result<Vec<MetricDataPoint>>;
+    /// `calculate-filter-correlation`: counts of traces matching `filter1`, `filter2`, both,
+    /// and all (within `base_filter` when given), and their NPMI.
+    async fn calculate_filter_correlation(
+        &self,
+        experiment_ids: &[String],
+        filter1: &str,
+        filter2: &str,
+        base_filter: Option<&str>,
+    ) -> Result<TraceFilterCorrelation>;
 }

@@ -678,3 +678,95 @@ mod tests {
         );
     }
 }
+
+/// One filter of `POST /traces/metrics` (`SearchTraceMetricsUtils`): `<view>.<entity>[.<key>] =
+/// '<value>'`, views `trace` (entities `status`, `tag.<k>`, `metadata.<k>`), `span` (`name`,
+/// `status`, `type`), `assessment` (`name`, `type`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsFilter {
+    pub view_type: String,
+    pub entity: String,
+    pub key: Option<String>,
+    pub value: String,
+}
+
+/// Parses one `traces/metrics` filter.
+pub fn parse_trace_metrics_filter(filter: &str) -> Result<MetricsFilter> {
+    let comparisons = filter_comparisons(filter, InvalidStyle::Plain)?;
+    if comparisons.len() != 1 {
+        return Err(invalid(format!(
+            "Invalid filter: '{filter}'. Expected one filter clause."
+        )));
+    }
+    let parts = super::parse::comparison_parts(&comparisons[0])?;
+    if parts.len() != 3 {
+        return Err(invalid(format!(
+            "Invalid filter: '{filter}'. Expected one filter clause."
+        )));
+    }
+    let ident = parts[0].text();
+    let bad_ident = || {
+        invalid(format!(
+            "Invalid identifier {}. Columns should be specified as 'trace.<key>', \
+             'span.<key>', 'assessment.<key>'.",
+            crate::pyfmt::repr_str(&ident)
+        ))
+    };
+    let pieces: Vec<&str> = ident.splitn(3, '.').collect();
+    let (view, entity, key) = match pieces.as_slice() {
+        [v, e] => (*v, *e, None),
+        [v, e, k] => (*v, *e, Some(*k)),
+        _ => return Err(bad_ident()),
+    };
+    let view = trim_backticks(view);
+    let entities: &[(&str, bool)] = match view.as_str() {
+        "trace" => &[("status", false), ("tag", true), ("metadata", true)],
+        "span" => &[("name", false), ("status", false), ("type", false)],
+        "assessment" => &[("name", false), ("type", false)],
+        _ => {
+            return Err(invalid(format!(
+                "Invalid view type '{view}'. Valid values are dict_keys(['trace', 'span', \
+                 'assessment'])"
+            )));
+        }
+    };
+    let Some((_, needs_key)) = entities.iter().find(|(e, _)| *e == entity) else {
+        let names: Vec<&str> = entities.iter().map(|(e, _)| *e).collect();
+        return Err(invalid(format!(
+            "Invalid entity '{entity}' specified for view type '{view}'. Valid entities are {}",
+            repr_list(&names)
+        )));
+    };
+    if *needs_key && key.is_none() {
+        return Err(invalid(format!(
+            "Filtering by {entity} requires a key, e.g. '{view}.{entity}.<key> = <value>'"
+        )));
+    }
+    if !needs_key && key.is_some() {
+        return Err(invalid(format!(
+            "Filtering by {entity} does not require a key, use '{view}.{entity}' instead"
+        )));
+    }
+    let key = match key {
+        Some(k) => Some(trim_backticks(&strip_quotes(k, false)?)),
+        None => None,
+    };
+    let comparator = parts[1].text();
+    if comparator != "=" {
+        return Err(invalid(format!(
+            "Invalid comparator: '{comparator}', only '=' operator is supported"
+        )));
+    }
+    if !is_string_token(&parts[2]) {
+        return Err(invalid(format!(
+            "Expected a quoted string value for {entity} value (e.g. 'my-value'). Got value {}",
+            parts[2].text()
+        )));
+    }
+    Ok(MetricsFilter {
+        view_type: view,
+        entity: entity.to_string(),
+        key,
+        value: strip_quotes(&parts[2].text(), true)?,
+    })
+}

@@ -10,7 +10,7 @@
 //!   `search`: the trait methods by area.
 //! - `registry`, `registry_rows`, `registry_search`, `registry_rules`: the [`ModelRegistryStore`](crate::ModelRegistryStore).
 //! - `logged_models`, `logged_model_search`: the [`LoggedModelStore`](crate::LoggedModelStore).
-//! - `traces` (+ `traces_spans`, `traces_assessments`, `traces_search`): the
+//! - `traces` (+ `traces_spans`, `traces_assessments`, `traces_search`, `traces_metrics`): the
 //!   [`TraceStore`](crate::TraceStore).
 //!
 //! # Concurrency on SQLite
@@ -44,6 +44,7 @@ mod search;
 pub mod search_indexes;
 mod traces;
 mod traces_assessments;
+mod traces_metrics;
 mod traces_search;
 mod traces_spans;
 pub mod uri;

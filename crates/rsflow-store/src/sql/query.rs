@@ -181,7 +181,11 @@ impl Sql {
                 Arg::Bool(v) => args.add(*v),
                 Arg::Null => args.add(Option::<String>::None),
                 Arg::NullI64 => args.add(Option::<i64>::None),
-                Arg::NullF64 => args.add(Option::<f64>::None),
+                // sqlx 0.8's Any-to-PostgreSQL mapping swaps the float NULL kinds: an f64
+                // NULL becomes a float4 parameter (and a later f64 on the same prepared
+                // statement fails with "incorrect binary data format"); an f32 NULL becomes
+                // float8. On SQLite both are plain NULL.
+                Arg::NullF64 => args.add(Option::<f32>::None),
                 Arg::NullBool => args.add(Option::<bool>::None),
             };
         }

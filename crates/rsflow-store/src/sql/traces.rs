@@ -1013,6 +1013,22 @@ impl TraceStore for SqlStore {
         self.retrying(|| self.delete_assessment_impl(trace_id, assessment_id))
             .await
     }
+    async fn query_trace_metrics(
+        &self,
+        query: &rsflow_core::trace::TraceMetricsQuery,
+    ) -> Result<Vec<rsflow_core::trace::MetricDataPoint>> {
+        self.query_trace_metrics_impl(query).await
+    }
+    async fn calculate_filter_correlation(
+        &self,
+        experiment_ids: &[String],
+        filter1: &str,
+        filter2: &str,
+        base_filter: Option<&str>,
+    ) -> Result<rsflow_core::trace::TraceFilterCorrelation> {
+        self.calculate_filter_correlation_impl(experiment_ids, filter1, filter2, base_filter)
+            .await
+    }
 }
 
 #[cfg(test)]

@@ -106,7 +106,7 @@ fn numeric_value(v: &TraceValue) -> Option<TraceValue> {
 }
 
 /// The experiments a search covers: `None` means every trace (no ids given).
-fn experiment_scope(ids: &[String]) -> Result<Option<Vec<i64>>> {
+pub(crate) fn experiment_scope(ids: &[String]) -> Result<Option<Vec<i64>>> {
     if ids.is_empty() {
         return Ok(None);
     }
@@ -119,7 +119,7 @@ fn experiment_scope(ids: &[String]) -> Result<Option<Vec<i64>>> {
     Ok(Some(out))
 }
 
-fn push_scope(q: &mut Sql, alias: &str, scope: &Option<Vec<i64>>) {
+pub(crate) fn push_scope(q: &mut Sql, alias: &str, scope: &Option<Vec<i64>>) {
     match scope {
         None => {}
         Some(ids) if ids.is_empty() => {
@@ -133,7 +133,7 @@ fn push_scope(q: &mut Sql, alias: &str, scope: &Option<Vec<i64>>) {
 }
 
 /// `get_trace_analytics_metadata_filter` for `mlflow.trace.tokenUsage` / `mlflow.trace.cost`.
-fn analytics_filter(q: &mut Sql, key: &str, comparator: &str, value: &TraceValue) {
+pub(crate) fn analytics_filter(q: &mut Sql, key: &str, comparator: &str, value: &TraceValue) {
     let tokens = key == META_TOKEN_USAGE;
     let columns: &[&str] = if tokens {
         &TOKEN_COLUMNS
@@ -484,6 +484,51 @@ fn trim_backticks(s: &str) -> &str {
     }
 }
 
+/// `AND`-ed conditions of a parsed filter on `trace_info t` (MLflow's
+/// `_apply_trace_filter_clauses`): span predicates in one EXISTS, `run_id =` as metadata or link.
+pub(crate) fn push_conditions(
+    q: &mut Sql,
+    dialect: Dialect,
+    scope: &Option<Vec<i64>>,
+    clauses: &[TraceClause],
+) -> Result<()> {
+    let mut spans: Vec<&TraceClause> = Vec::new();
+    let mut run_id: Option<&TraceValue> = None;
+    for c in clauses {
+        if c.entity == TraceEntity::Span {
+            spans.push(c);
+            continue;
+        }
+        if c.entity == TraceEntity::Metadata && c.key == META_SOURCE_RUN && c.comparator == "=" {
+            run_id = Some(&c.value);
+            continue;
+        }
+        q.push(" AND ");
+        render_clause(q, dialect, scope, c)?;
+    }
+    if !spans.is_empty() {
+        render_span_exists(q, dialect, &spans)?;
+    }
+    if let Some(v) = run_id {
+        let v = scalar_text(v);
+        q.push(
+            " AND (EXISTS (SELECT 1 FROM entity_associations ea WHERE ea.source_id = \
+             t.request_id AND ea.source_type = 'trace' AND ea.destination_type = 'run' AND \
+             ea.destination_id = ",
+        )
+        .bind(v.clone())
+        .push(
+            ") OR EXISTS (SELECT 1 FROM trace_request_metadata m WHERE m.request_id = \
+             t.request_id AND m.\"key\" = ",
+        )
+        .bind(META_SOURCE_RUN)
+        .push(" AND m.value = ")
+        .bind(v)
+        .push("))");
+    }
+    Ok(())
+}
+
 impl SqlStore {
     pub(crate) async fn search_traces_impl(&self, query: &SearchTraces) -> Result<Page<TraceInfo>> {
         let max_results = query.max_results.unwrap_or(DEFAULT_MAX_RESULTS);
@@ -513,41 +558,7 @@ impl SqlStore {
         }
         q.push(" WHERE 1 = 1");
         push_scope(&mut q, "t", &scope);
-        let mut spans: Vec<&TraceClause> = Vec::new();
-        let mut run_id: Option<&TraceValue> = None;
-        for c in &clauses {
-            if c.entity == TraceEntity::Span {
-                spans.push(c);
-                continue;
-            }
-            if c.entity == TraceEntity::Metadata && c.key == META_SOURCE_RUN && c.comparator == "="
-            {
-                run_id = Some(&c.value);
-                continue;
-            }
-            q.push(" AND ");
-            render_clause(&mut q, dialect, &scope, c)?;
-        }
-        if !spans.is_empty() {
-            render_span_exists(&mut q, dialect, &spans)?;
-        }
-        if let Some(v) = run_id {
-            let v = scalar_text(v);
-            q.push(
-                " AND (EXISTS (SELECT 1 FROM entity_associations ea WHERE ea.source_id = \
-                 t.request_id AND ea.source_type = 'trace' AND ea.destination_type = 'run' AND \
-                 ea.destination_id = ",
-            )
-            .bind(v.clone())
-            .push(
-                ") OR EXISTS (SELECT 1 FROM trace_request_metadata m WHERE m.request_id = \
-                 t.request_id AND m.\"key\" = ",
-            )
-            .bind(META_SOURCE_RUN)
-            .push(" AND m.value = ")
-            .bind(v)
-            .push("))");
-        }
+        push_conditions(&mut q, dialect, &scope, &clauses)?;
         q.push(" ORDER BY ");
         let mut parts: Vec<String> = Vec::new();
         for (expr, nullable, asc) in &order_exprs {
@@ -615,5 +626,55 @@ fn order_expr(q: &mut Sql, i: usize, o: &TraceOrderBy) -> (String, bool) {
             .push(&format!(") ob{i} ON ob{i}.request_id = t.request_id"));
             (format!("ob{i}.value"), true)
         }
+    }
+}
+
+impl SqlStore {
+    /// MLflow's `calculate_trace_filter_correlation`: each filter is combined with the base
+    /// filter as text (`"<base> and <filter>"`) and rendered on its own, so span predicates of
+    /// the two filters need not hold on the same span.
+    pub(crate) async fn calculate_filter_correlation_impl(
+        &self,
+        experiment_ids: &[String],
+        filter1: &str,
+        filter2: &str,
+        base_filter: Option<&str>,
+    ) -> Result<rsflow_core::trace::TraceFilterCorrelation> {
+        let ids = experiment_scope(experiment_ids)?.unwrap_or_default();
+        let scope = Some(ids);
+        let base = base_filter.filter(|b| !b.is_empty());
+        let combine = |f: &str| match base {
+            Some(b) => format!("{b} and {f}"),
+            None => f.to_string(),
+        };
+        let f1 = parse_trace_filter(&combine(filter1))?;
+        let f2 = parse_trace_filter(&combine(filter2))?;
+        let base_clauses = parse_trace_filter(base.unwrap_or(""))?;
+        let dialect = self.dialect;
+        let mut tx = self.read_tx().await?;
+        let mut counts = Vec::with_capacity(4);
+        for sets in [vec![&base_clauses], vec![&f1], vec![&f2], vec![&f1, &f2]] {
+            let mut q = Sql::new("SELECT COUNT(*) FROM trace_info t WHERE 1 = 1");
+            push_scope(&mut q, "t", &scope);
+            for clauses in sets {
+                push_conditions(&mut q, dialect, &scope, clauses)?;
+            }
+            let row = q
+                .search_query(dialect)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            counts.push(sqlx::Row::try_get::<i64, _>(&row, 0).map_err(db_err)?);
+        }
+        let (total, c1, c2, joint) = (counts[0], counts[1], counts[2], counts[3]);
+        let (npmi, smoothed) = rsflow_core::trace::npmi_from_counts(joint, c1, c2, total);
+        Ok(rsflow_core::trace::TraceFilterCorrelation {
+            npmi,
+            npmi_smoothed: Some(smoothed),
+            filter1_count: c1,
+            filter2_count: c2,
+            joint_count: joint,
+            total_count: total,
+        })
     }
 }

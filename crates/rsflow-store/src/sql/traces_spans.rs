@@ -128,14 +128,22 @@ async fn recompute_aggregates(
     conn: &mut AnyConnection,
     trace_id: &str,
 ) -> Result<(Option<TokenUsage>, Option<TraceCost>)> {
-    let mut q = Sql::new("SELECT span_id, parent_span_id, content FROM spans WHERE trace_id = ");
-    q.bind(trace_id);
+    // Spans without usage or cost only matter for the tree's shape: skip their JSON.
+    let mut q = Sql::new("SELECT span_id, parent_span_id, CASE WHEN content LIKE ");
+    q.bind(format!("%\"{ATTR_CHAT_USAGE}\"%"))
+        .push(" OR content LIKE ")
+        .bind(format!("%\"{ATTR_LLM_COST}\"%"))
+        .push(" THEN content ELSE NULL END FROM spans WHERE trace_id = ")
+        .bind(trace_id);
     let mut usage = Vec::new();
     let mut cost = Vec::new();
     for r in q.query().fetch_all(&mut *conn).await.map_err(db_err)? {
         let id: String = r.try_get(0).map_err(db_err)?;
         let parent: Option<String> = r.try_get(1).map_err(db_err)?;
-        let content: String = r.try_get(2).map_err(db_err)?;
+        let content: String = r
+            .try_get::<Option<String>, _>(2)
+            .map_err(db_err)?
+            .unwrap_or_default();
         usage.push(AggregationNode::from_span_json(
             &id,
             parent.as_deref(),

@@ -67,6 +67,7 @@ macro_rules! all_suite_tests {
                 delete_and_links,
                 assessments,
                 search,
+                metrics,
             ];
         );
     };

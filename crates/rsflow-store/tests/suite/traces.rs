@@ -1147,3 +1147,206 @@ pub async fn search(s: &dyn MetadataStore) {
         "Ordering by reserved metadata 'mlflow.trace.cost' is not supported",
     );
 }
+
+pub async fn metrics(s: &dyn MetadataStore) {
+    use rsflow_core::trace::{
+        AggregationType, MetricAggregation, MetricViewType, TraceMetricsQuery,
+    };
+    let exp = new_experiment(s, "t").await;
+    let q = |view, metric: &str, aggs: Vec<(AggregationType, Option<f64>)>, dims: &[&str]| {
+        TraceMetricsQuery {
+            experiment_ids: vec![exp.clone()],
+            view_type: view,
+            metric_name: metric.into(),
+            aggregations: aggs
+                .into_iter()
+                .map(|(t, p)| MetricAggregation {
+                    aggregation_type: t,
+                    percentile_value: p,
+                })
+                .collect(),
+            dimensions: dims.iter().map(|d| d.to_string()).collect(),
+            filters: vec![],
+            time_interval_seconds: None,
+            start_time_ms: None,
+            end_time_ms: None,
+            max_results: None,
+        }
+    };
+    use AggregationType::*;
+    // An empty experiment still answers one COUNT of 0 (the Overview page's "0 traces").
+    let empty = s
+        .query_trace_metrics(&q(
+            MetricViewType::Traces,
+            "trace_count",
+            vec![(Count, None)],
+            &[],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(empty.len(), 1);
+    assert_eq!(empty[0].values["COUNT"], 0.0);
+    assert!(empty[0].dimensions.is_empty());
+    for (n, ms, state, dur) in [
+        (1u32, 1000i64, TraceState::Ok, 10i64),
+        (2, 2000, TraceState::Ok, 20),
+        (3, 3_600_000, TraceState::Error, 40),
+    ] {
+        let mut i = info(&tid(n), &exp, ms);
+        i.state = state;
+        i.execution_duration_ms = Some(dur);
+        s.start_trace(i).await.unwrap();
+    }
+    let by_status = s
+        .query_trace_metrics(&q(
+            MetricViewType::Traces,
+            "trace_count",
+            vec![(Count, None)],
+            &["trace_status"],
+        ))
+        .await
+        .unwrap();
+    let pairs: Vec<(String, f64)> = by_status
+        .iter()
+        .map(|p| (p.dimensions["trace_status"].clone(), p.values["COUNT"]))
+        .collect();
+    assert_eq!(pairs, vec![("ERROR".into(), 1.0), ("OK".into(), 2.0)]);
+    let lat = s
+        .query_trace_metrics(&q(
+            MetricViewType::Traces,
+            "latency",
+            vec![(Avg, None), (Percentile, Some(50.0)), (Max, None)],
+            &[],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(lat[0].values["AVG"], 70.0 / 3.0);
+    assert_eq!(lat[0].values["P50.0"], 20.0);
+    assert_eq!(lat[0].values["MAX"], 40.0);
+    let mut hourly = q(
+        MetricViewType::Traces,
+        "trace_count",
+        vec![(Count, None)],
+        &[],
+    );
+    hourly.time_interval_seconds = Some(3600);
+    hourly.start_time_ms = Some(0);
+    hourly.end_time_ms = Some(10_000_000);
+    let buckets = s.query_trace_metrics(&hourly).await.unwrap();
+    let got: Vec<(String, f64)> = buckets
+        .iter()
+        .map(|p| (p.dimensions["time_bucket"].clone(), p.values["COUNT"]))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("1970-01-01T00:00:00+00:00".into(), 2.0),
+            ("1970-01-01T01:00:00+00:00".into(), 1.0)
+        ]
+    );
+    let mut filtered = q(
+        MetricViewType::Traces,
+        "trace_count",
+        vec![(Count, None)],
+        &[],
+    );
+    filtered.filters = vec!["trace.status = 'OK'".into()];
+    assert_eq!(
+        s.query_trace_metrics(&filtered).await.unwrap()[0].values["COUNT"],
+        2.0
+    );
+    // Errors in MLflow's words.
+    assert_err(
+        s.query_trace_metrics(&q(MetricViewType::Traces, "nope", vec![(Count, None)], &[]))
+            .await,
+        ErrorCode::InvalidParameterValue,
+        "metric_name must be one of ['trace_count', 'session_count', 'latency'",
+    );
+    assert_err(
+        s.query_trace_metrics(&q(
+            MetricViewType::Traces,
+            "trace_count",
+            vec![(Sum, None)],
+            &[],
+        ))
+        .await,
+        ErrorCode::InvalidParameterValue,
+        "Found invalid aggregation_type(s): ['SUM']. Supported aggregation types: ['COUNT']",
+    );
+    assert_err(
+        s.query_trace_metrics(&q(
+            MetricViewType::Traces,
+            "latency",
+            vec![(Avg, None)],
+            &["span_name"],
+        ))
+        .await,
+        ErrorCode::InvalidParameterValue,
+        "Found invalid dimension(s): ['span_name']. Supported dimensions: ['trace_name']",
+    );
+    let mut bad_filter = q(
+        MetricViewType::Traces,
+        "trace_count",
+        vec![(Count, None)],
+        &[],
+    );
+    bad_filter.filters = vec!["span.name = 'x'".into()];
+    assert_err(
+        s.query_trace_metrics(&bad_filter).await,
+        ErrorCode::InvalidParameterValue,
+        "Filtering by span is only supported for SPANS view type, got TRACES",
+    );
+    // Filter correlation (counts within the experiment; NPMI of the 2x2 table).
+    let c = s
+        .calculate_filter_correlation(
+            std::slice::from_ref(&exp),
+            "trace.status = 'OK'",
+            "trace.execution_time_ms > 15",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            c.filter1_count,
+            c.filter2_count,
+            c.joint_count,
+            c.total_count
+        ),
+        (2, 2, 1, 3)
+    );
+    let (npmi, smoothed) = rsflow_core::trace::npmi_from_counts(1, 2, 2, 3);
+    assert_eq!((c.npmi, c.npmi_smoothed), (npmi, Some(smoothed)));
+    assert!((-1.0..=1.0).contains(&c.npmi));
+    let c = s
+        .calculate_filter_correlation(
+            std::slice::from_ref(&exp),
+            "trace.status = 'OK'",
+            "trace.status = 'ERROR'",
+            Some("trace.timestamp_ms >= 2000"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            c.filter1_count,
+            c.filter2_count,
+            c.joint_count,
+            c.total_count
+        ),
+        (1, 1, 0, 2)
+    );
+    assert_eq!(c.npmi, -1.0);
+    let mut no_range = q(
+        MetricViewType::Traces,
+        "trace_count",
+        vec![(Count, None)],
+        &[],
+    );
+    no_range.time_interval_seconds = Some(60);
+    assert_err(
+        s.query_trace_metrics(&no_range).await,
+        ErrorCode::InvalidParameterValue,
+        "start_time_ms and end_time_ms are required if time_interval_seconds is set",
+    );
+}
