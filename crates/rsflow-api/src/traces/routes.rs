@@ -56,6 +56,11 @@ pub(crate) fn v3_routes() -> Router<AppState> {
         .route("/mlflow/traces/batchGetInfos", post(batch_get_trace_infos))
         .route("/mlflow/traces/search", post(search_traces_v3))
         .route("/mlflow/traces/delete-traces", post(delete_traces))
+        .route("/mlflow/traces/metrics", post(query_trace_metrics))
+        .route(
+            "/mlflow/traces/calculate-filter-correlation",
+            post(calculate_filter_correlation),
+        )
         .route(
             "/mlflow/traces/{trace_id}/assessments",
             post(create_assessment),
@@ -357,6 +362,132 @@ async fn artifact_file(
     let resolved = s.resolve_root(root)?;
     let path = resolved.path(&ArtifactPath::parse(rel)?)?;
     Ok(crate::artifacts::send_artifact(resolved.store.as_ref(), &path, headers, false).await)
+}
+
+/// `POST traces/metrics` (the experiment Overview page's charts).
+async fn query_trace_metrics(State(s): State<AppState>, p: Params) -> Handler {
+    use rsflow_core::trace::{
+        AggregationType, MetricAggregation, MetricViewType, TraceMetricsQuery,
+    };
+    if !p.has("experiment_ids") {
+        return Err(MlflowError::missing_param("experiment_ids").into());
+    }
+    let experiment_ids = p.str_list("experiment_ids")?;
+    let view_type = match p.get("view_type") {
+        None => return Err(MlflowError::missing_param("view_type").into()),
+        Some(v) => match v.as_str().or_else(|| {
+            v.as_i64().and_then(|i| {
+                ["", "TRACES", "SPANS", "ASSESSMENTS"]
+                    .get(i as usize)
+                    .copied()
+            })
+        }) {
+            Some("TRACES") => MetricViewType::Traces,
+            Some("SPANS") => MetricViewType::Spans,
+            Some("ASSESSMENTS") => MetricViewType::Assessments,
+            _ => return Err(invalid_type("view_type", v)),
+        },
+    };
+    let metric_name = p.req_str("metric_name")?;
+    let aggregations = match p.get("aggregations") {
+        None => return Err(MlflowError::missing_param("aggregations").into()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|a| {
+                let t = match a.get("aggregation_type").and_then(Value::as_str) {
+                    Some("COUNT") => AggregationType::Count,
+                    Some("SUM") => AggregationType::Sum,
+                    Some("AVG") => AggregationType::Avg,
+                    Some("PERCENTILE") => AggregationType::Percentile,
+                    Some("MIN") => AggregationType::Min,
+                    Some("MAX") => AggregationType::Max,
+                    _ => return Err(invalid_type("aggregations", a)),
+                };
+                let percentile_value = match a.get("percentile_value") {
+                    None | Some(Value::Null) => None,
+                    Some(v) => Some(
+                        crate::extract::parse_f64(v)
+                            .ok_or_else(|| invalid_type("percentile_value", v))?,
+                    ),
+                };
+                Ok(MetricAggregation {
+                    aggregation_type: t,
+                    percentile_value,
+                })
+            })
+            .collect::<ApiResult<Vec<_>>>()?,
+        Some(other) => return Err(invalid_type("aggregations", other)),
+    };
+    let query = TraceMetricsQuery {
+        experiment_ids,
+        view_type,
+        metric_name,
+        aggregations,
+        dimensions: p.str_list("dimensions")?,
+        filters: p.str_list("filters")?,
+        time_interval_seconds: p.opt_i64("time_interval_seconds")?,
+        start_time_ms: p.opt_i64("start_time_ms")?,
+        end_time_ms: p.opt_i64("end_time_ms")?,
+        max_results: p.opt_i64("max_results")?,
+    };
+    let points = s.traces.query_trace_metrics(&query).await?;
+    if points.is_empty() {
+        return Ok(json_body(&json!({})));
+    }
+    let points: Vec<Value> = points
+        .iter()
+        .map(|d| {
+            let mut o = Map::new();
+            o.insert("metric_name".into(), json!(d.metric_name));
+            if !d.dimensions.is_empty() {
+                o.insert("dimensions".into(), json!(d.dimensions));
+            }
+            let values: Map<String, Value> = d
+                .values
+                .iter()
+                .map(|(k, v)| (k.clone(), proto_double(*v)))
+                .collect();
+            o.insert("values".into(), Value::Object(values));
+            Value::Object(o)
+        })
+        .collect();
+    Ok(json_body(&json!({ "data_points": points })))
+}
+
+/// A proto `double` in JSON: numbers, and `"NaN"`/`"Infinity"` as strings.
+fn proto_double(v: f64) -> Value {
+    if v.is_nan() {
+        json!("NaN")
+    } else if v.is_infinite() {
+        json!(if v > 0.0 { "Infinity" } else { "-Infinity" })
+    } else {
+        json!(v)
+    }
+}
+
+/// `POST traces/calculate-filter-correlation` (the UI's insights).
+async fn calculate_filter_correlation(State(s): State<AppState>, p: Params) -> Handler {
+    if !p.has("experiment_ids") {
+        return Err(MlflowError::missing_param("experiment_ids").into());
+    }
+    let experiment_ids = p.str_list("experiment_ids")?;
+    let filter1 = p.req_str("filter_string1")?;
+    let filter2 = p.req_str("filter_string2")?;
+    let base = p.opt_str("base_filter")?;
+    let c = s
+        .traces
+        .calculate_filter_correlation(&experiment_ids, &filter1, &filter2, base.as_deref())
+        .await?;
+    let mut o = Map::new();
+    o.insert("npmi".into(), proto_double(c.npmi));
+    if let Some(sm) = c.npmi_smoothed {
+        o.insert("npmi_smoothed".into(), proto_double(sm));
+    }
+    o.insert("filter1_count".into(), json!(c.filter1_count));
+    o.insert("filter2_count".into(), json!(c.filter2_count));
+    o.insert("joint_count".into(), json!(c.joint_count));
+    o.insert("total_count".into(), json!(c.total_count));
+    Ok(json_body(&Value::Object(o)))
 }
 
 // ------------------------------------------------------------------ shared v2/v3
