@@ -539,3 +539,49 @@ def test_a_50000_span_trace_is_stored_and_streamed(servers, bind_client):
     )
     # Held whole, the response and its JSON values would take several times the body size.
     assert after - before < max(64, len(body) / 2**20), (before, after, len(body))
+
+
+def test_otlp_hostile_shapes(client, flow_server):
+    """10,000-deep nesting, a parent cycle, a 5 MiB attribute: stored and served, never a 5xx;
+    a body over the JSON body cap is a 413 on rsflow (the reference takes any size)."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    exp_id = client.create_experiment(unique("otlp-hostile"))
+    hdr = {"Content-Type": "application/x-protobuf", "x-mlflow-experiment-id": exp_id}
+    req = ExportTraceServiceRequest()
+    spans = req.resource_spans.add().scope_spans.add().spans
+    tid = bytes.fromhex("9" * 32)
+    depth = 10_000
+    for i in range(depth):
+        s = Span(trace_id=tid, span_id=(i + 1).to_bytes(8, "big"), name=f"d{i}",
+                 start_time_unix_nano=1_700_000_000_000_000_000 + i,
+                 end_time_unix_nano=1_700_000_000_000_000_000 + 2 * depth - i)
+        if i:
+            s.parent_span_id = i.to_bytes(8, "big")
+        if i == depth - 1:
+            kv = s.attributes.add()
+            kv.key, kv.value.string_value = "mlflow.chat.tokenUsage", json.dumps({"input_tokens": 3})
+        spans.append(s)
+    for a, b in ((depth + 1, depth + 2), (depth + 2, depth + 1)):
+        spans.append(Span(trace_id=tid, span_id=a.to_bytes(8, "big"), parent_span_id=b.to_bytes(8, "big"),
+                          name=f"cycle{a}", start_time_unix_nano=1_700_000_000_000_000_000))
+    big = Span(trace_id=tid, span_id=(depth + 3).to_bytes(8, "big"), parent_span_id=(1).to_bytes(8, "big"),
+               name="big", start_time_unix_nano=1_700_000_000_000_000_001)
+    kv = big.attributes.add()
+    kv.key, kv.value.string_value = "blob", "z" * (5 * 2**20)
+    spans.append(big)
+    r = flow_server.post(OTLP, data=req.SerializeToString(), headers=hdr)
+    assert r.status_code == 200, r.text[:500]
+    trace_id = "tr-" + "9" * 32
+    r = flow_server.get("/api/3.0/mlflow/traces/get", params={"trace_id": trace_id})
+    assert r.status_code == 200
+    got = r.json()["trace"]
+    assert len(got["spans"]) == depth + 3
+    assert got["spans"][0]["name"] == "d0"
+    assert json.loads(got["trace_info"]["trace_metadata"]["mlflow.trace.tokenUsage"])["input_tokens"] == 3
+    from helpers import MLFLOW
+
+    if flow_server.kind != MLFLOW:
+        r = flow_server.post(OTLP, data=b"\x0a" + b"\x00" * (33 * 2**20), headers=hdr)
+        assert r.status_code == 413 and r.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
