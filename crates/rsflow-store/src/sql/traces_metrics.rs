@@ -565,7 +565,7 @@ mod tests {
         );
         let v = [1.0, 2.0, 3.0, 4.0];
         assert_eq!(percentile(&v, 50.0), Some(2.5));
-        assert_eq!(percentile(&v, 90.0), Some(3.7000000000000002));
+        assert_eq!(percentile(&v, 90.0), Some(3.7));
         assert_eq!(percentile(&[5.0], 99.0), Some(5.0));
     }
 }

@@ -31,9 +31,6 @@ const SPAN_COLUMNS: &str = "trace_id, span_id, parent_span_id, name, type, statu
      start_time_unix_nano, end_time_unix_nano, content, model_name, model_provider, input_cost, \
      output_cost, total_cost";
 
-/// Root first, then start time, then span id.
-const SPAN_ORDER_KEY: &str = "CASE WHEN parent_span_id IS NULL THEN 0 ELSE 1 END";
-
 fn span_from_row(r: &sqlx::any::AnyRow) -> Result<SpanRow> {
     let get = || -> std::result::Result<SpanRow, sqlx::Error> {
         Ok(SpanRow {
@@ -408,28 +405,52 @@ impl SqlStore {
         after: Option<SpanCursor>,
         limit: usize,
     ) -> Result<Vec<SpanRow>> {
+        // Two range scans instead of one sort over the whole trace: roots, then children in
+        // (start time, span id) order, which the (trace_id, start_time_unix_nano) index serves
+        // page by page for traces of any size.
+        let mut out = Vec::new();
+        if after.as_ref().is_none_or(|c| !c.is_child) {
+            out = self
+                .span_range(trace_id, false, after.as_ref(), limit)
+                .await?;
+        }
+        if out.len() < limit {
+            let child_cursor = after.as_ref().filter(|c| c.is_child);
+            let rest = self
+                .span_range(trace_id, true, child_cursor, limit - out.len())
+                .await?;
+            out.extend(rest);
+        }
+        Ok(out)
+    }
+
+    /// Roots (`children == false`) or children of a trace after `cursor`, in (start, id) order.
+    async fn span_range(
+        &self,
+        trace_id: &str,
+        children: bool,
+        cursor: Option<&SpanCursor>,
+        limit: usize,
+    ) -> Result<Vec<SpanRow>> {
         let mut q = Sql::new(&format!(
             "SELECT {SPAN_COLUMNS} FROM spans WHERE trace_id = "
         ));
-        q.bind(trace_id);
-        if let Some(c) = after {
-            let child = i64::from(c.is_child);
-            q.push(&format!(" AND ({SPAN_ORDER_KEY} > "))
-                .bind(child)
-                .push(&format!(" OR ({SPAN_ORDER_KEY} = "))
-                .bind(child)
-                .push(" AND (start_time_unix_nano > ")
+        q.bind(trace_id).push(if children {
+            " AND parent_span_id IS NOT NULL"
+        } else {
+            " AND parent_span_id IS NULL"
+        });
+        if let Some(c) = cursor {
+            q.push(" AND (start_time_unix_nano > ")
                 .bind(c.start_time_ns)
                 .push(" OR (start_time_unix_nano = ")
                 .bind(c.start_time_ns)
                 .push(" AND span_id > ")
-                .bind(c.span_id)
-                .push("))))");
+                .bind(c.span_id.as_str())
+                .push("))");
         }
-        q.push(&format!(
-            " ORDER BY {SPAN_ORDER_KEY}, start_time_unix_nano, span_id LIMIT "
-        ))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        q.push(" ORDER BY start_time_unix_nano, span_id LIMIT ")
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
         q.query()
             .fetch_all(&self.read)
             .await

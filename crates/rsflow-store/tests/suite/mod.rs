@@ -68,6 +68,7 @@ macro_rules! all_suite_tests {
                 assessments,
                 search,
                 metrics,
+                large_trace,
             ];
         );
     };

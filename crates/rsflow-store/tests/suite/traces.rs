@@ -1350,3 +1350,44 @@ pub async fn metrics(s: &dyn MetadataStore) {
         "start_time_ms and end_time_ms are required if time_interval_seconds is set",
     );
 }
+
+/// A big trace in one batch (many multi-row upsert chunks), paged back whole and in order.
+pub async fn large_trace(s: &dyn MetadataStore) {
+    let exp = new_experiment(s, "t").await;
+    let t = tid(90);
+    let n = 5_000u64;
+    let mut spans = vec![span(&t, 1, None, 0, 1_000_000)];
+    // A deep chain and wide fan-out: parents precede or follow their children freely.
+    for i in 2..=n {
+        let parent = if i % 2 == 0 { i - 1 } else { 1 };
+        spans.push(span(&t, i, Some(parent), ((n - i) % 97) as i64, 1_000_000));
+    }
+    s.log_spans(&exp, &[batch(&t, spans, Some(root_ok()))], None)
+        .await
+        .unwrap();
+    assert_eq!(s.count_spans(&t).await.unwrap(), n as i64);
+    let mut seen = std::collections::HashSet::new();
+    let mut last: Option<(bool, i64, String)> = None;
+    let mut cursor = None;
+    loop {
+        let page = s.list_spans(&t, cursor.clone(), 700).await.unwrap();
+        let Some(tail) = page.last() else { break };
+        cursor = Some(SpanCursor::after(tail));
+        for sp in &page {
+            let key = (
+                sp.parent_span_id.is_some(),
+                sp.start_time_ns,
+                sp.span_id.clone(),
+            );
+            if let Some(prev) = &last {
+                assert!(*prev < key, "out of order: {prev:?} then {key:?}");
+            }
+            last = Some(key);
+            assert!(seen.insert(sp.span_id.clone()));
+        }
+    }
+    assert_eq!(seen.len(), n as usize);
+    let i = s.get_trace_info(&t).await.unwrap();
+    assert_eq!(i.state, TraceState::Ok);
+    assert_eq!(i.execution_duration_ms, Some(1));
+}
