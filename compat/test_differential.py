@@ -507,7 +507,7 @@ def _dig(body: Any, dotted: str) -> Any:
 
 
 def _send(server: Server, step: Step, env: dict[str, str]) -> requests.Response:
-    headers = dict(step.headers or {})
+    headers = _subst(dict(step.headers or {}), env)
     kwargs: dict[str, Any] = {"headers": headers, "allow_redirects": step.allow_redirects, "timeout": 60}
     if step.json is not None:
         kwargs["data"] = json.dumps(_subst(step.json, env)).encode()

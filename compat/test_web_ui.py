@@ -40,8 +40,6 @@ def ui_build() -> Path:
 # empty state for them; the tracking and registry pages do not need them). Each entry is a
 # regex over the path with template parameters replaced by "x1".
 UI_LEFT = {
-    r"ajax-api/[234]\.0/mlflow/traces(/.*)?": "tracing (GenAI traces): rsflow stores no traces",
-    r"ajax-api/[23]\.0/mlflow/get-trace-artifact": "tracing",
     r"ajax-api/3\.0/mlflow/(datasets|scorers|scorer|issues|review-queues|label-schemas)(/.*)?":
         "GenAI evaluation datasets, scorers, issues, review queues, label schemas",
     r"ajax-api/3\.0/mlflow/gateway(/.*)?": "AI gateway (not served by rsflow; server-info says so)",
@@ -69,6 +67,9 @@ UI_DIFFERENT = {
         "rsflow creates the run in the default experiment",
     ("ajax-api/2.0/mlflow-artifacts/artifacts/", "POST"):
         "the artifact proxy path takes GET/PUT/DELETE: rsflow answers 405, MLflow's FastAPI 404",
+    ("ajax-api/2.0/mlflow/traces", "POST"):
+        "v2 StartTrace without experiment_id: MLflow crashes (500, invalid literal for int()); "
+        "rsflow answers 400 missing 'experiment_id'",
     ("graphql", "GET"): "no query: MLflow crashes (500); rsflow answers a GraphQL error (200)",
     ("graphql", "POST"): "no query: MLflow crashes (500); rsflow answers a GraphQL error (200)",
 }

@@ -257,7 +257,7 @@ done_step "compat suite"
 if [[ -n "${RSFLOW_PG_RUN:-}" ]]; then
     banner "compat flows on PostgreSQL (COMPAT_BACKEND=postgres)"
     COMPAT_BACKEND=postgres run_pytest "compat flows on PostgreSQL" \
-        compat/test_tracking_flows.py compat/test_models.py
+        compat/test_tracking_flows.py compat/test_models.py compat/test_traces.py
     done_step "compat flows (postgres)"
 
     # Tiny sizes, rsflow only (both phases): the PostgreSQL benchmark cannot rot.

@@ -21,7 +21,9 @@ use tokio::sync::OwnedSemaphorePermit;
 /// bodies (503 when that stays exhausted), returned with the share it holds. The caps come from
 /// the limits middleware; MLflow has none (security.md §5), its largest legitimate bodies are
 /// dataset profiles of up to 16 MiB, hence the 32 MiB default.
-async fn read_json_body(req: Request) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
+pub(crate) async fn read_json_body(
+    req: Request,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
     let limits = req
         .extensions()
         .get::<BodyLimits>()

@@ -6,6 +6,7 @@
 //! - `error`: the single `MlflowError` -> HTTP response mapping.
 //! - `locations`: checks on client-supplied storage locations (host policy, traversal).
 //! - `tracking`: experiments, runs, metrics, params, tags, inputs and outputs.
+//! - `traces`: MLflow 3 tracing: OTLP `/v1/traces`, the v2/v3 trace routes, assessments.
 //! - [`security`]: Host allow-list, cross-origin blocking, security headers.
 //! - `meta`: `/health`, `/version`, server-info, the JSON 404.
 //! - `registry`: registered models and model versions (and `source` admission).
@@ -32,6 +33,7 @@ mod model_artifacts;
 mod registry;
 pub mod security;
 pub mod state;
+mod traces;
 mod tracking;
 pub mod ui;
 mod unconfigured;
@@ -59,9 +61,17 @@ fn api_v2(state: &AppState) -> Router<AppState> {
                 .merge(artifacts::run_routes())
                 .merge(registry::routes())
                 .merge(logged_models::routes())
-                .merge(model_artifacts::routes()),
+                .merge(model_artifacts::routes())
+                .merge(traces::v2_routes()),
         ))
         .merge(artifacts::proxy_routes())
+}
+
+/// Routes under `/api/3.0` and `/ajax-api/3.0`.
+fn api_v3(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/mlflow/server-info", get(meta::server_info))
+        .merge(tracking_only(state, traces::v3_routes()))
 }
 
 /// Tracking, registry and run-artifact routes answer 503 under `--artifacts-only`.
@@ -81,12 +91,31 @@ pub fn router(state: AppState) -> Router {
                     &state,
                     tracking::ajax_only_routes(&state)
                         .merge(artifacts::ajax_only_routes())
-                        .merge(model_artifacts::ajax_only_routes()),
+                        .merge(model_artifacts::ajax_only_routes())
+                        .merge(traces::ajax_only_routes()),
                 ))
                 // MLflow's gateway proxy is served even under `--artifacts-only`.
                 .route(
                     "/mlflow/gateway-proxy",
                     get(unconfigured::gateway_proxy).post(unconfigured::gateway_proxy),
+                ),
+        )
+        .nest("/api/3.0", api_v3(&state))
+        .nest(
+            "/ajax-api/3.0",
+            api_v3(&state)
+                .merge(tracking_only(&state, traces::ajax_only_routes()))
+                .route(
+                    "/mlflow/ui-telemetry",
+                    get(meta::ui_telemetry_config).post(meta::ui_telemetry_records),
+                )
+                .route(
+                    "/mlflow/assistant/config",
+                    get(unconfigured::assistant_config),
+                )
+                .route(
+                    "/mlflow/assistant/providers",
+                    get(unconfigured::assistant_providers),
                 ),
         )
         .merge(tracking_only(
@@ -95,19 +124,9 @@ pub fn router(state: AppState) -> Router {
                 .merge(model_artifacts::top_level_routes())
                 .route("/graphql", get(graphql::handler).post(graphql::handler)),
         ))
-        .route("/api/3.0/mlflow/server-info", get(meta::server_info))
-        .route("/ajax-api/3.0/mlflow/server-info", get(meta::server_info))
         .route(
-            "/ajax-api/3.0/mlflow/ui-telemetry",
-            get(meta::ui_telemetry_config).post(meta::ui_telemetry_records),
-        )
-        .route(
-            "/ajax-api/3.0/mlflow/assistant/config",
-            get(unconfigured::assistant_config),
-        )
-        .route(
-            "/ajax-api/3.0/mlflow/assistant/providers",
-            get(unconfigured::assistant_providers),
+            "/v1/traces",
+            axum::routing::post(traces::otlp::export).get(meta::not_found),
         )
         .route("/health", get(meta::health))
         .route("/version", get(meta::version))

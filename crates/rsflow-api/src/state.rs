@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rsflow_artifacts::{ArtifactResolver, ArtifactStore, HostPolicy, ResolvedRoot, StorageEnv};
-use rsflow_store::{LoggedModelStore, MetadataStore, ModelRegistryStore, TrackingStore};
+use rsflow_store::{
+    LoggedModelStore, MetadataStore, ModelRegistryStore, TraceStore, TrackingStore,
+};
 
 use crate::limits::{Limiter, LimitsConfig};
 use crate::security::SecurityConfig;
@@ -101,6 +103,8 @@ pub struct AppState {
     pub tracking: Arc<dyn TrackingStore>,
     pub registry: Arc<dyn ModelRegistryStore>,
     pub logged_models: Arc<dyn LoggedModelStore>,
+    /// MLflow 3 traces, spans and assessments.
+    pub traces: Arc<dyn TraceStore>,
     /// The proxy destination (`--artifacts-destination`); `None` when it is not configured.
     pub artifacts: Option<Arc<dyn ArtifactStore>>,
     /// The concurrency slots, shared by every clone of the state.
@@ -122,6 +126,7 @@ impl AppState {
             config: Arc::new(config),
             tracking: store.clone(),
             registry: store.clone(),
+            traces: store.clone(),
             logged_models: store,
             artifacts: None,
             resolver: ArtifactResolver::default(),

@@ -11,6 +11,7 @@
 //! - [`page_token`]: offset page tokens.
 //! - [`names`]: generated run and model names (`adjective-noun-NNN`).
 //! - [`secret_uri`]: [`SecretUri`], a URI whose password is never printed.
+//! - [`trace`]: MLflow 3 traces, spans and assessments as domain values.
 
 pub mod error;
 pub mod model_source;
@@ -19,6 +20,7 @@ pub mod page_token;
 pub mod pyfmt;
 pub mod search;
 pub mod secret_uri;
+pub mod trace;
 pub mod validation;
 pub mod wire;
 pub mod wire_models;

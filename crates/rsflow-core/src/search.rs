@@ -16,11 +16,16 @@ mod registry;
 mod runs;
 #[cfg(test)]
 mod tests;
+pub mod traces;
 
 pub use parse::{
     parse_experiment_filter, parse_experiment_order_by, parse_logged_model_filter,
     parse_model_version_filter, parse_model_version_order_by, parse_registered_model_filter,
     parse_registered_model_order_by, parse_run_filter, parse_run_order_by,
+};
+pub use traces::{
+    MetricsFilter, TraceClause, TraceEntity, TraceOrderBy, TraceValue, parse_trace_filter,
+    parse_trace_metrics_filter, parse_trace_order_by,
 };
 
 /// What a clause or an order-by key refers to.

@@ -7,11 +7,13 @@
 //! - [`sql`]: the sqlx implementation ([`SqlStore`]), schema creation and revision check.
 //! - [`registry`]: the [`ModelRegistryStore`] trait (registered models and versions).
 //! - [`logged_models`]: the [`LoggedModelStore`] trait (MLflow 3 logged models).
+//! - [`traces`]: the [`TraceStore`] trait (MLflow 3 traces, spans, assessments).
 
 pub mod error;
 pub mod logged_models;
 pub mod registry;
 pub mod sql;
+pub mod traces;
 
 pub use error::DbError;
 pub use logged_models::{
@@ -19,10 +21,15 @@ pub use logged_models::{
 };
 pub use registry::{CreateModelVersion, ModelRegistryStore, SearchRegistry};
 pub use sql::{ALEMBIC_HEAD, SqlStore, StoreOpenError, StoreSettings};
+pub use traces::{DeleteTraces, SearchTraces, TraceStore};
 
-/// Everything one metadata database serves: tracking, the model registry, logged models.
-pub trait MetadataStore: TrackingStore + ModelRegistryStore + LoggedModelStore {}
-impl<T: TrackingStore + ModelRegistryStore + LoggedModelStore> MetadataStore for T {}
+/// Everything one metadata database serves: tracking, the model registry, logged models,
+/// traces.
+pub trait MetadataStore:
+    TrackingStore + ModelRegistryStore + LoggedModelStore + TraceStore
+{
+}
+impl<T: TrackingStore + ModelRegistryStore + LoggedModelStore + TraceStore> MetadataStore for T {}
 
 /// Open the metadata store a `--backend-store-uri` names: the backend is chosen once, here,
 /// from the URI scheme.

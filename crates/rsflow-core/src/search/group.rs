@@ -458,6 +458,35 @@ fn synthetic_kw(text: &str) -> Node {
 /// MLflow's `_join_in_comparison_tokens`: `x IN (..)`, `x NOT IN (..)`, `x IS NULL` and
 /// `x IS NOT NULL` become comparisons. Whitespace is dropped. Its iterator consumes up to four
 /// tokens after an identifier even when they match nothing, which is mirrored exactly.
+/// Trace search's extra join (`_join_in_comparison_tokens(search_traces=True)`): a bare
+/// `timestamp` / `timestamp_ms` (a builtin name), a numeric comparator and an integer form one
+/// comparison. Runs on the output of [`join_in_comparisons`] (no whitespace left).
+pub(crate) fn join_timestamp_comparisons(tokens: Vec<Node>) -> Vec<Node> {
+    let mut out: Vec<Node> = Vec::with_capacity(tokens.len());
+    let mut rest: std::collections::VecDeque<Node> = tokens.into();
+    while let Some(first) = rest.pop_front() {
+        let is_ts = first.tt() == Some(Tt::Builtin)
+            && matches!(first.text().as_str(), "timestamp" | "timestamp_ms");
+        if is_ts
+            && rest.len() >= 2
+            && rest[0].tt() == Some(Tt::Comparison)
+            && matches!(
+                rest[0].text().as_str(),
+                ">" | ">=" | "!=" | "=" | "<" | "<="
+            )
+            && rest[1].tt() == Some(Tt::Integer)
+        {
+            let (Some(op), Some(num)) = (rest.pop_front(), rest.pop_front()) else {
+                break;
+            };
+            out.push(comparison(vec![first, op, num]));
+            continue;
+        }
+        out.push(first);
+    }
+    out
+}
+
 pub(crate) fn join_in_comparisons(tokens: Vec<Node>) -> Vec<Node> {
     let mut rest: std::collections::VecDeque<Node> =
         tokens.into_iter().filter(|t| !t.is_whitespace()).collect();

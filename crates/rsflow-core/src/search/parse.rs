@@ -6,7 +6,7 @@
 //! `search_utils.py` does, then every clause is checked the way the SQLAlchemy store does before
 //! it builds SQL. The first error of the first phase wins over any error of the second.
 
-use super::group::{Kind, Node, join_in_comparisons, parse_statements};
+use super::group::{Kind, Node, join_in_comparisons, join_timestamp_comparisons, parse_statements};
 use super::lex::Tt;
 use super::pylit::{Lit, literal_eval, py_float, shlex_split};
 use super::{Clause, Comparator, Entity, MAX_CLAUSES, MAX_FILTER_LEN, Value};
@@ -30,6 +30,8 @@ pub(crate) fn invalid(msg: impl Into<String>) -> MlflowError {
 pub(crate) enum InvalidStyle {
     Quoted,
     Plain,
+    /// Quoted, and a bare `timestamp > 1` is one comparison (trace search).
+    Traces,
 }
 
 fn check_length(filter: &str, what: &str) -> Result<()> {
@@ -58,12 +60,15 @@ pub(crate) fn filter_comparisons(filter: &str, style: InvalidStyle) -> Result<Ve
             repr_str(filter)
         )));
     }
-    let tokens = join_in_comparisons(statements.into_iter().next().unwrap_or_default());
+    let mut tokens = join_in_comparisons(statements.into_iter().next().unwrap_or_default());
+    if style == InvalidStyle::Traces {
+        tokens = join_timestamp_comparisons(tokens);
+    }
     let invalids: Vec<String> = tokens
         .iter()
         .filter(|t| !t.is(Kind::Comparison) && !t.is_kw("AND"))
         .map(|t| match style {
-            InvalidStyle::Quoted => format!("'{}'", t.text()),
+            InvalidStyle::Quoted | InvalidStyle::Traces => format!("'{}'", t.text()),
             InvalidStyle::Plain => t.text(),
         })
         .collect();
@@ -88,6 +93,15 @@ pub(crate) fn filter_comparisons(filter: &str, style: InvalidStyle) -> Result<Ve
 
 /// A comparison's tokens without whitespace, checked as `_validate_comparison` does.
 pub(crate) fn comparison_parts(comparison: &Node) -> Result<Vec<Node>> {
+    comparison_parts_with(comparison, |_| false)
+}
+
+/// [`comparison_parts`], also accepting a 3-token comparison whose first token is not an
+/// identifier when `allow_first` says so (trace search's bare `timestamp`).
+pub(crate) fn comparison_parts_with(
+    comparison: &Node,
+    allow_first: impl Fn(&Node) -> bool,
+) -> Result<Vec<Node>> {
     let parts: Vec<Node> = comparison
         .children()
         .iter()
@@ -113,7 +127,7 @@ pub(crate) fn comparison_parts(comparison: &Node) -> Result<Vec<Node>> {
             parts.len()
         )));
     }
-    if !parts[0].is(Kind::Identifier) {
+    if !parts[0].is(Kind::Identifier) && !allow_first(&parts[0]) {
         return Err(invalid(format!(
             "{base}. Expected 'Identifier' found '{}'",
             parts[0].text()

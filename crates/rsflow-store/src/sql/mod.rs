@@ -10,6 +10,8 @@
 //!   `search`: the trait methods by area.
 //! - `registry`, `registry_rows`, `registry_search`, `registry_rules`: the [`ModelRegistryStore`](crate::ModelRegistryStore).
 //! - `logged_models`, `logged_model_search`: the [`LoggedModelStore`](crate::LoggedModelStore).
+//! - `traces` (+ `traces_spans`, `traces_assessments`, `traces_search`, `traces_metrics`): the
+//!   [`TraceStore`](crate::TraceStore).
 //!
 //! # Concurrency on SQLite
 //! SQLite allows one writer at a time. Two pools keep that explicit: a write pool with exactly
@@ -41,6 +43,11 @@ mod runs;
 mod schema;
 mod search;
 pub mod search_indexes;
+mod traces;
+mod traces_assessments;
+mod traces_metrics;
+mod traces_search;
+mod traces_spans;
 pub mod uri;
 
 use std::time::Duration;

@@ -53,7 +53,11 @@ pub(crate) enum Arg {
     F64(f64),
     Str(String),
     Bool(bool),
+    /// A text NULL.
     Null,
+    NullI64,
+    NullF64,
+    NullBool,
 }
 
 impl From<i64> for Arg {
@@ -86,9 +90,31 @@ impl From<&String> for Arg {
         Arg::Str(v.clone())
     }
 }
-impl<T: Into<Arg>> From<Option<T>> for Arg {
+/// A typed NULL: PostgreSQL refuses a text-typed NULL for a numeric column.
+pub(crate) trait NullOf {
+    const NULL: Arg;
+}
+impl NullOf for i64 {
+    const NULL: Arg = Arg::NullI64;
+}
+impl NullOf for f64 {
+    const NULL: Arg = Arg::NullF64;
+}
+impl NullOf for bool {
+    const NULL: Arg = Arg::NullBool;
+}
+impl NullOf for String {
+    const NULL: Arg = Arg::Null;
+}
+impl NullOf for &str {
+    const NULL: Arg = Arg::Null;
+}
+impl NullOf for &String {
+    const NULL: Arg = Arg::Null;
+}
+impl<T: Into<Arg> + NullOf> From<Option<T>> for Arg {
     fn from(v: Option<T>) -> Self {
-        v.map_or(Arg::Null, Into::into)
+        v.map_or(T::NULL, Into::into)
     }
 }
 
@@ -165,6 +191,13 @@ impl Sql {
                 Arg::Str(v) => args.add(v.as_str()),
                 Arg::Bool(v) => args.add(*v),
                 Arg::Null => args.add(Option::<String>::None),
+                Arg::NullI64 => args.add(Option::<i64>::None),
+                // sqlx 0.8's Any-to-PostgreSQL mapping swaps the float NULL kinds: an f64
+                // NULL becomes a float4 parameter (and a later f64 on the same prepared
+                // statement fails with "incorrect binary data format"); an f32 NULL becomes
+                // float8. On SQLite both are plain NULL.
+                Arg::NullF64 => args.add(Option::<f32>::None),
+                Arg::NullBool => args.add(Option::<bool>::None),
             };
         }
         sqlx::query_with(&self.text, args)

@@ -57,6 +57,20 @@ macro_rules! all_suite_tests {
                 run_ordering_and_paging,
                 experiment_search,
             ];
+            traces: [
+                start_and_get,
+                spans_then_start_trace,
+                start_trace_then_spans,
+                log_spans_rules,
+                token_usage_across_batches,
+                span_paging,
+                tags_and_v2,
+                delete_and_links,
+                assessments,
+                search,
+                metrics,
+                large_trace,
+            ];
         );
     };
 }
@@ -65,6 +79,7 @@ pub mod experiments;
 pub mod logging;
 pub mod runs;
 pub mod search;
+pub mod traces;
 
 use rsflow_core::wire::{KeyValue, Metric, MetricValue, Run, RunTag};
 use rsflow_core::{ErrorCode, MlflowError};
