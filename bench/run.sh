@@ -20,6 +20,10 @@
 #   BENCH_PORT_BASE=15700            ports used: BASE+10 .. BASE+89 on 127.0.0.1
 #   BENCH_WORKDIR=.tmp/bench         state, test files (needs ~3x BENCH_BIG_MB free)
 #   BENCH_RESULTS=bench/results
+#   BENCH_TRACES=1                   afterwards bench/trace_bench.py (tracing: OTLP ingest,
+#                                    get_trace, search_traces vs mlflow server; its own
+#                                    trace-report.md/json); 0 leaves it out. The smoke run
+#                                    leaves it out: scripts/test.sh runs its --smoke itself.
 #   RSFLOW_BIN=...                   skip the build and use this binary
 #                                    (--smoke defaults to the debug build, which the test
 #                                    command has already made)
@@ -156,6 +160,10 @@ trap 'kill -TERM "$BENCH_PID" 2>/dev/null || true' INT TERM
 rc=0
 wait "$BENCH_PID" || rc=$?
 trap - INT TERM
+if [[ $rc -eq 0 && $SMOKE == 0 && "${BENCH_TRACES:-1}" != "0" ]]; then
+    say "trace benchmark: bench/trace_bench.py"
+    "$CLIENT_PY" "$REPO/bench/trace_bench.py" --out "$BENCH_RESULTS" || rc=$?
+fi
 if [[ $rc -eq 0 ]]; then
     say "report: $BENCH_RESULTS/report.md"
     if [[ $SMOKE == 1 ]]; then

@@ -298,6 +298,9 @@ done_step "bench smoke"
 banner "large-file smoke: bench/large_file.py (16 MiB; the full check uses --gib 4)"
 run "$RSFLOW_PY" bench/large_file.py --gib 0.015625 --bin "$RSFLOW_BIN" --port 15791
 done_step "large-file smoke"
+banner "trace benchmark smoke: bench/trace_bench.py --smoke (tiny, rsflow only)"
+run "$RSFLOW_PY" bench/trace_bench.py --smoke --rsflow-bin "$RSFLOW_BIN" >/dev/null
+done_step "trace bench smoke"
 # ---- end of benchmark smoke
 
 banner "summary"
