@@ -128,6 +128,13 @@ pub fn repr_float(x: f64) -> String {
 /// `json.dumps(s)` with its default `ensure_ascii=True`.
 pub fn json_dumps_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
+    write_json_str(&mut out, s, true);
+    out
+}
+
+/// A JSON string literal as `json.dumps` writes it, appended to `out`; `ascii` is its
+/// `ensure_ascii`.
+pub fn write_json_str(out: &mut String, s: &str, ascii: bool) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -138,7 +145,7 @@ pub fn json_dumps_str(s: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+            c if (c as u32) < 0x20 || (ascii && (c as u32) > 0x7e) => {
                 let mut buf = [0u16; 2];
                 for unit in c.encode_utf16(&mut buf) {
                     let _ = write!(out, "\\u{unit:04x}");
@@ -148,7 +155,6 @@ pub fn json_dumps_str(s: &str) -> String {
         }
     }
     out.push('"');
-    out
 }
 
 /// Python's `json.dumps` (default separators, `ensure_ascii`), for values MLflow writes as

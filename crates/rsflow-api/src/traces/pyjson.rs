@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use rsflow_core::pyfmt::repr_float;
+use rsflow_core::pyfmt::{repr_float, write_json_str};
 use serde_json::Value;
 
 /// A decoded attribute value (`_decode_otel_proto_anyvalue`): what a Python dict would hold.
@@ -82,8 +82,8 @@ fn write_val(out: &mut String, v: &PyVal, ascii: bool) {
             let _ = write!(out, "{i}");
         }
         PyVal::Float(f) => out.push_str(&float_text(*f)),
-        PyVal::Str(s) => write_str(out, s, ascii),
-        PyVal::Bytes(b) => write_str(out, &bytes_repr(b), ascii),
+        PyVal::Str(s) => write_json_str(out, s, ascii),
+        PyVal::Bytes(b) => write_json_str(out, &bytes_repr(b), ascii),
         PyVal::List(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -100,7 +100,7 @@ fn write_val(out: &mut String, v: &PyVal, ascii: bool) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                write_str(out, k, ascii);
+                write_json_str(out, k, ascii);
                 out.push_str(": ");
                 write_val(out, item, ascii);
             }
@@ -120,33 +120,9 @@ pub fn float_text(f: f64) -> String {
     }
 }
 
-/// A JSON string literal as `json.dumps` writes it.
-pub fn write_str(out: &mut String, s: &str, ascii: bool) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (ascii && (c as u32) > 0x7e) => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    let _ = write!(out, "\\u{unit:04x}");
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 pub fn str_literal(s: &str, ascii: bool) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    write_str(&mut out, s, ascii);
+    write_json_str(&mut out, s, ascii);
     out
 }
 

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use rsflow_artifacts::ArtifactPath;
 use rsflow_core::MlflowError;
-use rsflow_core::trace::{AssessmentUpdate, AssessmentValue, TraceState};
+use rsflow_core::trace::{AssessmentUpdate, AssessmentValue, TraceInfo, TraceState};
 use rsflow_store::{DeleteTraces, SearchTraces};
 use serde_json::{Map, Value, json};
 
@@ -179,17 +179,7 @@ async fn search_traces_v3(State(s): State<AppState>, p: Params) -> Handler {
         order_by: p.str_list("order_by")?,
         page_token: p.opt_str("page_token")?.filter(|t| !t.is_empty()),
     };
-    let page = s.traces.search_traces(&query).await?;
-    let mut body = Map::new();
-    if !page.items.is_empty() {
-        body.insert(
-            "traces".into(),
-            page.items.iter().map(wire::trace_info_v3).collect(),
-        );
-    }
-    if let Some(t) = page.next_page_token {
-        body.insert("next_page_token".into(), json!(t));
-    }
+    let body = search_page(&s, &query, wire::trace_info_v3).await?;
     json_ok(&body)
 }
 
@@ -623,6 +613,24 @@ async fn get_trace_info_v2(State(s): State<AppState>, Path(id): Path<String>) ->
     ))
 }
 
+/// One page of a trace search as v2 and v3 answer it: `traces` (omitted when empty) and
+/// `next_page_token`, each info in the route's wire form.
+async fn search_page(
+    s: &AppState,
+    query: &SearchTraces,
+    to_wire: fn(&TraceInfo) -> Value,
+) -> ApiResult<Map<String, Value>> {
+    let page = s.traces.search_traces(query).await?;
+    let mut body = Map::new();
+    if !page.items.is_empty() {
+        body.insert("traces".into(), page.items.iter().map(to_wire).collect());
+    }
+    if let Some(t) = page.next_page_token {
+        body.insert("next_page_token".into(), json!(t));
+    }
+    Ok(body)
+}
+
 async fn search_traces_v2(State(s): State<AppState>, p: Params) -> Handler {
     if !p.has("experiment_ids") {
         return Err(MlflowError::missing_param("experiment_ids").into());
@@ -634,17 +642,7 @@ async fn search_traces_v2(State(s): State<AppState>, p: Params) -> Handler {
         order_by: p.str_list("order_by")?,
         page_token: p.opt_str("page_token")?.filter(|t| !t.is_empty()),
     };
-    let page = s.traces.search_traces(&query).await?;
-    let mut body = Map::new();
-    if !page.items.is_empty() {
-        body.insert(
-            "traces".into(),
-            page.items.iter().map(wire::trace_info_v2).collect(),
-        );
-    }
-    if let Some(t) = page.next_page_token {
-        body.insert("next_page_token".into(), json!(t));
-    }
+    let body = search_page(&s, &query, wire::trace_info_v2).await?;
     Ok(json_body(&Value::Object(body)))
 }
 

@@ -19,9 +19,8 @@ use super::query::{Dialect, Sql, db_err};
 use super::traces::{COST_COLUMNS, TI_COLUMNS, TOKEN_COLUMNS, complete_infos, info_from_row};
 use crate::SearchTraces;
 
-/// `SEARCH_TRACES_DEFAULT_MAX_RESULTS` and the store's own ceiling.
+/// `SEARCH_TRACES_DEFAULT_MAX_RESULTS` (the ceiling is the store's shared one).
 const DEFAULT_MAX_RESULTS: i64 = 100;
-const MAX_RESULTS_THRESHOLD: i64 = 50_000;
 
 /// Render `<expr> <comparator> <value>`.
 fn compare(
@@ -532,18 +531,7 @@ pub(crate) fn push_conditions(
 impl SqlStore {
     pub(crate) async fn search_traces_impl(&self, query: &SearchTraces) -> Result<Page<TraceInfo>> {
         let max_results = query.max_results.unwrap_or(DEFAULT_MAX_RESULTS);
-        if max_results < 1 {
-            return Err(MlflowError::invalid_param(format!(
-                "Invalid value {max_results} for parameter 'max_results' supplied. It must be a \
-                 positive integer"
-            )));
-        }
-        if max_results > MAX_RESULTS_THRESHOLD {
-            return Err(MlflowError::invalid_param(format!(
-                "Invalid value {max_results} for parameter 'max_results' supplied. It must be at \
-                 most {MAX_RESULTS_THRESHOLD}"
-            )));
-        }
+        super::search::validate_max_results(max_results)?;
         let scope = experiment_scope(&query.experiment_ids)?;
         let order_by = parse_trace_order_by(&query.order_by)?;
         let clauses = parse_trace_filter(query.filter.as_deref().unwrap_or(""))?;
