@@ -35,12 +35,31 @@ def pytest_report_header(config):
     return f"compat target: {target_kind()} (COMPAT_TARGET)"
 
 
+# Figures printed at the end ("rsflow figures"). Under pytest-xdist (the test command runs
+# the suite on COMPAT_WORKERS processes, one module per worker at a time) each worker hands its
+# lines to the controller through `workeroutput`, which prints them all.
+_WORKER_LINES: list[str] = []
+
+
+def pytest_sessionfinish(session):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        from helpers import SUMMARY_LINES
+
+        workeroutput["rsflow_summary"] = list(SUMMARY_LINES)
+
+
+def pytest_testnodedown(node, error):
+    _WORKER_LINES.extend(getattr(node, "workeroutput", {}).get("rsflow_summary", []))
+
+
 def pytest_terminal_summary(terminalreporter):
     from helpers import SUMMARY_LINES
 
-    if SUMMARY_LINES:
+    lines = [*SUMMARY_LINES, *_WORKER_LINES]
+    if lines:
         terminalreporter.section("rsflow figures")
-        for line in SUMMARY_LINES:
+        for line in lines:
             terminalreporter.write_line(line)
 
 

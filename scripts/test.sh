@@ -26,6 +26,8 @@
 #                            compat flows on it
 #   RSFLOW_PG_PORT=N         PostgreSQL port (default 15832; the outage test uses N+1)
 #   PYTEST_ARGS="..."        extra pytest arguments (so do arguments to this script)
+#   COMPAT_WORKERS=N         pytest-xdist processes for the compat suites (default 2; 0 = one
+#                            process): modules are spread over them whole (--dist loadfile)
 #   RSFLOW_TEST_SKIP_STORAGE=1  do not start the storage servers (S3, Azure, GCS, SFTP); their
 #                            tests then skip with a reason instead of running
 #   RSFLOW_LOAD_SECS=N       duration of compat/test_load.py (default here 20; the test's own 60)
@@ -249,8 +251,15 @@ run_pytest() {
     fi
 }
 
+# The compat modules mostly wait on servers (the reference server's start-up, a browser's page
+# loads): spread whole modules over COMPAT_WORKERS processes; each keeps its own servers.
+COMPAT_XDIST=()
+if [[ "${COMPAT_WORKERS:-2}" != "0" ]]; then
+    COMPAT_XDIST=(-n "${COMPAT_WORKERS:-2}" --dist loadfile)
+fi
+
 banner "compat suite: pytest compat/ (target: ${COMPAT_TARGET:-rsflow}, RSFLOW_BIN=$RSFLOW_BIN)"
-run_pytest "compat suite" compat/ "$@"
+run_pytest "compat suite" "${COMPAT_XDIST[@]}" compat/ "$@"
 done_step "compat suite"
 
 # --- PostgreSQL: the tracking and model flows again, each server on a fresh database ---
@@ -275,6 +284,7 @@ fi
 banner "compat suite with the MLflow 3.18.0 client (.venv-mlflow318)"
 # shellcheck disable=SC2086
 RSFLOW_PY="$RSFLOW_MLFLOW318_PY" RSFLOW_SCHEMA_REVISION=f4a9b2c7d1e6 run_pytest "compat suite (mlflow 3.18.0)" \
+    "${COMPAT_XDIST[@]}" \
     ${COMPAT_318_FILES:-compat/test_tracking_flows.py compat/test_models.py compat/test_artifact_flows.py \
     compat/test_differential.py compat/test_db_interop.py compat/test_mlflow318.py compat/test_web_ui.py}
 done_step "compat suite (mlflow 3.18.0)"
