@@ -31,6 +31,20 @@ for _k, _v in {
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
+# The longest modules start first, so that under pytest-xdist no worker is left running one of
+# them alone at the end (whole modules go to a worker, in collection order).
+_LONG_MODULES = ("test_ui_browser.py", "test_ui_traces_browser.py", "test_db_upgrade.py",
+                 "test_db_interop.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def rank(item):
+        name = item.path.name
+        return _LONG_MODULES.index(name) if name in _LONG_MODULES else len(_LONG_MODULES)
+
+    items.sort(key=rank)  # stable: the order inside each module is kept
+
+
 def pytest_report_header(config):
     return f"compat target: {target_kind()} (COMPAT_TARGET)"
 
