@@ -48,9 +48,9 @@ async fn with_events(
         return Ok(hooks);
     }
     let ids: Vec<String> = hooks.iter().map(|h| h.webhook_id.clone()).collect();
-    let mut q = Sql::new("SELECT webhook_id, entity, action FROM webhook_events WHERE webhook_id IN (");
+    let mut q = Sql::new("SELECT webhook_id, entity, action FROM webhook_events WHERE webhook_id IN ");
     q.bind_list(&ids)
-        .push(") ORDER BY webhook_id, entity, action");
+        .push(" ORDER BY webhook_id, entity, action");
     let rows = q.query().fetch_all(&mut *conn).await.map_err(db_err)?;
     let mut by_id: HashMap<String, Vec<WebhookEventKey>> = HashMap::new();
     for r in rows {
