@@ -54,7 +54,10 @@ pub struct WebhookSettings {
 impl std::fmt::Debug for WebhookSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookSettings")
-            .field("encryption_key", &self.encryption_key.as_ref().map(|_| "***"))
+            .field(
+                "encryption_key",
+                &self.encryption_key.as_ref().map(|_| "***"),
+            )
             .field("url_policy", &self.url_policy)
             .field("request_timeout", &self.request_timeout)
             .field("max_retries", &self.max_retries)
@@ -296,7 +299,12 @@ impl Webhooks {
             .url_policy
             .validate(&hook.url)
             .await
-            .map_err(|e| format!("MlflowException({})", rsflow_core::pyfmt::repr_str(&e.message)))?;
+            .map_err(|e| {
+                format!(
+                    "MlflowException({})",
+                    rsflow_core::pyfmt::repr_str(&e.message)
+                )
+            })?;
         let url = reqwest::Url::parse(&hook.url).map_err(|e| format!("InvalidURL({e})"))?;
         literal_host_allowed(&url, self.settings.url_policy.allow_private_ips)?;
         let body = delivery_body(event, &iso_now(), data);
@@ -445,7 +453,10 @@ mod tests {
 
     #[test]
     fn timestamps_are_python_isoformat() {
-        assert_eq!(iso_utc(1_796_548_283, 89_969), "2026-12-06T09:11:23.089969+00:00");
+        assert_eq!(
+            iso_utc(1_796_548_283, 89_969),
+            "2026-12-06T09:11:23.089969+00:00"
+        );
         assert_eq!(iso_utc(0, 0), "1970-01-01T00:00:00+00:00");
     }
 

@@ -42,8 +42,8 @@ pub fn parse_event(v: &serde_json::Value) -> Result<Event, MlflowError> {
     let (entity_raw, action_raw) = (field("entity"), field("action"));
     let entity = entity_raw.to_ascii_lowercase();
     let action = action_raw.to_ascii_lowercase();
-    let known_entity = entity_raw == entity.to_ascii_uppercase()
-        && VALID_EVENTS.iter().any(|(e, _)| *e == entity);
+    let known_entity =
+        entity_raw == entity.to_ascii_uppercase() && VALID_EVENTS.iter().any(|(e, _)| *e == entity);
     if !known_entity {
         return Err(MlflowError::invalid_param(format!(
             "Invalid webhook event entity: {}. Valid entities are: {}.",
@@ -126,12 +126,7 @@ impl PyJson {
     }
 
     pub fn obj(fields: Vec<(&str, PyJson)>) -> Self {
-        PyJson::Obj(
-            fields
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
-        )
+        PyJson::Obj(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
     }
 
     pub fn write(&self, out: &mut String) {

@@ -111,7 +111,11 @@ fn v4_is_global(ip: Ipv4Addr) -> bool {
 }
 
 fn in_v6(ip: Ipv6Addr, net: Ipv6Addr, len: u32) -> bool {
-    let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len)
+    };
     u128::from(ip) & mask == u128::from(net) & mask
 }
 
@@ -144,6 +148,41 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         return Some(Ipv4Addr::from(bits as u32));
     }
     None
+}
+
+/// `str(ipaddress.ip_address(...))` in Python 3.11: IPv6 in plain compressed hex, also for
+/// IPv4-mapped addresses (which Rust prints dotted).
+pub fn python_ip(ip: IpAddr) -> String {
+    let IpAddr::V6(v6) = ip else {
+        return ip.to_string();
+    };
+    let seg = v6.segments();
+    // The first longest run (length > 1) of zero hextets becomes "::".
+    let (mut best, mut best_len, mut i) = (0usize, 0usize, 0usize);
+    while i < 8 {
+        if seg[i] == 0 {
+            let start = i;
+            while i < 8 && seg[i] == 0 {
+                i += 1;
+            }
+            if i - start > best_len {
+                (best, best_len) = (start, i - start);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    let hex = |r: &[u16]| {
+        r.iter()
+            .map(|h| format!("{h:x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    if best_len > 1 {
+        format!("{}::{}", hex(&seg[..best]), hex(&seg[best + best_len..]))
+    } else {
+        hex(&seg)
+    }
 }
 
 /// The operator's SSRF settings (`MLFLOW_WEBHOOK_ALLOWED_SCHEMES`,
@@ -193,8 +232,9 @@ impl UrlPolicy {
             if !is_public_ip(ip) {
                 return Err(MlflowError::invalid_param(format!(
                     "Webhook URL must not resolve to a non-public IP address. {} resolves to \
-                     {ip}.",
-                    repr_str(&hostname)
+                     {}.",
+                    repr_str(&hostname),
+                    python_ip(ip)
                 )));
             }
         }
@@ -232,13 +272,11 @@ impl reqwest::dns::Resolve for PublicOnlyResolver {
         let host = name.as_str().to_owned();
         let allow_private = self.allow_private_ips;
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::time::timeout(
-                RESOLVE_TIMEOUT,
-                tokio::net::lookup_host((host.clone(), 0)),
-            )
-            .await
-            .map_err(|_| format!("timed out resolving {host}"))??
-            .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host.clone(), 0)))
+                    .await
+                    .map_err(|_| format!("timed out resolving {host}"))??
+                    .collect();
             if !allow_private && let Some(bad) = addrs.iter().find(|a| !is_public_ip(a.ip())) {
                 return Err(format!(
                     "Webhook connection blocked: {} is not a public IP address. This may \
@@ -307,6 +345,18 @@ mod tests {
         ] {
             assert_eq!(is_public_ip(ip.parse().unwrap()), public, "{ip}");
         }
+    }
+
+    #[test]
+    fn ips_print_as_python_does() {
+        let p = |s: &str| python_ip(s.parse().unwrap());
+        assert_eq!(p("::ffff:169.254.169.254"), "::ffff:a9fe:a9fe");
+        assert_eq!(p("::1"), "::1");
+        assert_eq!(p("::"), "::");
+        assert_eq!(p("fe80::1:0:0:1"), "fe80::1:0:0:1");
+        assert_eq!(p("1:0:0:2:0:0:0:3"), "1:0:0:2::3");
+        assert_eq!(p("1:2:3:4:5:6:7:0"), "1:2:3:4:5:6:7:0");
+        assert_eq!(p("10.0.0.1"), "10.0.0.1");
     }
 
     #[test]

@@ -33,10 +33,7 @@ const LIST_MAX: i64 = 1000;
 /// The webhook routes, relative to `/api/2.0` (and `/ajax-api/2.0`).
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/mlflow/webhooks",
-            post(create_webhook).get(list_webhooks),
-        )
+        .route("/mlflow/webhooks", post(create_webhook).get(list_webhooks))
         .route(
             "/mlflow/webhooks/{webhook_id}",
             get(get_webhook)

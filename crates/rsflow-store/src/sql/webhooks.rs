@@ -48,7 +48,8 @@ async fn with_events(
         return Ok(hooks);
     }
     let ids: Vec<String> = hooks.iter().map(|h| h.webhook_id.clone()).collect();
-    let mut q = Sql::new("SELECT webhook_id, entity, action FROM webhook_events WHERE webhook_id IN ");
+    let mut q =
+        Sql::new("SELECT webhook_id, entity, action FROM webhook_events WHERE webhook_id IN ");
     q.bind_list(&ids)
         .push(" ORDER BY webhook_id, entity, action");
     let rows = q.query().fetch_all(&mut *conn).await.map_err(db_err)?;
@@ -67,7 +68,9 @@ async fn with_events(
 }
 
 async fn fetch_live(conn: &mut AnyConnection, webhook_id: &str) -> Result<WebhookRecord> {
-    let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM webhooks w WHERE w.webhook_id = "));
+    let mut q = Sql::new(&format!(
+        "SELECT {COLUMNS} FROM webhooks w WHERE w.webhook_id = "
+    ));
     q.bind(webhook_id)
         .push(" AND w.workspace = ")
         .bind(WORKSPACE)
@@ -127,7 +130,10 @@ async fn page(
         .push(" OFFSET ")
         .bind(offset);
     let rows = q.query().fetch_all(&mut *conn).await.map_err(db_err)?;
-    let mut hooks = rows.iter().map(record_from_row).collect::<Result<Vec<_>>>()?;
+    let mut hooks = rows
+        .iter()
+        .map(record_from_row)
+        .collect::<Result<Vec<_>>>()?;
     let next_page_token = (hooks.len() as i64 > max_results).then(|| {
         hooks.truncate(max_results as usize);
         encode_offset(offset + max_results)
