@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 
 import mlflow
 import pytest
@@ -109,3 +110,23 @@ def test_prompts_and_webhooks_cross_servers(module_servers, tmp_path, receiver, 
     second = module_servers.start(target_kind(), workdir=tmp_path / "t2", backend=uri, env=ENV)
     read(second, receiver, f"{backend}-m", by_mlflow)
     second.stop()
+
+
+def test_replicas_on_one_database_deliver_each_event_once(module_servers, tmp_path, receiver):
+    """Two replicas on one PostgreSQL database (SQLite without it): writes through either are
+    delivered exactly once, by the replica that served them."""
+    uri = create_pg_database("hooks_replicas") if pg_admin_url() else f"sqlite:///{tmp_path / 'replicas.db'}"
+    a = module_servers.start(target_kind(), workdir=tmp_path / "a", backend=uri, env=ENV)
+    b = module_servers.start(target_kind(), workdir=tmp_path / "b", backend=uri, env=ENV)
+    MlflowClient(a.tracking_uri).create_webhook(
+        name="replicas", url=f"{receiver.base}/replicas", events=["registered_model.created"], secret=SECRET)
+    names = [f"replica-model-{i}" for i in range(8)]
+    for i, name in enumerate(names):
+        MlflowClient((a if i % 2 else b).tracking_uri).create_registered_model(name)
+    for name in names:
+        receiver.wait("/replicas", lambda body, n=name: body["data"]["name"] == n)
+    time.sleep(1.0)  # a duplicate, if any, would arrive by now
+    delivered = [json.loads(g["body"])["data"]["name"] for g in receiver.on("/replicas")]
+    assert sorted(delivered) == sorted(names)
+    a.stop()
+    b.stop()
