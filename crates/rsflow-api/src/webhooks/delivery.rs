@@ -291,10 +291,12 @@ impl Webhooks {
         event: &Event,
         data: &PyJson,
     ) -> std::result::Result<TestOutcome, String> {
-        let secret = match hook.secret.as_deref().filter(|s| !s.is_empty()) {
+        // MLflow signs only when the decrypted secret is non-empty (`if webhook.secret:`).
+        let secret = match hook.secret.as_deref() {
             Some(stored) => Some(self.decrypt(stored).map_err(|e| e.message)?),
             None => None,
-        };
+        }
+        .filter(|s| !s.is_empty());
         self.settings
             .url_policy
             .validate(&hook.url)
