@@ -316,3 +316,25 @@ def test_events_and_fields_refused(guarded_server, open_server):
     assert_json_error(r, 404, "RESOURCE_DOES_NOT_EXIST", message="Webhook with ID does-not-exist not found.")
     names = {w["name"] for w in s.api("GET", "webhooks", params={"max_results": 1000}).json().get("webhooks", [])}
     assert "x" not in names and "-x-" not in names
+
+
+def test_stored_private_url_is_refused_at_delivery(module_servers, tmp_path, receiver):
+    """A webhook to a loopback receiver, stored while the setting allowed it, gets nothing from a
+    server without the setting: the URL is checked again before every delivery."""
+    uri = f"sqlite:///{tmp_path / 'recheck.db'}"
+    allowing = module_servers.start(workdir=tmp_path / "allowing", backend=uri,
+                                    env={"MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+                                         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+                                         "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": FERNET_KEY})
+    hook = MlflowClient(allowing.tracking_uri).create_webhook(
+        name="recheck", url=receiver.base + "/hook/recheck", events=["registered_model.created"])
+    allowing.stop()
+    guarded = module_servers.start(workdir=tmp_path / "guarded", backend=uri,
+                                   env={"MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": FERNET_KEY})
+    client = MlflowClient(guarded.tracking_uri)
+    client.create_registered_model(unique("not-delivered"))
+    result = client.test_webhook(hook.webhook_id)
+    assert not result.success and "Invalid webhook URL scheme: 'http'" in result.error_message
+    time.sleep(1.5)
+    assert receiver.on("/hook/recheck") == []
+    guarded.stop()
