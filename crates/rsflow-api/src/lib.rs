@@ -17,6 +17,7 @@
 //! - `graphql`: `/graphql`, the queries the web UI sends, answered by the REST handlers.
 //! - `gate`: the 503 answers of `--no-serve-artifacts` and `--artifacts-only`.
 //! - [`ui`]: MLflow's web UI (`/` and `/static-files/*`) from the `--ui-dir` build.
+//! - `webhooks`: registry webhooks (`/mlflow/webhooks*`) and the delivery of registry events.
 //! - `unconfigured`: the AI gateway proxy and the assistant's config/providers, answered as
 //!   `mlflow server` answers them when neither is set up.
 
@@ -37,6 +38,7 @@ mod traces;
 mod tracking;
 pub mod ui;
 mod unconfigured;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::Request;
@@ -62,7 +64,8 @@ fn api_v2(state: &AppState) -> Router<AppState> {
                 .merge(registry::routes())
                 .merge(logged_models::routes())
                 .merge(model_artifacts::routes())
-                .merge(traces::v2_routes()),
+                .merge(traces::v2_routes())
+                .merge(webhooks::routes()),
         ))
         .merge(artifacts::proxy_routes())
 }

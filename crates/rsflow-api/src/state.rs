@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use rsflow_artifacts::{ArtifactResolver, ArtifactStore, HostPolicy, ResolvedRoot, StorageEnv};
 use rsflow_store::{
-    LoggedModelStore, MetadataStore, ModelRegistryStore, TraceStore, TrackingStore,
+    LoggedModelStore, MetadataStore, ModelRegistryStore, TraceStore, TrackingStore, WebhookStore,
 };
 
 use crate::limits::{Limiter, LimitsConfig};
 use crate::security::SecurityConfig;
 use crate::ui::{UiConfig, UiFiles};
+use crate::webhooks::{WebhookSettings, Webhooks};
 
 /// Flags that shape the HTTP surface (mirrors `mlflow server`).
 #[derive(Debug, Clone, Default)]
@@ -39,6 +40,8 @@ pub struct ServerConfig {
     /// Credentials, endpoints and timeouts of artifact storage (for the destination and for
     /// direct-mode roots).
     pub storage: StorageEnv,
+    /// `MLFLOW_WEBHOOK_*`: secrets' key, SSRF policy, delivery timeouts and retries.
+    pub webhooks: WebhookSettings,
 }
 
 /// The `MLFLOW_*` environment settings `mlflow server` reads while serving; rsflow reads them
@@ -105,6 +108,10 @@ pub struct AppState {
     pub logged_models: Arc<dyn LoggedModelStore>,
     /// MLflow 3 traces, spans and assessments.
     pub traces: Arc<dyn TraceStore>,
+    /// Registry webhooks (rows).
+    pub webhook_store: Arc<dyn WebhookStore>,
+    /// Registry webhooks (secrets' cipher and the delivery queue).
+    pub webhooks: Arc<Webhooks>,
     /// The proxy destination (`--artifacts-destination`); `None` when it is not configured.
     pub artifacts: Option<Arc<dyn ArtifactStore>>,
     /// The concurrency slots, shared by every clone of the state.
@@ -120,7 +127,14 @@ impl AppState {
     /// One metadata store serves tracking, the registry and logged models (MLflow keeps them
     /// in one database unless `--registry-store-uri` says otherwise).
     pub fn new(config: ServerConfig, store: Arc<dyn MetadataStore>) -> Self {
+        let webhooks = Arc::new(Webhooks::new(
+            config.webhooks.clone(),
+            store.clone(),
+            store.clone(),
+        ));
         AppState {
+            webhooks,
+            webhook_store: store.clone(),
             limiter: Arc::new(Limiter::new(config.limits)),
             ui: UiFiles::new(&config.ui),
             config: Arc::new(config),

@@ -8,12 +8,14 @@
 //! - [`registry`]: the [`ModelRegistryStore`] trait (registered models and versions).
 //! - [`logged_models`]: the [`LoggedModelStore`] trait (MLflow 3 logged models).
 //! - [`traces`]: the [`TraceStore`] trait (MLflow 3 traces, spans, assessments).
+//! - [`webhooks`]: the [`WebhookStore`] trait (registry webhooks and their events).
 
 pub mod error;
 pub mod logged_models;
 pub mod registry;
 pub mod sql;
 pub mod traces;
+pub mod webhooks;
 
 pub use error::DbError;
 pub use logged_models::{
@@ -22,14 +24,18 @@ pub use logged_models::{
 pub use registry::{CreateModelVersion, ModelRegistryStore, SearchRegistry};
 pub use sql::{ALEMBIC_HEAD, SqlStore, StoreOpenError, StoreSettings};
 pub use traces::{DeleteTraces, SearchTraces, TraceStore};
+pub use webhooks::WebhookStore;
 
 /// Everything one metadata database serves: tracking, the model registry, logged models,
 /// traces.
 pub trait MetadataStore:
-    TrackingStore + ModelRegistryStore + LoggedModelStore + TraceStore
+    TrackingStore + ModelRegistryStore + LoggedModelStore + TraceStore + WebhookStore
 {
 }
-impl<T: TrackingStore + ModelRegistryStore + LoggedModelStore + TraceStore> MetadataStore for T {}
+impl<T: TrackingStore + ModelRegistryStore + LoggedModelStore + TraceStore + WebhookStore>
+    MetadataStore for T
+{
+}
 
 /// Open the metadata store a `--backend-store-uri` names: the backend is chosen once, here,
 /// from the URI scheme.

@@ -13,6 +13,8 @@ use clap::{ArgAction, Args};
 use rsflow_api::limits::LimitsConfig;
 use rsflow_api::security::SecurityConfig;
 use rsflow_api::ui::UiConfig;
+use rsflow_api::webhooks::guard::UrlPolicy;
+use rsflow_api::webhooks::{WebhookSettings, Webhooks};
 use rsflow_api::{MlflowSettings, ServerConfig, SourcePattern};
 use rsflow_artifacts::StorageEnv;
 use rsflow_core::SecretUri;
@@ -221,6 +223,36 @@ fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// MLflow's boolean environment flags (`true`/`1`, any case).
 fn env_true(name: &str) -> bool {
     env_var(name).is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1"))
+}
+
+/// MLflow's webhook settings (`environment_variables.py`); a key Fernet cannot use is refused
+/// here, as MLflow fails on it at start.
+fn webhook_settings() -> anyhow::Result<WebhookSettings> {
+    let d = WebhookSettings::default();
+    let encryption_key = env_var("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY").filter(|k| !k.is_empty());
+    if let Some(key) = &encryption_key {
+        Webhooks::check_key(key).map_err(anyhow::Error::msg)?;
+    }
+    Ok(WebhookSettings {
+        encryption_key,
+        url_policy: UrlPolicy {
+            allowed_schemes: env_var("MLFLOW_WEBHOOK_ALLOWED_SCHEMES")
+                .map(|v| split_list(&v))
+                .unwrap_or(d.url_policy.allowed_schemes),
+            allow_private_ips: env_true("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"),
+        },
+        request_timeout: Duration::from_secs(env_number(
+            "MLFLOW_WEBHOOK_REQUEST_TIMEOUT",
+            d.request_timeout.as_secs(),
+        )),
+        max_retries: env_number("MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES", d.max_retries),
+        max_workers: env_number("MLFLOW_WEBHOOK_DELIVERY_MAX_WORKERS", d.max_workers),
+        cache_ttl: Duration::from_secs(env_number(
+            "MLFLOW_WEBHOOK_CACHE_TTL",
+            d.cache_ttl.as_secs(),
+        )),
+        queue_capacity: env_number("RSFLOW_WEBHOOK_QUEUE_CAPACITY", d.queue_capacity),
+    })
 }
 
 fn mlflow_settings(storage: &StorageEnv) -> MlflowSettings {
@@ -578,6 +610,7 @@ impl ServerArgs {
                 model_version_source_pattern,
                 mlflow,
                 storage,
+                webhooks: webhook_settings()?,
             },
         })
     }

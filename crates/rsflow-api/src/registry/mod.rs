@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, json_ok};
 use crate::extract::{Params, invalid_type};
+use crate::webhooks::registry_events as hooks;
 
 /// `registered-models/search`: proto default and the handler's cap.
 const SEARCH_REGISTERED_MODELS_DEFAULT: i64 = 100;
@@ -125,6 +126,8 @@ async fn create_registered_model(State(st): State<AppState>, p: Params) -> ApiRe
         .registry
         .create_registered_model(&name, &tags, description.as_deref())
         .await?;
+    let is_prompt = source::is_prompt_request(&tags);
+    hooks::registered_model_created(&st, &name, &tags, description.as_deref(), is_prompt);
     json_ok(&json!({ "registered_model": rm }))
 }
 
@@ -201,6 +204,7 @@ async fn set_registered_model_tag(State(st): State<AppState>, p: Params) -> ApiR
     st.registry
         .set_registered_model_tag(&name, &key, &value)
         .await?;
+    hooks::registered_model_tag(&st, &name, &key, Some(&value));
     json_ok(&json!({}))
 }
 
@@ -208,6 +212,7 @@ async fn delete_registered_model_tag(State(st): State<AppState>, p: Params) -> A
     let name = p.req_str("name")?;
     let key = p.req_str("key")?;
     st.registry.delete_registered_model_tag(&name, &key).await?;
+    hooks::registered_model_tag(&st, &name, &key, None);
     json_ok(&json!({}))
 }
 
@@ -218,6 +223,7 @@ async fn set_alias(State(st): State<AppState>, p: Params) -> ApiResult<Response>
     st.registry
         .set_registered_model_alias(&name, &alias, &version)
         .await?;
+    hooks::alias(&st, &name, &alias, Some(&version));
     json_ok(&json!({}))
 }
 
@@ -227,6 +233,7 @@ async fn delete_alias(State(st): State<AppState>, p: Params) -> ApiResult<Respon
     st.registry
         .delete_registered_model_alias(&name, &alias)
         .await?;
+    hooks::alias(&st, &name, &alias, None);
     json_ok(&json!({}))
 }
 
@@ -264,14 +271,24 @@ async fn create_model_version(State(st): State<AppState>, p: Params) -> ApiResul
         .registry
         .create_model_version(CreateModelVersion {
             name: name.clone(),
-            source: admitted.source,
+            source: admitted.source.clone(),
             storage_location: admitted.storage_location,
-            run_id: Some(admitted.run_id.unwrap_or_default()),
+            run_id: Some(admitted.run_id.clone().unwrap_or_default()),
             run_link: Some(run_link.unwrap_or_default()),
-            description: Some(description.unwrap_or_default()),
-            tags,
+            description: Some(description.clone().unwrap_or_default()),
+            tags: tags.clone(),
         })
         .await?;
+    hooks::model_version_created(
+        &st,
+        &name,
+        &mv.version,
+        &admitted.source,
+        admitted.run_id.as_deref(),
+        &tags,
+        description.as_deref(),
+        is_prompt,
+    );
     if let Some(mid) = model_id.filter(|m| !m.is_empty() && !is_prompt) {
         st.logged_models
             .record_model_version(&mid, &name, mv.version_number())
@@ -361,6 +378,7 @@ async fn set_model_version_tag(State(st): State<AppState>, p: Params) -> ApiResu
     st.registry
         .set_model_version_tag(&name, &version, &key, &value)
         .await?;
+    hooks::model_version_tag(&st, &name, &version, &key, Some(&value));
     json_ok(&json!({}))
 }
 
@@ -371,5 +389,6 @@ async fn delete_model_version_tag(State(st): State<AppState>, p: Params) -> ApiR
     st.registry
         .delete_model_version_tag(&name, &version, &key)
         .await?;
+    hooks::model_version_tag(&st, &name, &version, &key, None);
     json_ok(&json!({}))
 }

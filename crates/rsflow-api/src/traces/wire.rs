@@ -24,7 +24,7 @@ fn cut(s: &str, n: usize) -> String {
 
 // ---------------------------------------------------------------- time
 
-fn days_to_civil(z: i64) -> (i64, u32, u32) {
+pub(crate) fn days_to_civil(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

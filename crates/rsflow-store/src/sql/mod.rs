@@ -12,6 +12,7 @@
 //! - `logged_models`, `logged_model_search`: the [`LoggedModelStore`](crate::LoggedModelStore).
 //! - `traces` (+ `traces_spans`, `traces_assessments`, `traces_search`, `traces_metrics`): the
 //!   [`TraceStore`](crate::TraceStore).
+//! - `webhooks`: the [`WebhookStore`](crate::WebhookStore).
 //!
 //! # Concurrency on SQLite
 //! SQLite allows one writer at a time. Two pools keep that explicit: a write pool with exactly
@@ -49,6 +50,7 @@ mod traces_metrics;
 mod traces_search;
 mod traces_spans;
 pub mod uri;
+mod webhooks;
 
 use std::time::Duration;
 

@@ -71,6 +71,7 @@ macro_rules! all_suite_tests {
                 metrics,
                 large_trace,
             ];
+            webhooks: [crud_and_events];
         );
     };
 }
@@ -80,6 +81,7 @@ pub mod logging;
 pub mod runs;
 pub mod search;
 pub mod traces;
+pub mod webhooks;
 
 use rsflow_core::wire::{KeyValue, Metric, MetricValue, Run, RunTag};
 use rsflow_core::{ErrorCode, MlflowError};
