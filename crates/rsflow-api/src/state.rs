@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rsflow_artifacts::{ArtifactResolver, ArtifactStore, HostPolicy, ResolvedRoot, StorageEnv};
 use rsflow_store::{
-    LoggedModelStore, MetadataStore, ModelRegistryStore, TraceStore, TrackingStore,
+    GenAiStore, LoggedModelStore, MetadataStore, ModelRegistryStore, TraceStore, TrackingStore,
 };
 
 use crate::limits::{Limiter, LimitsConfig};
@@ -62,6 +62,9 @@ pub struct MlflowSettings {
     pub proxy_multipart_download: bool,
     /// `MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES`, lower case.
     pub allowed_host_schemes: Vec<String>,
+    /// `MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS`: `@scorer` payloads may be registered (they are
+    /// stored, never run by rsflow).
+    pub enable_custom_scorers: bool,
 }
 
 impl Default for MlflowSettings {
@@ -75,6 +78,7 @@ impl Default for MlflowSettings {
             proxy_multipart_upload: false,
             proxy_multipart_download: false,
             allowed_host_schemes: Vec::new(),
+            enable_custom_scorers: false,
         }
     }
 }
@@ -105,6 +109,8 @@ pub struct AppState {
     pub logged_models: Arc<dyn LoggedModelStore>,
     /// MLflow 3 traces, spans and assessments.
     pub traces: Arc<dyn TraceStore>,
+    /// Evaluation datasets, scorers and labeling.
+    pub genai: Arc<dyn GenAiStore>,
     /// The proxy destination (`--artifacts-destination`); `None` when it is not configured.
     pub artifacts: Option<Arc<dyn ArtifactStore>>,
     /// The concurrency slots, shared by every clone of the state.
@@ -127,6 +133,7 @@ impl AppState {
             tracking: store.clone(),
             registry: store.clone(),
             traces: store.clone(),
+            genai: store.clone(),
             logged_models: store,
             artifacts: None,
             resolver: ArtifactResolver::default(),
