@@ -23,7 +23,13 @@ const DEFAULT_MAX_RESULTS: i64 = 1000;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/mlflow/datasets/create", post(create_dataset))
+        // Flask routes GET/DELETE `/datasets/create` to the dataset-id rule.
+        .route(
+            "/mlflow/datasets/create",
+            post(create_dataset)
+                .get(get_dataset_named_create)
+                .delete(delete_dataset_named_create),
+        )
         .route(
             "/mlflow/datasets/search",
             get(search_datasets).post(search_datasets),
@@ -198,6 +204,14 @@ async fn get_dataset(State(s): State<AppState>, Path(id): Path<String>) -> Handl
     json_ok(&json!({ "dataset": dataset_json(&d) }))
 }
 
+async fn get_dataset_named_create(s: State<AppState>) -> Handler {
+    get_dataset(s, Path("create".to_string())).await
+}
+
+async fn delete_dataset_named_create(s: State<AppState>) -> Handler {
+    delete_dataset(s, Path("create".to_string())).await
+}
+
 async fn delete_dataset(State(s): State<AppState>, Path(id): Path<String>) -> Handler {
     s.genai.delete_dataset(&id).await?;
     json_ok(&json!({}))
@@ -342,8 +356,7 @@ async fn get_records(State(s): State<AppState>, Path(id): Path<String>, p: Param
         Some(n) => n.min(50_000),
     };
     let token = p.opt_str("page_token")?;
-    // MLflow answers 200 with no records for an unknown dataset; rsflow says 404 (spec §5.1).
-    s.genai.get_dataset(&id).await?;
+    // An unknown dataset has no records (200, as MLflow answers).
     let page = s
         .genai
         .dataset_records(&id, max_results, token.as_deref())

@@ -104,9 +104,13 @@ pub fn parse_dataset_filter(filter: &str) -> Result<Vec<Clause>> {
                     repr_str(&repr_float(py_float(text).unwrap_or(f64::NAN)))
                 )));
             }
-        } else if !(matches!(comparator.as_str(), "=" | "!=" | "LIKE" | "ILIKE")
-            || (key == "name" && comparator == "IN"))
+        } else if !(matches!(
+            comparator.as_str(),
+            "=" | "!=" | "LIKE" | "ILIKE" | "<" | "<=" | ">" | ">="
+        ) || (key == "name" && comparator == "IN"))
         {
+            // MLflow checks string comparators only against its string set, so ordering
+            // comparators pass through to SQL.
             return Err(invalid(format!(
                 "Invalid comparator for string attribute: {comparator}"
             )));
@@ -166,10 +170,8 @@ mod tests {
             msg("params.x = 'a'"),
             "Invalid identifier token 'params' specified"
         );
-        assert_eq!(
-            msg("created_by > 'a'"),
-            "Invalid comparator for string attribute: >"
-        );
+        assert!(parse_dataset_filter("created_by > 'a'").is_ok());
+        assert!(parse_dataset_filter("created_by IN ('a')").is_err());
         assert!(parse_dataset_order_by(&["created_by DESC".into()]).is_err());
         assert!(parse_dataset_order_by(&["name ASC".into()]).unwrap()[0].ascending);
     }
