@@ -19,7 +19,7 @@ mod runs;
 mod tests;
 pub mod traces;
 
-pub use datasets::{parse_dataset_filter, parse_dataset_order_by};
+pub use datasets::{parse_dataset_filter, parse_dataset_order_by, parse_issue_filter};
 pub use parse::{
     parse_experiment_filter, parse_experiment_order_by, parse_logged_model_filter,
     parse_model_version_filter, parse_model_version_order_by, parse_registered_model_filter,

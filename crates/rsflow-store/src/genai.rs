@@ -5,8 +5,9 @@
 use async_trait::async_trait;
 use rsflow_core::Result;
 use rsflow_core::genai::{
-    DatasetRecord, EvaluationDataset, OnlineScoringConfig, RecordUpsert, ScorerVersion,
-    SearchDatasets, UpsertCounts,
+    DatasetRecord, EvaluationDataset, Issue, IssueUpdate, LabelSchema, LabelSchemaUpdate,
+    OnlineScoringConfig, RecordUpsert, ReviewQueue, ReviewQueueItem, ReviewQueueUpdate,
+    ScorerVersion, SearchDatasets, UpsertCounts,
 };
 use rsflow_core::wire::Page;
 
@@ -96,4 +97,83 @@ pub trait GenAiStore: Send + Sync + 'static {
         sample_rate: f64,
         filter_string: Option<&str>,
     ) -> Result<OnlineScoringConfig>;
+
+    /// The schema is validated by the caller; name unique per experiment.
+    async fn create_label_schema(&self, schema: &LabelSchema) -> Result<LabelSchema>;
+    async fn get_label_schema(&self, schema_id: &str) -> Result<LabelSchema>;
+    async fn get_label_schema_by_name(
+        &self,
+        experiment_id: &str,
+        name: &str,
+    ) -> Result<LabelSchema>;
+    /// Seeds the protected default schema first (MLflow's list does).
+    async fn list_label_schemas(
+        &self,
+        experiment_id: &str,
+        max_results: i64,
+        page_token: Option<&str>,
+    ) -> Result<Page<LabelSchema>>;
+    async fn update_label_schema(
+        &self,
+        schema_id: &str,
+        update: &LabelSchemaUpdate,
+    ) -> Result<LabelSchema>;
+    /// A no-op for an unknown id; the default schema is refused.
+    async fn delete_label_schema(&self, schema_id: &str) -> Result<()>;
+
+    /// The queue is validated and normalised by the caller.
+    async fn create_review_queue(&self, queue: &ReviewQueue) -> Result<ReviewQueue>;
+    async fn get_review_queue(&self, queue_id: &str) -> Result<ReviewQueue>;
+    async fn get_review_queue_by_name(
+        &self,
+        experiment_id: &str,
+        name: &str,
+    ) -> Result<ReviewQueue>;
+    async fn list_review_queues(
+        &self,
+        experiment_id: &str,
+        user: Option<&str>,
+        item_id: Option<&str>,
+        max_results: i64,
+        page_token: Option<&str>,
+    ) -> Result<Page<ReviewQueue>>;
+    async fn update_review_queue(
+        &self,
+        queue_id: &str,
+        update: &ReviewQueueUpdate,
+    ) -> Result<ReviewQueue>;
+    async fn delete_review_queue(&self, queue_id: &str) -> Result<()>;
+    async fn add_review_queue_items(
+        &self,
+        queue_id: &str,
+        item_ids: &[String],
+    ) -> Result<Vec<ReviewQueueItem>>;
+    async fn remove_review_queue_items(&self, queue_id: &str, item_ids: &[String]) -> Result<()>;
+    async fn list_review_queue_items(
+        &self,
+        queue_id: &str,
+        status: Option<&str>,
+        max_results: i64,
+        page_token: Option<&str>,
+    ) -> Result<Page<ReviewQueueItem>>;
+    async fn set_review_queue_item_status(
+        &self,
+        queue_id: &str,
+        item_id: &str,
+        status: &str,
+        completed_by: Option<&str>,
+    ) -> Result<ReviewQueueItem>;
+
+    async fn create_issue(&self, issue: &Issue) -> Result<Issue>;
+    async fn get_issue(&self, issue_id: &str) -> Result<Issue>;
+    async fn update_issue(&self, issue_id: &str, update: &IssueUpdate) -> Result<Issue>;
+    /// `filters`: (column, equal?, value) on `status` / `source_run_id`.
+    async fn search_issues(
+        &self,
+        experiment_id: Option<&str>,
+        filters: &[(String, bool, String)],
+        max_results: i64,
+        page_token: Option<&str>,
+        include_trace_count: bool,
+    ) -> Result<Page<Issue>>;
 }

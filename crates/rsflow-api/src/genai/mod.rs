@@ -4,8 +4,10 @@
 //! # Layout
 //! - `datasets`: `/mlflow/datasets/*`.
 //! - `scorers`: `/mlflow/scorers/*`.
+//! - `labeling`: `/mlflow/label-schemas/*`, `/mlflow/review-queues/*`, `/mlflow/issues*`.
 
 mod datasets;
+mod labeling;
 mod scorers;
 
 use axum::Router;
@@ -21,6 +23,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .merge(datasets::routes())
         .merge(scorers::routes())
+        .merge(labeling::routes())
 }
 
 fn bad(msg: impl Into<String>) -> ApiError {

@@ -145,6 +145,47 @@ pub fn parse_dataset_order_by(order_by: &[String]) -> Result<Vec<OrderBy>> {
         .collect()
 }
 
+/// `SearchIssuesUtils`: `status` / `source_run_id` compared with `=` or `!=` to a quoted
+/// string, AND-ed. Returns (column, is_equal, value).
+pub fn parse_issue_filter(filter: &str) -> Result<Vec<(String, bool, String)>> {
+    let mut out = Vec::new();
+    for cmp in filter_comparisons(filter, InvalidStyle::Plain)? {
+        let parts = comparison_parts(&cmp)?;
+        if parts.len() != 3 {
+            return Err(invalid(format!(
+                "Invalid comparison clause. Expected 3 tokens found {}",
+                parts.len()
+            )));
+        }
+        let key = parts[0].text();
+        if key != "status" && key != "source_run_id" {
+            return Err(invalid(format!(
+                "Invalid filter field '{key}'. Supported fields: {}",
+                repr_set(&["status", "source_run_id"])
+            )));
+        }
+        let comparator = parts[1].text();
+        let eq = match comparator.as_str() {
+            "=" => true,
+            "!=" => false,
+            other => {
+                return Err(invalid(format!(
+                    "Invalid comparator '{other}' not one of '{}'",
+                    repr_set(&["=", "!="])
+                )));
+            }
+        };
+        if !is_string_token(&parts[2]) {
+            return Err(invalid(format!(
+                "Expected a quoted string value for attributes. Got value {}",
+                parts[2].text()
+            )));
+        }
+        out.push((key, eq, strip_quotes(&parts[2].text(), true)?));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use rsflow_core::Result;
 use rsflow_core::genai::{
-    DatasetRecord, EvaluationDataset, OnlineScoringConfig, RecordUpsert, ScorerVersion,
-    SearchDatasets, UpsertCounts,
+    DatasetRecord, EvaluationDataset, Issue, IssueUpdate, LabelSchema, LabelSchemaUpdate,
+    OnlineScoringConfig, RecordUpsert, ReviewQueue, ReviewQueueItem, ReviewQueueUpdate,
+    ScorerVersion, SearchDatasets, UpsertCounts,
 };
 use rsflow_core::wire::Page;
 
@@ -132,6 +133,141 @@ impl GenAiStore for SqlStore {
         self.retrying(|| {
             self.upsert_online_scoring_config_impl(experiment_id, name, sample_rate, filter_string)
         })
+        .await
+    }
+
+    async fn create_label_schema(&self, schema: &LabelSchema) -> Result<LabelSchema> {
+        self.retrying(|| self.create_label_schema_impl(schema))
+            .await
+    }
+    async fn get_label_schema(&self, schema_id: &str) -> Result<LabelSchema> {
+        self.get_label_schema_impl(schema_id).await
+    }
+    async fn get_label_schema_by_name(
+        &self,
+        experiment_id: &str,
+        name: &str,
+    ) -> Result<LabelSchema> {
+        self.get_label_schema_by_name_impl(experiment_id, name)
+            .await
+    }
+    async fn list_label_schemas(
+        &self,
+        experiment_id: &str,
+        max_results: i64,
+        page_token: Option<&str>,
+    ) -> Result<Page<LabelSchema>> {
+        self.retrying(|| self.list_label_schemas_impl(experiment_id, max_results, page_token))
+            .await
+    }
+    async fn update_label_schema(
+        &self,
+        schema_id: &str,
+        update: &LabelSchemaUpdate,
+    ) -> Result<LabelSchema> {
+        self.retrying(|| self.update_label_schema_impl(schema_id, update))
+            .await
+    }
+    async fn delete_label_schema(&self, schema_id: &str) -> Result<()> {
+        self.retrying(|| self.delete_label_schema_impl(schema_id))
+            .await
+    }
+    async fn create_review_queue(&self, queue: &ReviewQueue) -> Result<ReviewQueue> {
+        self.retrying(|| self.create_review_queue_impl(queue)).await
+    }
+    async fn get_review_queue(&self, queue_id: &str) -> Result<ReviewQueue> {
+        self.get_review_queue_impl(queue_id).await
+    }
+    async fn get_review_queue_by_name(
+        &self,
+        experiment_id: &str,
+        name: &str,
+    ) -> Result<ReviewQueue> {
+        self.get_review_queue_by_name_impl(experiment_id, name)
+            .await
+    }
+    async fn list_review_queues(
+        &self,
+        experiment_id: &str,
+        user: Option<&str>,
+        item_id: Option<&str>,
+        max_results: i64,
+        page_token: Option<&str>,
+    ) -> Result<Page<ReviewQueue>> {
+        self.list_review_queues_impl(experiment_id, user, item_id, max_results, page_token)
+            .await
+    }
+    async fn update_review_queue(
+        &self,
+        queue_id: &str,
+        update: &ReviewQueueUpdate,
+    ) -> Result<ReviewQueue> {
+        self.retrying(|| self.update_review_queue_impl(queue_id, update))
+            .await
+    }
+    async fn delete_review_queue(&self, queue_id: &str) -> Result<()> {
+        self.retrying(|| self.delete_review_queue_impl(queue_id))
+            .await
+    }
+    async fn add_review_queue_items(
+        &self,
+        queue_id: &str,
+        item_ids: &[String],
+    ) -> Result<Vec<ReviewQueueItem>> {
+        self.retrying(|| self.add_review_queue_items_impl(queue_id, item_ids))
+            .await
+    }
+    async fn remove_review_queue_items(&self, queue_id: &str, item_ids: &[String]) -> Result<()> {
+        self.retrying(|| self.remove_review_queue_items_impl(queue_id, item_ids))
+            .await
+    }
+    async fn list_review_queue_items(
+        &self,
+        queue_id: &str,
+        status: Option<&str>,
+        max_results: i64,
+        page_token: Option<&str>,
+    ) -> Result<Page<ReviewQueueItem>> {
+        self.list_review_queue_items_impl(queue_id, status, max_results, page_token)
+            .await
+    }
+    async fn set_review_queue_item_status(
+        &self,
+        queue_id: &str,
+        item_id: &str,
+        status: &str,
+        completed_by: Option<&str>,
+    ) -> Result<ReviewQueueItem> {
+        self.retrying(|| {
+            self.set_review_queue_item_status_impl(queue_id, item_id, status, completed_by)
+        })
+        .await
+    }
+    async fn create_issue(&self, issue: &Issue) -> Result<Issue> {
+        self.retrying(|| self.create_issue_impl(issue)).await
+    }
+    async fn get_issue(&self, issue_id: &str) -> Result<Issue> {
+        self.get_issue_impl(issue_id).await
+    }
+    async fn update_issue(&self, issue_id: &str, update: &IssueUpdate) -> Result<Issue> {
+        self.retrying(|| self.update_issue_impl(issue_id, update))
+            .await
+    }
+    async fn search_issues(
+        &self,
+        experiment_id: Option<&str>,
+        filters: &[(String, bool, String)],
+        max_results: i64,
+        page_token: Option<&str>,
+        include_trace_count: bool,
+    ) -> Result<Page<Issue>> {
+        self.search_issues_impl(
+            experiment_id,
+            filters,
+            max_results,
+            page_token,
+            include_trace_count,
+        )
         .await
     }
 }

@@ -30,6 +30,7 @@ mod genai;
 mod group_commit;
 mod inputs;
 mod integrity;
+mod labeling;
 mod logged_model_search;
 mod logged_models;
 mod logging;
