@@ -91,6 +91,14 @@ STEPS = [
     S("ds-upsert-records-not-string", "POST", DS + "/${ds}/records", json={"records": RECORDS_1}),
     S("ds-upsert-bad-source-type", "POST", DS + "/${ds}/records",
       json={"records": _j([{"inputs": {"q": "zz"}, "source": {"source_type": "robot"}}])}),
+    S("ds-create-bad-tags-json", "POST", f"{DS}/create", json={"name": "x", "tags": "{"}),
+    S("ds-upsert-bad-json", "POST", DS + "/${ds2}/records", json={"records": "[{"}),
+    S("ds-upsert-inputs-list", "POST", DS + "/${ds2}/records", json={"records": _j([{"inputs": [1]}])}),
+    S("ds-upsert-source-extra-key", "POST", DS + "/${ds2}/records",
+      json={"records": _j([{"inputs": {"q": 1}, "source": {"source_type": "HUMAN", "zz": 1}}])}),
+    S("ds-upsert-unknown-dataset", "POST", f"{DS}/d-{'0' * 32}/records", json={"records": _j([{"inputs": {"q": 1}}])},
+      message="ignore"),
+    S("ds-get-after-bad-upserts", "GET", DS + "/${ds2}"),
     S("ds-get-after-upsert", "GET", DS + "/${ds}"),
     S("ds-get-empty-upsert", "GET", DS + "/${ds2}"),
     S("ds-records", "GET", DS + "/${ds}/records"),
@@ -312,6 +320,8 @@ STEPS = [
     S("is-create-no-description", "POST", f"{V3}/issues", json={"experiment_id": "${exp}", "name": "x"}),
     S("is-create-unknown-exp", "POST", f"{V3}/issues", json={
         "experiment_id": "987654", "name": "x", "description": "y"}),
+    S("is-create-bad-status", "POST", f"{V3}/issues", json={
+        "experiment_id": "${exp}", "name": "x", "description": "y", "status": "open"}),
     S("is-get", "GET", V3 + "/issues/${iss}"),
     S("is-get-missing", "GET", f"{V3}/issues/iss-nope"),
     S("is-update", "PATCH", V3 + "/issues/${iss2}", json={"issue_id": "${iss2}", "status": "resolved", "severity": "low"}),
@@ -327,6 +337,14 @@ STEPS = [
 
 # Where rsflow answers on purpose differently: (status, error_code) rsflow must give.
 GENAI_KNOWN_DIFFERENCES: dict[str, tuple[str, tuple[int, str | None]]] = {
+    "ds-create-bad-tags-json": ("MLflow fails json.loads with an HTML 500.", (400, "INVALID_PARAMETER_VALUE")),
+    "ds-upsert-bad-json": ("MLflow fails json.loads with an HTML 500.", (400, "INVALID_PARAMETER_VALUE")),
+    "ds-upsert-inputs-list": ("MLflow answers 500 INTERNAL_ERROR from SQLAlchemy.", (400, "INVALID_PARAMETER_VALUE")),
+    "ds-upsert-source-extra-key": ("MLflow answers 500 (unexpected keyword argument).",
+                                   (400, "INVALID_PARAMETER_VALUE")),
+    "ds-upsert-unknown-dataset": ("MLflow answers 400 BAD_REQUEST quoting an SQLite FOREIGN KEY error; rsflow "
+                                  "says the dataset does not exist.", (404, "RESOURCE_DOES_NOT_EXIST")),
+    "is-create-bad-status": ("MLflow fails IssueStatus('open') with a 500.", (400, "INVALID_PARAMETER_VALUE")),
     "ds-upsert-records-not-string": (
         "MLflow's schema check refuses a non-string 'records' with 400 too, but words it through "
         "protobuf's parser; rsflow gives the same code.",
