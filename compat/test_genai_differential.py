@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import MLFLOW, target_kind
+from helpers import MLFLOW, compat_backend, target_kind
 from test_differential import S, _fmt, observe
 
 V2 = "/api/2.0/mlflow"
@@ -356,6 +356,17 @@ GENAI_KNOWN_DIFFERENCES: dict[str, tuple[str, tuple[int, str | None]]] = {
     ),
 }
 
+# MLflow 3.17.2 on PostgreSQL fails add-experiments itself (psycopg binds the ids as VARCHAR
+# against the INTEGER column: 400 BAD_REQUEST "operator does not exist"), so the links and the
+# rows that read them differ there; rsflow links the experiments as MLflow does on SQLite.
+PG_KNOWN_DIFFERENCES: dict[str, tuple[str, tuple[int, str | None]]] = {
+    "ds-add-experiments": ("MLflow on PostgreSQL: 400 operator does not exist.", (200, None)),
+    "ds-add-unknown-experiment": ("MLflow on PostgreSQL: 400 operator does not exist.",
+                                  (404, "RESOURCE_DOES_NOT_EXIST")),
+    "ds-experiment-ids-after-add": ("Follows from ds-add-experiments.", (200, None)),
+    "ds-experiment-ids-after-remove": ("Follows from ds-add-experiments.", (200, None)),
+}
+
 _TS = re.compile(r"^\d{13}$")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _JSON_STRING_KEYS = {"tags", "schema", "profile", "records", "serialized_scorer"}
@@ -406,7 +417,7 @@ def _canon(obj, key=""):
 def test_step_names_unique():
     names = [s.name for s in STEPS]
     assert len(names) == len(set(names))
-    assert set(GENAI_KNOWN_DIFFERENCES) <= set(names)
+    assert set(GENAI_KNOWN_DIFFERENCES) | set(PG_KNOWN_DIFFERENCES) <= set(names)
 
 
 @pytest.fixture(scope="module")
@@ -428,11 +439,12 @@ def genai_observations(module_servers):
 def test_genai_step_matches_reference(genai_observations, step):
     ref_obs, target_obs, kind = genai_observations
     got, want = target_obs[step], ref_obs[step]
-    if want["status"] >= 400 and kind != MLFLOW:
+    known = {**GENAI_KNOWN_DIFFERENCES, **(PG_KNOWN_DIFFERENCES if compat_backend() == "postgres" else {})}
+    if want["status"] >= 400 and kind != MLFLOW and (step not in known or known[step][1][0] >= 400):
         # Bad input: a 4xx on the target, also where MLflow fails with a 5xx.
         assert 400 <= got["status"] < 500, f"{step}: {_fmt(got)}"
-    if step in GENAI_KNOWN_DIFFERENCES and kind != MLFLOW:
-        why, (status, code) = GENAI_KNOWN_DIFFERENCES[step]
+    if step in known and kind != MLFLOW:
+        why, (status, code) = known[step]
         assert got["status"] == status, f"{step}: {why}\n{_fmt(got)}"
         if code is not None:
             assert got["body"]["error_code"] == code, _fmt(got)
