@@ -7,6 +7,7 @@
 //! - `locations`: checks on client-supplied storage locations (host policy, traversal).
 //! - `tracking`: experiments, runs, metrics, params, tags, inputs and outputs.
 //! - `traces`: MLflow 3 tracing: OTLP `/v1/traces`, the v2/v3 trace routes, assessments.
+//! - `genai`: evaluation datasets, scorers, label schemas, review queues and issues.
 //! - [`security`]: Host allow-list, cross-origin blocking, security headers.
 //! - `meta`: `/health`, `/version`, server-info, the JSON 404.
 //! - `registry`: registered models and model versions (and `source` admission).
@@ -25,6 +26,7 @@ mod artifacts;
 pub mod error;
 pub mod extract;
 mod gate;
+mod genai;
 mod graphql;
 pub mod limits;
 pub mod locations;
@@ -75,6 +77,7 @@ fn api_v3(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/mlflow/server-info", get(meta::server_info))
         .merge(tracking_only(state, traces::v3_routes()))
+        .merge(tracking_only(state, genai::routes()))
 }
 
 /// Tracking, registry and run-artifact routes answer 503 under `--artifacts-only`.

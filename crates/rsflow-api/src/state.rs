@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use rsflow_artifacts::{ArtifactResolver, ArtifactStore, HostPolicy, ResolvedRoot, StorageEnv};
 use rsflow_store::{
-    LoggedModelStore, MetadataStore, ModelRegistryStore, TraceStore, TrackingStore, WebhookStore,
+    GenAiStore, LoggedModelStore, MetadataStore, ModelRegistryStore, TraceStore, TrackingStore,
+    WebhookStore,
 };
 
 use crate::limits::{Limiter, LimitsConfig};
@@ -65,6 +66,9 @@ pub struct MlflowSettings {
     pub proxy_multipart_download: bool,
     /// `MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES`, lower case.
     pub allowed_host_schemes: Vec<String>,
+    /// `MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS`: `@scorer` payloads may be registered (they are
+    /// stored, never run by rsflow).
+    pub enable_custom_scorers: bool,
 }
 
 impl Default for MlflowSettings {
@@ -78,6 +82,7 @@ impl Default for MlflowSettings {
             proxy_multipart_upload: false,
             proxy_multipart_download: false,
             allowed_host_schemes: Vec::new(),
+            enable_custom_scorers: false,
         }
     }
 }
@@ -112,6 +117,8 @@ pub struct AppState {
     pub webhook_store: Arc<dyn WebhookStore>,
     /// Registry webhooks (secrets' cipher and the delivery queue).
     pub webhooks: Arc<Webhooks>,
+    /// Evaluation datasets, scorers and labeling.
+    pub genai: Arc<dyn GenAiStore>,
     /// The proxy destination (`--artifacts-destination`); `None` when it is not configured.
     pub artifacts: Option<Arc<dyn ArtifactStore>>,
     /// The concurrency slots, shared by every clone of the state.
@@ -141,6 +148,7 @@ impl AppState {
             tracking: store.clone(),
             registry: store.clone(),
             traces: store.clone(),
+            genai: store.clone(),
             logged_models: store,
             artifacts: None,
             resolver: ArtifactResolver::default(),

@@ -12,8 +12,10 @@
 //! - [`names`]: generated run and model names (`adjective-noun-NNN`).
 //! - [`secret_uri`]: [`SecretUri`], a URI whose password is never printed.
 //! - [`trace`]: MLflow 3 traces, spans and assessments as domain values.
+//! - [`genai`]: evaluation datasets, scorers, label schemas, review queues, issues.
 
 pub mod error;
+pub mod genai;
 pub mod model_source;
 pub mod names;
 pub mod page_token;

@@ -5,6 +5,7 @@
 //! steps, so an AST that parses is one the SQL store can run as is, and every rejection is a 400
 //! INVALID_PARAMETER_VALUE with the reference's wording.
 
+mod datasets;
 mod experiments;
 mod group;
 mod keywords;
@@ -18,6 +19,7 @@ mod runs;
 mod tests;
 pub mod traces;
 
+pub use datasets::{parse_dataset_filter, parse_dataset_order_by, parse_issue_filter};
 pub use parse::{
     parse_experiment_filter, parse_experiment_order_by, parse_logged_model_filter,
     parse_model_version_filter, parse_model_version_order_by, parse_registered_model_filter,

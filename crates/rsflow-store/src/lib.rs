@@ -9,8 +9,10 @@
 //! - [`logged_models`]: the [`LoggedModelStore`] trait (MLflow 3 logged models).
 //! - [`traces`]: the [`TraceStore`] trait (MLflow 3 traces, spans, assessments).
 //! - [`webhooks`]: the [`WebhookStore`] trait (registry webhooks and their events).
+//! - [`genai`]: the [`GenAiStore`] trait (evaluation datasets, scorers, labeling).
 
 pub mod error;
+pub mod genai;
 pub mod logged_models;
 pub mod registry;
 pub mod sql;
@@ -18,6 +20,7 @@ pub mod traces;
 pub mod webhooks;
 
 pub use error::DbError;
+pub use genai::GenAiStore;
 pub use logged_models::{
     CreateLoggedModel, DatasetFilter, LoggedModelOrderBy, LoggedModelStore, SearchLoggedModels,
 };
@@ -29,10 +32,17 @@ pub use webhooks::WebhookStore;
 /// Everything one metadata database serves: tracking, the model registry, logged models,
 /// traces.
 pub trait MetadataStore:
-    TrackingStore + ModelRegistryStore + LoggedModelStore + TraceStore + WebhookStore
+    TrackingStore + ModelRegistryStore + LoggedModelStore + TraceStore + WebhookStore + GenAiStore
 {
 }
-impl<T: TrackingStore + ModelRegistryStore + LoggedModelStore + TraceStore + WebhookStore>
+impl<
+    T: TrackingStore
+        + ModelRegistryStore
+        + LoggedModelStore
+        + TraceStore
+        + WebhookStore
+        + GenAiStore,
+>
     MetadataStore for T
 {
 }

@@ -277,6 +277,7 @@ fn mlflow_settings(storage: &StorageEnv) -> MlflowSettings {
         proxy_multipart_upload: env_true("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"),
         proxy_multipart_download: env_true("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD"),
         allowed_host_schemes: storage.allowed_host_schemes(),
+        enable_custom_scorers: env_true("MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS"),
     }
 }
 

@@ -10,6 +10,7 @@
 //!   `search`: the trait methods by area.
 //! - `registry`, `registry_rows`, `registry_search`, `registry_rules`: the [`ModelRegistryStore`](crate::ModelRegistryStore).
 //! - `logged_models`, `logged_model_search`: the [`LoggedModelStore`](crate::LoggedModelStore).
+//! - `datasets`, `scorers` (+ `genai` for the trait): the [`GenAiStore`](crate::GenAiStore).
 //! - `traces` (+ `traces_spans`, `traces_assessments`, `traces_search`, `traces_metrics`): the
 //!   [`TraceStore`](crate::TraceStore).
 //! - `webhooks`: the [`WebhookStore`](crate::WebhookStore).
@@ -24,10 +25,13 @@
 //! the same file). Nothing is lost because no two transactions ever write concurrently.
 
 mod checkpoint;
+mod datasets;
 mod experiments;
+mod genai;
 mod group_commit;
 mod inputs;
 mod integrity;
+mod labeling;
 mod logged_model_search;
 mod logged_models;
 mod logging;
@@ -42,6 +46,7 @@ mod registry_search;
 mod run_data;
 mod runs;
 mod schema;
+mod scorers;
 mod search;
 pub mod search_indexes;
 mod traces;

@@ -6,6 +6,7 @@
 //! selects the same runs without duplicate rows); ordering puts NULLs last, and for metrics
 //! NaN after values and NULL after NaN, then `start_time DESC`, then `run_uuid`.
 
+pub(crate) mod datasets;
 mod experiments;
 mod runs;
 mod split;
