@@ -267,7 +267,9 @@ async fn log_params(
         },
     )
     .await?;
-    if inserted < new_params.len() as u64 {
+    // MySQL counts a duplicate key's no-op update as a found row (sqlx sets FOUND_ROWS), so
+    // there the stored values are always compared.
+    if inserted < new_params.len() as u64 || Dialect::of(conn) == Dialect::Mysql {
         // Some keys were stored already (PostgreSQL), or another transaction logged them in
         // between (writers are not serialised there): compare against what is stored, in the
         // request's order so that the message lists them as MLflow does.

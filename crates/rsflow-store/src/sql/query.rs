@@ -351,6 +351,8 @@ const MYSQL_CASTS: &[(&str, &str)] = &[
     ("AS DOUBLE PRECISION)", "AS DOUBLE)"),
     ("AS REAL)", "AS DOUBLE)"),
 ];
+/// Spelling MySQL lacks and does not need: NULLs sort first in ascending order already.
+const MYSQL_DROPPED: &[&str] = &[" NULLS FIRST"];
 
 /// A statement for MySQL, rewritten once here so that the store's text stays one:
 /// `$N` placeholders become `?` with the values bound in the order they appear (a value used
@@ -404,6 +406,12 @@ pub(crate) fn mysql_text(sql: &Sql) -> Sql {
                 text.push_str("\"key\"");
                 i += 3;
             }
+            b' ' if MYSQL_DROPPED.iter().any(|d| sql.text[i..].starts_with(d)) => {
+                i += MYSQL_DROPPED
+                    .iter()
+                    .find(|d| sql.text[i..].starts_with(*d))
+                    .map_or(1, |d| d.len());
+            }
             b'A' if sql.text[i..].starts_with("AS ") => {
                 match MYSQL_CASTS
                     .iter()
@@ -449,8 +457,8 @@ fn mysql_upsert(text: String) -> String {
         while let Some(i) = tail.find("excluded.") {
             out.push_str(&tail[..i]);
             tail = &tail[i + "excluded.".len()..];
-            let end = if tail.starts_with('"') {
-                tail[1..].find('"').map_or(tail.len(), |e| e + 2)
+            let end = if let Some(quoted) = tail.strip_prefix('"') {
+                quoted.find('"').map_or(tail.len(), |e| e + 2)
             } else {
                 tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                     .unwrap_or(tail.len())
