@@ -156,7 +156,6 @@ async fn opens_database_created_by_mlflow() {
 /// A database rsflow created reads as MLflow's schema to `rsflow db check` (same columns,
 /// types, collations, index prefixes, keys and trigger), at both heads.
 #[tokio::test]
-#[ignore = "rsflow db check still reports drift on MariaDB: the comparison is unfinished"]
 async fn created_schema_checks_clean_at_both_heads() {
     let Ok(admin_url) = std::env::var("RSFLOW_TEST_MYSQL_URL") else {
         eprintln!("skipping: RSFLOW_TEST_MYSQL_URL is not set");
@@ -181,7 +180,6 @@ async fn created_schema_checks_clean_at_both_heads() {
 
 /// An unknown revision is refused, and the database is left as it was.
 #[tokio::test]
-#[ignore = "hangs on MariaDB: the refusal path still waits on the start-up lock"]
 async fn unknown_revision_is_refused() {
     let Some((db, store)) = fresh_mysql().await else {
         return;

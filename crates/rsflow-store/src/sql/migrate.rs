@@ -715,9 +715,6 @@ async fn expected_model(
             let ddl = schema::schema_ddl(revision, dialect).expect("checked by the caller");
             let name = format!("rsflow_check_{}", uuid::Uuid::new_v4().simple());
             let mut conn = pool.acquire().await?;
-            let current: Option<String> = sqlx::query_scalar("SELECT CAST(DATABASE() AS CHAR)")
-                .fetch_one(&mut *conn)
-                .await?;
             sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
                 .execute(&mut *conn)
                 .await?;
@@ -734,11 +731,8 @@ async fn expected_model(
             let _ = sqlx::raw_sql(&format!("DROP DATABASE {name}"))
                 .execute(&mut *conn)
                 .await;
-            if let Some(db) = current {
-                sqlx::raw_sql(&format!("USE \"{}\"", db.replace('"', "\"\"")))
-                    .execute(&mut *conn)
-                    .await?;
-            }
+            // The connection's default database is gone: it is not handed back to the pool.
+            let _ = conn.close().await;
             built
         }
     }

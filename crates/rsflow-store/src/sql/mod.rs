@@ -330,7 +330,12 @@ impl SqlStore {
             checkpointer,
             group_writer,
         };
-        store.initialize(create_revision).await?;
+        if let Err(e) = store.initialize(create_revision).await {
+            // A refused database is let go of at once: no connection (or the rollback of the
+            // refused transaction) outlives the refusal.
+            store.close().await;
+            return Err(e);
+        }
         if let Some(url) = pg_url
             && settings.search_indexes
         {
