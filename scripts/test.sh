@@ -77,6 +77,11 @@ cleanup() {
         bash "$REPO/scripts/postgres.sh" stop || true
     fi
     # --- end PostgreSQL ---
+    # --- MariaDB (scripts/mariadb.sh) ---
+    if [[ -n "${RSFLOW_MYSQL_STARTED:-}" ]]; then
+        bash "$REPO/scripts/mariadb.sh" stop || true
+    fi
+    # --- end MariaDB ---
     if [[ "${RSFLOW_TEST_SKIP_STORAGE:-}" != "1" ]]; then
         bash "$REPO/scripts/storage-servers.sh" stop >/dev/null 2>&1 || true
     fi
@@ -175,6 +180,19 @@ if [[ "${RSFLOW_TEST_SKIP_PG:-}" != "1" ]]; then
     done_step "postgres"
 fi
 # --- end PostgreSQL ---
+# --- MariaDB (scripts/mariadb.sh): a throwaway server on 127.0.0.1:13306 for the store's
+# MySQL suite (crates/rsflow-store/tests/mysql.rs, RSFLOW_TEST_MYSQL_URL, run by
+# `cargo test --workspace`); stopped (data deleted) by the EXIT trap.
+if [[ "${RSFLOW_TEST_SKIP_MYSQL:-}" != "1" ]]; then
+    banner "MariaDB (scripts/mariadb.sh start)"
+    if ! bash "$REPO/scripts/mariadb.sh" status; then
+        RSFLOW_MYSQL_STARTED=1
+    fi
+    bash "$REPO/scripts/mariadb.sh" start
+    eval "$(bash "$REPO/scripts/mariadb.sh" env)"
+    done_step "mariadb"
+fi
+# --- end MariaDB ---
 # MLflow's web UI from the .venv's mlflow package into target/share/rsflow/ui, where
 # target/debug/rsflow finds it (compat/test_web_ui.py passes --ui-dir itself).
 banner "web UI (scripts/ui.sh)"

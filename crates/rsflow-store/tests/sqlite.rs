@@ -235,7 +235,7 @@ mod checks {
             run.info.artifact_uri,
             format!("mlflow-artifacts:/1/{}/artifacts", run.info.run_id)
         );
-        let err = SqlStore::open("mysql://u@h/db", "/a").await.unwrap_err();
+        let err = SqlStore::open("mssql://u@h/db", "/a").await.unwrap_err();
         assert!(err.to_string().contains("Unsupported"), "{err}");
     }
 }

@@ -54,16 +54,28 @@ fn sqlite() -> String {
 #[test]
 fn unsupported_database_scheme() {
     let err = fails_without_leaking(
-        "mysql backend",
+        "mssql backend",
         &[
             "--backend-store-uri".into(),
-            format!("mysql://bob:{PASSWORD}@host/db"),
+            format!("mssql://bob:{PASSWORD}@host/db"),
         ],
     );
     assert!(
-        err.contains("Unsupported database URI scheme 'mysql'"),
+        err.contains("Unsupported database URI scheme 'mssql'"),
         "{err}"
     );
+}
+
+#[test]
+fn unreachable_mysql_with_a_password() {
+    let port = free_port();
+    for uri in [
+        format!("mysql://bob:{PASSWORD}@127.0.0.1:{port}/db"),
+        format!("mysql+pymysql://bob:{PASSWORD}@127.0.0.1:{port}/db?charset=utf8mb4"),
+        format!("mysql+mysqldb://bob:{PASSWORD}@127.0.0.1:{port}/db?bogus=1"),
+    ] {
+        fails_without_leaking("mysql", &["--backend-store-uri".into(), uri]);
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@ use rsflow_core::{ErrorCode, MlflowError, Result, now_ms};
 use sqlx::{AnyConnection, Row as _};
 
 use super::integrity::{Statement, Violation};
-use super::query::{DbErrorKind, Sql, classify, db_err};
+use super::query::{DbErrorKind, Dialect, Sql, classify, db_err};
 use super::uri::{append_to_uri_path, resolve_uri_if_local};
 use super::{SqlStore, runs};
 use rsflow_core::pyfmt::{repr_opt_str, repr_str};
@@ -253,9 +253,22 @@ impl SqlStore {
             .bind(now)
             .push(", ")
             .bind(now)
-            .push(") RETURNING experiment_id");
-        let row = match q.query().fetch_one(&mut *tx).await {
-            Ok(r) => r,
+            .push(")");
+        // MySQL has no RETURNING: the new id is the connection's last insert id.
+        let inserted = if self.dialect == Dialect::Mysql {
+            q.query()
+                .execute(&mut *tx)
+                .await
+                .map(|r| r.last_insert_id().unwrap_or_default())
+        } else {
+            q.push(" RETURNING experiment_id");
+            q.query()
+                .fetch_one(&mut *tx)
+                .await
+                .and_then(|r| r.try_get::<i64, _>(0))
+        };
+        let id = match inserted {
+            Ok(id) => id,
             Err(e) if classify(&e) == DbErrorKind::UniqueViolation => {
                 let err = Violation {
                     table: "experiments",
@@ -283,7 +296,6 @@ impl SqlStore {
             }
             Err(e) => return Err(db_err(e)),
         };
-        let id: i64 = row.try_get(0).map_err(db_err)?;
         if artifact_location.is_none() {
             let loc = append_to_uri_path(&self.artifact_root, &[&id.to_string()])?;
             let mut q = Sql::new("UPDATE experiments SET artifact_location = ");

@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, Row as _};
 
 use super::SqlStore;
 use super::experiments::dedupe_last;
-use super::query::{Sql, db_err, sorts_for_locks, values_placeholders};
+use super::query::{Dialect, Sql, db_err, sorts_for_locks, values_placeholders};
 use super::runs::{MLFLOW_RUN_NAME, fetch_run, set_run_name, upsert_run_tags};
 use rsflow_core::pyfmt::repr_str;
 
@@ -267,7 +267,9 @@ async fn log_params(
         },
     )
     .await?;
-    if inserted < new_params.len() as u64 {
+    // MySQL counts a duplicate key's no-op update as a found row (sqlx sets FOUND_ROWS), so
+    // there the stored values are always compared.
+    if inserted < new_params.len() as u64 || Dialect::of(conn) == Dialect::Mysql {
         // Some keys were stored already (PostgreSQL), or another transaction logged them in
         // between (writers are not serialised there): compare against what is stored, in the
         // request's order so that the message lists them as MLflow does.
@@ -332,12 +334,21 @@ pub(crate) async fn log_metrics(
     conn: &mut AnyConnection,
     batches: &[RunMetrics<'_>],
 ) -> Result<()> {
-    if sorts_for_locks(conn) {
+    let dialect = Dialect::of(conn);
+    if dialect == Dialect::Postgres {
         for b in batches {
             log_metrics_pg(conn, b).await?;
         }
     } else {
-        let rows = metric_rows(batches);
+        let mut rows = metric_rows(batches);
+        if dialect == Dialect::Mysql {
+            // Row locks in key order, as on PostgreSQL, so that concurrent batches queue.
+            rows.sort_unstable_by(|a, b| {
+                (a.key, a.timestamp, a.step, a.is_nan)
+                    .cmp(&(b.key, b.timestamp, b.step, b.is_nan))
+                    .then(a.value.total_cmp(&b.value))
+            });
+        }
         insert_rows(
             conn,
             "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES ",
@@ -351,7 +362,11 @@ pub(crate) async fn log_metrics(
         insert_rows(
             conn,
             "INSERT INTO latest_metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES ",
-            LATEST_UPSERT,
+            if dialect == Dialect::Mysql {
+                LATEST_UPSERT_MYSQL
+            } else {
+                LATEST_UPSERT
+            },
             6,
             Repeats::Harmless,
             &newest_per_key(&rows),
@@ -378,6 +393,17 @@ const LATEST_UPSERT: &str = " ON CONFLICT (key, run_uuid) DO UPDATE SET value = 
      latest_metrics.step AND (excluded.timestamp > latest_metrics.timestamp OR \
      (excluded.timestamp = latest_metrics.timestamp AND excluded.value > \
      latest_metrics.value)))";
+
+/// [`LATEST_UPSERT`] for MySQL, which has no conditional upsert: every assignment keeps the
+/// old value unless the new row is newer. Assignments run left to right and see the values
+/// already assigned, so the verdict is taken once, before any column changes, in a session
+/// variable that the later assignments read.
+const LATEST_UPSERT_MYSQL: &str = " ON DUPLICATE KEY UPDATE is_nan = IF(@rsflow_newer := \
+     (VALUES(step) > step OR (VALUES(step) = step AND (VALUES(timestamp) > timestamp OR \
+     (VALUES(timestamp) = timestamp AND VALUES(value) > value)))), VALUES(is_nan), is_nan), \
+     value = IF(@rsflow_newer, VALUES(value), value), \
+     timestamp = IF(@rsflow_newer, VALUES(timestamp), timestamp), \
+     step = IF(@rsflow_newer, VALUES(step), step)";
 
 /// The rows to store: sanitised, exact duplicates (same stored identity) collapsed to one, as
 /// MLflow's dedupe does.

@@ -203,6 +203,13 @@ async fn connect(uri: &str) -> Result<(AnyPool, Dialect), StoreOpenError> {
                 Dialect::Postgres,
             ))
         }
+        BackendTarget::Mysql(url) => {
+            let settings = PoolSettings {
+                max_connections: 1,
+                ..PoolSettings::default()
+            };
+            Ok((pool::open_mysql(&url, &settings).await?, Dialect::Mysql))
+        }
     }
 }
 
@@ -236,6 +243,7 @@ impl CheckReport {
         let dialect = match self.dialect {
             Dialect::Sqlite => "SQLite",
             Dialect::Postgres => "PostgreSQL",
+            Dialect::Mysql => "MySQL",
         };
         let _ = writeln!(out, "database: {dialect}");
         match (&self.revision, self.state) {
@@ -359,7 +367,12 @@ async fn check_on(pool: &AnyPool, dialect: Dialect) -> Result<CheckReport, Store
     };
     report.servable = SUPPORTED_REVISIONS.contains(&rev.as_str());
     report.upgrade_steps = path(&rev, UPGRADE_HEAD).unwrap_or_default();
-    if report.servable {
+    if report.servable && dialect == Dialect::Mysql && schema::schema_ddl(&rev, dialect).is_none() {
+        report.drift_note = Some(format!(
+            "on MySQL rsflow compares the schema at {} only",
+            schema::creatable_list()
+        ));
+    } else if report.servable {
         let expected = expected_model(pool, dialect, &rev).await?;
         let actual = read_model(pool, dialect, None).await?;
         report.drift = Some(diff_models(&expected, &actual));
@@ -469,6 +482,16 @@ async fn upgrade_on(
             "--to {target}: rsflow db upgrade reaches {} only",
             SUPPORTED_REVISIONS.join(", ")
         )));
+    }
+    if dialect == Dialect::Mysql && !dry_run {
+        // MySQL commits each DDL statement at once, so a failed step could not roll back;
+        // and the step DDL is written for SQLite and PostgreSQL.
+        return Err(StoreOpenError::Config(
+            "rsflow db upgrade does not migrate MySQL databases: run `mlflow db upgrade <uri>` \
+             with mlflow==3.18.0 (take a backup first); rsflow serves 3.17.2's and 3.18.0's \
+             schemas as they are"
+                .into(),
+        ));
     }
     let mut tx = pool.begin_with(dialect.begin_write()).await?;
     if dialect == Dialect::Postgres {
@@ -686,7 +709,88 @@ async fn expected_model(
             tx.rollback().await?;
             model
         }
+        Dialect::Mysql => {
+            // A scratch database beside the checked one, made from the DDL of the head and
+            // read back the same way, then dropped.
+            let ddl = schema::schema_ddl(revision, dialect).expect("checked by the caller");
+            let name = format!("rsflow_check_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = pool.acquire().await?;
+            sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+                .execute(&mut *conn)
+                .await?;
+            let built = async {
+                sqlx::raw_sql(&format!("USE {name}"))
+                    .execute(&mut *conn)
+                    .await?;
+                for stmt in schema::statements(ddl) {
+                    sqlx::raw_sql(stmt).execute(&mut *conn).await?;
+                }
+                read_mysql_model(&mut conn).await
+            }
+            .await;
+            let _ = sqlx::raw_sql(&format!("DROP DATABASE {name}"))
+                .execute(&mut *conn)
+                .await;
+            // The connection's default database is gone: it is not handed back to the pool.
+            let _ = conn.close().await;
+            built
+        }
     }
+}
+
+/// Columns (type, nullability, default, collation), indexes (with prefix lengths), foreign
+/// keys, CHECKs and triggers of the connection's database, from `information_schema`.
+async fn read_mysql_model(
+    conn: &mut sqlx::pool::PoolConnection<Any>,
+) -> Result<Model, StoreOpenError> {
+    let mut model = Model::new();
+    let queries: [(&str, &str); 5] = [
+        (
+            "column",
+            "SELECT CAST(CONCAT(table_name, '.', column_name) AS CHAR), CAST(CONCAT(column_type, \
+             ' ', is_nullable, ' default=', COALESCE(column_default, 'NULL'), ' collation=', \
+             COALESCE(collation_name, '-'), ' ', extra) AS CHAR) FROM information_schema.columns \
+             WHERE table_schema = DATABASE()",
+        ),
+        (
+            "index",
+            "SELECT CAST(CONCAT(table_name, '.', index_name) AS CHAR), CAST(CONCAT(IF(non_unique \
+             = 0, 'UNIQUE ', ''), GROUP_CONCAT(CONCAT(column_name, COALESCE(CONCAT('(', \
+             sub_part, ')'), '')) ORDER BY seq_in_index SEPARATOR ', ')) AS CHAR) FROM \
+             information_schema.statistics WHERE table_schema = DATABASE() GROUP BY table_name, \
+             index_name, non_unique",
+        ),
+        (
+            "foreign key",
+            "SELECT CAST(CONCAT(k.table_name, '.', k.constraint_name) AS CHAR), \
+             CAST(CONCAT(GROUP_CONCAT(k.column_name ORDER BY k.ordinal_position), ' -> ', \
+             MIN(k.referenced_table_name), ' ', MIN(r.delete_rule)) AS CHAR) FROM \
+             information_schema.key_column_usage k JOIN information_schema.referential_constraints \
+             r ON r.constraint_schema = k.constraint_schema AND r.constraint_name = \
+             k.constraint_name AND r.table_name = k.table_name WHERE k.table_schema = DATABASE() \
+             AND k.referenced_table_name IS NOT NULL GROUP BY k.table_name, k.constraint_name",
+        ),
+        (
+            "check",
+            "SELECT CAST(CONCAT(table_name, '.', constraint_name) AS CHAR), \
+             CAST(check_clause AS CHAR) FROM information_schema.check_constraints WHERE \
+             constraint_schema = DATABASE()",
+        ),
+        (
+            "trigger",
+            "SELECT CAST(trigger_name AS CHAR), CAST(CONCAT(action_timing, ' ', \
+             event_manipulation, ' ON ', event_object_table) AS CHAR) FROM \
+             information_schema.triggers WHERE trigger_schema = DATABASE()",
+        ),
+    ];
+    for (kind, sql) in queries {
+        for row in sqlx::query(sql).fetch_all(&mut **conn).await? {
+            let key: String = row.get(0);
+            let def: String = row.get(1);
+            model.insert(format!("{kind} {key}"), def);
+        }
+    }
+    Ok(model)
 }
 
 async fn read_model(
@@ -698,6 +802,11 @@ async fn read_model(
     let model = match dialect {
         Dialect::Sqlite => read_sqlite_model(&mut tx).await,
         Dialect::Postgres => read_pg_model(&mut tx).await,
+        Dialect::Mysql => {
+            tx.rollback().await?;
+            let mut conn = pool.acquire().await?;
+            return read_mysql_model(&mut conn).await;
+        }
     };
     tx.rollback().await?;
     model

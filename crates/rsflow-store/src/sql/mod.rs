@@ -319,6 +319,11 @@ impl SqlStore {
                 pg_url = Some(url);
                 (pool.clone(), pool, Dialect::Postgres)
             }
+            BackendTarget::Mysql(url) => {
+                // InnoDB too: one pool.
+                let pool = pool::open_mysql(&url, &settings.pool).await?;
+                (pool.clone(), pool, Dialect::Mysql)
+            }
         };
         let group_writer =
             (dialect == Dialect::Sqlite).then(|| group_commit::GroupWriter::spawn(write.clone()));
@@ -332,7 +337,12 @@ impl SqlStore {
             checkpointer,
             group_writer,
         };
-        store.initialize(create_revision).await?;
+        if let Err(e) = store.initialize(create_revision).await {
+            // A refused database is let go of at once: no connection (or the rollback of the
+            // refused transaction) outlives the refusal.
+            store.close().await;
+            return Err(e);
+        }
         if let Some(url) = pg_url
             && settings.search_indexes
         {
@@ -344,6 +354,31 @@ impl SqlStore {
     /// Schema, revision and the Default experiment, in one write transaction so that two
     /// servers starting on the same empty file cannot both create the schema.
     async fn initialize(&self, create_revision: &str) -> Result<(), StoreOpenError> {
+        if self.dialect == Dialect::Mysql {
+            // MySQL commits DDL at once and has no transaction-scoped advisory lock: a named
+            // lock, held on a connection of its own until the schema and the Default
+            // experiment are committed, keeps two starting servers apart.
+            let mut lock = self.write.acquire().await?;
+            let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK('rsflow_initialize', 60)")
+                .fetch_one(&mut *lock)
+                .await?;
+            if got != Some(1) {
+                return Err(StoreOpenError::Config(
+                    "Another server has been initializing this MySQL database for 60 s \
+                     (named lock rsflow_initialize)"
+                        .into(),
+                ));
+            }
+            let done = self.initialize_tx(create_revision).await;
+            let _ = sqlx::query("SELECT RELEASE_LOCK('rsflow_initialize')")
+                .execute(&mut *lock)
+                .await;
+            return done;
+        }
+        self.initialize_tx(create_revision).await
+    }
+
+    async fn initialize_tx(&self, create_revision: &str) -> Result<(), StoreOpenError> {
         let mut tx = self.write.begin_with(self.dialect.begin_write()).await?;
         if self.dialect == Dialect::Postgres {
             // PostgreSQL DDL does not take the table locks SQLite's BEGIN IMMEDIATE does.

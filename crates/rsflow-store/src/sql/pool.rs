@@ -231,10 +231,69 @@ pub(crate) async fn open_postgres(
     Ok(pool)
 }
 
+/// The session settings every MySQL connection runs with: the store's SQL is written once for
+/// every dialect, so the session reads it the standard way (`"..."` quotes identifiers, `||`
+/// concatenates (sqlx sets PIPES_AS_CONCAT), a backslash in a literal is a plain character),
+/// accepts experiment id 0 (MLflow's Default experiment, as MLflow's own session does with
+/// NO_AUTO_VALUE_ON_ZERO), and sees other transactions' commits as PostgreSQL's default
+/// isolation does (the store takes row locks where it reads to write).
+const MYSQL_SESSION: &str = "SET SESSION sql_mode = (SELECT CONCAT(@@sql_mode, \
+     ',ANSI_QUOTES,PIPES_AS_CONCAT,NO_BACKSLASH_ESCAPES,NO_AUTO_VALUE_ON_ZERO'))";
+const MYSQL_ISOLATION: &str = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
+
+/// Open the MySQL / MariaDB pool, probing one connection first as [`open_postgres`] does.
+/// The statement timeout is MariaDB's `max_statement_time` (every statement) or MySQL's
+/// `max_execution_time` (SELECTs).
+pub(crate) async fn open_mysql(
+    url: &str,
+    settings: &PoolSettings,
+) -> Result<AnyPool, StoreOpenError> {
+    let opts: AnyConnectOptions = url.parse()?;
+    let probe = tokio::time::timeout(settings.connect_timeout, opts.connect())
+        .await
+        .map_err(|_| {
+            StoreOpenError::Database(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "no connection within {}s (RSFLOW_DB_CONNECT_TIMEOUT_SECS)",
+                    settings.connect_timeout.as_secs()
+                ),
+            )))
+        })??;
+    let _ = probe.close().await;
+    let timeout = settings.statement_timeout;
+    let pool = AnyPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .min_connections(settings.min_connections)
+        .acquire_timeout(settings.acquire_timeout)
+        .idle_timeout(Some(settings.idle_timeout))
+        .max_lifetime((!settings.max_lifetime.is_zero()).then_some(settings.max_lifetime))
+        .after_connect(move |conn: &mut AnyConnection, _meta| {
+            Box::pin(async move {
+                sqlx::Executor::execute(&mut *conn, MYSQL_SESSION).await?;
+                sqlx::Executor::execute(&mut *conn, MYSQL_ISOLATION).await?;
+                let version: String = sqlx::Row::get(
+                    &sqlx::Executor::fetch_one(&mut *conn, "SELECT CAST(VERSION() AS CHAR)")
+                        .await?,
+                    0,
+                );
+                let set = if version.contains("MariaDB") {
+                    format!("SET SESSION max_statement_time = {}", timeout.as_secs_f64())
+                } else {
+                    format!("SET SESSION max_execution_time = {}", timeout.as_millis())
+                };
+                sqlx::Executor::execute(&mut *conn, set.as_str()).await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(opts);
+    Ok(pool)
+}
+
 impl SqlStore {
     /// Run a whole request again when it lost a race that a fresh transaction resolves
-    /// (deadlock, serialization failure, a unique key another writer took first): PostgreSQL
-    /// writers run concurrently, within and across processes. SQLite serialises writers, so
+    /// (deadlock, serialization failure, lock wait timeout, a unique key another writer took
+    /// first): PostgreSQL and MySQL writers run concurrently, within and across processes. SQLite serialises writers, so
     /// there the request runs once, as before.
     pub(crate) async fn retrying<T, F, Fut>(&self, f: F) -> Result<T>
     where

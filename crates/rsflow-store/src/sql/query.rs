@@ -1,5 +1,6 @@
 //! Dialect-neutral SQL text with numbered `$N` placeholders (both SQLite and PostgreSQL read
-//! them), plus the mapping from database errors to MLflow's error codes.
+//! them; for MySQL [`mysql_text`] rewrites them, once, where a statement is sent), plus the
+//! mapping from database errors to MLflow's error codes.
 
 use std::fmt::Write as _;
 
@@ -7,8 +8,9 @@ use rsflow_core::MlflowError;
 
 use crate::error::DbError;
 use sqlx::any::AnyArguments;
+use sqlx::any::AnyQueryResult;
 use sqlx::query::Query;
-use sqlx::{Any, Arguments as _};
+use sqlx::{Any, AnyConnection, AnyPool, Arguments as _};
 
 /// The SQL dialects the store speaks. SQLite is complete; PostgreSQL reuses the same statements
 /// and differs only where the dialect methods below say so.
@@ -16,14 +18,52 @@ use sqlx::{Any, Arguments as _};
 pub enum Dialect {
     Sqlite,
     Postgres,
+    /// MySQL and MariaDB (sessions run with `ANSI_QUOTES`, `PIPES_AS_CONCAT` and
+    /// `NO_BACKSLASH_ESCAPES`, so identifiers, `||` and string literals read as elsewhere).
+    Mysql,
 }
 
 impl Dialect {
-    /// `ILIKE` without relying on an operator SQLite lacks.
+    /// The dialect of a connection.
+    pub(crate) fn of(conn: &AnyConnection) -> Dialect {
+        match conn.backend_name() {
+            "PostgreSQL" => Dialect::Postgres,
+            "MySQL" => Dialect::Mysql,
+            _ => Dialect::Sqlite,
+        }
+    }
+
+    /// `ILIKE` without relying on an operator SQLite and MySQL lack (SQLAlchemy renders
+    /// `lower(x) LIKE lower(y)` there too).
     pub(crate) fn ilike(self, column: &str, placeholder: &str) -> String {
         match self {
-            Dialect::Sqlite => format!("LOWER({column}) LIKE LOWER({placeholder})"),
+            Dialect::Sqlite | Dialect::Mysql => {
+                format!("LOWER({column}) LIKE LOWER({placeholder})")
+            }
             Dialect::Postgres => format!("{column} ILIKE {placeholder}"),
+        }
+    }
+
+    /// A case-sensitive string comparison `column <op> placeholder` (`=`, `!=`, `LIKE`).
+    /// MySQL's collations are case-insensitive, so MLflow adds a `BINARY` comparison there
+    /// (`search_utils.mysql_comparison_func`), the plain one first for the index.
+    pub(crate) fn compare_str(self, column: &str, op: &str, placeholder: &str) -> String {
+        match (self, op) {
+            (Dialect::Mysql, "=" | "LIKE") => {
+                format!("({column} {op} {placeholder} AND BINARY {column} {op} {placeholder})")
+            }
+            (Dialect::Mysql, "!=") => {
+                format!("({column} != {placeholder} OR BINARY {column} != {placeholder})")
+            }
+            _ => format!("{column} {op} {placeholder}"),
+        }
+    }
+
+    /// The column side of a case-sensitive `IN` / `NOT IN` (`BINARY column` on MySQL).
+    pub(crate) fn in_column(self, column: &str) -> String {
+        match self {
+            Dialect::Mysql => format!("BINARY {column}"),
+            _ => column.to_string(),
         }
     }
 
@@ -33,6 +73,8 @@ impl Dialect {
         match self {
             Dialect::Sqlite => "rowid",
             Dialect::Postgres => "ctid",
+            // InnoDB scans a table in primary-key order.
+            Dialect::Mysql => "NULL",
         }
     }
 
@@ -41,7 +83,7 @@ impl Dialect {
     pub(crate) fn begin_write(self) -> &'static str {
         match self {
             Dialect::Sqlite => "BEGIN IMMEDIATE",
-            Dialect::Postgres => "BEGIN",
+            Dialect::Postgres | Dialect::Mysql => "BEGIN",
         }
     }
 }
@@ -175,11 +217,20 @@ impl Sql {
     /// cached statement would get a generic plan after five executions. Every other statement
     /// keeps its cached plan, so writes are not planned again on every request. On SQLite the
     /// statement is cached as usual.
-    pub fn search_query(&self, dialect: Dialect) -> Query<'_, Any, AnyArguments<'_>> {
+    pub fn search_query(&self, dialect: Dialect) -> SqlQuery<'_> {
         self.query().persistent(dialect == Dialect::Sqlite)
     }
 
-    pub fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
+    /// The statement, ready to run on a connection or pool (rewritten there for MySQL).
+    pub fn query(&self) -> SqlQuery<'_> {
+        SqlQuery {
+            sql: self,
+            persistent: true,
+        }
+    }
+
+    /// The statement as sqlx runs it, in the `$N` form (SQLite, PostgreSQL).
+    pub fn raw_query(&self) -> Query<'_, Any, AnyArguments<'_>> {
         let mut args = AnyArguments::default();
         for a in &self.args {
             // Encoding into AnyArguments only fails for types Any cannot carry; these all can.
@@ -202,6 +253,237 @@ impl Sql {
         }
         sqlx::query_with(&self.text, args)
     }
+}
+
+/// Where a statement runs: a connection (of a transaction) or a pool.
+pub(crate) enum Target<'c> {
+    Conn(&'c mut AnyConnection),
+    Pool(&'c AnyPool),
+}
+
+impl<'c> From<&'c mut AnyConnection> for Target<'c> {
+    fn from(c: &'c mut AnyConnection) -> Self {
+        Target::Conn(c)
+    }
+}
+
+impl<'c> From<&'c AnyPool> for Target<'c> {
+    fn from(p: &'c AnyPool) -> Self {
+        Target::Pool(p)
+    }
+}
+
+/// A [`Sql`] about to run. Where it runs decides its text: MySQL gets [`mysql_text`].
+pub(crate) struct SqlQuery<'a> {
+    sql: &'a Sql,
+    persistent: bool,
+}
+
+macro_rules! run_on {
+    ($self:ident, $target:ident, $method:ident) => {{
+        let mut held;
+        let conn: &mut AnyConnection = match $target.into() {
+            Target::Conn(c) => c,
+            Target::Pool(p) => {
+                held = p.acquire().await?;
+                &mut *held
+            }
+        };
+        if conn.backend_name() == "MySQL" {
+            let rewritten = mysql_text($self.sql);
+            rewritten
+                .raw_query()
+                .persistent($self.persistent)
+                .$method(conn)
+                .await
+        } else {
+            $self
+                .sql
+                .raw_query()
+                .persistent($self.persistent)
+                .$method(conn)
+                .await
+        }
+    }};
+}
+
+impl SqlQuery<'_> {
+    /// Whether the server keeps the prepared statement (see [`Sql::search_query`]).
+    pub fn persistent(mut self, persistent: bool) -> Self {
+        self.persistent = persistent;
+        self
+    }
+
+    pub async fn execute<'c>(
+        self,
+        target: impl Into<Target<'c>>,
+    ) -> Result<AnyQueryResult, sqlx::Error> {
+        run_on!(self, target, execute)
+    }
+
+    pub async fn fetch_all<'c>(
+        self,
+        target: impl Into<Target<'c>>,
+    ) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
+        run_on!(self, target, fetch_all)
+    }
+
+    pub async fn fetch_one<'c>(
+        self,
+        target: impl Into<Target<'c>>,
+    ) -> Result<sqlx::any::AnyRow, sqlx::Error> {
+        run_on!(self, target, fetch_one)
+    }
+
+    pub async fn fetch_optional<'c>(
+        self,
+        target: impl Into<Target<'c>>,
+    ) -> Result<Option<sqlx::any::AnyRow>, sqlx::Error> {
+        run_on!(self, target, fetch_optional)
+    }
+}
+
+/// CAST target types that MySQL spells differently.
+const MYSQL_CASTS: &[(&str, &str)] = &[
+    ("AS TEXT)", "AS CHAR)"),
+    ("AS INTEGER)", "AS SIGNED)"),
+    ("AS BIGINT)", "AS SIGNED)"),
+    ("AS DOUBLE PRECISION)", "AS DOUBLE)"),
+    ("AS REAL)", "AS DOUBLE)"),
+];
+/// Spelling MySQL lacks and does not need: NULLs sort first in ascending order already.
+const MYSQL_DROPPED: &[&str] = &[" NULLS FIRST"];
+
+/// A statement for MySQL, rewritten once here so that the store's text stays one:
+/// `$N` placeholders become `?` with the values bound in the order they appear (a value used
+/// twice is bound twice); the column name `key`, reserved in MySQL, is quoted (the session
+/// reads `"..."` as an identifier, `ANSI_QUOTES`); CAST types take MySQL's names. String
+/// literals and quoted identifiers pass unchanged.
+pub(crate) fn mysql_text(sql: &Sql) -> Sql {
+    let src = sql.text.as_bytes();
+    let mut text = String::with_capacity(sql.text.len() + 16);
+    let mut args = Vec::with_capacity(sql.args.len());
+    let mut i = 0;
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
+    while i < src.len() {
+        let b = src[i];
+        match b {
+            b'\'' | b'"' => {
+                let start = i;
+                i += 1;
+                while i < src.len() {
+                    if src[i] == b {
+                        if i + 1 < src.len() && src[i + 1] == b {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i = (i + 1).min(src.len());
+                text.push_str(&sql.text[start..i]);
+            }
+            b'$' if i + 1 < src.len() && src[i + 1].is_ascii_digit() => {
+                let start = i + 1;
+                i += 1;
+                while i < src.len() && src[i].is_ascii_digit() {
+                    i += 1;
+                }
+                let n: usize = sql.text[start..i].parse().unwrap_or(0);
+                text.push('?');
+                args.push(
+                    sql.args
+                        .get(n.wrapping_sub(1))
+                        .cloned()
+                        .unwrap_or(Arg::Null),
+                );
+            }
+            b'k' if sql.text[i..].starts_with("key")
+                && (i == 0 || !ident(src[i - 1]))
+                && src.get(i + 3).is_none_or(|&c| !ident(c)) =>
+            {
+                text.push_str("\"key\"");
+                i += 3;
+            }
+            b' ' if MYSQL_DROPPED.iter().any(|d| sql.text[i..].starts_with(d)) => {
+                i += MYSQL_DROPPED
+                    .iter()
+                    .find(|d| sql.text[i..].starts_with(*d))
+                    .map_or(1, |d| d.len());
+            }
+            b'A' if sql.text[i..].starts_with("AS ") => {
+                match MYSQL_CASTS
+                    .iter()
+                    .find(|(from, _)| sql.text[i..].starts_with(from))
+                {
+                    Some((from, to)) => {
+                        text.push_str(to);
+                        i += from.len();
+                    }
+                    None => {
+                        text.push('A');
+                        i += 1;
+                    }
+                }
+            }
+            _ => {
+                // Copy the whole UTF-8 character.
+                let len = sql.text[i..].chars().next().map_or(1, char::len_utf8);
+                text.push_str(&sql.text[i..i + len]);
+                i += len;
+            }
+        }
+    }
+    Sql {
+        text: mysql_upsert(text),
+        args,
+    }
+}
+
+/// `ON CONFLICT (...) DO UPDATE SET c = excluded.c, ...` as `ON DUPLICATE KEY UPDATE
+/// c = VALUES(c), ...` (MySQL finds the clashing key itself), and `ON CONFLICT ... DO NOTHING`
+/// as a no-op update of the first inserted column (`INSERT IGNORE` would also swallow other
+/// errors). An upsert with a `WHERE` has no MySQL form: callers write that one per dialect.
+fn mysql_upsert(text: String) -> String {
+    let Some(at) = text.find(" ON CONFLICT") else {
+        return text;
+    };
+    let rest = &text[at..];
+    if let Some(set) = rest.find(" DO UPDATE SET ") {
+        let mut out = text[..at].to_string();
+        out.push_str(" ON DUPLICATE KEY UPDATE ");
+        let mut tail = &rest[set + " DO UPDATE SET ".len()..];
+        while let Some(i) = tail.find("excluded.") {
+            out.push_str(&tail[..i]);
+            tail = &tail[i + "excluded.".len()..];
+            let end = if let Some(quoted) = tail.strip_prefix('"') {
+                quoted.find('"').map_or(tail.len(), |e| e + 2)
+            } else {
+                tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(tail.len())
+            };
+            out.push_str("VALUES(");
+            out.push_str(&tail[..end]);
+            out.push(')');
+            tail = &tail[end..];
+        }
+        out.push_str(tail);
+        return out;
+    }
+    if let Some(nothing) = rest.find(" DO NOTHING") {
+        let first = text
+            .split_once('(')
+            .and_then(|(_, cols)| cols.split([',', ')']).next())
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let mut out = text[..at].to_string();
+        out.push_str(&format!(" ON DUPLICATE KEY UPDATE {first} = {first}"));
+        out.push_str(&rest[nothing + " DO NOTHING".len()..]);
+        return out;
+    }
+    text
 }
 
 /// The rows of a multi-row INSERT of `rows` rows of `width` columns: `($1, $2), ...`, or
@@ -236,7 +518,7 @@ pub(crate) fn values_placeholders(anonymous: bool, rows: usize, width: usize) ->
 /// the order their rows come, so callers sort rows by key first: two transactions that lock
 /// the same rows then queue instead of deadlocking.
 pub(crate) fn sorts_for_locks(conn: &sqlx::AnyConnection) -> bool {
-    conn.backend_name() == "PostgreSQL"
+    matches!(conn.backend_name(), "PostgreSQL" | "MySQL")
 }
 
 /// What kind of failure a database error is, as far as callers care.
@@ -255,7 +537,29 @@ pub(crate) enum DbErrorKind {
     Other,
 }
 
+/// MySQL's error numbers: deadlock (1213) and lock wait timeout (1205) roll the statement or
+/// transaction back and are worth running again; lost or refused connections, too many
+/// connections, shutdown, read-only and statement timeouts (MariaDB 1969, MySQL 3024) mean
+/// the database cannot serve now.
+fn classify_mysql(number: u16) -> Option<DbErrorKind> {
+    match number {
+        1213 | 1205 => Some(DbErrorKind::Conflict),
+        1040 | 1053 | 1077 | 1081 | 1152 | 1153 | 1158 | 1159 | 1160 | 1161 | 1290 | 1836
+        | 1969 | 2002 | 2003 | 2006 | 2013 | 3024 => Some(DbErrorKind::Unavailable),
+        _ => None,
+    }
+}
+
 pub(crate) fn classify(e: &sqlx::Error) -> DbErrorKind {
+    if let sqlx::Error::Database(db) = e
+        && let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+    {
+        return classify_mysql(my.number()).unwrap_or(match db.kind() {
+            sqlx::error::ErrorKind::UniqueViolation => DbErrorKind::UniqueViolation,
+            sqlx::error::ErrorKind::ForeignKeyViolation => DbErrorKind::ForeignKeyViolation,
+            _ => DbErrorKind::Other,
+        });
+    }
     match e {
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.to_string()).unwrap_or_default();
@@ -338,5 +642,44 @@ mod tests {
         assert_eq!(q.args.len(), 3);
         assert_eq!(values_placeholders(false, 2, 2), "($1, $2), ($3, $4)");
         assert_eq!(values_placeholders(true, 2, 2), "(?, ?), (?, ?)");
+    }
+
+    #[test]
+    fn mysql_text_reorders_values_and_quotes_key() {
+        let mut q = Sql::new("SELECT key, 'a $1 key' FROM t WHERE \"key\" = ");
+        q.bind("k")
+            .push(" AND (v = $1 AND BINARY v = $1) AND CAST(x AS TEXT) = ");
+        q.bind(2i64)
+            .push(" AND m.key_x = m.key AND monkey = 'it''s key'");
+        let m = mysql_text(&q);
+        assert_eq!(
+            m.text,
+            "SELECT \"key\", 'a $1 key' FROM t WHERE \"key\" = ? AND (v = ? AND BINARY v = ?) \
+             AND CAST(x AS CHAR) = ? AND m.key_x = m.\"key\" AND monkey = 'it''s key'"
+        );
+        assert_eq!(
+            m.args,
+            vec![
+                Arg::Str("k".into()),
+                Arg::Str("k".into()),
+                Arg::Str("k".into()),
+                Arg::I64(2)
+            ]
+        );
+        let up = Sql::new(
+            "INSERT INTO tags (key, value) VALUES ($1, $2) ON CONFLICT (key, run_uuid) \
+             DO UPDATE SET value = excluded.value, \"key\" = excluded.\"key\"",
+        );
+        assert_eq!(
+            mysql_text(&up).text,
+            "INSERT INTO tags (\"key\", value) VALUES (?, ?) ON DUPLICATE KEY UPDATE \
+             value = VALUES(value), \"key\" = VALUES(\"key\")"
+        );
+        let skip = Sql::new("INSERT INTO params (key, value) VALUES (1, 2) ON CONFLICT DO NOTHING");
+        assert_eq!(
+            mysql_text(&skip).text,
+            "INSERT INTO params (\"key\", value) VALUES (1, 2) ON DUPLICATE KEY UPDATE \
+             \"key\" = \"key\""
+        );
     }
 }

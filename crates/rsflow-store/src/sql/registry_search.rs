@@ -53,7 +53,11 @@ pub(crate) fn render_comparison(
                     comparator.sql()
                 )));
             };
-            q.push(&format!("{column} {} ", comparator.sql()));
+            q.push(&format!(
+                "{} {} ",
+                dialect.in_column(column),
+                comparator.sql()
+            ));
             q.bind_list(items);
         }
         Comparator::ILike => {
@@ -62,7 +66,11 @@ pub(crate) fn render_comparison(
         }
         other => {
             let p = bind_scalar(q, value)?;
-            q.push(&format!("{column} {} {p}", other.sql()));
+            if matches!(value, Value::Str(_)) {
+                q.push(&dialect.compare_str(column, other.sql(), &p));
+            } else {
+                q.push(&format!("{column} {} {p}", other.sql()));
+            }
         }
     }
     Ok(())

@@ -35,6 +35,11 @@ pub const SQLITE_SCHEMA_3_18: &str = include_str!("../../schema/sqlite-3.18.0.sq
 /// MLflow 3.18.0's DDL for PostgreSQL, made as [`POSTGRES_SCHEMA`] was.
 pub const POSTGRES_SCHEMA_3_18: &str = include_str!("../../schema/postgres-3.18.0.sql");
 
+/// MLflow 3.17.2's DDL for MySQL and MariaDB (`SHOW CREATE TABLE` of `mlflow db upgrade`).
+pub const MYSQL_SCHEMA: &str = include_str!("../../schema/mysql.sql");
+/// MLflow 3.18.0's DDL for MySQL and MariaDB, made as [`MYSQL_SCHEMA`] was.
+pub const MYSQL_SCHEMA_3_18: &str = include_str!("../../schema/mysql-3.18.0.sql");
+
 /// The DDL that creates a database at `revision` (one of [`CREATABLE_REVISIONS`]).
 pub fn schema_ddl(revision: &str, dialect: Dialect) -> Option<&'static str> {
     match (revision, dialect) {
@@ -42,6 +47,8 @@ pub fn schema_ddl(revision: &str, dialect: Dialect) -> Option<&'static str> {
         (ALEMBIC_HEAD, Dialect::Postgres) => Some(POSTGRES_SCHEMA),
         (ALEMBIC_HEAD_3_18, Dialect::Sqlite) => Some(SQLITE_SCHEMA_3_18),
         (ALEMBIC_HEAD_3_18, Dialect::Postgres) => Some(POSTGRES_SCHEMA_3_18),
+        (ALEMBIC_HEAD, Dialect::Mysql) => Some(MYSQL_SCHEMA),
+        (ALEMBIC_HEAD_3_18, Dialect::Mysql) => Some(MYSQL_SCHEMA_3_18),
         _ => None,
     }
 }
@@ -88,6 +95,13 @@ pub(crate) async fn inspect(
         Dialect::Postgres => {
             sqlx::query(
                 "SELECT CAST(table_name AS TEXT) FROM information_schema.tables WHERE table_schema = current_schema()",
+            )
+            .fetch_all(&mut **tx)
+            .await?
+        }
+        Dialect::Mysql => {
+            sqlx::query(
+                "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE()",
             )
             .fetch_all(&mut **tx)
             .await?
@@ -204,7 +218,7 @@ mod tests {
     #[test]
     fn each_creatable_head_inserts_its_revision() {
         for (rev, _) in CREATABLE_REVISIONS {
-            for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql] {
                 let stmts = statements(schema_ddl(rev, dialect).unwrap());
                 assert_eq!(
                     *stmts.last().unwrap(),

@@ -58,12 +58,17 @@ fn compare(
         other => q.arg_placeholder(scalar_text(other)),
     };
     let sql = match comparator {
+        "=" | "!=" | "LIKE" if matches!(value, TraceValue::Str(_)) => {
+            dialect.compare_str(expr, comparator, &placeholder)
+        }
         "=" | "!=" | "<" | "<=" | ">" | ">=" | "LIKE" => {
             format!("{expr} {comparator} {placeholder}")
         }
         "ILIKE" => dialect.ilike(expr, &placeholder),
         "RLIKE" => match dialect {
             Dialect::Postgres => format!("{expr} ~ {placeholder}"),
+            // MLflow: `CAST(col AS BINARY) REGEXP BINARY :value` (case-sensitive).
+            Dialect::Mysql => format!("(CAST({expr} AS BINARY) REGEXP BINARY {placeholder})"),
             Dialect::Sqlite => {
                 return Err(MlflowError::invalid_param(
                     "RLIKE is not supported by rsflow on SQLite. Use LIKE or ILIKE instead.",

@@ -15,10 +15,13 @@ pub enum BackendTarget {
     SqliteMemory,
     /// A PostgreSQL URL with any SQLAlchemy driver suffix removed (`postgresql://...`).
     Postgres(String),
+    /// A MySQL or MariaDB URL in sqlx's form (`mysql://...`, see [`mysql_url`]).
+    Mysql(String),
 }
 
 /// Parse a backend store URI in SQLAlchemy's forms: `sqlite:///relative.db`,
-/// `sqlite:////abs/path.db`, `sqlite://` (memory), `postgresql[+driver]://...`.
+/// `sqlite:////abs/path.db`, `sqlite://` (memory), `postgresql[+driver]://...`,
+/// `mysql[+driver]://...` (and `mariadb[+driver]://`).
 pub fn parse_backend_uri(uri: &str) -> std::result::Result<BackendTarget, String> {
     // Every message shows the URI without its password.
     let shown = rsflow_core::SecretUri::show(uri);
@@ -55,10 +58,116 @@ pub fn parse_backend_uri(uri: &str) -> std::result::Result<BackendTarget, String
             Ok(BackendTarget::SqliteFile(abs))
         }
         "postgresql" | "postgres" => Ok(BackendTarget::Postgres(format!("postgresql://{rest}"))),
+        "mysql" | "mariadb" => mysql_url(rest)
+            .map(BackendTarget::Mysql)
+            .map_err(|e| format!("Invalid MySQL URI '{shown}': {e}")),
         _ => Err(format!(
-            "Unsupported database URI scheme '{scheme}' in '{shown}'. Supported: sqlite, postgresql"
+            "Unsupported database URI scheme '{scheme}' in '{shown}'. Supported: sqlite, \
+             postgresql, mysql"
         )),
     }
+}
+
+/// The query options of SQLAlchemy's MySQL drivers (PyMySQL, mysqlclient) that have a
+/// meaning here, under sqlx's names. `ssl_mode` is mysqlclient's; `ssl_ca` alone means the
+/// server's certificate is verified against it (PyMySQL), `ssl_check_hostname=false` stops at
+/// the CA check, `ssl=true`/`ssl_disabled=false` ask for TLS without verification.
+fn mysql_option(key: &str, value: &str) -> Result<Option<(&'static str, String)>, String> {
+    let mode = |m: &str| Ok(Some(("ssl-mode", m.to_string())));
+    match key {
+        "charset" => Ok(Some(("charset", value.to_string()))),
+        "collation" => Ok(Some(("collation", value.to_string()))),
+        "unix_socket" => Ok(Some(("socket", value.to_string()))),
+        "ssl_ca" | "ssl-ca" | "sslca" => Ok(Some(("ssl-ca", value.to_string()))),
+        "ssl_cert" | "ssl-cert" | "sslcert" => Ok(Some(("ssl-cert", value.to_string()))),
+        "ssl_key" | "ssl-key" | "sslkey" => Ok(Some(("ssl-key", value.to_string()))),
+        "ssl_mode" | "ssl-mode" | "sslmode" => match value.to_ascii_uppercase().as_str() {
+            m @ ("DISABLED" | "PREFERRED" | "REQUIRED" | "VERIFY_CA" | "VERIFY_IDENTITY") => {
+                mode(m)
+            }
+            _ => Err(format!(
+                "ssl_mode must be one of DISABLED, PREFERRED, REQUIRED, VERIFY_CA, \
+                 VERIFY_IDENTITY (got {value:?})"
+            )),
+        },
+        "ssl" | "ssl_disabled" => {
+            let on = matches!(
+                value.to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            );
+            let tls = if key == "ssl" { on } else { !on };
+            mode(if tls { "REQUIRED" } else { "DISABLED" })
+        }
+        "ssl_check_hostname" | "ssl_verify_identity" | "ssl_verify_cert" => Ok(None),
+        // Driver tuning that changes nothing here (rsflow's own timeouts are RSFLOW_DB_*).
+        "connect_timeout" | "read_timeout" | "write_timeout" | "autocommit" | "local_infile"
+        | "binary_prefix" | "program_name" | "client_flag" | "use_unicode" => Ok(None),
+        _ => Err(format!(
+            "unsupported query option {key:?} (supported: charset, collation, unix_socket, \
+             ssl_ca, ssl_cert, ssl_key, ssl_mode, ssl, ssl_disabled, ssl_check_hostname, \
+             connect_timeout, read_timeout, write_timeout)"
+        )),
+    }
+}
+
+/// `user:password@host:port/database?options` (after `mysql[+driver]://`) as sqlx's MySQL
+/// URL. The user, password and database stay percent-encoded as they came (SQLAlchemy's
+/// rules); the options are translated by [`mysql_option`].
+pub fn mysql_url(rest: &str) -> Result<String, String> {
+    let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (authority, database) = main.split_once('/').unwrap_or((main, ""));
+    if database.is_empty() {
+        return Err(
+            "a database name is required (mysql://user:password@host:port/database)".into(),
+        );
+    }
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let mut opts: Vec<(&'static str, String)> = Vec::new();
+    let mut verify_ca = None;
+    let mut check_hostname = true;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v);
+        match k {
+            "ssl_ca" | "ssl-ca" | "sslca" => verify_ca = Some(()),
+            "ssl_check_hostname" | "ssl_verify_identity" => {
+                check_hostname = !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no");
+            }
+            _ => {}
+        }
+        if let Some(o) = mysql_option(k, &v)? {
+            opts.retain(|(name, _)| *name != o.0);
+            opts.push(o);
+        }
+    }
+    if verify_ca.is_some() && !opts.iter().any(|(n, _)| *n == "ssl-mode") {
+        let m = if check_hostname {
+            "VERIFY_IDENTITY"
+        } else {
+            "VERIFY_CA"
+        };
+        opts.push(("ssl-mode", m.to_string()));
+    }
+    let socket_only = host.is_empty() && opts.iter().any(|(n, _)| *n == "socket");
+    let authority = if socket_only {
+        format!("{authority}localhost")
+    } else {
+        authority.to_string()
+    };
+    let mut url = format!("mysql://{authority}/{database}");
+    for (i, (k, v)) in opts.iter().enumerate() {
+        url.push(if i == 0 { '?' } else { '&' });
+        url.push_str(k);
+        url.push('=');
+        for b in v.bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+                url.push(b as char);
+            } else {
+                url.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    Ok(url)
 }
 
 /// `urllib.parse.urlparse` result.
@@ -358,6 +467,36 @@ mod tests {
             BackendTarget::Postgres("postgresql://u:p@h/db".into())
         );
         assert!(parse_backend_uri("mysql://x").is_err());
+        assert!(parse_backend_uri("mssql://u@h/db").is_err());
+        for scheme in ["mysql", "mysql+pymysql", "mysql+mysqldb", "mariadb+pymysql"] {
+            assert_eq!(
+                parse_backend_uri(&format!("{scheme}://u:p%40w@h:3306/db")).unwrap(),
+                BackendTarget::Mysql("mysql://u:p%40w@h:3306/db".into())
+            );
+        }
+        assert_eq!(
+            parse_backend_uri("mysql+pymysql://u@h/db?charset=utf8mb4&ssl_ca=/c%20a.pem").unwrap(),
+            BackendTarget::Mysql(
+                "mysql://u@h/db?charset=utf8mb4&ssl-ca=/c%20a.pem&ssl-mode=VERIFY_IDENTITY".into()
+            )
+        );
+        assert_eq!(
+            parse_backend_uri("mysql://u@h/db?ssl_ca=/ca&ssl_check_hostname=false").unwrap(),
+            BackendTarget::Mysql("mysql://u@h/db?ssl-ca=/ca&ssl-mode=VERIFY_CA".into())
+        );
+        assert_eq!(
+            parse_backend_uri("mysql+mysqldb://u@/db?unix_socket=/run/m.sock&ssl_mode=disabled")
+                .unwrap(),
+            BackendTarget::Mysql(
+                "mysql://u@localhost/db?socket=/run/m.sock&ssl-mode=DISABLED".into()
+            )
+        );
+        let err = parse_backend_uri("mysql://u:secret@h/db?bogus=1").unwrap_err();
+        assert!(
+            err.contains("unsupported query option") && !err.contains("secret"),
+            "{err}"
+        );
+        assert!(parse_backend_uri("mysql://u@h").is_err());
         assert!(parse_backend_uri("sqlite:rel.db").is_err());
     }
 }

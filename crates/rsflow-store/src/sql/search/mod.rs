@@ -65,7 +65,7 @@ pub(super) fn compare(
             let Value::List(items) = value else {
                 return Err(bad());
             };
-            q.push(column)
+            q.push(&dialect.in_column(column))
                 .push(if comparator == Comparator::In {
                     " IN "
                 } else {
@@ -83,16 +83,17 @@ pub(super) fn compare(
         Comparator::IsNull | Comparator::IsNotNull => {
             q.push(column).push(" ").push(comparator.sql());
         }
-        _ => {
-            q.push(column).push(" ").push(comparator.sql()).push(" ");
-            match value {
-                Value::Str(s) => {
-                    q.bind(s.as_str());
-                }
-                Value::Num(n) => bind_number(q, *n),
-                _ => return Err(bad()),
+        _ => match value {
+            Value::Str(s) => {
+                let p = q.arg_placeholder(s.as_str());
+                q.push(&dialect.compare_str(column, comparator.sql(), &p));
             }
-        }
+            Value::Num(n) => {
+                q.push(column).push(" ").push(comparator.sql()).push(" ");
+                bind_number(q, *n)
+            }
+            _ => return Err(bad()),
+        },
     }
     Ok(())
 }

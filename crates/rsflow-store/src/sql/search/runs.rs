@@ -271,7 +271,7 @@ impl SqlStore {
         run_order(&mut Sql::default(), &order_by, &query.order_by)?;
         let split = match self.dialect {
             Dialect::Postgres => SplitOrder::for_order(&order_by, |k| run_attribute_column(k).ok()),
-            Dialect::Sqlite => None,
+            Dialect::Sqlite | Dialect::Mysql => None,
         };
         let mut tx = self.read_tx().await?;
         let rows = match split {
