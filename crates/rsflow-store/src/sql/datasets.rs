@@ -31,7 +31,8 @@ pub(crate) fn bind_json(q: &mut Sql, dialect: Dialect, v: Option<String>) {
     let ph = q.arg_placeholder(v);
     match dialect {
         Dialect::Postgres => q.push(&format!("CAST({ph} AS json)")),
-        Dialect::Sqlite => q.push(&ph),
+        // MySQL's JSON (MariaDB's LONGTEXT alias) takes the text as it is.
+        Dialect::Sqlite | Dialect::Mysql => q.push(&ph),
     };
 }
 
@@ -40,6 +41,7 @@ pub(crate) fn json_col(dialect: Dialect, col: &str) -> String {
     match dialect {
         Dialect::Postgres => format!("CAST({col} AS text)"),
         Dialect::Sqlite => col.to_string(),
+        Dialect::Mysql => format!("CAST({col} AS CHAR)"),
     }
 }
 
