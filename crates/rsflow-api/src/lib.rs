@@ -15,6 +15,7 @@
 //! - `artifacts`: the artifact proxy (`mlflow-artifacts/*`) and the run-based artifact routes.
 //! - [`limits`]: concurrency slots per route class, body idle timeouts, JSON body caps.
 //! - `graphql`: `/graphql`, the queries the web UI sends, answered by the REST handlers.
+//! - [`gc`]: permanent removal of deleted runs, logged models and experiments (`rsflow gc`).
 //! - `gate`: the 503 answers of `--no-serve-artifacts` and `--artifacts-only`.
 //! - [`ui`]: MLflow's web UI (`/` and `/static-files/*`) from the `--ui-dir` build.
 //! - `unconfigured`: the AI gateway proxy and the assistant's config/providers, answered as
@@ -24,6 +25,7 @@ mod artifacts;
 pub mod error;
 pub mod extract;
 mod gate;
+pub mod gc;
 mod graphql;
 pub mod limits;
 pub mod locations;

@@ -114,6 +114,8 @@ pub struct AppState {
     /// Built once per server (and again by [`AppState::with_artifacts`]); its clones share
     /// the stores it opened for direct-mode roots.
     resolver: ArtifactResolver,
+    /// What the scheduled gc has done (shown on `/metrics`).
+    pub gc_progress: Arc<crate::gc::GcProgress>,
 }
 
 impl AppState {
@@ -130,6 +132,7 @@ impl AppState {
             logged_models: store,
             artifacts: None,
             resolver: ArtifactResolver::default(),
+            gc_progress: Arc::default(),
         }
         .with_resolver()
     }

@@ -8,14 +8,17 @@
 //! - [`registry`]: the [`ModelRegistryStore`] trait (registered models and versions).
 //! - [`logged_models`]: the [`LoggedModelStore`] trait (MLflow 3 logged models).
 //! - [`traces`]: the [`TraceStore`] trait (MLflow 3 traces, spans, assessments).
+//! - [`gc`]: the [`GcStore`] trait (deleted rows by page, their permanent removal, the gc lease).
 
 pub mod error;
+pub mod gc;
 pub mod logged_models;
 pub mod registry;
 pub mod sql;
 pub mod traces;
 
 pub use error::DbError;
+pub use gc::{DeletedRunFilter, GcExperiment, GcLease, GcLoggedModel, GcRun, GcStore, GcTrace};
 pub use logged_models::{
     CreateLoggedModel, DatasetFilter, LoggedModelOrderBy, LoggedModelStore, SearchLoggedModels,
 };
@@ -26,10 +29,13 @@ pub use traces::{DeleteTraces, SearchTraces, TraceStore};
 /// Everything one metadata database serves: tracking, the model registry, logged models,
 /// traces.
 pub trait MetadataStore:
-    TrackingStore + ModelRegistryStore + LoggedModelStore + TraceStore
+    TrackingStore + ModelRegistryStore + LoggedModelStore + TraceStore + GcStore
 {
 }
-impl<T: TrackingStore + ModelRegistryStore + LoggedModelStore + TraceStore> MetadataStore for T {}
+impl<T: TrackingStore + ModelRegistryStore + LoggedModelStore + TraceStore + GcStore> MetadataStore
+    for T
+{
+}
 
 /// Open the metadata store a `--backend-store-uri` names: the backend is chosen once, here,
 /// from the URI scheme.

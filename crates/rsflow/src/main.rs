@@ -1,6 +1,7 @@
 //! `rsflow`: an MLflow-compatible tracking server and artifact store.
 
 mod config;
+mod gc;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{ConnectionLimits, ServerArgs};
+use crate::config::{ConnectionLimits, GcArgs, ServerArgs};
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +38,9 @@ enum Command {
     /// Inspect or migrate a backend store database (as `mlflow db`, natively).
     #[command(subcommand)]
     Db(DbCommand),
+    /// Permanently delete runs, logged models and experiments in the `deleted` lifecycle
+    /// stage, artifacts first (the flags of `mlflow gc`, plus --dry-run).
+    Gc(Box<GcArgs>),
 }
 
 #[derive(Subcommand)]
@@ -81,6 +85,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => runtime.block_on(serve(*args)),
         Command::Db(cmd) => runtime.block_on(db(cmd)),
+        Command::Gc(args) => runtime.block_on(gc::run_cli(args.resolve()?)),
     }
 }
 
@@ -122,6 +127,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     )
     .await
     .with_context(|| format!("cannot open backend store {}", settings.backend_store_uri))?;
+    let gc_store = store.clone();
     let mut state = AppState::new(settings.server.clone(), store);
     if settings.server.serve_artifacts {
         let shown = SecretUri::show(&settings.server.artifacts_destination);
@@ -137,6 +143,19 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("the artifacts destination {shown} is not usable"))?;
         state = state.with_artifacts(destination);
+    }
+    if let Some(schedule) = settings.gc.clone() {
+        tracing::info!(
+            interval_s = schedule.interval.as_secs_f64(),
+            older_than = %schedule.older_than.1,
+            "scheduled gc on"
+        );
+        gc::spawn_scheduled(
+            gc_store,
+            state.artifact_resolver(),
+            schedule,
+            state.gc_progress.clone(),
+        );
     }
     let app = router(state);
 

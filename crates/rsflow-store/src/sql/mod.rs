@@ -24,6 +24,7 @@
 
 mod checkpoint;
 mod experiments;
+mod gc;
 mod group_commit;
 mod inputs;
 mod integrity;
@@ -145,6 +146,8 @@ pub struct SqlStore {
     checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
     /// SQLite: the writer task that commits concurrent metric logging in groups.
     group_writer: Option<std::sync::Arc<group_commit::GroupWriter>>,
+    /// SQLite files: `<database>-rsflow-gc.lock`, locked while a gc pass runs.
+    gc_lock_path: Option<std::path::PathBuf>,
 }
 
 /// SQLite creates a missing database file but not its directory, and then says only "unable
@@ -279,9 +282,13 @@ impl SqlStore {
         let artifact_root = uri::resolve_uri_if_local(default_artifact_root);
         let mut pg_url = None;
         let mut checkpointer = None;
+        let mut gc_lock_path = None;
         let (write, read, dialect) = match target {
             BackendTarget::SqliteFile(path) => {
                 check_sqlite_dir(&path)?;
+                let mut lock = path.clone().into_os_string();
+                lock.push("-rsflow-gc.lock");
+                gc_lock_path = Some(lock.into());
                 refuse_before_changing(&path).await?;
                 let opts: AnyConnectOptions = sqlite_url(&path, "rwc").parse()?;
                 let write = sqlite_pool(1, false, settings).connect_with(opts).await?;
@@ -324,6 +331,7 @@ impl SqlStore {
             artifact_root,
             checkpointer,
             group_writer,
+            gc_lock_path,
         };
         store.initialize(create_revision).await?;
         if let Some(url) = pg_url
