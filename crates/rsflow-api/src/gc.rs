@@ -108,6 +108,8 @@ pub struct Collector<'a> {
     pub opts: GcOptions,
     pub progress: Option<Arc<GcProgress>>,
     pub out: &'a (dyn Fn(&GcEvent) + Send + Sync),
+    /// Dry runs delete nothing, so a later page may list an item again: counted once.
+    pub seen: std::sync::Mutex<HashSet<String>>,
 }
 
 /// How removing one artifact root went.
@@ -410,7 +412,20 @@ impl Collector<'_> {
     }
 
     /// Artifacts of a page of runs, then their rows.
+    /// In a dry run, the items not listed before (all of them otherwise).
+    fn unseen<T: Clone>(&self, page: &[T], id: impl Fn(&T) -> &str) -> Vec<T> {
+        if !self.opts.dry_run {
+            return page.to_vec();
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        page.iter()
+            .filter(|t| seen.insert(id(t).to_owned()))
+            .cloned()
+            .collect()
+    }
+
     async fn delete_runs(&self, page: &[GcRun], report: &mut GcReport) -> Result<()> {
+        let page = &self.unseen(page, |r| r.run_id.as_str())[..];
         let outcomes = self
             .clear_roots(page.iter().map(|r| r.artifact_uri.clone()).collect())
             .await;
@@ -447,6 +462,7 @@ impl Collector<'_> {
         whole_experiment: bool,
         report: &mut GcReport,
     ) -> Result<()> {
+        let page = &self.unseen(page, |m| m.model_id.as_str())[..];
         let outcomes = self
             .clear_roots(page.iter().map(|m| m.artifact_location.clone()).collect())
             .await;
@@ -502,9 +518,12 @@ impl Collector<'_> {
                 .clear_roots(page.iter().map(|t| t.artifact_location.clone()).collect())
                 .await;
             for (t, outcome) in page.iter().zip(outcomes) {
-                if let Some(bytes) =
-                    self.settle("trace", &t.trace_id, t.artifact_location.as_deref(), outcome)
-                {
+                if let Some(bytes) = self.settle(
+                    "trace",
+                    &t.trace_id,
+                    t.artifact_location.as_deref(),
+                    outcome,
+                ) {
                     report.bytes += bytes;
                     report.traces += 1;
                     self.count(|p| &p.traces_deleted, u64::from(!self.opts.dry_run));
@@ -514,7 +533,13 @@ impl Collector<'_> {
     }
 
     /// `Some(bytes)` when the item's row may go; events for dry runs and failures.
-    fn settle(&self, kind: &str, id: &str, location: Option<&str>, outcome: Cleared) -> Option<u64> {
+    fn settle(
+        &self,
+        kind: &str,
+        id: &str,
+        location: Option<&str>,
+        outcome: Cleared,
+    ) -> Option<u64> {
         match outcome {
             Cleared::Done(bytes) => {
                 if self.opts.dry_run {
@@ -539,7 +564,9 @@ impl Collector<'_> {
             Cleared::Failed(why) => {
                 self.emit(GcEvent::Skipped {
                     what: format!("{kind} {id}"),
-                    why: format!("its artifacts could not be deleted ({why}); a later pass retries"),
+                    why: format!(
+                        "its artifacts could not be deleted ({why}); a later pass retries"
+                    ),
                 });
                 None
             }
@@ -590,7 +617,9 @@ pub fn parse_older_than(text: &str) -> Result<i64> {
     let mut total = 0.0_f64;
     let mut last_unit = 0;
     while !rest.is_empty() {
-        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
         if end == 0 {
             return Err(bad());
         }

@@ -84,8 +84,10 @@ pub trait GcStore: Send + Sync + 'static {
     /// These runs, whatever their stage; missing ids are left out.
     async fn gc_runs(&self, run_ids: &[String]) -> Result<Vec<GcRun>>;
     /// Experiments in the `deleted` stage last updated before `updated_before` (all when `None`).
-    async fn gc_deleted_experiments(&self, updated_before: Option<i64>)
-    -> Result<Vec<GcExperiment>>;
+    async fn gc_deleted_experiments(
+        &self,
+        updated_before: Option<i64>,
+    ) -> Result<Vec<GcExperiment>>;
     /// These experiments, whatever their stage; missing ids (or ids that are not numbers) are
     /// left out.
     async fn gc_experiments(&self, experiment_ids: &[String]) -> Result<Vec<GcExperiment>>;

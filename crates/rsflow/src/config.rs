@@ -169,11 +169,21 @@ pub struct ServerArgs {
     pub max_connections: usize,
     /// Run gc inside the server this often (`#d#h#m#s` or seconds; off when unset). Replicas
     /// on one database take turns: one pass at a time holds the gc lease.
-    #[arg(long, env = "RSFLOW_GC_INTERVAL", value_name = "DURATION", help_heading = "rsflow gc")]
+    #[arg(
+        long,
+        env = "RSFLOW_GC_INTERVAL",
+        value_name = "DURATION",
+        help_heading = "rsflow gc"
+    )]
     pub gc_interval: Option<String>,
     /// What the scheduled gc removes: rows deleted at least this long ago (`mlflow gc
     /// --older-than` format; default 30d).
-    #[arg(long, env = "RSFLOW_GC_OLDER_THAN", value_name = "DURATION", help_heading = "rsflow gc")]
+    #[arg(
+        long,
+        env = "RSFLOW_GC_OLDER_THAN",
+        value_name = "DURATION",
+        help_heading = "rsflow gc"
+    )]
     pub gc_older_than: Option<String>,
 }
 
@@ -579,7 +589,10 @@ impl ServerArgs {
             None => None,
             Some(text) => {
                 let interval = parse_interval("--gc-interval", text)?;
-                let older = self.gc_older_than.clone().unwrap_or_else(|| "30d".to_owned());
+                let older = self
+                    .gc_older_than
+                    .clone()
+                    .unwrap_or_else(|| "30d".to_owned());
                 let ms = rsflow_api::gc::parse_older_than(&older)
                     .map_err(|e| anyhow::anyhow!("--gc-older-than: {}", e.message))?;
                 Some(ScheduledGc {

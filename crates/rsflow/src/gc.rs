@@ -29,12 +29,18 @@ pub async fn run_cli(settings: GcSettings) -> anyhow::Result<()> {
             rsflow_artifacts::open_destination_with(dest, &settings.storage)
                 .await
                 .with_context(|| {
-                    format!("cannot open artifacts destination {}", SecretUri::show(dest))
+                    format!(
+                        "cannot open artifacts destination {}",
+                        SecretUri::show(dest)
+                    )
                 })?,
         ),
         (None, Some(server)) => Some(Arc::new(
-            HttpStore::with_timeouts(&format!("{server}{ARTIFACT_API}"), &settings.storage.timeouts())
-                .with_context(|| format!("cannot reach the tracking server {server}"))?,
+            HttpStore::with_timeouts(
+                &format!("{server}{ARTIFACT_API}"),
+                &settings.storage.timeouts(),
+            )
+            .with_context(|| format!("cannot reach the tracking server {server}"))?,
         ) as Arc<dyn rsflow_artifacts::ArtifactStore>),
         (None, None) => None,
     };
@@ -61,6 +67,7 @@ pub async fn run_cli(settings: GcSettings) -> anyhow::Result<()> {
         opts: settings.options,
         progress: None,
         out: &print,
+        seen: Default::default(),
     }
     .run()
     .await
@@ -127,6 +134,7 @@ pub fn spawn_scheduled(
                 },
                 progress: Some(progress.clone()),
                 out: &log,
+                seen: Default::default(),
             };
             match collector.run().await {
                 Ok(r) => tracing::info!(

@@ -2,8 +2,8 @@
 //! tables MLflow's `_hard_delete_*` remove (spec: `sqlalchemy_store._RUN_DELETE_CASCADE_MODELS`).
 
 use async_trait::async_trait;
-use rsflow_core::wire::LIFECYCLE_DELETED;
 use rsflow_core::Result;
+use rsflow_core::wire::LIFECYCLE_DELETED;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
@@ -117,7 +117,9 @@ impl GcStore for SqlStore {
     async fn gc_runs(&self, run_ids: &[String]) -> Result<Vec<GcRun>> {
         let mut out = Vec::new();
         for chunk in run_ids.chunks(CHUNK) {
-            let mut q = Sql::new(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid IN "));
+            let mut q = Sql::new(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid IN "
+            ));
             q.bind_list(chunk);
             out.extend(fetch(&self.read, &q, run_row).await?);
         }
