@@ -11,9 +11,10 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt as _;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use rsflow_artifacts::{ArtifactPath, ArtifactResolver, ArtifactStore, Stat};
 use rsflow_core::{MlflowError, Result, now_ms};
 use rsflow_store::{DeletedRunFilter, GcLoggedModel, GcRun, MetadataStore};
@@ -43,15 +44,15 @@ impl GcOptions {
 /// Counters of gc work, shared with `/metrics`.
 #[derive(Debug, Default)]
 pub struct GcProgress {
-    pub passes: AtomicU64,
-    pub runs_deleted: AtomicU64,
-    pub logged_models_deleted: AtomicU64,
-    pub experiments_deleted: AtomicU64,
-    pub traces_deleted: AtomicU64,
-    pub artifact_roots_deleted: AtomicU64,
-    pub artifact_errors: AtomicU64,
+    pub passes: Counter,
+    pub runs_deleted: Counter,
+    pub logged_models_deleted: Counter,
+    pub experiments_deleted: Counter,
+    pub traces_deleted: Counter,
+    pub artifact_roots_deleted: Counter,
+    pub artifact_errors: Counter,
     /// Milliseconds since the epoch when the last pass ended (0: never).
-    pub last_pass_end_ms: AtomicU64,
+    pub last_pass_end_ms: Gauge,
 }
 
 /// One line of gc output.
@@ -127,9 +128,9 @@ impl Collector<'_> {
         (self.out)(&e);
     }
 
-    fn count(&self, f: impl Fn(&GcProgress) -> &AtomicU64, n: u64) {
+    fn count(&self, f: impl Fn(&GcProgress) -> &Counter, n: u64) {
         if let Some(p) = &self.progress {
-            f(p).fetch_add(n, Ordering::Relaxed);
+            f(p).inc_by(n);
         }
     }
 
@@ -226,9 +227,8 @@ impl Collector<'_> {
             }
         }
         if let Some(p) = &self.progress {
-            p.passes.fetch_add(1, Ordering::Relaxed);
-            p.last_pass_end_ms
-                .store(u64::try_from(now_ms()).unwrap_or(0), Ordering::Relaxed);
+            p.passes.inc();
+            p.last_pass_end_ms.set(now_ms());
         }
         Ok(report)
     }

@@ -186,4 +186,18 @@ pub trait TrackingStore: Send + Sync + 'static {
 
     /// `store_type` for server-info ("SqlStore").
     fn store_type(&self) -> &'static str;
+
+    /// Connection pool use, for `/metrics`.
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats::default()
+    }
+}
+
+/// What the metadata store's connection pools are doing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Per pool (`write`, `read`; one `main` pool on PostgreSQL): (name, open, idle, max).
+    pub pools: Vec<(&'static str, u32, u32, u32)>,
+    /// SQLite: metric writes waiting for the group-commit writer.
+    pub writer_queue: Option<usize>,
 }

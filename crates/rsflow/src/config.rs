@@ -167,6 +167,10 @@ pub struct ServerArgs {
         help_heading = "rsflow limits"
     )]
     pub max_connections: usize,
+    /// Serve Prometheus metrics at /metrics. The directory (where MLflow's exporter keeps its
+    /// multiprocess files) is created and otherwise unused: rsflow is one process.
+    #[arg(long, env = "MLFLOW_EXPOSE_PROMETHEUS", value_name = "DIR")]
+    pub expose_prometheus: Option<String>,
     /// Run gc inside the server this often (`#d#h#m#s` or seconds; off when unset). Replicas
     /// on one database take turns: one pass at a time holds the gc lease.
     #[arg(
@@ -231,11 +235,32 @@ pub struct Settings {
     pub connections: ConnectionLimits,
     /// `None` unless `--gc-interval` is given.
     pub gc: Option<ScheduledGc>,
+    /// `--expose-prometheus`: serve /metrics.
+    pub expose_prometheus: Option<PathBuf>,
 }
 
 /// One setting from the process environment (unset and unreadable are alike).
 fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
+}
+
+/// How log lines are written: `RSFLOW_LOG_FORMAT=json` for one JSON object per line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+pub fn log_format() -> LogFormat {
+    match env_var("RSFLOW_LOG_FORMAT").as_deref().map(str::trim) {
+        Some(v) if v.eq_ignore_ascii_case("json") => LogFormat::Json,
+        _ => LogFormat::Text,
+    }
+}
+
+/// `RSFLOW_LOG`: the log filter (default `info`).
+pub fn log_filter() -> Option<String> {
+    env_var("RSFLOW_LOG")
 }
 
 /// The value `ssh` hands to rsflow when it runs it as its askpass helper (`ssh_askpass`).
@@ -605,7 +630,13 @@ impl ServerArgs {
             bail!("--gc-older-than needs --gc-interval");
         }
 
+        let expose_prometheus = match self.expose_prometheus.as_deref() {
+            None | Some("") => None,
+            Some(dir) => Some(PathBuf::from(make_absolute(dir)?)),
+        };
+
         Ok(Settings {
+            expose_prometheus,
             gc,
             connections,
             host: self.host,

@@ -71,13 +71,19 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("RSFLOW_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let filter = config::log_filter()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config::log_format() {
+        // One JSON object per line, with the request's span (request_id, route) in it.
+        config::LogFormat::Json => logs.json().with_current_span(true).init(),
+        config::LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -129,6 +135,11 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     .with_context(|| format!("cannot open backend store {}", settings.backend_store_uri))?;
     let gc_store = store.clone();
     let mut state = AppState::new(settings.server.clone(), store);
+    if let Some(dir) = &settings.expose_prometheus {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create --expose-prometheus {}", dir.display()))?;
+        state = state.with_metrics();
+    }
     if settings.server.serve_artifacts {
         let shown = SecretUri::show(&settings.server.artifacts_destination);
         let destination = rsflow_artifacts::open_destination_with(

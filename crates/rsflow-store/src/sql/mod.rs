@@ -521,6 +521,25 @@ impl TrackingStore for SqlStore {
         self.search_dataset_summaries_impl(experiment_ids).await
     }
 
+    fn pool_stats(&self) -> crate::PoolStats {
+        let stat = |name, pool: &AnyPool| {
+            (
+                name,
+                pool.size(),
+                u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                pool.options().get_max_connections(),
+            )
+        };
+        let pools = match self.dialect {
+            Dialect::Sqlite => vec![stat("write", &self.write), stat("read", &self.read)],
+            Dialect::Postgres => vec![stat("main", &self.write)],
+        };
+        crate::PoolStats {
+            pools,
+            writer_queue: self.group_writer.as_ref().map(|g| g.queued()),
+        }
+    }
+
     fn store_type(&self) -> &'static str {
         "SqlStore"
     }
