@@ -52,12 +52,22 @@ fn raw(hex: &str) -> Option<Vec<u8>> {
 
 /// `Repr-Digest` (RFC 9530): `sha-256=:<base64>:`.
 pub fn repr_digest(hex: &str) -> Option<String> {
-    raw(hex).map(|b| format!("sha-256=:{}:", base64::engine::general_purpose::STANDARD.encode(b)))
+    raw(hex).map(|b| {
+        format!(
+            "sha-256=:{}:",
+            base64::engine::general_purpose::STANDARD.encode(b)
+        )
+    })
 }
 
 /// `Digest` (RFC 3230, what older clients read): `SHA-256=<base64>`.
 pub fn legacy_digest(hex: &str) -> Option<String> {
-    raw(hex).map(|b| format!("SHA-256={}", base64::engine::general_purpose::STANDARD.encode(b)))
+    raw(hex).map(|b| {
+        format!(
+            "SHA-256={}",
+            base64::engine::general_purpose::STANDARD.encode(b)
+        )
+    })
 }
 
 /// The hex SHA-256 in a `Repr-Digest` or `Digest` header value, if it names one.
@@ -87,7 +97,10 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         let repr = repr_digest(&hex).unwrap();
-        assert_eq!(repr, "sha-256=:ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=:");
+        assert_eq!(
+            repr,
+            "sha-256=:ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=:"
+        );
         assert_eq!(parse_digest_header(&repr).as_deref(), Some(hex.as_str()));
         assert_eq!(
             parse_digest_header(&legacy_digest(&hex).unwrap()).as_deref(),

@@ -890,3 +890,65 @@ impl GcArgs {
         })
     }
 }
+
+/// `rsflow artifacts verify`.
+#[derive(Args, Debug, Clone)]
+pub struct VerifyArgs {
+    /// Check the artifacts of this run (its artifact URI is read from --backend-store-uri).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Check the artifacts under this URI (mlflow-artifacts:/..., s3://..., a path, ...).
+    #[arg(long, value_name = "URI")]
+    pub artifact_uri: Option<String>,
+    /// The proxy's destination (needed for mlflow-artifacts: URIs; alone: check all of it).
+    #[arg(long, env = "MLFLOW_ARTIFACTS_DESTINATION", value_name = "URI")]
+    pub artifacts_destination: Option<String>,
+    /// For --run-id (default: $MLFLOW_BACKEND_STORE_URI, else sqlite:///mlflow.db).
+    #[arg(long, value_name = "URI")]
+    pub backend_store_uri: Option<String>,
+    /// Files without a stored digest count as failures too.
+    #[arg(long)]
+    pub strict: bool,
+    /// Files read at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    pub run_id: Option<String>,
+    pub artifact_uri: Option<String>,
+    pub artifacts_destination: Option<String>,
+    pub backend_store_uri: SecretUri,
+    pub strict: bool,
+    pub concurrency: usize,
+    pub store: StoreSettings,
+    pub storage: StorageEnv,
+}
+
+impl VerifyArgs {
+    pub fn resolve(self) -> anyhow::Result<VerifySettings> {
+        let artifacts_destination = match self.artifacts_destination {
+            None => None,
+            Some(d) => Some(match d.split_once("://") {
+                Some(("file", path)) => format!("file://{}", make_absolute(path)?),
+                Some(_) => d,
+                None => make_absolute(&d)?,
+            }),
+        };
+        Ok(VerifySettings {
+            run_id: self.run_id,
+            artifact_uri: self.artifact_uri,
+            artifacts_destination,
+            backend_store_uri: SecretUri::new(
+                self.backend_store_uri
+                    .or_else(|| env_var("MLFLOW_BACKEND_STORE_URI"))
+                    .unwrap_or_else(|| DEFAULT_BACKEND_STORE_URI.to_owned()),
+            ),
+            strict: self.strict,
+            concurrency: self.concurrency,
+            store: StoreSettings::from_lookup(&env_var)?,
+            storage: storage_env(),
+        })
+    }
+}

@@ -1,5 +1,6 @@
 //! `rsflow`: an MLflow-compatible tracking server and artifact store.
 
+mod artifacts;
 mod config;
 mod gc;
 
@@ -18,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{ConnectionLimits, GcArgs, ServerArgs};
+use crate::config::{ConnectionLimits, GcArgs, ServerArgs, VerifyArgs};
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +42,16 @@ enum Command {
     /// Permanently delete runs, logged models and experiments in the `deleted` lifecycle
     /// stage, artifacts first (the flags of `mlflow gc`, plus --dry-run).
     Gc(Box<GcArgs>),
+    /// Artifact tools.
+    #[command(subcommand)]
+    Artifacts(ArtifactsCommand),
+}
+
+#[derive(Subcommand)]
+enum ArtifactsCommand {
+    /// Check every artifact under a root against the SHA-256 stored at upload; exit status 1
+    /// naming each corrupted or missing file.
+    Verify(Box<VerifyArgs>),
 }
 
 #[derive(Subcommand)]
@@ -92,6 +103,9 @@ fn main() -> anyhow::Result<()> {
         Command::Server(args) => runtime.block_on(serve(*args)),
         Command::Db(cmd) => runtime.block_on(db(cmd)),
         Command::Gc(args) => runtime.block_on(gc::run_cli(args.resolve()?)),
+        Command::Artifacts(ArtifactsCommand::Verify(args)) => {
+            runtime.block_on(artifacts::verify(args.resolve()?))
+        }
     }
 }
 
