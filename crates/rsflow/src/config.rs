@@ -952,3 +952,40 @@ impl VerifyArgs {
         })
     }
 }
+
+/// `rsflow artifacts upload|download|list|rm`: the flags of `mlflow artifacts`.
+#[derive(Args, Debug, Clone)]
+pub struct ClientArgs {
+    /// The run whose artifacts to use.
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Or an artifact URI (mlflow-artifacts:/..., or the proxy's http(s) URL).
+    #[arg(long, value_name = "URI")]
+    pub artifact_uri: Option<String>,
+    /// A path under the run's (or URI's) root.
+    #[arg(long)]
+    pub artifact_path: Option<String>,
+    /// upload: the directory to upload.
+    #[arg(long)]
+    pub local_dir: Option<PathBuf>,
+    /// upload: one file to upload.
+    #[arg(long)]
+    pub local_file: Option<PathBuf>,
+    /// download: where to put the files (default: the working directory).
+    #[arg(long)]
+    pub dst_path: Option<PathBuf>,
+    /// The server (default: $MLFLOW_TRACKING_URI).
+    #[arg(long, env = "MLFLOW_TRACKING_URI", value_name = "URI")]
+    pub tracking_uri: Option<String>,
+    /// Files transferred at once.
+    #[arg(long, default_value_t = 8)]
+    pub parallel: usize,
+    /// No progress bar (it is never drawn when stderr is not a terminal).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// download: skip the check against the server's SHA-256.
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+pub type ClientSettings = ClientArgs;

@@ -1,6 +1,7 @@
 //! `rsflow`: an MLflow-compatible tracking server and artifact store.
 
 mod artifacts;
+mod client;
 mod config;
 mod gc;
 
@@ -19,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{ConnectionLimits, GcArgs, ServerArgs, VerifyArgs};
+use crate::config::{ClientArgs, ConnectionLimits, GcArgs, ServerArgs, VerifyArgs};
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +53,14 @@ enum ArtifactsCommand {
     /// Check every artifact under a root against the SHA-256 stored at upload; exit status 1
     /// naming each corrupted or missing file.
     Verify(Box<VerifyArgs>),
+    /// Upload a directory (--local-dir) or file (--local-file) to a run's artifacts.
+    Upload(Box<ClientArgs>),
+    /// Download a run's artifacts (resuming interrupted files, checking their SHA-256).
+    Download(Box<ClientArgs>),
+    /// List a run's artifacts (as `mlflow artifacts list`).
+    List(Box<ClientArgs>),
+    /// Delete an artifact file or directory of a run.
+    Rm(Box<ClientArgs>),
 }
 
 #[derive(Subcommand)]
@@ -106,6 +115,10 @@ fn main() -> anyhow::Result<()> {
         Command::Artifacts(ArtifactsCommand::Verify(args)) => {
             runtime.block_on(artifacts::verify(args.resolve()?))
         }
+        Command::Artifacts(ArtifactsCommand::Upload(a)) => runtime.block_on(client::upload(*a)),
+        Command::Artifacts(ArtifactsCommand::Download(a)) => runtime.block_on(client::download(*a)),
+        Command::Artifacts(ArtifactsCommand::List(a)) => runtime.block_on(client::list(*a)),
+        Command::Artifacts(ArtifactsCommand::Rm(a)) => runtime.block_on(client::rm(*a)),
     }
 }
 
