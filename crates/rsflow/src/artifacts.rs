@@ -166,3 +166,104 @@ pub async fn verify(settings: VerifySettings) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// SHA-256 of a stored file, read through (`None` when it is not there).
+async fn hash_of(store: &dyn ArtifactStore, path: &ArtifactPath) -> anyhow::Result<Option<String>> {
+    let obj = match store.get(path, GetOptions::default()).await {
+        Ok(o) => o,
+        Err(rsflow_artifacts::StoreError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut hasher = Hasher::default();
+    let mut body = obj.body;
+    while let Some(chunk) = body.next().await {
+        hasher.update(&chunk.with_context(|| format!("cannot read {path}"))?);
+    }
+    Ok(Some(hasher.finish_hex()))
+}
+
+/// What migrating one file did.
+enum Moved {
+    Copied(u64),
+    AlreadyThere,
+}
+
+async fn migrate_one(
+    from: &dyn ArtifactStore,
+    to: &dyn ArtifactStore,
+    path: &ArtifactPath,
+) -> anyhow::Result<Moved> {
+    let src = from.get(path, GetOptions::default()).await?;
+    let size = src.meta.size;
+    // Resume: a file already at the destination with the same size and bytes is kept.
+    if let Ok(Some(rsflow_artifacts::Stat::File(meta))) = to.stat(path).await
+        && meta.size == size
+    {
+        drop(src);
+        let (a, b) = tokio::try_join!(hash_of(from, path), hash_of(to, path))?;
+        if a.is_some() && a == b {
+            return Ok(Moved::AlreadyThere);
+        }
+    }
+    let src = from.get(path, GetOptions::default()).await?;
+    let hasher = std::sync::Arc::new(std::sync::Mutex::new(Hasher::default()));
+    let h = hasher.clone();
+    let body = src.body.inspect(move |chunk| {
+        if let Ok(c) = chunk {
+            h.lock().unwrap_or_else(|e| e.into_inner()).update(c);
+        }
+    });
+    to.put(path, Box::pin(body)).await?;
+    let sent = std::mem::take(&mut *hasher.lock().unwrap_or_else(|e| e.into_inner())).finish_hex();
+    let stored = hash_of(to, path).await?;
+    if stored.as_deref() != Some(sent.as_str()) {
+        anyhow::bail!(
+            "{path}: the copy reads back as sha256 {} but {sent} was sent",
+            stored.unwrap_or_else(|| "(missing)".into())
+        );
+    }
+    Ok(Moved::Copied(size))
+}
+
+/// `rsflow artifacts migrate --from URI --to URI`: copy every file, read each copy back and
+/// compare its SHA-256 with the source's; files already copied are skipped (resume).
+pub async fn migrate(settings: crate::config::MigrateSettings) -> anyhow::Result<()> {
+    let open = |uri: String| {
+        let storage = settings.storage.clone();
+        async move {
+            rsflow_artifacts::open_destination_with(&uri, &storage)
+                .await
+                .with_context(|| format!("cannot open {}", SecretUri::show(&uri)))
+        }
+    };
+    let from = open(settings.from.clone()).await?;
+    let to = open(settings.to.clone()).await?;
+    let files = walk(from.as_ref(), &ArtifactPath::root()).await?;
+    let jobs = files.iter().map(|p| {
+        let (from, to) = (from.clone(), to.clone());
+        async move { (p, migrate_one(from.as_ref(), to.as_ref(), p).await) }
+    });
+    let mut results = futures_util::stream::iter(jobs).buffered(settings.concurrency.max(1));
+    let (mut copied, mut kept, mut bytes, mut failed) = (0u64, 0u64, 0u64, 0u64);
+    while let Some((path, r)) = results.next().await {
+        match r {
+            Ok(Moved::Copied(n)) => {
+                copied += 1;
+                bytes += n;
+            }
+            Ok(Moved::AlreadyThere) => kept += 1,
+            Err(e) => {
+                failed += 1;
+                println!("FAILED {path}: {e:#}");
+            }
+        }
+    }
+    println!(
+        "{} files: {copied} copied ({bytes} bytes) and verified, {kept} already there, {failed} failed",
+        files.len()
+    );
+    if failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}

@@ -989,3 +989,44 @@ pub struct ClientArgs {
 }
 
 pub type ClientSettings = ClientArgs;
+
+/// `rsflow artifacts migrate`.
+#[derive(Args, Debug, Clone)]
+pub struct MigrateArgs {
+    /// The artifact root to copy from (a path, file://, s3://, gs://, wasbs://, sftp://).
+    #[arg(long, value_name = "URI")]
+    pub from: String,
+    /// The artifact root to copy to.
+    #[arg(long, value_name = "URI")]
+    pub to: String,
+    /// Files copied at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct MigrateSettings {
+    pub from: String,
+    pub to: String,
+    pub concurrency: usize,
+    pub storage: StorageEnv,
+}
+
+fn absolute_root(uri: &str) -> anyhow::Result<String> {
+    Ok(match uri.split_once("://") {
+        Some(("file", path)) => format!("file://{}", make_absolute(path)?),
+        Some(_) => uri.to_owned(),
+        None => make_absolute(uri)?,
+    })
+}
+
+impl MigrateArgs {
+    pub fn resolve(self) -> anyhow::Result<MigrateSettings> {
+        Ok(MigrateSettings {
+            from: absolute_root(&self.from)?,
+            to: absolute_root(&self.to)?,
+            concurrency: self.concurrency,
+            storage: storage_env(),
+        })
+    }
+}

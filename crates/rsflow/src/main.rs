@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{ClientArgs, ConnectionLimits, GcArgs, ServerArgs, VerifyArgs};
+use crate::config::{ClientArgs, ConnectionLimits, GcArgs, MigrateArgs, ServerArgs, VerifyArgs};
 
 #[derive(Parser)]
 #[command(
@@ -61,6 +61,9 @@ enum ArtifactsCommand {
     List(Box<ClientArgs>),
     /// Delete an artifact file or directory of a run.
     Rm(Box<ClientArgs>),
+    /// Copy an artifact root to another store (any two backends), verifying every object
+    /// by its SHA-256; run it again to resume.
+    Migrate(Box<MigrateArgs>),
 }
 
 #[derive(Subcommand)]
@@ -119,6 +122,9 @@ fn main() -> anyhow::Result<()> {
         Command::Artifacts(ArtifactsCommand::Download(a)) => runtime.block_on(client::download(*a)),
         Command::Artifacts(ArtifactsCommand::List(a)) => runtime.block_on(client::list(*a)),
         Command::Artifacts(ArtifactsCommand::Rm(a)) => runtime.block_on(client::rm(*a)),
+        Command::Artifacts(ArtifactsCommand::Migrate(a)) => {
+            runtime.block_on(artifacts::migrate(a.resolve()?))
+        }
     }
 }
 
