@@ -294,3 +294,36 @@ def test_scheduled_gc_with_two_replicas_deletes_each_run_once(tmp_path):
     finally:
         a.stop()
         b.stop()
+
+
+@pytest.mark.parametrize("name", ["s3s", "azurite", "gcs", "sftp"])
+def test_gc_on_remote_destinations(name, tmp_path):
+    """The same gc with the proxy's destination on each storage backend: the deleted runs'
+    objects go (batch deletes where the store has them), the live run's stay."""
+    rsflow_only()
+    from test_storage_flows import _backend
+
+    backend = _backend(name)
+    prefix = unique("gc")
+    dest = backend.uri(prefix)
+    env = backend.server_env()
+    srv = start_server(RSFLOW, tmp_path / "srv", artifacts_destination=None,
+                       extra_args=["--artifacts-destination", dest], env=env)
+    try:
+        base = srv.base_url
+        exp = call(base, "experiments/create", {"name": unique("gcr")})["experiment_id"]
+        live = make_run(base, exp, n_files=2)
+        dead = [make_run(base, exp, n_files=3, deleted=True) for _ in range(5)]
+        keys = backend.keys(prefix)
+        assert len(keys) == 2 + 15
+        res = subprocess.run(
+            [str(rsflow_bin()), "gc", "--backend-store-uri", f"sqlite:///{srv.db_path}",
+             "--artifacts-destination", dest],
+            capture_output=True, text=True, timeout=120, env=child_env(**env))
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.count("has been permanently deleted") == 5
+        left = backend.keys(prefix)
+        assert left == {k for k in keys if k.split("/")[1] == live}
+        assert not [k for k in left if k.split("/")[1] in dead]
+    finally:
+        srv.stop()
