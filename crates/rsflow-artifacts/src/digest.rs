@@ -10,6 +10,18 @@
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turn digests of new uploads off (`RSFLOW_ARTIFACT_DIGESTS=off`, read by the binary).
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether new uploads get a digest.
+pub fn enabled() -> bool {
+    ENABLED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The extended attribute holding a local artifact's SHA-256 (64 lower-case hex digits).
 pub const XATTR: &str = "user.rsflow.sha256";
 

@@ -258,6 +258,16 @@ pub fn log_format() -> LogFormat {
     }
 }
 
+/// `RSFLOW_ARTIFACT_DIGESTS=off`: store new local artifacts without their SHA-256.
+pub fn artifact_digests() -> bool {
+    !env_var("RSFLOW_ARTIFACT_DIGESTS").is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "off" | "false" | "0"
+        )
+    })
+}
+
 /// `RSFLOW_LOG`: the log filter (default `info`).
 pub fn log_filter() -> Option<String> {
     env_var("RSFLOW_LOG")

@@ -94,6 +94,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let cli = Cli::parse();
+    rsflow_artifacts::digest::set_enabled(config::artifact_digests());
     let filter = config::log_filter()
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));

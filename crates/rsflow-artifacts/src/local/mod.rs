@@ -164,12 +164,14 @@ impl ArtifactStore for LocalStore {
         );
         let mut out = BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
         let mut written = 0u64;
-        let mut hasher = crate::digest::Hasher::default();
+        let mut hasher = crate::digest::enabled().then(crate::digest::Hasher::default);
         let mut sync_mark = 0u64;
         let mut syncing: Option<tokio::task::JoinHandle<io::Result<()>>> = None;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(StoreError::Body)?;
-            hasher.update(&chunk);
+            if let Some(h) = hasher.as_mut() {
+                h.update(&chunk);
+            }
             out.write_all(&chunk)
                 .await
                 .map_err(|e| StoreError::io("write", path, e))?;
@@ -198,17 +200,19 @@ impl ArtifactStore for LocalStore {
         // The temp file stays open (and locked) until it has its final name.
         let file = file.into_std().await;
         let target = path.clone();
-        let sha256 = hasher.finish_hex();
+        let sha256 = hasher.map(crate::digest::Hasher::finish_hex);
         blocking(
             move || {
                 // Before the rename: the digest appears with the bytes. A filesystem without
                 // user xattrs keeps the artifact without a digest.
-                if let Err(e) = rustix::fs::fsetxattr(
-                    &file,
-                    crate::digest::XATTR,
-                    sha256.as_bytes(),
-                    rustix::fs::XattrFlags::empty(),
-                ) {
+                if let Some(sha256) = sha256
+                    && let Err(e) = rustix::fs::fsetxattr(
+                        &file,
+                        crate::digest::XATTR,
+                        sha256.as_bytes(),
+                        rustix::fs::XattrFlags::empty(),
+                    )
+                {
                     tracing::debug!(error = %e, "artifact digest not kept (no user xattrs)");
                 }
                 let result = temp.publish(&name);
