@@ -25,8 +25,15 @@ pub async fn run_cli(settings: GcSettings) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("cannot open backend store {}", settings.backend_store_uri))?;
     let destination = match (&settings.artifacts_destination, &settings.tracking_server) {
-        (Some(dest), _) => Some(
-            rsflow_artifacts::open_destination_with(dest, &settings.storage)
+        (Some(dest), _) => Some(match rsflow_artifacts::ArtifactUri::parse(dest) {
+            // Attached, not opened: opening a local destination sweeps it for abandoned
+            // uploads, a walk of the whole tree that gc does not need.
+            Ok(rsflow_artifacts::ArtifactUri::Local(dir)) => {
+                Arc::new(rsflow_artifacts::LocalStore::attach(&dir).with_context(|| {
+                    format!("cannot open artifacts destination {}", dir.display())
+                })?) as Arc<dyn rsflow_artifacts::ArtifactStore>
+            }
+            _ => rsflow_artifacts::open_destination_with(dest, &settings.storage)
                 .await
                 .with_context(|| {
                     format!(
@@ -34,7 +41,7 @@ pub async fn run_cli(settings: GcSettings) -> anyhow::Result<()> {
                         SecretUri::show(dest)
                     )
                 })?,
-        ),
+        }),
         (None, Some(server)) => Some(Arc::new(
             HttpStore::with_timeouts(
                 &format!("{server}{ARTIFACT_API}"),
