@@ -263,16 +263,17 @@ impl Remote {
             file.sync_all().await?;
             drop(file);
             let found = hasher.finish_hex();
-            if verify && let Some(want) = expected.as_deref() {
-                if want != found {
-                    // A stale .part (the file changed on the server): start over once.
-                    let _ = tokio::fs::remove_file(&part).await;
-                    if attempt == 0 && have > 0 {
-                        bar.set_position(bar.position().saturating_sub(received));
-                        continue;
-                    }
-                    bail!("{rel}: sha256 {found} differs from the server's {want}");
+            if verify
+                && let Some(want) = expected.as_deref()
+                && want != found
+            {
+                // A stale .part (the file changed on the server): start over once.
+                let _ = tokio::fs::remove_file(&part).await;
+                if attempt == 0 && have > 0 {
+                    bar.set_position(bar.position().saturating_sub(received));
+                    continue;
                 }
+                bail!("{rel}: sha256 {found} differs from the server's {want}");
             }
             tokio::fs::rename(&part, dst).await?;
             return Ok(received);
