@@ -262,13 +262,13 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         let proxy = is_proxy(&route);
         m.requests
             .get_or_create(&CountLabels {
-                method: method.to_string(),
+                method: method_label(&method),
                 status: status.as_u16(),
             })
             .inc();
         m.latency
             .get_or_create(&RequestLabels {
-                method: method.to_string(),
+                method: method_label(&method),
                 path: route,
                 status: status.as_u16(),
             })
@@ -297,6 +297,26 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         }
     }
     resp
+}
+
+/// The method label: the standard methods, anything else as `other` (a client must not be able
+/// to grow the label set).
+fn method_label(m: &axum::http::Method) -> String {
+    use axum::http::Method;
+    for known in [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+        Method::OPTIONS,
+    ] {
+        if *m == known {
+            return known.as_str().to_owned();
+        }
+    }
+    "other".to_owned()
 }
 
 fn is_proxy(path: &str) -> bool {
