@@ -308,7 +308,7 @@ def main() -> None:
             print("gc:", json.dumps(report["gc"]), flush=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    out = HERE / "results" / ("ops_smoke" if SMOKE else "")
+    out = HERE / "results" / ("smoke" if SMOKE else "")
     out.mkdir(parents=True, exist_ok=True)
     (out / "ops_report.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = ["# Operations benchmark (issue 19)", "",
