@@ -9,6 +9,7 @@
 //! - `traces`: MLflow 3 tracing: OTLP `/v1/traces`, the v2/v3 trace routes, assessments.
 //! - `genai`: evaluation datasets, scorers, label schemas, review queues and issues.
 //! - [`security`]: Host allow-list, cross-origin blocking, security headers.
+//! - [`observe`]: request ids, the per-request span, `/metrics` (`--expose-prometheus`).
 //! - `meta`: `/health`, `/version`, server-info, the JSON 404.
 //! - `registry`: registered models and model versions (and `source` admission).
 //! - `logged_models`: MLflow 3 logged models.
@@ -16,6 +17,7 @@
 //! - `artifacts`: the artifact proxy (`mlflow-artifacts/*`) and the run-based artifact routes.
 //! - [`limits`]: concurrency slots per route class, body idle timeouts, JSON body caps.
 //! - `graphql`: `/graphql`, the queries the web UI sends, answered by the REST handlers.
+//! - [`gc`]: permanent removal of deleted runs, logged models and experiments (`rsflow gc`).
 //! - `gate`: the 503 answers of `--no-serve-artifacts` and `--artifacts-only`.
 //! - [`ui`]: MLflow's web UI (`/` and `/static-files/*`) from the `--ui-dir` build.
 //! - `webhooks`: registry webhooks (`/mlflow/webhooks*`) and the delivery of registry events.
@@ -27,12 +29,14 @@ pub mod error;
 pub mod extract;
 mod gate;
 mod genai;
+pub mod gc;
 mod graphql;
 pub mod limits;
 pub mod locations;
 mod logged_models;
 mod meta;
 mod model_artifacts;
+pub mod observe;
 mod registry;
 pub mod security;
 pub mod state;
@@ -58,7 +62,7 @@ pub const MLFLOW_COMPAT_VERSION: &str = "3.17.2";
 
 /// Routes that live under both `/api/2.0` and `/ajax-api/2.0`.
 fn api_v2(state: &AppState) -> Router<AppState> {
-    Router::new()
+    let routes = Router::new()
         .merge(tracking_only(
             state,
             tracking::routes(state)
@@ -69,15 +73,23 @@ fn api_v2(state: &AppState) -> Router<AppState> {
                 .merge(traces::v2_routes())
                 .merge(webhooks::routes()),
         ))
-        .merge(artifacts::proxy_routes())
+        .merge(artifacts::proxy_routes());
+    with_route_template(routes)
+}
+
+/// Record the matched route template (the full one, inside nested routers).
+fn with_route_template(routes: Router<AppState>) -> Router<AppState> {
+    routes.route_layer(from_fn(observe::route_template))
 }
 
 /// Routes under `/api/3.0` and `/ajax-api/3.0`.
 fn api_v3(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .route("/mlflow/server-info", get(meta::server_info))
-        .merge(tracking_only(state, traces::v3_routes()))
-        .merge(tracking_only(state, genai::routes()))
+    with_route_template(
+        Router::new()
+            .route("/mlflow/server-info", get(meta::server_info))
+            .merge(tracking_only(state, traces::v3_routes()))
+            .merge(tracking_only(state, genai::routes())),
+    )
 }
 
 /// Tracking, registry and run-artifact routes answer 503 under `--artifacts-only`.
@@ -139,8 +151,23 @@ pub fn router(state: AppState) -> Router {
         .route("/static-files/{*path}", get(ui::static_file))
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed);
+    let app = with_route_template(app);
+    // `/metrics` is served at the root, as prometheus_flask_exporter serves it in MLflow.
+    let metrics = state.metrics.is_some();
     let app = if prefix.is_empty() {
-        app.route("/", get(ui::index))
+        let app = app.route("/", get(ui::index));
+        if metrics {
+            app.route("/metrics", get(observe::metrics))
+        } else {
+            app
+        }
+    } else if metrics {
+        Router::new()
+            .route("/metrics", get(observe::metrics))
+            .route(&prefix, get(ui::redirect_to_index))
+            .route(&format!("{prefix}/"), get(ui::index))
+            .nest(&prefix, app)
+            .fallback(meta::not_found)
     } else {
         // `<prefix>/` is the UI's index; Flask redirects the bare `<prefix>` to it.
         Router::new()
@@ -160,11 +187,12 @@ pub fn router(state: AppState) -> Router {
             security::middleware,
         ))
         .layer(from_fn(run_to_completion))
-        .with_state(state);
+        .with_state(state.clone());
     // Layers of a router run after its routing: the path is merged in a router of its own.
     Router::new()
         .fallback_service(app)
         .layer(from_fn(merge_leading_slashes))
+        .layer(from_fn_with_state(state, observe::middleware))
 }
 
 /// MLflow's server routes a path that starts with several slashes as if it had one
@@ -203,7 +231,8 @@ async fn merge_leading_slashes(mut req: Request, next: Next) -> Response {
 /// transaction depth" until a restart (a load test that stops with requests in flight does it).
 /// MLflow's handlers also run to completion whatever the client does.
 async fn run_to_completion(req: Request, next: Next) -> Response {
-    match tokio::spawn(next.run(req)).await {
+    use tracing::Instrument as _;
+    match tokio::spawn(next.run(req).instrument(tracing::Span::current())).await {
         Ok(response) => response,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => {

@@ -128,6 +128,10 @@ pub struct AppState {
     /// Built once per server (and again by [`AppState::with_artifacts`]); its clones share
     /// the stores it opened for direct-mode roots.
     resolver: ArtifactResolver,
+    /// What the scheduled gc has done (shown on `/metrics`).
+    pub gc_progress: Arc<crate::gc::GcProgress>,
+    /// `/metrics`, when `--expose-prometheus` is given.
+    pub metrics: Option<Arc<crate::observe::Metrics>>,
 }
 
 impl AppState {
@@ -152,8 +156,19 @@ impl AppState {
             logged_models: store,
             artifacts: None,
             resolver: ArtifactResolver::default(),
+            gc_progress: Arc::default(),
+            metrics: None,
         }
         .with_resolver()
+    }
+
+    /// Serve `/metrics` (`--expose-prometheus`).
+    pub fn with_metrics(mut self) -> Self {
+        self.metrics = Some(Arc::new(crate::observe::Metrics::new(
+            &self.config.artifacts_destination,
+            &self.gc_progress,
+        )));
+        self
     }
 
     pub fn with_artifacts(mut self, destination: Arc<dyn ArtifactStore>) -> Self {

@@ -324,6 +324,7 @@ mod tests {
             size: 3,
             modified: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000)),
             etag: Some("\"abc\"".into()),
+            sha256: None,
         };
         let with = |name: header::HeaderName, v: &str| {
             let mut h = HeaderMap::new();

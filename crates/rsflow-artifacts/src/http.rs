@@ -152,6 +152,7 @@ fn meta_of(resp: &reqwest::Response) -> ObjectMeta {
         size: total,
         modified: text(header::LAST_MODIFIED).and_then(|d| httpdate::parse_http_date(&d).ok()),
         etag: text(header::ETAG),
+        sha256: None,
     }
 }
 

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`path`]: [`ArtifactPath`], the one validated relative path every route and store uses.
 //! - [`uri`]: [`ArtifactUri`], what a stored `artifact_location` / `artifact_uri` points at.
+//! - [`digest`]: SHA-256 of artifacts, computed as they stream in, kept beside them.
 //! - [`range`]: HTTP byte ranges resolved against an object's size.
 //! - [`store`]: the [`ArtifactStore`] trait, its value types and [`StoreError`].
 //! - [`local`]: [`LocalStore`], files under a local or NFS directory, symlink-proof and atomic.
@@ -19,6 +20,7 @@
 //! `--default-artifact-root`) at the mount; [`LocalStore`] publishes by rename in the target
 //! directory and tolerates servers without `flock`, which is what NFS gives.
 
+pub mod digest;
 pub mod http;
 pub mod local;
 pub mod path;

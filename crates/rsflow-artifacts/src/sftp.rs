@@ -375,6 +375,7 @@ fn object_meta(m: &MetaData) -> ObjectMeta {
         size,
         modified,
         etag: Some(format!("\"{size:x}-{secs:x}\"")),
+        sha256: None,
     }
 }
 

@@ -37,6 +37,9 @@ pub struct ObjectMeta {
     pub modified: Option<SystemTime>,
     /// A strong validator, quotes included (`"…"`), changing whenever the content may have.
     pub etag: Option<String>,
+    /// The SHA-256 of the content (lower-case hex), computed when it was stored, where the
+    /// backend keeps it (see [`crate::digest`]).
+    pub sha256: Option<String>,
 }
 
 /// `stat` of a path.

@@ -10,8 +10,10 @@
 //! - [`traces`]: the [`TraceStore`] trait (MLflow 3 traces, spans, assessments).
 //! - [`webhooks`]: the [`WebhookStore`] trait (registry webhooks and their events).
 //! - [`genai`]: the [`GenAiStore`] trait (evaluation datasets, scorers, labeling).
+//! - [`gc`]: the [`GcStore`] trait (deleted rows by page, their permanent removal, the gc lease).
 
 pub mod error;
+pub mod gc;
 pub mod genai;
 pub mod logged_models;
 pub mod registry;
@@ -20,6 +22,7 @@ pub mod traces;
 pub mod webhooks;
 
 pub use error::DbError;
+pub use gc::{DeletedRunFilter, GcExperiment, GcLease, GcLoggedModel, GcRun, GcStore, GcTrace};
 pub use genai::GenAiStore;
 pub use logged_models::{
     CreateLoggedModel, DatasetFilter, LoggedModelOrderBy, LoggedModelStore, SearchLoggedModels,
@@ -32,7 +35,13 @@ pub use webhooks::WebhookStore;
 /// Everything one metadata database serves: tracking, the model registry, logged models,
 /// traces.
 pub trait MetadataStore:
-    TrackingStore + ModelRegistryStore + LoggedModelStore + TraceStore + WebhookStore + GenAiStore
+    TrackingStore
+    + ModelRegistryStore
+    + LoggedModelStore
+    + TraceStore
+    + WebhookStore
+    + GenAiStore
+    + GcStore
 {
 }
 impl<
@@ -41,7 +50,8 @@ impl<
         + LoggedModelStore
         + TraceStore
         + WebhookStore
-        + GenAiStore,
+        + GenAiStore
+        + GcStore,
 >
     MetadataStore for T
 {
@@ -196,4 +206,18 @@ pub trait TrackingStore: Send + Sync + 'static {
 
     /// `store_type` for server-info ("SqlStore").
     fn store_type(&self) -> &'static str;
+
+    /// Connection pool use, for `/metrics`.
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats::default()
+    }
+}
+
+/// What the metadata store's connection pools are doing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Per pool (`write`, `read`; one `main` pool on PostgreSQL): (name, open, idle, max).
+    pub pools: Vec<(&'static str, u32, u32, u32)>,
+    /// SQLite: metric writes waiting for the group-commit writer.
+    pub writer_queue: Option<usize>,
 }

@@ -169,6 +169,49 @@ pub struct ServerArgs {
         help_heading = "rsflow limits"
     )]
     pub max_connections: usize,
+    /// Serve Prometheus metrics at /metrics. The directory (where MLflow's exporter keeps its
+    /// multiprocess files) is created and otherwise unused: rsflow is one process.
+    #[arg(long, env = "MLFLOW_EXPOSE_PROMETHEUS", value_name = "DIR")]
+    pub expose_prometheus: Option<String>,
+    /// Run gc inside the server this often (`#d#h#m#s` or seconds; off when unset). Replicas
+    /// on one database take turns: one pass at a time holds the gc lease.
+    #[arg(
+        long,
+        env = "RSFLOW_GC_INTERVAL",
+        value_name = "DURATION",
+        help_heading = "rsflow gc"
+    )]
+    pub gc_interval: Option<String>,
+    /// What the scheduled gc removes: rows deleted at least this long ago (`mlflow gc
+    /// --older-than` format; default 30d).
+    #[arg(
+        long,
+        env = "RSFLOW_GC_OLDER_THAN",
+        value_name = "DURATION",
+        help_heading = "rsflow gc"
+    )]
+    pub gc_older_than: Option<String>,
+}
+
+/// The server's scheduled gc (`--gc-interval`, `--gc-older-than`).
+#[derive(Debug, Clone)]
+pub struct ScheduledGc {
+    pub interval: Duration,
+    pub older_than: (i64, String),
+}
+
+/// `--gc-interval`: a bare number of seconds, or the `#d#h#m#s` form.
+fn parse_interval(flag: &str, text: &str) -> anyhow::Result<Duration> {
+    let ms = match text.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 => (secs * 1000.0) as i64,
+        Ok(_) => bail!("{flag} must be positive, not {text}"),
+        Err(_) => rsflow_api::gc::parse_older_than(text.trim())
+            .map_err(|e| anyhow::anyhow!("{flag}: {}", e.message))?,
+    };
+    if ms <= 0 {
+        bail!("{flag} must be positive, not {text}");
+    }
+    Ok(Duration::from_millis(ms as u64))
 }
 
 fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
@@ -192,11 +235,44 @@ pub struct Settings {
     pub server: ServerConfig,
     /// Connection-level limits, applied by the accept loop.
     pub connections: ConnectionLimits,
+    /// `None` unless `--gc-interval` is given.
+    pub gc: Option<ScheduledGc>,
+    /// `--expose-prometheus`: serve /metrics.
+    pub expose_prometheus: Option<PathBuf>,
 }
 
 /// One setting from the process environment (unset and unreadable are alike).
 fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
+}
+
+/// How log lines are written: `RSFLOW_LOG_FORMAT=json` for one JSON object per line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+pub fn log_format() -> LogFormat {
+    match env_var("RSFLOW_LOG_FORMAT").as_deref().map(str::trim) {
+        Some(v) if v.eq_ignore_ascii_case("json") => LogFormat::Json,
+        _ => LogFormat::Text,
+    }
+}
+
+/// `RSFLOW_ARTIFACT_DIGESTS=off`: store new local artifacts without their SHA-256.
+pub fn artifact_digests() -> bool {
+    !env_var("RSFLOW_ARTIFACT_DIGESTS").is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "off" | "false" | "0"
+        )
+    })
+}
+
+/// `RSFLOW_LOG`: the log filter (default `info`).
+pub fn log_filter() -> Option<String> {
+    env_var("RSFLOW_LOG")
 }
 
 /// The value `ssh` hands to rsflow when it runs it as its askpass helper (`ssh_askpass`).
@@ -577,7 +653,34 @@ impl ServerArgs {
             max_connections: self.max_connections,
         };
 
+        let gc = match &self.gc_interval {
+            None => None,
+            Some(text) => {
+                let interval = parse_interval("--gc-interval", text)?;
+                let older = self
+                    .gc_older_than
+                    .clone()
+                    .unwrap_or_else(|| "30d".to_owned());
+                let ms = rsflow_api::gc::parse_older_than(&older)
+                    .map_err(|e| anyhow::anyhow!("--gc-older-than: {}", e.message))?;
+                Some(ScheduledGc {
+                    interval,
+                    older_than: (ms, older),
+                })
+            }
+        };
+        if gc.is_none() && self.gc_older_than.is_some() {
+            bail!("--gc-older-than needs --gc-interval");
+        }
+
+        let expose_prometheus = match self.expose_prometheus.as_deref() {
+            None | Some("") => None,
+            Some(dir) => Some(PathBuf::from(make_absolute(dir)?)),
+        };
+
         Ok(Settings {
+            expose_prometheus,
+            gc,
             connections,
             host: self.host,
             port: self.port,
@@ -728,5 +831,246 @@ mod tests {
             "sqlite:///m.db",
             &format!("sqlite:///{}/m.db", cwd.display())
         ));
+    }
+}
+
+/// `rsflow gc`: the flags of `mlflow gc`.
+#[derive(Args, Debug, Clone)]
+pub struct GcArgs {
+    /// Remove rows deleted longer ago than this (`#d#h#m#s`, decimals allowed: 1d2h3m4s, 1.5h).
+    #[arg(long)]
+    pub older_than: Option<String>,
+    /// The backend store (default: $MLFLOW_BACKEND_STORE_URI, else sqlite:///mlflow.db).
+    #[arg(long, value_name = "URI")]
+    pub backend_store_uri: Option<String>,
+    /// Where `mlflow-artifacts:` locations live (the server's --artifacts-destination).
+    #[arg(long, env = "MLFLOW_ARTIFACTS_DESTINATION", value_name = "URI")]
+    pub artifacts_destination: Option<String>,
+    /// Comma-separated runs to remove (they must be deleted); default: every deleted run.
+    #[arg(long)]
+    pub run_ids: Option<String>,
+    /// Comma-separated experiments to remove with their runs (they must be deleted).
+    #[arg(long)]
+    pub experiment_ids: Option<String>,
+    /// Comma-separated logged models to remove (they must be deleted).
+    #[arg(long)]
+    pub logged_model_ids: Option<String>,
+    /// A running server through which `mlflow-artifacts:` locations are deleted when no
+    /// --artifacts-destination is given (as `mlflow gc` does).
+    #[arg(long, env = "MLFLOW_TRACKING_URI", value_name = "URI")]
+    pub tracking_uri: Option<String>,
+    /// List what would be removed and the artifact bytes it holds; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Rows per page (one delete transaction each).
+    #[arg(long, default_value_t = 500, hide = true)]
+    pub page_size: usize,
+    /// Artifact locations deleted at once.
+    #[arg(long, default_value_t = 16, hide = true)]
+    pub concurrency: usize,
+}
+
+/// `rsflow gc`, resolved.
+#[derive(Debug, Clone)]
+pub struct GcSettings {
+    pub backend_store_uri: SecretUri,
+    pub artifacts_destination: Option<String>,
+    /// `http(s)://host:port[/prefix]` of a running server, when no destination is given.
+    pub tracking_server: Option<String>,
+    pub options: rsflow_api::gc::GcOptions,
+    pub store: StoreSettings,
+    pub storage: StorageEnv,
+}
+
+fn id_list(s: &Option<String>) -> Option<Vec<String>> {
+    s.as_deref().map(|v| {
+        v.split(',')
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect()
+    })
+}
+
+impl GcArgs {
+    pub fn resolve(self) -> anyhow::Result<GcSettings> {
+        let older_than = match &self.older_than {
+            None => None,
+            Some(t) => Some((
+                rsflow_api::gc::parse_older_than(t).map_err(|e| anyhow::anyhow!(e.message))?,
+                t.clone(),
+            )),
+        };
+        let backend_store_uri = self
+            .backend_store_uri
+            .or_else(|| env_var("MLFLOW_BACKEND_STORE_URI"))
+            .unwrap_or_else(|| DEFAULT_BACKEND_STORE_URI.to_owned());
+        let artifacts_destination = match self.artifacts_destination {
+            None => None,
+            Some(d) => Some(match d.split_once("://") {
+                Some(("file", path)) => format!("file://{}", make_absolute(path)?),
+                Some(_) => d,
+                None => make_absolute(&d)?,
+            }),
+        };
+        let tracking_server = self
+            .tracking_uri
+            .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+            .map(|u| u.trim_end_matches('/').to_owned());
+        Ok(GcSettings {
+            backend_store_uri: SecretUri::new(backend_store_uri),
+            artifacts_destination,
+            tracking_server,
+            options: rsflow_api::gc::GcOptions {
+                older_than,
+                run_ids: id_list(&self.run_ids),
+                experiment_ids: id_list(&self.experiment_ids),
+                logged_model_ids: id_list(&self.logged_model_ids),
+                dry_run: self.dry_run,
+                page_size: self.page_size,
+                concurrency: self.concurrency,
+            },
+            store: StoreSettings::from_lookup(&env_var)?,
+            storage: storage_env(),
+        })
+    }
+}
+
+/// `rsflow artifacts verify`.
+#[derive(Args, Debug, Clone)]
+pub struct VerifyArgs {
+    /// Check the artifacts of this run (its artifact URI is read from --backend-store-uri).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Check the artifacts under this URI (mlflow-artifacts:/..., s3://..., a path, ...).
+    #[arg(long, value_name = "URI")]
+    pub artifact_uri: Option<String>,
+    /// The proxy's destination (needed for mlflow-artifacts: URIs; alone: check all of it).
+    #[arg(long, env = "MLFLOW_ARTIFACTS_DESTINATION", value_name = "URI")]
+    pub artifacts_destination: Option<String>,
+    /// For --run-id (default: $MLFLOW_BACKEND_STORE_URI, else sqlite:///mlflow.db).
+    #[arg(long, value_name = "URI")]
+    pub backend_store_uri: Option<String>,
+    /// Files without a stored digest count as failures too.
+    #[arg(long)]
+    pub strict: bool,
+    /// Files read at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    pub run_id: Option<String>,
+    pub artifact_uri: Option<String>,
+    pub artifacts_destination: Option<String>,
+    pub backend_store_uri: SecretUri,
+    pub strict: bool,
+    pub concurrency: usize,
+    pub store: StoreSettings,
+    pub storage: StorageEnv,
+}
+
+impl VerifyArgs {
+    pub fn resolve(self) -> anyhow::Result<VerifySettings> {
+        let artifacts_destination = match self.artifacts_destination {
+            None => None,
+            Some(d) => Some(match d.split_once("://") {
+                Some(("file", path)) => format!("file://{}", make_absolute(path)?),
+                Some(_) => d,
+                None => make_absolute(&d)?,
+            }),
+        };
+        Ok(VerifySettings {
+            run_id: self.run_id,
+            artifact_uri: self.artifact_uri,
+            artifacts_destination,
+            backend_store_uri: SecretUri::new(
+                self.backend_store_uri
+                    .or_else(|| env_var("MLFLOW_BACKEND_STORE_URI"))
+                    .unwrap_or_else(|| DEFAULT_BACKEND_STORE_URI.to_owned()),
+            ),
+            strict: self.strict,
+            concurrency: self.concurrency,
+            store: StoreSettings::from_lookup(&env_var)?,
+            storage: storage_env(),
+        })
+    }
+}
+
+/// `rsflow artifacts upload|download|list|rm`: the flags of `mlflow artifacts`.
+#[derive(Args, Debug, Clone)]
+pub struct ClientArgs {
+    /// The run whose artifacts to use.
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Or an artifact URI (mlflow-artifacts:/..., or the proxy's http(s) URL).
+    #[arg(long, value_name = "URI")]
+    pub artifact_uri: Option<String>,
+    /// A path under the run's (or URI's) root.
+    #[arg(long)]
+    pub artifact_path: Option<String>,
+    /// upload: the directory to upload.
+    #[arg(long)]
+    pub local_dir: Option<PathBuf>,
+    /// upload: one file to upload.
+    #[arg(long)]
+    pub local_file: Option<PathBuf>,
+    /// download: where to put the files (default: the working directory).
+    #[arg(long)]
+    pub dst_path: Option<PathBuf>,
+    /// The server (default: $MLFLOW_TRACKING_URI).
+    #[arg(long, env = "MLFLOW_TRACKING_URI", value_name = "URI")]
+    pub tracking_uri: Option<String>,
+    /// Files transferred at once.
+    #[arg(long, default_value_t = 8)]
+    pub parallel: usize,
+    /// No progress bar (it is never drawn when stderr is not a terminal).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// download: skip the check against the server's SHA-256.
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+pub type ClientSettings = ClientArgs;
+
+/// `rsflow artifacts migrate`.
+#[derive(Args, Debug, Clone)]
+pub struct MigrateArgs {
+    /// The artifact root to copy from (a path, file://, s3://, gs://, wasbs://, sftp://).
+    #[arg(long, value_name = "URI")]
+    pub from: String,
+    /// The artifact root to copy to.
+    #[arg(long, value_name = "URI")]
+    pub to: String,
+    /// Files copied at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct MigrateSettings {
+    pub from: String,
+    pub to: String,
+    pub concurrency: usize,
+    pub storage: StorageEnv,
+}
+
+fn absolute_root(uri: &str) -> anyhow::Result<String> {
+    Ok(match uri.split_once("://") {
+        Some(("file", path)) => format!("file://{}", make_absolute(path)?),
+        Some(_) => uri.to_owned(),
+        None => make_absolute(uri)?,
+    })
+}
+
+impl MigrateArgs {
+    pub fn resolve(self) -> anyhow::Result<MigrateSettings> {
+        Ok(MigrateSettings {
+            from: absolute_root(&self.from)?,
+            to: absolute_root(&self.to)?,
+            concurrency: self.concurrency,
+            storage: storage_env(),
+        })
     }
 }

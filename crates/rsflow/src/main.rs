@@ -1,6 +1,9 @@
 //! `rsflow`: an MLflow-compatible tracking server and artifact store.
 
+mod artifacts;
+mod client;
 mod config;
+mod gc;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{ConnectionLimits, ServerArgs};
+use crate::config::{ClientArgs, ConnectionLimits, GcArgs, MigrateArgs, ServerArgs, VerifyArgs};
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +40,30 @@ enum Command {
     /// Inspect or migrate a backend store database (as `mlflow db`, natively).
     #[command(subcommand)]
     Db(DbCommand),
+    /// Permanently delete runs, logged models and experiments in the `deleted` lifecycle
+    /// stage, artifacts first (the flags of `mlflow gc`, plus --dry-run).
+    Gc(Box<GcArgs>),
+    /// Artifact tools.
+    #[command(subcommand)]
+    Artifacts(ArtifactsCommand),
+}
+
+#[derive(Subcommand)]
+enum ArtifactsCommand {
+    /// Check every artifact under a root against the SHA-256 stored at upload; exit status 1
+    /// naming each corrupted or missing file.
+    Verify(Box<VerifyArgs>),
+    /// Upload a directory (--local-dir) or file (--local-file) to a run's artifacts.
+    Upload(Box<ClientArgs>),
+    /// Download a run's artifacts (resuming interrupted files, checking their SHA-256).
+    Download(Box<ClientArgs>),
+    /// List a run's artifacts (as `mlflow artifacts list`).
+    List(Box<ClientArgs>),
+    /// Delete an artifact file or directory of a run.
+    Rm(Box<ClientArgs>),
+    /// Copy an artifact root to another store (any two backends), verifying every object
+    /// by its SHA-256; run it again to resume.
+    Migrate(Box<MigrateArgs>),
 }
 
 #[derive(Subcommand)]
@@ -67,13 +94,20 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("RSFLOW_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    rsflow_artifacts::digest::set_enabled(config::artifact_digests());
+    let filter = config::log_filter()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config::log_format() {
+        // One JSON object per line, with the request's span (request_id, route) in it.
+        config::LogFormat::Json => logs.json().with_current_span(true).init(),
+        config::LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -81,6 +115,17 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => runtime.block_on(serve(*args)),
         Command::Db(cmd) => runtime.block_on(db(cmd)),
+        Command::Gc(args) => runtime.block_on(gc::run_cli(args.resolve()?)),
+        Command::Artifacts(ArtifactsCommand::Verify(args)) => {
+            runtime.block_on(artifacts::verify(args.resolve()?))
+        }
+        Command::Artifacts(ArtifactsCommand::Upload(a)) => runtime.block_on(client::upload(*a)),
+        Command::Artifacts(ArtifactsCommand::Download(a)) => runtime.block_on(client::download(*a)),
+        Command::Artifacts(ArtifactsCommand::List(a)) => runtime.block_on(client::list(*a)),
+        Command::Artifacts(ArtifactsCommand::Rm(a)) => runtime.block_on(client::rm(*a)),
+        Command::Artifacts(ArtifactsCommand::Migrate(a)) => {
+            runtime.block_on(artifacts::migrate(a.resolve()?))
+        }
     }
 }
 
@@ -122,7 +167,13 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     )
     .await
     .with_context(|| format!("cannot open backend store {}", settings.backend_store_uri))?;
+    let gc_store = store.clone();
     let mut state = AppState::new(settings.server.clone(), store);
+    if let Some(dir) = &settings.expose_prometheus {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create --expose-prometheus {}", dir.display()))?;
+        state = state.with_metrics();
+    }
     if settings.server.serve_artifacts {
         let shown = SecretUri::show(&settings.server.artifacts_destination);
         let destination = rsflow_artifacts::open_destination_with(
@@ -137,6 +188,19 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("the artifacts destination {shown} is not usable"))?;
         state = state.with_artifacts(destination);
+    }
+    if let Some(schedule) = settings.gc.clone() {
+        tracing::info!(
+            interval_s = schedule.interval.as_secs_f64(),
+            older_than = %schedule.older_than.1,
+            "scheduled gc on"
+        );
+        gc::spawn_scheduled(
+            gc_store,
+            state.artifact_resolver(),
+            schedule,
+            state.gc_progress.clone(),
+        );
     }
     let app = router(state);
 

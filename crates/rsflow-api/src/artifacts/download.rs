@@ -2,7 +2,7 @@
 //! range, and a streamed body.
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rsflow_artifacts::{ArtifactPath, ArtifactStore, ByteRange, GetOptions, IfRange, StoreError};
 use rsflow_core::MlflowError;
@@ -108,6 +108,16 @@ pub(crate) async fn send_artifact(
     }
     if let Some(etag) = obj.meta.etag {
         insert(&mut resp, header::ETAG, etag);
+    }
+    // The digest of the whole artifact (RFC 9530 `Repr-Digest`, and RFC 3230 `Digest`), on
+    // ranged answers too: a resumed download checks the file it has assembled against it.
+    if let Some(hex) = obj.meta.sha256.as_deref() {
+        if let Some(v) = rsflow_artifacts::digest::repr_digest(hex) {
+            insert(&mut resp, HeaderName::from_static("repr-digest"), v);
+        }
+        if let Some(v) = rsflow_artifacts::digest::legacy_digest(hex) {
+            insert(&mut resp, HeaderName::from_static("digest"), v);
+        }
     }
     if no_cache {
         insert(&mut resp, header::CACHE_CONTROL, "no-cache".into());

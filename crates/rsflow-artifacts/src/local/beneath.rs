@@ -198,6 +198,7 @@ pub(crate) fn object_meta(st: &rustix::fs::Stat) -> ObjectMeta {
             nanos,
             size
         )),
+        sha256: None,
     }
 }
 

@@ -164,10 +164,14 @@ impl ArtifactStore for LocalStore {
         );
         let mut out = BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
         let mut written = 0u64;
+        let mut hasher = crate::digest::enabled().then(crate::digest::Hasher::default);
         let mut sync_mark = 0u64;
         let mut syncing: Option<tokio::task::JoinHandle<io::Result<()>>> = None;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(StoreError::Body)?;
+            if let Some(h) = hasher.as_mut() {
+                h.update(&chunk);
+            }
             out.write_all(&chunk)
                 .await
                 .map_err(|e| StoreError::io("write", path, e))?;
@@ -196,8 +200,21 @@ impl ArtifactStore for LocalStore {
         // The temp file stays open (and locked) until it has its final name.
         let file = file.into_std().await;
         let target = path.clone();
+        let sha256 = hasher.map(crate::digest::Hasher::finish_hex);
         blocking(
             move || {
+                // Before the rename: the digest appears with the bytes. A filesystem without
+                // user xattrs keeps the artifact without a digest.
+                if let Some(sha256) = sha256
+                    && let Err(e) = rustix::fs::fsetxattr(
+                        &file,
+                        crate::digest::XATTR,
+                        sha256.as_bytes(),
+                        rustix::fs::XattrFlags::empty(),
+                    )
+                {
+                    tracing::debug!(error = %e, "artifact digest not kept (no user xattrs)");
+                }
                 let result = temp.publish(&name);
                 drop(file);
                 result.map_err(|e| lookup_error("publish", &target, e))
@@ -232,7 +249,16 @@ impl ArtifactStore for LocalStore {
                     FileType::Directory => return Err(StoreError::IsDirectory(target.clone())),
                     _ => return Err(not_found()),
                 }
-                let meta = object_meta(&st);
+                let mut meta = object_meta(&st);
+                let mut digest = [0u8; 64];
+                if let Ok(64) = rustix::fs::fgetxattr(&fd, crate::digest::XATTR, &mut digest)
+                    && let Ok(hex) = std::str::from_utf8(&digest)
+                    && crate::digest::is_sha256_hex(hex)
+                {
+                    // The content's own hash: the strongest validator there is.
+                    meta.etag = Some(format!("\"sha256-{hex}\""));
+                    meta.sha256 = Some(hex.to_owned());
+                }
                 let wanted = opts
                     .range
                     .filter(|_| opts.if_range.as_ref().is_none_or(|c| c.matches(&meta)));

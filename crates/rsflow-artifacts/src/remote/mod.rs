@@ -159,6 +159,7 @@ fn object_meta(meta: &opendal::Metadata) -> ObjectMeta {
         size: meta.content_length(),
         modified: meta.last_modified().map(SystemTime::from),
         etag: meta.etag().map(strong_etag),
+        sha256: None,
     }
 }
 

@@ -51,6 +51,11 @@ impl GroupWriter {
         Arc::new(GroupWriter { jobs, task })
     }
 
+    /// Jobs waiting in the queue.
+    pub(crate) fn queued(&self) -> usize {
+        QUEUE.saturating_sub(self.jobs.capacity())
+    }
+
     pub(crate) fn stop(&self) {
         self.task.abort();
     }

@@ -28,6 +28,7 @@ mod checkpoint;
 mod datasets;
 mod experiments;
 mod genai;
+mod gc;
 mod group_commit;
 mod inputs;
 mod integrity;
@@ -152,6 +153,8 @@ pub struct SqlStore {
     checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
     /// SQLite: the writer task that commits concurrent metric logging in groups.
     group_writer: Option<std::sync::Arc<group_commit::GroupWriter>>,
+    /// SQLite files: `<database>-rsflow-gc.lock`, locked while a gc pass runs.
+    gc_lock_path: Option<std::path::PathBuf>,
 }
 
 /// SQLite creates a missing database file but not its directory, and then says only "unable
@@ -286,9 +289,13 @@ impl SqlStore {
         let artifact_root = uri::resolve_uri_if_local(default_artifact_root);
         let mut pg_url = None;
         let mut checkpointer = None;
+        let mut gc_lock_path = None;
         let (write, read, dialect) = match target {
             BackendTarget::SqliteFile(path) => {
                 check_sqlite_dir(&path)?;
+                let mut lock = path.clone().into_os_string();
+                lock.push("-rsflow-gc.lock");
+                gc_lock_path = Some(lock.into());
                 refuse_before_changing(&path).await?;
                 let opts: AnyConnectOptions = sqlite_url(&path, "rwc").parse()?;
                 let write = sqlite_pool(1, false, settings).connect_with(opts).await?;
@@ -336,6 +343,7 @@ impl SqlStore {
             artifact_root,
             checkpointer,
             group_writer,
+            gc_lock_path,
         };
         if let Err(e) = store.initialize(create_revision).await {
             // A refused database is let go of at once: no connection (or the rollback of the
@@ -553,6 +561,25 @@ impl TrackingStore for SqlStore {
         experiment_ids: &[String],
     ) -> Result<Vec<DatasetSummary>> {
         self.search_dataset_summaries_impl(experiment_ids).await
+    }
+
+    fn pool_stats(&self) -> crate::PoolStats {
+        let stat = |name, pool: &AnyPool| {
+            (
+                name,
+                pool.size(),
+                u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                pool.options().get_max_connections(),
+            )
+        };
+        let pools = match self.dialect {
+            Dialect::Sqlite => vec![stat("write", &self.write), stat("read", &self.read)],
+            Dialect::Postgres => vec![stat("main", &self.write)],
+        };
+        crate::PoolStats {
+            pools,
+            writer_queue: self.group_writer.as_ref().map(|g| g.queued()),
+        }
     }
 
     fn store_type(&self) -> &'static str {
