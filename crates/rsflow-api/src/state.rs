@@ -111,6 +111,8 @@ pub struct AppState {
     pub limiter: Arc<Limiter>,
     /// MLflow's web UI build; `None` when it is not installed.
     pub ui: Option<UiFiles>,
+    /// The basic-auth app (`--app-name basic-auth`); `None` serves without access control.
+    pub auth: Option<Arc<crate::auth::Auth>>,
     /// Built once per server (and again by [`AppState::with_artifacts`]); its clones share
     /// the stores it opened for direct-mode roots.
     resolver: ArtifactResolver,
@@ -129,9 +131,15 @@ impl AppState {
             traces: store.clone(),
             logged_models: store,
             artifacts: None,
+            auth: None,
             resolver: ArtifactResolver::default(),
         }
         .with_resolver()
+    }
+
+    pub fn with_auth(mut self, auth: Arc<crate::auth::Auth>) -> Self {
+        self.auth = Some(auth);
+        self
     }
 
     pub fn with_artifacts(mut self, destination: Arc<dyn ArtifactStore>) -> Self {

@@ -7,20 +7,23 @@
 //! - [`sql`]: the sqlx implementation ([`SqlStore`]), schema creation and revision check.
 //! - [`registry`]: the [`ModelRegistryStore`] trait (registered models and versions).
 //! - [`logged_models`]: the [`LoggedModelStore`] trait (MLflow 3 logged models).
+//! - [`auth`]: the [`AuthStore`] trait (basic-auth users, roles, grants; `SqlAuthStore`).
 //! - [`traces`]: the [`TraceStore`] trait (MLflow 3 traces, spans, assessments).
 
+pub mod auth;
 pub mod error;
 pub mod logged_models;
 pub mod registry;
 pub mod sql;
 pub mod traces;
 
+pub use auth::{AUTH_ALEMBIC_HEAD, AuthStore};
 pub use error::DbError;
 pub use logged_models::{
     CreateLoggedModel, DatasetFilter, LoggedModelOrderBy, LoggedModelStore, SearchLoggedModels,
 };
 pub use registry::{CreateModelVersion, ModelRegistryStore, SearchRegistry};
-pub use sql::{ALEMBIC_HEAD, SqlStore, StoreOpenError, StoreSettings};
+pub use sql::{ALEMBIC_HEAD, SqlAuthStore, SqlStore, StoreOpenError, StoreSettings};
 pub use traces::{DeleteTraces, SearchTraces, TraceStore};
 
 /// Everything one metadata database serves: tracking, the model registry, logged models,

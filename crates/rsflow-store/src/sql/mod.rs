@@ -22,6 +22,7 @@
 //! of spinning on `SQLITE_BUSY`; `busy_timeout` covers other processes (e.g. `mlflow server` on
 //! the same file). Nothing is lost because no two transactions ever write concurrently.
 
+mod auth;
 mod checkpoint;
 mod experiments;
 mod group_commit;
@@ -61,6 +62,7 @@ use rsflow_core::wire::{
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Transaction};
 
+pub use auth::SqlAuthStore;
 pub use integrity::ErrorFlavor;
 pub use pool::{Lookup, PoolSettings, SqliteSynchronous, StoreSettings};
 pub use query::Dialect;
