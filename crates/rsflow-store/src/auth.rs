@@ -131,9 +131,11 @@ pub trait AuthStore: Send + Sync {
     async fn get_role_permission(&self, id: i64) -> Result<Option<RolePermissionRow>>;
     async fn remove_role_permission(&self, id: i64) -> Result<()>;
     async fn update_role_permission(&self, id: i64, permission: &str) -> Result<()>;
-    async fn assign_role(&self, user_id: i64, role_id: i64) -> Result<()>;
+    /// The new assignment's id.
+    async fn assign_role(&self, user_id: i64, role_id: i64) -> Result<i64>;
     async fn unassign_role(&self, user_id: i64, role_id: i64) -> Result<()>;
     /// Roles assigned to a user (synthetic ones included).
     async fn list_user_roles(&self, user_id: i64) -> Result<Vec<RoleRow>>;
-    async fn list_role_users(&self, role_id: i64) -> Result<Vec<UserRow>>;
+    /// The role's assignments: (assignment id, user id, role id).
+    async fn list_role_users(&self, role_id: i64) -> Result<Vec<(i64, i64, i64)>>;
 }

@@ -536,9 +536,11 @@ async fn assign_role(State(state): State<AppState>, p: Params) -> ApiResult<Resp
     let user = user_by_name(&state, &s(&p, "username")?).await?;
     let id = int(&p, "role_id")?;
     role(&state, id).await?;
-    a.store.assign_role(user.id, id).await?;
+    let assignment = a.store.assign_role(user.id, id).await?;
     a.grants_changed();
-    Ok(json_body(&json!({})))
+    Ok(json_body(
+        &json!({ "assignment": { "id": assignment, "user_id": user.id, "role_id": id } }),
+    ))
 }
 
 async fn unassign_role(State(state): State<AppState>, p: Params) -> ApiResult<Response> {
@@ -550,11 +552,13 @@ async fn unassign_role(State(state): State<AppState>, p: Params) -> ApiResult<Re
 }
 
 async fn role_users(State(state): State<AppState>, p: Params) -> ApiResult<Response> {
-    let users = auth(&state)?
+    let rows = auth(&state)?
         .store
         .list_role_users(int(&p, "role_id")?)
         .await?;
-    Ok(json_body(
-        &json!({ "users": users.iter().map(user_json).collect::<Vec<_>>() }),
-    ))
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|(id, user_id, role_id)| json!({ "id": id, "user_id": user_id, "role_id": role_id }))
+        .collect();
+    Ok(json_body(&json!({ "assignments": list })))
 }

@@ -621,7 +621,7 @@ impl AuthStore for SqlAuthStore {
         Ok(())
     }
 
-    async fn assign_role(&self, user_id: i64, role_id: i64) -> Result<()> {
+    async fn assign_role(&self, user_id: i64, role_id: i64) -> Result<i64> {
         let mut q = Sql::new("INSERT INTO user_role_assignments (user_id, role_id) VALUES (");
         q.bind(user_id).push(", ").bind(role_id).push(")");
         if let Err(e) = q.query().execute(&self.pool).await {
@@ -633,7 +633,12 @@ impl AuthStore for SqlAuthStore {
             }
             return Err(err.into());
         }
-        Ok(())
+        let mut q = Sql::new(
+            "SELECT CAST(id AS BIGINT) FROM user_role_assignments WHERE user_id = ",
+        );
+        q.bind(user_id).push(" AND role_id = ").bind(role_id);
+        let r = q.query().fetch_one(&self.pool).await.map_err(db_err)?;
+        r.try_get(0).map_err(db_err)
     }
 
     async fn unassign_role(&self, user_id: i64, role_id: i64) -> Result<()> {
@@ -652,13 +657,21 @@ impl AuthStore for SqlAuthStore {
         self.roles_from(q).await
     }
 
-    async fn list_role_users(&self, role_id: i64) -> Result<Vec<UserRow>> {
-        let mut q = Sql::new(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE id IN \
-             (SELECT user_id FROM user_role_assignments WHERE role_id = "
-        ));
-        q.bind(role_id).push(") ORDER BY id");
+    async fn list_role_users(&self, role_id: i64) -> Result<Vec<(i64, i64, i64)>> {
+        let mut q = Sql::new(
+            "SELECT CAST(id AS BIGINT), CAST(user_id AS BIGINT), CAST(role_id AS BIGINT) \
+             FROM user_role_assignments WHERE role_id = ",
+        );
+        q.bind(role_id).push(" ORDER BY id");
         let rows = q.query().fetch_all(&self.pool).await.map_err(db_err)?;
-        rows.iter().map(user_from).collect()
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(db_err)?,
+                    r.try_get(1).map_err(db_err)?,
+                    r.try_get(2).map_err(db_err)?,
+                ))
+            })
+            .collect()
     }
 }
