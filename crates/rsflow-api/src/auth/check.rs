@@ -269,8 +269,15 @@ fn throttle_wait(auth: &Auth, keys: &[ThrottleKey]) -> Option<Duration> {
     let map = auth.failures.lock().expect("throttle lock");
     let now = Instant::now();
     keys.iter()
-        .filter_map(|k| map.get(k))
-        .filter(|f| f.count >= auth.config.max_failures)
+        .filter_map(|k| map.get(k).map(|f| (k, f)))
+        .filter(|(k, f)| {
+            f.count
+                >= match k {
+                    ThrottleKey::User(_) => auth.config.max_failures,
+                    ThrottleKey::Addr(_) => auth.config.max_failures_per_address,
+                }
+        })
+        .map(|(_, f)| f)
         .filter_map(|f| (f.since + auth.config.failure_window).checked_duration_since(now))
         .max()
 }

@@ -44,8 +44,11 @@ pub struct AuthConfig {
     pub trusted_header: Option<String>,
     /// `--auth-trusted-proxies`: the peers whose trusted header is honoured.
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Failed logins allowed per user name and per client address in one window.
+    /// Failed logins allowed per user name in one window.
     pub max_failures: u32,
+    /// Failed logins allowed per client address in one window (higher: many users may share
+    /// one address behind a NAT or proxy).
+    pub max_failures_per_address: u32,
     /// The throttling window.
     pub failure_window: Duration,
 }
@@ -60,6 +63,7 @@ impl Default for AuthConfig {
             trusted_header: None,
             trusted_proxies: Vec::new(),
             max_failures: 10,
+            max_failures_per_address: 100,
             failure_window: Duration::from_secs(60),
         }
     }
