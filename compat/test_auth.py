@@ -363,18 +363,27 @@ def test_auth_db_written_by_mlflow_serves_rsflow_and_back(worlds, tmp_path_facto
             assert perms.get_user_permission("u-edit", "experiment", exp).permission == "MANAGE"
     finally:
         server.stop()
-    # MLflow on a copy of rsflow's: rsflow's hashes and grants hold there too.
+    # MLflow's own auth store on a copy of rsflow's database (what `mlflow server` opens at
+    # start): no migration, rsflow's scrypt hashes verify, its grants read back.
+    from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
+
     db = _copy_db(ours.server.auth_db, tmp_path_factory.mktemp("interop-b") / "basic_auth.db")
-    server = _start(MLFLOW, db.parent / "srv", db)
-    try:
-        with as_user("u-manage", PASSWORD):
-            auth = get_app_client("basic-auth", tracking_uri=server.tracking_uri)
-            assert auth.get_user("u-manage").username == "u-manage"
-        with as_user(*ADMIN):
-            auth = get_app_client("basic-auth", tracking_uri=server.tracking_uri)
-            assert auth.get_user_permission("u-use", "experiment", ours.exp).permission == "USE"
-    finally:
-        server.stop()
+    store = SqlAlchemyStore()
+    store.init_db(f"sqlite:///{db}")
+    assert store.authenticate_user("u-manage", PASSWORD)
+    assert not store.authenticate_user("u-manage", "not-the-password")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version_auth").fetchall() == [
+            ("f1a2b3c4d5e6",)]
+        grants = conn.execute(
+            "SELECT rp.resource_type, rp.resource_pattern, rp.permission FROM users u "
+            "JOIN user_role_assignments a ON a.user_id = u.id "
+            "JOIN role_permissions rp ON rp.role_id = a.role_id WHERE u.username = 'u-use'"
+        ).fetchall()
+    assert ("experiment", ours.exp, "USE") in grants
+    user = store.get_user("u-use")
+    found = store.list_grants(user.id, "default", {"experiment"})
+    assert any(g.resource_pattern == ours.exp and g.permission == "USE" for g in found)
 
 
 def _rules() -> list[tuple[str, str, str]]:

@@ -633,9 +633,8 @@ impl AuthStore for SqlAuthStore {
             }
             return Err(err.into());
         }
-        let mut q = Sql::new(
-            "SELECT CAST(id AS BIGINT) FROM user_role_assignments WHERE user_id = ",
-        );
+        let mut q =
+            Sql::new("SELECT CAST(id AS BIGINT) FROM user_role_assignments WHERE user_id = ");
         q.bind(user_id).push(" AND role_id = ").bind(role_id);
         let r = q.query().fetch_one(&self.pool).await.map_err(db_err)?;
         r.try_get(0).map_err(db_err)
