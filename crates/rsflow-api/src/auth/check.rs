@@ -778,10 +778,7 @@ async fn after(
                         .await
                 }
                 _ => {
-                    let ty = match model_type(state, &id).await {
-                        Ok(t) => t,
-                        Err(_) => "registered_model",
-                    };
+                    let ty = model_type(state, &id).await.unwrap_or("registered_model");
                     auth.can(caller, None, ty, &id, Action::Read).await
                 }
             };

@@ -29,6 +29,9 @@ pub(crate) use check::graphql_field_allowed;
 pub use check::middleware;
 pub use perm::Perm;
 
+/// A user's grants and the grant generation they were read at.
+type CachedGrants = (u64, Arc<Vec<GrantRow>>);
+
 /// The basic-auth settings (`basic_auth.ini` and rsflow's flags), read once by the binary.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
@@ -91,7 +94,7 @@ pub struct Auth {
     cred_generation: AtomicU64,
     /// Bumped by every change of a grant, role or assignment.
     grant_generation: AtomicU64,
-    grants: Mutex<HashMap<i64, (u64, Arc<Vec<GrantRow>>)>>,
+    grants: Mutex<HashMap<i64, CachedGrants>>,
     failures: Mutex<HashMap<check::ThrottleKey, check::Failures>>,
     /// Run -> experiment, which never changes (bounded).
     run_experiments: Mutex<HashMap<String, String>>,

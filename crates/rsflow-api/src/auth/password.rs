@@ -113,14 +113,14 @@ fn gen_salt(len: usize) -> String {
     getrandom::fill(&mut raw).expect("the operating system's random source");
     // 62 symbols: rejection sampling keeps the draw uniform, as `secrets.choice` is.
     let mut out = String::with_capacity(len);
-    let mut bytes = raw.into_iter();
+    let mut bytes: Box<dyn Iterator<Item = u8>> = Box::new(raw.into_iter());
     while out.len() < len {
         let b = match bytes.next() {
             Some(b) => b,
             None => {
                 let mut more = [0u8; 16];
                 getrandom::fill(&mut more).expect("the operating system's random source");
-                bytes = more.to_vec().into_iter();
+                bytes = Box::new(more.into_iter());
                 continue;
             }
         };
