@@ -92,3 +92,44 @@ EXPECTED_BODY: dict[str, dict] = {
 
 assert set(EXPECTED_BETTER) <= set(KNOWN_DIFFERENCES)
 assert set(EXPECTED_BODY) <= set(EXPECTED_BETTER)
+
+# The basic-auth app (`--app-name basic-auth`, compat/test_auth.py). Not steps of
+# test_differential: documented here so that every deliberate difference lives in one file.
+AUTH_DIFFERENCES: dict[str, str] = {
+    "auth-401-body": (
+        "MLflow answers missing or wrong credentials with 401, `WWW-Authenticate: Basic "
+        "realm=\"mlflow\"` and a text/html body; rsflow sends the same status, header and "
+        "message as an MLflow JSON error (error_code UNAUTHENTICATED)."
+    ),
+    "auth-403-body": (
+        "MLflow answers a refused request with 403 and the text body `Permission denied`; rsflow "
+        "sends {\"error_code\": \"PERMISSION_DENIED\", \"message\": \"Permission denied\"}. The "
+        "client maps both to PERMISSION_DENIED."
+    ),
+    "auth-429-throttle": (
+        "MLflow does not throttle logins. rsflow answers 429 RESOURCE_EXHAUSTED with Retry-After "
+        "after 10 failed logins for one user name (100 for one client address) within 60 s; a "
+        "credential already verified (cached) still works meanwhile."
+    ),
+    "auth-cache-default": (
+        "MLflow's auth_cache_ttl_seconds defaults to 0 (no credential cache: a PBKDF2/scrypt "
+        "check per request) because its cache is per worker; rsflow is one process that drops "
+        "cached logins on every password, admin-flag or user change and defaults to 60 s "
+        "(auth_cache_ttl_seconds = 0 still turns it off)."
+    ),
+    "auth-search-runs-unreadable-experiment": (
+        "MLflow answers runs/search over an experiment the caller may not read without that "
+        "experiment's runs; rsflow refuses the search with 403, as it does for traces."
+    ),
+    "auth-unmodelled-validators": (
+        "Routes whose MLflow validators rsflow does not model yet (gateway, review queues, "
+        "issues and datasets by id, jobs, workspaces, online scoring, prompt optimization, "
+        "label schemas by id) are admin-only on rsflow (fail closed); MLflow lets users with "
+        "the right grant through. Scorers are checked on their experiment."
+    ),
+    "auth-trusted-header": (
+        "rsflow only: --auth-trusted-header NAME with --auth-trusted-proxies CIDR,... takes the "
+        "user from a header set by an SSO proxy, honoured only from those peers; such users are "
+        "created on first sight without a password."
+    ),
+}

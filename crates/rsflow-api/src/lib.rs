@@ -19,12 +19,15 @@
 //! - `graphql`: `/graphql`, the queries the web UI sends, answered by the REST handlers.
 //! - [`gc`]: permanent removal of deleted runs, logged models and experiments (`rsflow gc`).
 //! - `gate`: the 503 answers of `--no-serve-artifacts` and `--artifacts-only`.
+//! - [`auth`]: the basic-auth app (`--app-name basic-auth`): credentials, the route
+//!   permission table, users/roles/permissions endpoints.
 //! - [`ui`]: MLflow's web UI (`/` and `/static-files/*`) from the `--ui-dir` build.
 //! - `webhooks`: registry webhooks (`/mlflow/webhooks*`) and the delivery of registry events.
 //! - `unconfigured`: the AI gateway proxy and the assistant's config/providers, answered as
 //!   `mlflow server` answers them when neither is set up.
 
 mod artifacts;
+pub mod auth;
 pub mod error;
 pub mod extract;
 mod gate;
@@ -73,7 +76,8 @@ fn api_v2(state: &AppState) -> Router<AppState> {
                 .merge(traces::v2_routes())
                 .merge(webhooks::routes()),
         ))
-        .merge(artifacts::proxy_routes());
+        .merge(artifacts::proxy_routes())
+        .merge(auth::handlers::v2_routes());
     with_route_template(routes)
 }
 
@@ -88,7 +92,8 @@ fn api_v3(state: &AppState) -> Router<AppState> {
         Router::new()
             .route("/mlflow/server-info", get(meta::server_info))
             .merge(tracking_only(state, traces::v3_routes()))
-            .merge(tracking_only(state, genai::routes())),
+            .merge(tracking_only(state, genai::routes()))
+            .merge(auth::handlers::v3_routes()),
     )
 }
 
@@ -178,6 +183,11 @@ pub fn router(state: AppState) -> Router {
     };
     // Security runs first (outermost): refused requests never take a concurrency slot.
     let app = app
+        // Basic auth (when enabled) runs inside the limits: it may read a JSON body.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::middleware,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::middleware,

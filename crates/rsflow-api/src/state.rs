@@ -125,6 +125,8 @@ pub struct AppState {
     pub limiter: Arc<Limiter>,
     /// MLflow's web UI build; `None` when it is not installed.
     pub ui: Option<UiFiles>,
+    /// The basic-auth app (`--app-name basic-auth`); `None` serves without access control.
+    pub auth: Option<Arc<crate::auth::Auth>>,
     /// Built once per server (and again by [`AppState::with_artifacts`]); its clones share
     /// the stores it opened for direct-mode roots.
     resolver: ArtifactResolver,
@@ -155,6 +157,7 @@ impl AppState {
             genai: store.clone(),
             logged_models: store,
             artifacts: None,
+            auth: None,
             resolver: ArtifactResolver::default(),
             gc_progress: Arc::default(),
             metrics: None,
@@ -168,6 +171,11 @@ impl AppState {
             &self.config.artifacts_destination,
             &self.gc_progress,
         )));
+        self
+    }
+
+    pub fn with_auth(mut self, auth: Arc<crate::auth::Auth>) -> Self {
+        self.auth = Some(auth);
         self
     }
 

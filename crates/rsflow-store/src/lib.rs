@@ -7,11 +7,13 @@
 //! - [`sql`]: the sqlx implementation ([`SqlStore`]), schema creation and revision check.
 //! - [`registry`]: the [`ModelRegistryStore`] trait (registered models and versions).
 //! - [`logged_models`]: the [`LoggedModelStore`] trait (MLflow 3 logged models).
+//! - [`auth`]: the [`AuthStore`] trait (basic-auth users, roles, grants; `SqlAuthStore`).
 //! - [`traces`]: the [`TraceStore`] trait (MLflow 3 traces, spans, assessments).
 //! - [`webhooks`]: the [`WebhookStore`] trait (registry webhooks and their events).
 //! - [`genai`]: the [`GenAiStore`] trait (evaluation datasets, scorers, labeling).
 //! - [`gc`]: the [`GcStore`] trait (deleted rows by page, their permanent removal, the gc lease).
 
+pub mod auth;
 pub mod error;
 pub mod gc;
 pub mod genai;
@@ -21,6 +23,7 @@ pub mod sql;
 pub mod traces;
 pub mod webhooks;
 
+pub use auth::{AUTH_ALEMBIC_HEAD, AuthStore};
 pub use error::DbError;
 pub use gc::{DeletedRunFilter, GcExperiment, GcLease, GcLoggedModel, GcRun, GcStore, GcTrace};
 pub use genai::GenAiStore;
@@ -28,7 +31,7 @@ pub use logged_models::{
     CreateLoggedModel, DatasetFilter, LoggedModelOrderBy, LoggedModelStore, SearchLoggedModels,
 };
 pub use registry::{CreateModelVersion, ModelRegistryStore, SearchRegistry};
-pub use sql::{ALEMBIC_HEAD, SqlStore, StoreOpenError, StoreSettings};
+pub use sql::{ALEMBIC_HEAD, SqlAuthStore, SqlStore, StoreOpenError, StoreSettings};
 pub use traces::{DeleteTraces, SearchTraces, TraceStore};
 pub use webhooks::WebhookStore;
 

@@ -91,9 +91,17 @@ pub struct ServerArgs {
     /// Not supported: rsflow is its own HTTP server.
     #[arg(long, hide = true)]
     pub waitress_opts: Option<String>,
-    /// Not supported yet.
-    #[arg(long, hide = true)]
+    /// `basic-auth`: MLflow's basic-auth app (configured by the file MLFLOW_AUTH_CONFIG_PATH
+    /// names); the only app rsflow has.
+    #[arg(long, value_name = "NAME")]
     pub app_name: Option<String>,
+    /// With --app-name basic-auth: take the user name from this header (set by an SSO proxy),
+    /// honoured only from --auth-trusted-proxies.
+    #[arg(long, env = "RSFLOW_AUTH_TRUSTED_HEADER", value_name = "NAME")]
+    pub auth_trusted_header: Option<String>,
+    /// Peers (addresses or CIDRs, comma-separated) whose --auth-trusted-header is honoured.
+    #[arg(long, env = "RSFLOW_AUTH_TRUSTED_PROXIES", value_name = "CIDR,...")]
+    pub auth_trusted_proxies: Option<String>,
     /// Not supported: rsflow serves no presigned artifact URLs (MLflow 3.18.0's flag; its
     /// environment variable is read too, so that it is refused, not silently ignored).
     #[arg(long, hide = true, env = "MLFLOW_ARTIFACTS_PRESIGNED_ONLY", action = ArgAction::SetTrue)]
@@ -239,6 +247,8 @@ pub struct Settings {
     pub gc: Option<ScheduledGc>,
     /// `--expose-prometheus`: serve /metrics.
     pub expose_prometheus: Option<PathBuf>,
+    /// `--app-name basic-auth`.
+    pub auth: Option<crate::auth_config::AuthSettings>,
 }
 
 /// One setting from the process environment (unset and unreadable are alike).
@@ -396,6 +406,7 @@ impl Settings {
             mlflow = ?s.mlflow,
             security = ?s.security,
             ui_dir = ?s.ui.dir,
+            auth = ?self.auth,
             storage_variables_set = ?storage,
             "effective configuration"
         );
@@ -518,7 +529,6 @@ impl ServerArgs {
             ("--gunicorn-opts", self.gunicorn_opts.is_some()),
             ("--uvicorn-opts", self.uvicorn_opts.is_some()),
             ("--waitress-opts", self.waitress_opts.is_some()),
-            ("--app-name", self.app_name.is_some()),
             ("--artifacts-presigned-only", self.artifacts_presigned_only),
             (
                 "--read-replica-backend-store-uri",
@@ -529,6 +539,22 @@ impl ServerArgs {
                 bail!("{flag} is not supported by rsflow; remove it from the command line");
             }
         }
+        let auth = match self.app_name.as_deref() {
+            None => {
+                if self.auth_trusted_header.is_some() {
+                    bail!("--auth-trusted-header needs --app-name basic-auth");
+                }
+                None
+            }
+            Some("basic-auth") => Some(crate::auth_config::read(
+                &env_var,
+                self.auth_trusted_header.as_deref(),
+                self.auth_trusted_proxies.as_deref(),
+            )?),
+            Some(other) => {
+                bail!("--app-name {other} is not supported by rsflow; the only app is basic-auth")
+            }
+        };
         if let Some(w) = self.workers {
             tracing::info!(
                 workers = w,
@@ -682,6 +708,7 @@ impl ServerArgs {
             expose_prometheus,
             gc,
             connections,
+            auth,
             host: self.host,
             port: self.port,
             backend_store_uri: SecretUri::new(backend_store_uri),

@@ -1,6 +1,7 @@
 //! `rsflow`: an MLflow-compatible tracking server and artifact store.
 
 mod artifacts;
+mod auth_config;
 mod client;
 mod config;
 mod gc;
@@ -202,6 +203,16 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             state.gc_progress.clone(),
         );
     }
+    if let Some(auth) = &settings.auth {
+        let store = rsflow_store::SqlAuthStore::open(auth.database_uri.expose())
+            .await
+            .with_context(|| format!("cannot open the auth database {}", auth.database_uri))?;
+        let app = rsflow_api::auth::Auth::new(Arc::new(store), auth.config.clone());
+        app.bootstrap(auth.admin_password.as_deref())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        state = state.with_auth(Arc::new(app));
+    }
     let app = router(state);
 
     let addr = format!("{}:{}", settings.host, settings.port);
@@ -242,9 +253,9 @@ async fn accept_loop(listener: TcpListener, app: axum::Router, limits: Connectio
             },
             () = &mut shutdown => break,
         };
-        let tcp = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((tcp, _peer)) => tcp,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
@@ -256,7 +267,15 @@ async fn accept_loop(listener: TcpListener, app: axum::Router, limits: Connectio
         };
         // Small JSON responses must not wait on Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // The peer address, for the basic-auth throttle and the trusted-proxy check.
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            },
+        ));
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {

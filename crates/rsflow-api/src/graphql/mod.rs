@@ -37,8 +37,13 @@ pub(crate) const MAX_ALIASES: usize = 10;
 
 /// The request: `{query, variables, operationName}` as a JSON body, or query parameters
 /// (`variables` then a JSON string).
-pub async fn handler(State(state): State<AppState>, Params(p): Params) -> Response {
-    let (data, errors) = match execute(&state, &p).await {
+pub async fn handler(
+    State(state): State<AppState>,
+    caller: Option<axum::Extension<crate::auth::Caller>>,
+    Params(p): Params,
+) -> Response {
+    let caller = caller.map(|axum::Extension(c)| c);
+    let (data, errors) = match execute(&state, caller.as_ref(), &p).await {
         Ok((data, errors)) => (data, errors),
         Err(message) => (Json::Null, vec![message]),
     };
@@ -50,7 +55,11 @@ pub async fn handler(State(state): State<AppState>, Params(p): Params) -> Respon
     json_body(&json!({ "data": data, "errors": errors }))
 }
 
-async fn execute(state: &AppState, p: &Map<String, Json>) -> Result<(Json, Vec<String>), String> {
+async fn execute(
+    state: &AppState,
+    caller: Option<&crate::auth::Caller>,
+    p: &Map<String, Json>,
+) -> Result<(Json, Vec<String>), String> {
     let query = match p.get("query") {
         Some(Json::String(q)) => q,
         _ => return Err("Must provide query string.".into()),
@@ -108,6 +117,19 @@ async fn execute(state: &AppState, p: &Map<String, Json>) -> Result<(Json, Vec<S
                 .find(|(n, _)| n == "input" || n == "inputString")
                 .map(|(_, v)| v.resolve(&vars))
                 .unwrap_or(Json::Null);
+            // Basic auth: a field the caller may not read resolves to null (MLflow's
+            // Graphene middleware).
+            if !crate::auth::graphql_field_allowed(
+                state,
+                caller,
+                &field.name,
+                &rest_params(&input).0,
+            )
+            .await
+            {
+                data.insert(field.key().to_owned(), Json::Null);
+                continue;
+            }
             match resolve_root(state, &ctx, field, &input).await {
                 Ok(raw) => ctx.project(&raw, ty, &field.selection, &mut errors),
                 Err(message) => {

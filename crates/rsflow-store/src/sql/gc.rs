@@ -75,6 +75,10 @@ impl SqlStore {
                 "SELECT COUNT(*) FROM information_schema.tables \
                  WHERE table_schema = current_schema() AND table_name = ",
             ),
+            Dialect::Mysql => Sql::new(
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = DATABASE() AND table_name = ",
+            ),
         };
         q.bind(table);
         let n: i64 = q
@@ -376,6 +380,21 @@ impl GcStore for SqlStore {
 
     async fn gc_lease(&self) -> Result<Option<GcLease>> {
         match self.dialect {
+            Dialect::Mysql => {
+                // MySQL's named lock, like PostgreSQL's advisory lock, belongs to the session.
+                let mut conn = self.write.acquire().await.map_err(db_err)?;
+                let got: Option<i64> = Sql::new("SELECT GET_LOCK('rsflow_gc', 0)")
+                    .query()
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(db_err)?
+                    .try_get(0)
+                    .map_err(db_err)?;
+                if got != Some(1) {
+                    return Ok(None);
+                }
+                Ok(Some(GcLease::new(conn.detach())))
+            }
             Dialect::Postgres => {
                 let mut conn = self.write.acquire().await.map_err(db_err)?;
                 let mut q = Sql::new("SELECT pg_try_advisory_lock(");

@@ -24,6 +24,7 @@
 //! of spinning on `SQLITE_BUSY`; `busy_timeout` covers other processes (e.g. `mlflow server` on
 //! the same file). Nothing is lost because no two transactions ever write concurrently.
 
+mod auth;
 mod checkpoint;
 mod datasets;
 mod experiments;
@@ -69,6 +70,7 @@ use rsflow_core::wire::{
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Transaction};
 
+pub use auth::SqlAuthStore;
 pub use integrity::ErrorFlavor;
 pub use pool::{Lookup, PoolSettings, SqliteSynchronous, StoreSettings};
 pub use query::Dialect;
@@ -574,7 +576,7 @@ impl TrackingStore for SqlStore {
         };
         let pools = match self.dialect {
             Dialect::Sqlite => vec![stat("write", &self.write), stat("read", &self.read)],
-            Dialect::Postgres => vec![stat("main", &self.write)],
+            Dialect::Postgres | Dialect::Mysql => vec![stat("main", &self.write)],
         };
         crate::PoolStats {
             pools,
