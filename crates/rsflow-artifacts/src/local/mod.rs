@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use futures_util::StreamExt;
 use rustix::fs::{AtFlags, FileType, OFlags};
 use rustix::io::Errno;
-use tokio::io::{AsyncWriteExt, BufWriter};
 
 use crate::path::{ArtifactPath, PathError};
 use crate::store::{ArtifactStore, ByteStream, FileInfo, GetObject, GetOptions, Stat, StoreError};
@@ -26,8 +26,9 @@ use beneath::{Root, file_type, is_errno, is_not_found, lookup_error, object_meta
 pub use upload::SweepReport;
 use upload::TempFile;
 
-/// Uploads are written to disk in pieces of at most this size.
-const WRITE_BUFFER: usize = 1024 * 1024;
+/// Uploads are written to disk in batches of about this size (the chunks as received, one
+/// `writev` each, while the next batch arrives).
+const WRITE_BUFFER: usize = 4 * 1024 * 1024;
 /// Downloads are read and sent in pieces of at most this size. Each piece is one trip to the
 /// blocking pool: 1 MiB costs about 30% less CPU per GiB served than 256 KiB did.
 const READ_CHUNK: usize = 1024 * 1024;
@@ -106,6 +107,41 @@ async fn blocking<T: Send + 'static, E: Send + 'static>(
     }
 }
 
+/// Write `chunks` in order at the file's position, as few `writev` calls as the kernel allows.
+fn write_all_chunks(file: &std::fs::File, chunks: Vec<Bytes>) -> io::Result<()> {
+    use std::io::{IoSlice, Write as _};
+    let mut f = file;
+    let mut start = 0;
+    while start < chunks.len() {
+        let end = (start + 1024).min(chunks.len());
+        let mut slices: Vec<IoSlice<'_>> =
+            chunks[start..end].iter().map(|c| IoSlice::new(c)).collect();
+        let mut rest: &mut [IoSlice<'_>] = &mut slices;
+        while !rest.is_empty() {
+            match f.write_vectored(rest) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        start = end;
+    }
+    Ok(())
+}
+
+/// The result of a batch written on the blocking pool.
+async fn finish_write(
+    handle: tokio::task::JoinHandle<io::Result<()>>,
+    path: &ArtifactPath,
+) -> Result<(), StoreError> {
+    match handle.await {
+        Ok(result) => result.map_err(|e| StoreError::io("write", path, e)),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(StoreError::io("write", path, io::Error::other(e))),
+    }
+}
+
 /// The result of an early flush of an upload.
 async fn background_sync(
     handle: tokio::task::JoinHandle<io::Result<()>>,
@@ -157,12 +193,12 @@ impl ArtifactStore for LocalStore {
         let fd = temp
             .take_file()
             .ok_or_else(|| StoreError::io("start writing", path, io::Error::other("no file")))?;
-        let file = std::fs::File::from(fd);
-        let syncer = Arc::new(
-            file.try_clone()
-                .map_err(|e| StoreError::io("start writing", path, e))?,
-        );
-        let mut out = BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
+        let file = Arc::new(std::fs::File::from(fd));
+        // The body's chunks are written as they came (no copy into a buffer), a batch of about
+        // WRITE_BUFFER bytes per `writev` on the blocking pool, while the next batch arrives.
+        let mut batch: Vec<Bytes> = Vec::new();
+        let mut batch_len = 0usize;
+        let mut writing: Option<tokio::task::JoinHandle<io::Result<()>>> = None;
         let mut written = 0u64;
         let mut hasher = crate::digest::enabled().then(crate::digest::Hasher::default);
         let mut sync_mark = 0u64;
@@ -172,33 +208,48 @@ impl ArtifactStore for LocalStore {
             if let Some(h) = hasher.as_mut() {
                 h.update(&chunk);
             }
-            out.write_all(&chunk)
-                .await
-                .map_err(|e| StoreError::io("write", path, e))?;
             written += chunk.len() as u64;
+            batch_len += chunk.len();
+            batch.push(chunk);
+            if batch_len < WRITE_BUFFER {
+                continue;
+            }
+            if let Some(done) = writing.take() {
+                finish_write(done, path).await?;
+            }
+            let (f, bufs) = (file.clone(), std::mem::take(&mut batch));
+            batch_len = 0;
+            writing = Some(tokio::task::spawn_blocking(move || {
+                write_all_chunks(&f, bufs)
+            }));
             if written - sync_mark >= SYNC_EVERY && syncing.as_ref().is_none_or(|h| h.is_finished())
             {
                 if let Some(done) = syncing.take() {
                     background_sync(done, path).await?;
                 }
                 sync_mark = written;
-                let f = syncer.clone();
+                let f = file.clone();
                 syncing = Some(tokio::task::spawn_blocking(move || f.sync_data()));
             }
         }
-        out.flush()
-            .await
-            .map_err(|e| StoreError::io("write", path, e))?;
+        if let Some(done) = writing.take() {
+            finish_write(done, path).await?;
+        }
         if let Some(done) = syncing.take() {
             background_sync(done, path).await?;
         }
-        drop(syncer);
-        let file = out.into_inner();
-        file.sync_all()
-            .await
-            .map_err(|e| StoreError::io("sync", path, e))?;
+        let (f, target) = (file.clone(), path.clone());
+        blocking(
+            move || {
+                write_all_chunks(&f, batch).map_err(|e| StoreError::io("write", &target, e))?;
+                f.sync_all().map_err(|e| StoreError::io("sync", &target, e))
+            },
+            cancelled(path),
+        )
+        .await?;
+        let file = Arc::try_unwrap(file)
+            .map_err(|_| StoreError::io("write", path, io::Error::other("file still shared")))?;
         // The temp file stays open (and locked) until it has its final name.
-        let file = file.into_std().await;
         let target = path.clone();
         let sha256 = hasher.map(crate::digest::Hasher::finish_hex);
         blocking(

@@ -9,11 +9,11 @@ use opendal::services::{Azblob, Gcs, S3};
 use opendal::{HttpTransporter, Operator};
 use opendal_http_transport_reqwest::ReqwestTransport;
 
-use super::OpendalStore;
 use super::azure_mpu::{AzureMultipart, connection_string_parts};
 use super::gcs_upload::{DEFAULT_ENDPOINT as GCS_ENDPOINT, GcsResumable};
 use super::location::{Location, S3Flavour};
 use super::s3_mpu::S3Multipart;
+use super::{OpendalStore, ReadWindow};
 use crate::sftp::SftpStore;
 use crate::store::{ArtifactStore, StoreError};
 
@@ -106,6 +106,7 @@ pub(crate) fn open_location(
     env: &EnvFn<'_>,
 ) -> Result<Arc<dyn ArtifactStore>, StoreError> {
     let timeouts = StorageTimeouts::from_env(env);
+    let window = ReadWindow::from_env(env);
     match location {
         Location::S3 { .. } => {
             let settings = S3Settings::from_env(location, env)?;
@@ -115,7 +116,9 @@ pub(crate) fn open_location(
                 timeouts,
                 settings.ignore_tls,
             )?;
-            let mut store = OpendalStore::new(op, location.to_string()).with_presigned_downloads();
+            let mut store = OpendalStore::new(op, location.to_string())
+                .with_presigned_downloads()
+                .with_read_window(window);
             if !settings.sse_customer_key {
                 let mpu = S3Multipart::new(settings, location.prefix(), timeouts, env)?;
                 store = store.with_multipart(Arc::new(mpu));
@@ -149,7 +152,7 @@ pub(crate) fn open_location(
             b = b.container(container).root(&format!("/{prefix}"));
             let insecure = truthy(env("MLFLOW_TRACKING_INSECURE_TLS"));
             let op = finish(b, location, timeouts, insecure)?;
-            let mut store = OpendalStore::new(op, location.to_string());
+            let mut store = OpendalStore::new(op, location.to_string()).with_read_window(window);
             if let Some((account, key, endpoint)) = signing {
                 let client = http_client(timeouts, insecure).map_err(|e| {
                     config_error(location, format!("cannot build the HTTP client: {e}"))
@@ -200,7 +203,9 @@ pub(crate) fn open_location(
                 location.to_string(),
             )?;
             Ok(Arc::new(
-                OpendalStore::new(op, location.to_string()).with_resumable_uploads(uploads),
+                OpendalStore::new(op, location.to_string())
+                    .with_resumable_uploads(uploads)
+                    .with_read_window(window),
             ))
         }
         Location::Sftp { .. } => Ok(Arc::new(SftpStore::new(location, env, timeouts)?)),

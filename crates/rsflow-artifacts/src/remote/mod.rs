@@ -61,6 +61,44 @@ pub struct OpendalStore {
     /// GCS: uploads longer than one chunk go through the resumable protocol, not OpenDAL's
     /// writer (XML multipart, which emulators lack).
     resumable: Option<Arc<gcs_upload::GcsResumable>>,
+    /// Downloads: bytes per ranged GET and ranges fetched at once.
+    read_window: ReadWindow,
+}
+
+/// How wide a download reads the store: `range` bytes per ranged GET, `concurrent` GETs at
+/// once (memory: at most `range x concurrent` per download). `RSFLOW_STORAGE_READ_RANGE`
+/// (bytes) and `RSFLOW_STORAGE_READ_CONCURRENCY`; defaults [`ranged::RANGE`] and
+/// [`ranged::WINDOW`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadWindow {
+    pub range: u64,
+    pub concurrent: usize,
+}
+
+impl Default for ReadWindow {
+    fn default() -> Self {
+        ReadWindow {
+            range: ranged::RANGE,
+            concurrent: ranged::WINDOW,
+        }
+    }
+}
+
+impl ReadWindow {
+    /// From the settings; out-of-range values (ranges outside 64 KiB..=64 MiB, 1..=64 GETs)
+    /// fall back to the defaults.
+    pub(crate) fn from_env(env: &build::EnvFn<'_>) -> Self {
+        let d = ReadWindow::default();
+        let num = |k: &str| env(k).and_then(|v| v.trim().parse::<u64>().ok());
+        ReadWindow {
+            range: num("RSFLOW_STORAGE_READ_RANGE")
+                .filter(|r| (64 * 1024..=64 * 1024 * 1024).contains(r))
+                .unwrap_or(d.range),
+            concurrent: num("RSFLOW_STORAGE_READ_CONCURRENCY")
+                .filter(|c| (1..=64).contains(c))
+                .map_or(d.concurrent, |c| c as usize),
+        }
+    }
 }
 
 impl std::fmt::Debug for OpendalStore {
@@ -79,7 +117,13 @@ impl OpendalStore {
             multipart: None,
             presign: false,
             resumable: None,
+            read_window: ReadWindow::default(),
         }
+    }
+
+    pub fn with_read_window(mut self, window: ReadWindow) -> Self {
+        self.read_window = window;
+        self
     }
 
     pub(crate) fn with_resumable_uploads(mut self, uploads: gcs_upload::GcsResumable) -> Self {
@@ -336,8 +380,8 @@ impl ArtifactStore for OpendalStore {
                 read,
                 start,
                 end + 1,
-                ranged::RANGE,
-                ranged::WINDOW,
+                self.read_window.range,
+                self.read_window.concurrent,
             ))
         };
         Ok(GetObject {

@@ -31,8 +31,11 @@ use tokio::task::JoinHandle;
 /// 4 downloaded at 0.72-0.87x boto3 with a 54 MiB peak, where the former OpenDAL reader (1 MiB x
 /// 12) was at 0.59x the same afternoon; 8 MiB x 4 reached 0.74x but peaked at 74 MiB and 6 MiB x 4
 /// at 63 MiB (the 64 MiB budget covers the upload before it, whose heap glibc keeps).
-pub const RANGE: u64 = 4 * 1024 * 1024;
-pub const WINDOW: usize = 4;
+/// Ten at once, as boto3's `download_file` reads (10 threads), in 2 MiB ranges so that the
+/// window stays at 20 MiB (`RSFLOW_STORAGE_READ_RANGE` / `RSFLOW_STORAGE_READ_CONCURRENCY`
+/// change both).
+pub const RANGE: u64 = 2 * 1024 * 1024;
+pub const WINDOW: usize = 10;
 
 /// Buffers whose bytes were handed out as [`Bytes`], kept to be reused once every one of those
 /// bytes was dropped (`BytesMut::try_reclaim`), so a transfer of any size allocates a handful of

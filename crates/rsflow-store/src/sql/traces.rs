@@ -300,27 +300,115 @@ pub(crate) async fn complete_infos(
         .into_iter()
         .map(|row| {
             let id = row.info.trace_id.clone();
-            let mut info = row.info;
-            let mut t = tags.remove(&id).unwrap_or_default();
-            t.remove(TAG_TRACE_NAME);
-            if let Some(name) = row.trace_name {
-                t.insert(TAG_TRACE_NAME.to_string(), name);
-            }
-            let mut m = meta.remove(&id).unwrap_or_default();
-            m.retain(|k, _| !is_promoted(k));
-            if let Some(s) = row.session_id {
-                m.insert(META_SESSION.to_string(), s);
-            }
-            if let Some(j) = token_usage_json(&row.tokens) {
-                m.insert(META_TOKEN_USAGE.to_string(), j);
-            }
-            if let Some(j) = cost_json(&row.cost) {
-                m.insert(META_COST.to_string(), j);
-            }
-            info.tags = t;
-            info.trace_metadata = m;
-            info.assessments = assessments.remove(&id).unwrap_or_default();
-            info
+            let t = tags.remove(&id).unwrap_or_default();
+            let m = meta.remove(&id).unwrap_or_default();
+            let a = assessments.remove(&id).unwrap_or_default();
+            assemble_info(row, t, m, a)
+        })
+        .collect())
+}
+
+/// A trace's info from its row, tags, metadata (with the promoted columns rebuilt) and
+/// assessments.
+pub(crate) fn assemble_info(
+    row: InfoRow,
+    mut t: BTreeMap<String, String>,
+    mut m: BTreeMap<String, String>,
+    assessments: Vec<Assessment>,
+) -> TraceInfo {
+    let mut info = row.info;
+    t.remove(TAG_TRACE_NAME);
+    if let Some(name) = row.trace_name {
+        t.insert(TAG_TRACE_NAME.to_string(), name);
+    }
+    m.retain(|k, _| !is_promoted(k));
+    if let Some(s) = row.session_id {
+        m.insert(META_SESSION.to_string(), s);
+    }
+    if let Some(j) = token_usage_json(&row.tokens) {
+        m.insert(META_TOKEN_USAGE.to_string(), j);
+    }
+    if let Some(j) = cost_json(&row.cost) {
+        m.insert(META_COST.to_string(), j);
+    }
+    info.tags = t;
+    info.trace_metadata = m;
+    info.assessments = assessments;
+    info
+}
+
+/// Extra columns after [`TI_COLUMNS`] that carry a trace's tags and metadata as JSON arrays
+/// of `[key, value]` pairs (NULL or `[]` when none) and its number of assessments, so that a
+/// page of traces is one query.
+pub(crate) fn children_columns(dialect: Dialect) -> String {
+    let agg = |table: &str| match dialect {
+        Dialect::Sqlite => format!(
+            "(SELECT json_group_array(json_array(c.\"key\", c.value)) FROM {table} c \
+             WHERE c.request_id = t.request_id)"
+        ),
+        Dialect::Postgres => format!(
+            "(SELECT json_agg(json_build_array(c.\"key\", c.value))::text FROM {table} c \
+             WHERE c.request_id = t.request_id)"
+        ),
+    };
+    format!(
+        ", {}, {}, (SELECT COUNT(*) FROM assessments a WHERE a.trace_id = t.request_id)",
+        agg("trace_tags"),
+        agg("trace_request_metadata")
+    )
+}
+
+/// `[[key, value], ...]` (or NULL) as a map; NULL values become "".
+fn kv_json(text: Option<&str>) -> Result<BTreeMap<String, String>> {
+    let Some(text) = text else {
+        return Ok(BTreeMap::new());
+    };
+    let pairs: Vec<(String, Option<String>)> = serde_json::from_str(text)
+        .map_err(|e| MlflowError::internal(format!("bad aggregated key/value JSON: {e}")))?;
+    Ok(pairs
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect())
+}
+
+/// Rows in [`TI_COLUMNS`] + [`children_columns`] order, completed as [`complete_infos`] does;
+/// assessments are read only for the traces that have some.
+pub(crate) async fn infos_from_rows_with_children(
+    conn: &mut AnyConnection,
+    rows: &[sqlx::any::AnyRow],
+) -> Result<Vec<TraceInfo>> {
+    let n = TI_COLUMNS.split(',').count();
+    let mut parts = Vec::with_capacity(rows.len());
+    let mut with_assessments: Vec<String> = Vec::new();
+    for r in rows {
+        let row = info_from_row(r)?;
+        let tags = kv_json(
+            r.try_get::<Option<String>, _>(n)
+                .map_err(db_err)?
+                .as_deref(),
+        )?;
+        let meta = kv_json(
+            r.try_get::<Option<String>, _>(n + 1)
+                .map_err(db_err)?
+                .as_deref(),
+        )?;
+        let count: i64 = r.try_get(n + 2).map_err(db_err)?;
+        if count > 0 {
+            with_assessments.push(row.info.trace_id.clone());
+        }
+        parts.push((row, tags, meta));
+    }
+    let mut assessments: HashMap<String, Vec<Assessment>> = HashMap::new();
+    for chunk in with_assessments.chunks(CHILD_CHUNK) {
+        for a in traces_assessments::fetch_for_traces(conn, chunk).await? {
+            assessments.entry(a.trace_id.clone()).or_default().push(a);
+        }
+    }
+    Ok(parts
+        .into_iter()
+        .map(|(row, t, m)| {
+            let a = assessments.remove(&row.info.trace_id).unwrap_or_default();
+            assemble_info(row, t, m, a)
         })
         .collect())
 }

@@ -16,7 +16,9 @@ use rsflow_core::{MlflowError, Result, page_token};
 use super::SqlStore;
 use super::experiments::parse_experiment_id;
 use super::query::{Dialect, Sql, db_err};
-use super::traces::{COST_COLUMNS, TI_COLUMNS, TOKEN_COLUMNS, complete_infos, info_from_row};
+use super::traces::{
+    COST_COLUMNS, TI_COLUMNS, TOKEN_COLUMNS, children_columns, infos_from_rows_with_children,
+};
 use crate::SearchTraces;
 
 /// `SEARCH_TRACES_DEFAULT_MAX_RESULTS` (the ceiling is the store's shared one).
@@ -543,7 +545,11 @@ impl SqlStore {
         let offset = page_token::decode_offset(query.page_token.as_deref())?;
         let dialect = self.dialect;
 
-        let mut q = Sql::new(&format!("SELECT {TI_COLUMNS} FROM trace_info t"));
+        // Tags and metadata come aggregated in the same row (one query per page).
+        let mut q = Sql::new(&format!(
+            "SELECT {TI_COLUMNS}{} FROM trace_info t",
+            children_columns(dialect)
+        ));
         let mut order_exprs: Vec<(String, bool, bool)> = Vec::new();
         for (i, o) in order_by.iter().enumerate() {
             let (expr, nullable) = order_expr(&mut q, i, o);
@@ -577,14 +583,14 @@ impl SqlStore {
             .push(" OFFSET ")
             .bind(offset);
 
-        let mut tx = self.read_tx().await?;
+        // One read: no transaction unless some hit has assessments to read as well.
+        let mut conn = self.read.acquire().await.map_err(db_err)?;
         let rows = q
             .search_query(dialect)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *conn)
             .await
             .map_err(db_err)?;
-        let infos: Vec<_> = rows.iter().map(info_from_row).collect::<Result<_>>()?;
-        let items = complete_infos(&mut tx, infos).await?;
+        let items = infos_from_rows_with_children(&mut conn, &rows).await?;
         let next_page_token = (items.len() as i64 == max_results)
             .then(|| page_token::encode_offset(offset + max_results));
         Ok(Page {
