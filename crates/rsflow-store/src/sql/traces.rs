@@ -350,6 +350,10 @@ pub(crate) fn children_columns(dialect: Dialect) -> String {
             "(SELECT json_agg(json_build_array(c.\"key\", c.value))::text FROM {table} c \
              WHERE c.request_id = t.request_id)"
         ),
+        Dialect::Mysql => format!(
+            "(SELECT CAST(JSON_ARRAYAGG(JSON_ARRAY(c.\"key\", c.value)) AS CHAR) FROM {table} c \
+             WHERE c.request_id = t.request_id)"
+        ),
     };
     format!(
         ", {}, {}, (SELECT COUNT(*) FROM assessments a WHERE a.trace_id = t.request_id)",
