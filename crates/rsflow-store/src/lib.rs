@@ -55,8 +55,7 @@ impl<
         + WebhookStore
         + GenAiStore
         + GcStore,
->
-    MetadataStore for T
+> MetadataStore for T
 {
 }
 
