@@ -71,7 +71,7 @@ def walk(browser, server, shots: Path) -> dict[str, dict]:
             except Exception:  # noqa: BLE001 - reported below with the screenshot
                 missing.append(text)
         try:
-            page.wait_for_load_state("networkidle", timeout=10_000)
+            page.wait_for_load_state("networkidle", timeout=6_000)
         except Exception:  # noqa: BLE001
             pass
         page.screenshot(path=str(shots / f"{server.kind}-{name}.png"), full_page=False)

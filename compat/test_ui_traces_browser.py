@@ -132,7 +132,7 @@ def walk(browser, server, ids, shots: Path) -> dict[str, dict]:
             except Exception:  # noqa: BLE001 - reported below with the screenshot
                 missing.append(text)
         try:
-            page.wait_for_load_state("networkidle", timeout=10_000)
+            page.wait_for_load_state("networkidle", timeout=6_000)
         except Exception:  # noqa: BLE001 - a polling page still gets its screenshot
             pass
         page.wait_for_timeout(1500)
