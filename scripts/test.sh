@@ -247,7 +247,7 @@ if [[ "${RSFLOW_TEST_SKIP_CARGO:-}" != "1" ]]; then
     done_step "cargo build"
 
     banner "cargo test --workspace"
-    run cargo test --workspace
+    run cargo test --workspace --no-fail-fast
     done_step "cargo test"
 else
     echo "RSFLOW_TEST_SKIP_CARGO=1: skipping cargo build and cargo test"
