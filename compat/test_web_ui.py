@@ -40,15 +40,12 @@ def ui_build() -> Path:
 # empty state for them; the tracking and registry pages do not need them). Each entry is a
 # regex over the path with template parameters replaced by "x1".
 UI_LEFT = {
-    r"ajax-api/3\.0/mlflow/(datasets|scorers|scorer|issues|review-queues|label-schemas)(/.*)?":
-        "GenAI evaluation datasets, scorers, issues, review queues, label schemas",
     r"ajax-api/3\.0/mlflow/gateway(/.*)?": "AI gateway (not served by rsflow; server-info says so)",
     r"ajax-api/3\.0/(mlflow/)?jobs(/.*)?": "GenAI job runner",
     r"ajax-api/3\.0/mlflow/(demo|mcp-servers|genai)(/.*)?": "GenAI demo data",
     # config and providers are served: MLflow's answers with no provider configured.
     r"ajax-api/3\.0/mlflow/assistant(?!/config$|/providers$)(/.*)?": "assistant sessions",
     r"ajax-api/3\.0/mlflow/workspaces(/.*)?": "workspaces (server-info: workspaces_enabled false)",
-    r"ajax-api/2\.0/mlflow/webhooks(/.*)?": "registry webhooks: not implemented yet",
     r"ajax-api/2\.0/mlflow/runs/create-promptlab-run": "prompt lab (GenAI)",
     r"ajax-api/3\.0/mlflow/skills(/.*)?": "skill registry (MLflow 3.18.0's UI): not served yet",
     r"ajax-api/2\.0/mlflow/artifacts/presigned-upload-url":

@@ -19,6 +19,8 @@
 #
 # Env knobs:
 #   COMPAT_TARGET=mlflow     run the compat flows against the reference `mlflow server` instead
+#   RSFLOW_TEST_SKIP_COMPAT_MAIN=1  skip the main compat run (step 4), e.g. to rerun the later
+#                            stages (PostgreSQL, MariaDB, 3.18.0 client, smoke runs) alone
 #   RSFLOW_TEST_SKIP_CARGO=1 skip the gates and steps 2-3 (e.g. with COMPAT_TARGET=mlflow, to validate the suite)
 #   COMPAT_BIG_MB=N          size of the big-file round trip in the main run (default 64)
 #   COMPAT_BIG_RUN=1         also run the big-file round trip with 1024 MiB (opt-in, slow)
@@ -278,9 +280,11 @@ if [[ "${COMPAT_WORKERS:-2}" != "0" ]]; then
     COMPAT_XDIST=(-n "${COMPAT_WORKERS:-2}" --dist loadfile)
 fi
 
-banner "compat suite: pytest compat/ (target: ${COMPAT_TARGET:-rsflow}, RSFLOW_BIN=$RSFLOW_BIN)"
-run_pytest "compat suite" "${COMPAT_XDIST[@]}" compat/ "$@"
-done_step "compat suite"
+if [[ "${RSFLOW_TEST_SKIP_COMPAT_MAIN:-}" != "1" ]]; then
+    banner "compat suite: pytest compat/ (target: ${COMPAT_TARGET:-rsflow}, RSFLOW_BIN=$RSFLOW_BIN)"
+    run_pytest "compat suite" "${COMPAT_XDIST[@]}" compat/ "$@"
+    done_step "compat suite"
+fi
 
 # --- PostgreSQL: the tracking and model flows again, each server on a fresh database ---
 if [[ -n "${RSFLOW_PG_RUN:-}" ]]; then

@@ -77,8 +77,18 @@ fn api_v2(state: &AppState) -> Router<AppState> {
                 .merge(webhooks::routes()),
         ))
         .merge(artifacts::proxy_routes())
-        .merge(auth::handlers::v2_routes());
+        .merge(auth_routes(state, auth::handlers::v2_routes()));
     with_route_template(routes)
+}
+
+/// The users/roles/permissions routes exist only under `--app-name basic-auth`: without it
+/// `mlflow server` has no such routes (the web UI asks `users/current` and takes the 404).
+fn auth_routes(state: &AppState, routes: Router<AppState>) -> Router<AppState> {
+    if state.auth.is_some() {
+        routes
+    } else {
+        Router::new()
+    }
 }
 
 /// Record the matched route template (the full one, inside nested routers).
@@ -93,7 +103,7 @@ fn api_v3(state: &AppState) -> Router<AppState> {
             .route("/mlflow/server-info", get(meta::server_info))
             .merge(tracking_only(state, traces::v3_routes()))
             .merge(tracking_only(state, genai::routes()))
-            .merge(auth::handlers::v3_routes()),
+            .merge(auth_routes(state, auth::handlers::v3_routes())),
     )
 }
 
