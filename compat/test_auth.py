@@ -148,6 +148,8 @@ class World:
             with mlflow.start_span("span") as span:
                 span.set_inputs({"x": 1})
             self.trace = span.trace_id
+            # The export is asynchronous: send it while the admin's credentials are set.
+            mlflow.flush_trace_async_logging()
             self.model = self.client.create_registered_model("auth-model").name
             # A prompt is a registered model with the prompt tag (the client refuses that
             # spelling, so it goes over REST as the prompt registry does).
@@ -499,10 +501,15 @@ def test_failed_logins_are_throttled(worlds):
     w = worlds.get(RSFLOW)
     if w is None:
         pytest.skip("rsflow-only: MLflow does not throttle logins")
+    # A user of its own: the matrix's wrong passwords for the other users may still be
+    # inside the 60 s window.
+    with as_user(*ADMIN):
+        w.auth.create_user("u-throttled", PASSWORD)
     url = w.server.url("/api/2.0/mlflow/experiments/search")
-    statuses = [requests.get(url, auth=("u-use", f"wrong-{i}")).status_code for i in range(12)]
+    statuses = [requests.get(url, auth=("u-throttled", f"wrong-{i}")).status_code
+                for i in range(12)]
     assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429], statuses
-    r = requests.get(url, auth=("u-use", "wrong-again"))
+    r = requests.get(url, auth=("u-throttled", "wrong-again"))
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
     # No credentials or a hash ever appear in the server's log.
     log = w.server.log_text()

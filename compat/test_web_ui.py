@@ -40,6 +40,10 @@ def ui_build() -> Path:
 # empty state for them; the tracking and registry pages do not need them). Each entry is a
 # regex over the path with template parameters replaced by "x1".
 UI_LEFT = {
+    r"ajax-api/3\.0/mlflow/issues/schedule(/.*)?":
+        "scheduled issue detection (MLflow 3.18.0's UI): runs judges, not served",
+    r"ajax-api/3\.0/mlflow/scorer/invoke":
+        "scorer invocation runs judges on the server; rsflow never runs scorer code",
     r"ajax-api/3\.0/mlflow/gateway(/.*)?": "AI gateway (not served by rsflow; server-info says so)",
     r"ajax-api/3\.0/(mlflow/)?jobs(/.*)?": "GenAI job runner",
     r"ajax-api/3\.0/mlflow/(demo|mcp-servers|genai)(/.*)?": "GenAI demo data",
