@@ -64,6 +64,8 @@ CFG = {
     "s3": env_int("BENCH_S3", 1, 1),
     # Only the S3 section (for working on it; the goals of the other sections read n/a).
     "s3_only": env_int("BENCH_S3_ONLY", 0, 0),
+    # Which S3 server the S3 section runs on (run.sh: s3s-fs or s3s-fs-wide).
+    "s3_server": os.environ.get("BENCH_S3_SERVER", "s3s-fs"),
 }
 SERVERS = [s for s in os.environ.get("BENCH_SERVERS", "rsflow,mlflow,fasttrackml").split(",") if s]
 WORKDIR = os.environ["BENCH_WORKDIR"]

@@ -422,6 +422,11 @@ def render(doc):
     return "\n".join(out)
 
 
+def _s3_server(cfg):
+    name = cfg.get("s3_server", "s3s-fs")
+    return "s3s-fs with 1 MiB GetObject reads" if name == "s3s-fs-wide" else name
+
+
 def render_s3(doc):
     cfg, s3 = doc["config"], doc.get("s3")
     if not s3 or not s3["per_rep"]["rsflow"]:
@@ -429,7 +434,8 @@ def render_s3(doc):
     sides = [k for k in S3_SIDES if s3["per_rep"][k]]
     others = [o for o in ("mlflow", "boto3") if o in sides]
     out = [
-        f"## {cfg['big_mb']} MiB through the proxy to S3 (s3s-fs on the same disk, fresh per transfer)",
+        f"## {cfg['big_mb']} MiB through the proxy to S3 ({_s3_server(cfg)} on the same disk, "
+        "fresh per transfer)",
         "",
         "Servers run with `--artifacts-destination s3://bucket/prefix` and MLFLOW_S3_ENDPOINT_URL; "
         "the stock client talks to the server; boto3 direct is `upload_file`/`download_file` with "

@@ -17,6 +17,9 @@
 #   BENCH_S3=1                       the big file through the proxy to s3s-fs, and boto3
 #                                    straight to it (0: leave the S3 section out;
 #                                    BENCH_S3_ONLY=1: run nothing else)
+#   BENCH_S3_SERVER=s3s-fs           which S3 server: s3s-fs (as in the test command) or
+#                                    s3s-fs-wide (the same with 1 MiB GetObject reads instead
+#                                    of 4 KiB, so that the store does not set the pace)
 #   BENCH_PORT_BASE=15700            ports used: BASE+10 .. BASE+89 on 127.0.0.1
 #   BENCH_WORKDIR=.tmp/bench         state, test files (needs ~3x BENCH_BIG_MB free)
 #   BENCH_RESULTS=bench/results
@@ -134,8 +137,15 @@ fi
 # 6. the S3 section (BENCH_S3=1, the default): s3s-fs, and boto3 for `mlflow server`'s S3
 # repository and the boto3-direct reference (both run from .venv)
 if [[ "${BENCH_S3:-1}" != "0" || "${BENCH_S3_ONLY:-0}" != "0" ]]; then
-    S3S_BIN="$(bash "$REPO/scripts/storage-servers.sh" s3s-bin)"
-    export S3S_BIN
+    case "${BENCH_S3_SERVER:-s3s-fs}" in
+        s3s-fs) S3S_BIN="$(bash "$REPO/scripts/storage-servers.sh" s3s-bin)" ;;
+        s3s-fs-wide) S3S_BIN="$(bash "$REPO/scripts/storage-servers.sh" s3s-wide-bin)" ;;
+        *)
+            echo "bench/run.sh: BENCH_S3_SERVER must be s3s-fs or s3s-fs-wide" >&2
+            exit 2
+            ;;
+    esac
+    export S3S_BIN BENCH_S3_SERVER="${BENCH_S3_SERVER:-s3s-fs}"
     if ! "$CLIENT_PY" -c 'import boto3' >/dev/null 2>&1; then
         say "installing boto3 into $RSFLOW_VENV (mlflow server's S3 artifact repository)"
         "$CLIENT_PY" -m pip install --disable-pip-version-check -q boto3 >&2

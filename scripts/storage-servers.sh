@@ -5,6 +5,7 @@
 #   bash scripts/storage-servers.sh env     # print the `export ...` lines the tests read
 #   bash scripts/storage-servers.sh stop    # stop what `start` started (by pid file)
 #   bash scripts/storage-servers.sh s3s-bin # install s3s-fs if missing, print its path (bench)
+#   bash scripts/storage-servers.sh s3s-wide-bin # the same with 1 MiB GetObject reads (bench)
 #   eval "$(bash scripts/storage-servers.sh env)"
 #
 # Servers (port = RSFLOW_STORAGE_PORT_BASE + offset, base 15500 by default):
@@ -63,6 +64,35 @@ install_s3s() {
     fi
     # 0.14.1 is the newest release that builds with the pinned toolchain (1.95).
     cargo install --locked s3s-fs@0.14.1 --features binary --root "$TOOLS" >&2
+}
+
+# The benchmark's second S3 server (issue #22): s3s-fs 0.14.1 with GetObject reading the file in
+# 1 MiB blocks instead of 4 KiB (s3s-fs then spends most of its CPU in read syscalls through
+# tokio's blocking pool, which caps downloads well below the disk). Built from the crate source
+# that `cargo install s3s-fs` leaves in cargo's registry, patched by one sed, into
+# $TOOLS/s3s-wide; nothing else differs from the test command's s3s-fs.
+install_s3s_wide() {
+    if [[ -x "$TOOLS/s3s-wide/bin/s3s-fs" ]]; then return; fi
+    install_s3s
+    local src dst
+    src="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/s3s-fs-0.14.1 2>/dev/null | head -n1)"
+    if [[ -z "$src" ]]; then
+        (cd "$(mktemp -d)" && cargo info s3s-fs@0.14.1 >/dev/null)
+        src="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/s3s-fs-0.14.1 | head -n1)"
+    fi
+    dst="$TOOLS/src/s3s-fs-wide"
+    rm -rf "$dst"
+    mkdir -p "$TOOLS/src"
+    cp -r "$src" "$dst"
+    chmod -R u+w "$dst"
+    sed -i 's/ReaderStream::with_capacity(file, 4096)/ReaderStream::with_capacity(file, 1 << 20)/' \
+        "$dst/src/s3.rs"
+    if ! grep -q 'ReaderStream::with_capacity(file, 1 << 20)' "$dst/src/s3.rs"; then
+        log "s3s-fs-wide: the GetObject read size was not found in $dst/src/s3.rs"
+        exit 1
+    fi
+    log "installing s3s-fs-wide (s3s-fs with 1 MiB reads; cargo install, a few minutes)"
+    cargo install --locked --path "$dst" --features binary --root "$TOOLS/s3s-wide" >&2
 }
 
 install_tools_venv() {
@@ -302,8 +332,12 @@ case "${1:-}" in
         install_s3s
         echo "$TOOLS/bin/s3s-fs"
         ;;
+    s3s-wide-bin)
+        install_s3s_wide
+        echo "$TOOLS/s3s-wide/bin/s3s-fs"
+        ;;
     *)
-        echo "usage: $0 start|stop|env|s3s-bin" >&2
+        echo "usage: $0 start|stop|env|s3s-bin|s3s-wide-bin" >&2
         exit 2
         ;;
 esac
