@@ -222,7 +222,7 @@ mod tests {
             "MySQL+mysqldb://bob:s3cr3t@db.example/auth",
             "mariadb://bob:s3cr3t@db.example/auth",
         ] {
-            std::fs::write(&path, format!("[mlflow]\ndatabase_uri = {uri}\n")).unwrap();
+            std::fs::write(&path, format!("[mlflow]\ndatabase_uri = {uri}\nadmin_username = a\n")).unwrap();
             let p = path.to_str().unwrap();
             let err = read(&env(&[("MLFLOW_AUTH_CONFIG_PATH", p)]), None, None)
                 .unwrap_err()
@@ -231,7 +231,7 @@ mod tests {
             assert!(err.contains("not MySQL") && !err.contains('\n'), "{err}");
         }
         for uri in ["postgresql://bob:pw@h/db", "postgresql+psycopg2://h/db"] {
-            std::fs::write(&path, format!("[mlflow]\ndatabase_uri = {uri}\n")).unwrap();
+            std::fs::write(&path, format!("[mlflow]\ndatabase_uri = {uri}\nadmin_username = a\n")).unwrap();
             let p = path.to_str().unwrap();
             let s = read(&env(&[("MLFLOW_AUTH_CONFIG_PATH", p)]), None, None).unwrap();
             assert_eq!(s.database_uri.expose(), uri);
