@@ -78,7 +78,9 @@ pub fn read(
         .unwrap_or_default();
     if scheme == "mysql" || scheme.starts_with("mysql+") || scheme == "mariadb" {
         bail!(
-            "database_uri = {} in the basic-auth config: rsflow keeps the auth database on              SQLite or PostgreSQL only, not MySQL (use sqlite:///basic_auth.db or a              postgresql:// database; the tracking store may stay on MySQL)",
+            "database_uri = {} in the basic-auth config: rsflow keeps the auth database on \
+             SQLite or PostgreSQL only, not MySQL (use sqlite:///basic_auth.db or a \
+             postgresql:// database; the tracking store may stay on MySQL)",
             SecretUri::show(&database_uri)
         );
     }
@@ -228,7 +230,7 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(!err.contains("s3cr3t") && err.contains("bob:***@"), "{err}");
-            assert!(err.contains("not MySQL") && !err.contains('\n'), "{err}");
+            assert!(err.contains("not MySQL") && !err.contains('\n') && !err.contains("  "), "{err}");
         }
         for uri in ["postgresql://bob:pw@h/db", "postgresql+psycopg2://h/db"] {
             std::fs::write(&path, format!("[mlflow]\ndatabase_uri = {uri}\nadmin_username = a\n")).unwrap();

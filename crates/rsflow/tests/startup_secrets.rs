@@ -173,7 +173,8 @@ fn auth_database_on_mysql_is_refused_in_one_line() {
     assert_eq!(lines.len(), 1, "{err}");
     assert!(
         lines[0].starts_with("Error: database_uri = mysql+pymysql://bob:***@")
-            && lines[0].contains("SQLite or PostgreSQL"),
+            && lines[0].contains("SQLite or PostgreSQL only, not MySQL")
+            && !lines[0].contains("  "),
         "{err}"
     );
     assert!(!err.contains("Caused by"), "{err}");
