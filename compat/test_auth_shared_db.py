@@ -8,7 +8,8 @@ auth and tracking databases (a mixed fleet, or a migration done one server at a 
    by MLflow) and enforces those grants: the same status for every (user, operation) pair as
    `mlflow server` gives;
 3. through rsflow, the admin creates a user, grants, revokes, unassigns the role and changes a
-   password; `mlflow server` enforces all of it (rsflow's hashes verify in MLflow);
+   password; `mlflow server` enforces all of it (rsflow's hashes verify in MLflow); a grant
+   the user already holds is RESOURCE_ALREADY_EXISTS on both (MLflow's grant only inserts);
 4. a grant made through `mlflow server` after rsflow has read the user's grants is enforced by
    rsflow at once (auth_cache_ttl_seconds = 0: no cached grants, as MLflow reads them).
 """
@@ -135,6 +136,8 @@ def test_mlflow_and_rsflow_share_one_auth_database(backend, tmp_path):
             auth.create_user("dave", PASSWORD)
             auth.grant_user_permission("dave", "experiment", exp, "MANAGE")
             auth.revoke_user_permission("alice", "experiment", exp)
+            # A grant only inserts, on both servers: changing one is revoke + grant.
+            auth.revoke_user_permission("bob", "experiment", exp)
             auth.grant_user_permission("bob", "experiment", exp, "EDIT")
             auth.unassign_role("carol", role.id)
             auth.update_user_password("carol", NEW_PASSWORD)
@@ -161,6 +164,17 @@ def test_mlflow_and_rsflow_share_one_auth_database(backend, tmp_path):
                            "bob set_run_tag": 200, "carol old password": 401,
                            "carol set_model_tag": 403, "dave set_experiment_tag": 200}, (
                 server.kind, got)
+
+        # Granting what a user holds, or revoking what it does not, is refused alike.
+        for server in (ref, ours):
+            with as_user(*ADMIN):
+                auth = get_app_client("basic-auth", tracking_uri=server.tracking_uri)
+                with pytest.raises(Exception, match="RESOURCE_ALREADY_EXISTS") as dup:
+                    auth.grant_user_permission("bob", "experiment", exp, "READ")
+                assert "user=bob on resource_type=experiment" in str(dup.value), server.kind
+                with pytest.raises(Exception, match="RESOURCE_DOES_NOT_EXIST"):
+                    auth.revoke_user_permission("alice", "experiment", exp)
+            assert _status(server, "bob", PASSWORD, "set_run_tag", exp, run, model) == 200
 
         # 4. A grant made through MLflow after rsflow read alice's grants counts on rsflow.
         assert _status(ours, "alice", PASSWORD, "set_model_tag", exp, run, model) == 403
