@@ -179,8 +179,9 @@ def test_mlflow_and_rsflow_share_one_auth_database(backend, tmp_path):
         # 4. A grant made through MLflow after rsflow read alice's grants counts on rsflow.
         assert _status(ours, "alice", PASSWORD, "set_model_tag", exp, run, model) == 403
         with as_user(*ADMIN):
-            get_app_client("basic-auth", tracking_uri=ref.tracking_uri).grant_user_permission(
-                "alice", "registered_model", model, "EDIT")
+            auth = get_app_client("basic-auth", tracking_uri=ref.tracking_uri)
+            auth.revoke_user_permission("alice", "registered_model", model)
+            auth.grant_user_permission("alice", "registered_model", model, "EDIT")
         assert _status(ours, "alice", PASSWORD, "set_model_tag", exp, run, model) == 200
         with as_user(*ADMIN):
             get_app_client("basic-auth", tracking_uri=ref.tracking_uri).delete_user("dave")
