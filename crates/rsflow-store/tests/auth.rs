@@ -19,23 +19,37 @@ use common::{PgDbs, assert_same_pg, reference_venv, schema_model};
 /// Every method of [`AuthStore`], with the rows MLflow's own store would leave.
 async fn exercise(store: &SqlAuthStore, what: &str) {
     // Users.
-    let alice = store
-        .create_user("alice", "hash-a", false)
-        .await
-        .unwrap();
+    let alice = store.create_user("alice", "hash-a", false).await.unwrap();
     let admin = store.create_user("root", "hash-r", true).await.unwrap();
-    assert!(alice.id > 0 && admin.id > alice.id, "{what}: ids {alice:?} {admin:?}");
+    assert!(
+        alice.id > 0 && admin.id > alice.id,
+        "{what}: ids {alice:?} {admin:?}"
+    );
     assert!(!alice.is_admin && admin.is_admin, "{what}");
     let dup = store.create_user("alice", "x", false).await.unwrap_err();
-    assert_eq!(dup.code, ErrorCode::ResourceAlreadyExists, "{what}: {dup:?}");
+    assert_eq!(
+        dup.code,
+        ErrorCode::ResourceAlreadyExists,
+        "{what}: {dup:?}"
+    );
     assert!(dup.message.contains("alice"), "{what}: {}", dup.message);
     assert_eq!(
-        store.get_user("alice").await.unwrap().unwrap().password_hash,
+        store
+            .get_user("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
         "hash-a"
     );
     assert_eq!(store.get_user("nobody").await.unwrap(), None, "{what}");
     assert_eq!(
-        store.get_user_by_id(admin.id).await.unwrap().unwrap().username,
+        store
+            .get_user_by_id(admin.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .username,
         "root"
     );
     assert_eq!(
@@ -158,7 +172,11 @@ async fn exercise(store: &SqlAuthStore, what: &str) {
         .create_role("readers", "default", None)
         .await
         .unwrap_err();
-    assert_eq!(err.code, ErrorCode::ResourceAlreadyExists, "{what}: {err:?}");
+    assert_eq!(
+        err.code,
+        ErrorCode::ResourceAlreadyExists,
+        "{what}: {err:?}"
+    );
     let other = store.create_role("readers", "team-b", None).await.unwrap();
     assert_eq!(other.description, None);
     let perm = store
@@ -173,11 +191,12 @@ async fn exercise(store: &SqlAuthStore, what: &str) {
         .add_role_permission(role.id, "experiment", "*", "EDIT")
         .await
         .unwrap_err();
-    assert_eq!(err.code, ErrorCode::ResourceAlreadyExists, "{what}: {err:?}");
-    store
-        .update_role_permission(perm.id, "USE")
-        .await
-        .unwrap();
+    assert_eq!(
+        err.code,
+        ErrorCode::ResourceAlreadyExists,
+        "{what}: {err:?}"
+    );
+    store.update_role_permission(perm.id, "USE").await.unwrap();
     assert_eq!(
         store
             .get_role_permission(perm.id)
@@ -202,28 +221,34 @@ async fn exercise(store: &SqlAuthStore, what: &str) {
     };
     assert_eq!(got.permissions, [updated]);
     // Synthetic user roles are left out of listings.
-    let names = |roles: Vec<RoleRow>| {
-        roles.into_iter().map(|r| r.name).collect::<Vec<_>>()
-    };
-    assert_eq!(names(store.list_roles(None).await.unwrap()), ["viewers", "readers"]);
+    let names = |roles: Vec<RoleRow>| roles.into_iter().map(|r| r.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(store.list_roles(None).await.unwrap()),
+        ["viewers", "readers"]
+    );
     assert_eq!(
         names(store.list_roles(Some("team-b")).await.unwrap()),
         ["readers"]
     );
     let assignment = store.assign_role(alice.id, role.id).await.unwrap();
     let err = store.assign_role(alice.id, role.id).await.unwrap_err();
-    assert_eq!(err.code, ErrorCode::ResourceAlreadyExists, "{what}: {err:?}");
+    assert_eq!(
+        err.code,
+        ErrorCode::ResourceAlreadyExists,
+        "{what}: {err:?}"
+    );
     assert_eq!(
         store.list_role_users(role.id).await.unwrap(),
         [(assignment, alice.id, role.id)]
     );
-    assert!(
-        names(store.list_user_roles(alice.id).await.unwrap()).contains(&"viewers".to_owned())
-    );
+    assert!(names(store.list_user_roles(alice.id).await.unwrap()).contains(&"viewers".to_owned()));
     let via_role = store.grants_for_user(alice.id, "default").await.unwrap();
     assert_eq!(via_role.len(), 1, "{what}: {via_role:?}");
     assert_eq!(
-        (via_role[0].role_name.as_str(), via_role[0].permission.as_str()),
+        (
+            via_role[0].role_name.as_str(),
+            via_role[0].permission.as_str()
+        ),
         ("viewers", "USE")
     );
     store.unassign_role(alice.id, role.id).await.unwrap();

@@ -224,16 +224,27 @@ mod tests {
             "MySQL+mysqldb://bob:s3cr3t@db.example/auth",
             "mariadb://bob:s3cr3t@db.example/auth",
         ] {
-            std::fs::write(&path, format!("[mlflow]\ndatabase_uri = {uri}\nadmin_username = a\n")).unwrap();
+            std::fs::write(
+                &path,
+                format!("[mlflow]\ndatabase_uri = {uri}\nadmin_username = a\n"),
+            )
+            .unwrap();
             let p = path.to_str().unwrap();
             let err = read(&env(&[("MLFLOW_AUTH_CONFIG_PATH", p)]), None, None)
                 .unwrap_err()
                 .to_string();
             assert!(!err.contains("s3cr3t") && err.contains("bob:***@"), "{err}");
-            assert!(err.contains("not MySQL") && !err.contains('\n') && !err.contains("  "), "{err}");
+            assert!(
+                err.contains("not MySQL") && !err.contains('\n') && !err.contains("  "),
+                "{err}"
+            );
         }
         for uri in ["postgresql://bob:pw@h/db", "postgresql+psycopg2://h/db"] {
-            std::fs::write(&path, format!("[mlflow]\ndatabase_uri = {uri}\nadmin_username = a\n")).unwrap();
+            std::fs::write(
+                &path,
+                format!("[mlflow]\ndatabase_uri = {uri}\nadmin_username = a\n"),
+            )
+            .unwrap();
             let p = path.to_str().unwrap();
             let s = read(&env(&[("MLFLOW_AUTH_CONFIG_PATH", p)]), None, None).unwrap();
             assert_eq!(s.database_uri.expose(), uri);
