@@ -115,7 +115,14 @@ AUTH_DIFFERENCES: dict[str, str] = {
         "MLflow's auth_cache_ttl_seconds defaults to 0 (no credential cache: a PBKDF2/scrypt "
         "check per request) because its cache is per worker; rsflow is one process that drops "
         "cached logins on every password, admin-flag or user change and defaults to 60 s "
-        "(auth_cache_ttl_seconds = 0 still turns it off)."
+        "(auth_cache_ttl_seconds = 0 still turns it off). rsflow also caches a user's grants "
+        "for that long (MLflow reads them per request); changes made through the same server "
+        "count at once, changes made through another server on the same auth database after "
+        "at most the TTL."
+    ),
+    "auth-mysql-database": (
+        "MLflow keeps the basic-auth database on MySQL too; rsflow refuses a mysql:// "
+        "database_uri at start, in one line with the URI redacted (SQLite and PostgreSQL only)."
     ),
     "auth-search-runs-unreadable-experiment": (
         "MLflow answers runs/search over an experiment the caller may not read without that "

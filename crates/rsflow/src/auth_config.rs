@@ -70,6 +70,20 @@ pub fn read(
         );
     };
     let database_uri = get("database_uri").unwrap_or_else(|| DEFAULT_DATABASE_URI.into());
+    // MLflow also takes MySQL here; rsflow does not yet. Refused before anything is opened,
+    // in one line, the URI redacted.
+    let scheme = database_uri
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase())
+        .unwrap_or_default();
+    if scheme == "mysql" || scheme.starts_with("mysql+") || scheme == "mariadb" {
+        bail!(
+            "database_uri = {} in the basic-auth config: rsflow keeps the auth database on \
+             SQLite or PostgreSQL only, not MySQL (use sqlite:///basic_auth.db or a \
+             postgresql:// database; the tracking store may stay on MySQL)",
+            SecretUri::show(&database_uri)
+        );
+    }
     let admin_username = match lookup("MLFLOW_AUTH_ADMIN_USERNAME") {
         Some(v) => v,
         None => get("admin_username").unwrap_or_default(),
@@ -198,5 +212,42 @@ mod tests {
         assert!(read(&env(&[]), Some("X-User"), None).is_err());
         let s = read(&env(&[]), Some("X-User"), Some("10.0.0.0/8,127.0.0.1")).unwrap();
         assert_eq!(s.config.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn a_mysql_auth_database_is_refused_in_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("basic_auth.ini");
+        for uri in [
+            "mysql://bob:s3cr3t@db.example:3306/auth",
+            "mysql+pymysql://bob:s3cr3t@db.example/auth?charset=utf8mb4",
+            "MySQL+mysqldb://bob:s3cr3t@db.example/auth",
+            "mariadb://bob:s3cr3t@db.example/auth",
+        ] {
+            std::fs::write(
+                &path,
+                format!("[mlflow]\ndatabase_uri = {uri}\nadmin_username = a\n"),
+            )
+            .unwrap();
+            let p = path.to_str().unwrap();
+            let err = read(&env(&[("MLFLOW_AUTH_CONFIG_PATH", p)]), None, None)
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("s3cr3t") && err.contains("bob:***@"), "{err}");
+            assert!(
+                err.contains("not MySQL") && !err.contains('\n') && !err.contains("  "),
+                "{err}"
+            );
+        }
+        for uri in ["postgresql://bob:pw@h/db", "postgresql+psycopg2://h/db"] {
+            std::fs::write(
+                &path,
+                format!("[mlflow]\ndatabase_uri = {uri}\nadmin_username = a\n"),
+            )
+            .unwrap();
+            let p = path.to_str().unwrap();
+            let s = read(&env(&[("MLFLOW_AUTH_CONFIG_PATH", p)]), None, None).unwrap();
+            assert_eq!(s.database_uri.expose(), uri);
+        }
     }
 }

@@ -16,6 +16,11 @@ fn free_port() -> u16 {
 
 /// Runs `rsflow server` with `args` in a fresh directory; it must fail. Returns its stderr.
 fn fails_without_leaking(what: &str, args: &[String]) -> String {
+    fails_without_leaking_env(what, args, &[])
+}
+
+/// The same with extra environment variables.
+fn fails_without_leaking_env(what: &str, args: &[String], envs: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rsflow"));
     cmd.arg("server")
@@ -26,7 +31,10 @@ fn fails_without_leaking(what: &str, args: &[String]) -> String {
         .env("RSFLOW_LOG", "debug")
         .env("RSFLOW_DB_CONNECT_TIMEOUT_SECS", "2")
         .env("RSFLOW_STORAGE_CONNECT_TIMEOUT", "2")
-        .env("RSFLOW_STORAGE_TIMEOUT", "2");
+        .env("RSFLOW_STORAGE_TIMEOUT", "2")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .envs(envs.iter().copied());
     let started = std::time::Instant::now();
     let out = cmd.output().unwrap();
     assert!(
@@ -125,4 +133,73 @@ fn artifact_destinations_with_credentials() {
             ],
         );
     }
+}
+
+/// `--app-name basic-auth` whose `database_uri` holds a password.
+fn auth_config(dir: &std::path::Path, database_uri: &str) -> String {
+    let ini = dir.join("basic_auth.ini");
+    std::fs::write(
+        &ini,
+        format!("[mlflow]\ndatabase_uri = {database_uri}\nadmin_username = admin\n"),
+    )
+    .unwrap();
+    ini.to_str().unwrap().to_owned()
+}
+
+/// A MySQL auth database (which MLflow takes) is refused before anything is opened, in one
+/// line that names the URI redacted and what to use instead.
+#[test]
+fn auth_database_on_mysql_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let ini = auth_config(
+        dir.path(),
+        &format!("mysql+pymysql://bob:{PASSWORD}@127.0.0.1:{port}/auth"),
+    );
+    let err = fails_without_leaking_env(
+        "mysql auth database",
+        &[
+            "--backend-store-uri".into(),
+            sqlite(),
+            "--app-name".into(),
+            "basic-auth".into(),
+        ],
+        &[
+            ("MLFLOW_AUTH_CONFIG_PATH", &ini),
+            ("MLFLOW_AUTH_ADMIN_PASSWORD", "admin-password-1234"),
+        ],
+    );
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("MySQL")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("Error: database_uri = mysql+pymysql://bob:***@")
+            && lines[0].contains("SQLite or PostgreSQL only, not MySQL")
+            && !lines[0].contains("  "),
+        "{err}"
+    );
+    assert!(!err.contains("Caused by"), "{err}");
+}
+
+#[test]
+fn auth_database_on_unreachable_postgresql() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let ini = auth_config(
+        dir.path(),
+        &format!("postgresql://bob:{PASSWORD}@127.0.0.1:{port}/auth"),
+    );
+    let err = fails_without_leaking_env(
+        "postgresql auth database",
+        &[
+            "--backend-store-uri".into(),
+            sqlite(),
+            "--app-name".into(),
+            "basic-auth".into(),
+        ],
+        &[
+            ("MLFLOW_AUTH_CONFIG_PATH", &ini),
+            ("MLFLOW_AUTH_ADMIN_PASSWORD", "admin-password-1234"),
+        ],
+    );
+    assert!(err.contains("cannot open the auth database"), "{err}");
 }

@@ -425,14 +425,20 @@ fn id_value(
 }
 
 impl Auth {
-    /// The user's grants in the default workspace (cached until a grant changes).
+    /// The user's grants in the default workspace, cached until a grant changes through this
+    /// process and for at most `auth_cache_ttl_seconds`: another server on the same auth
+    /// database (a replica, or `mlflow server`) changes grants behind this cache, and MLflow
+    /// reads them on every request. A TTL of 0 reads them on every request too.
     async fn grants(
         &self,
         user_id: i64,
     ) -> rsflow_core::Result<Arc<Vec<rsflow_store::auth::GrantRow>>> {
         let generation = self.grant_generation.load(Ordering::SeqCst);
-        if let Some((g, v)) = self.grants.lock().expect("cache lock").get(&user_id)
+        let ttl = self.config.cache_ttl;
+        if ttl > Duration::ZERO
+            && let Some((g, expires, v)) = self.grants.lock().expect("cache lock").get(&user_id)
             && *g == generation
+            && *expires > Instant::now()
         {
             return Ok(v.clone());
         }
@@ -441,11 +447,13 @@ impl Auth {
                 .grants_for_user(user_id, rsflow_store::auth::DEFAULT_WORKSPACE)
                 .await?,
         );
-        let mut cache = self.grants.lock().expect("cache lock");
-        if cache.len() > 100_000 {
-            cache.clear();
+        if ttl > Duration::ZERO {
+            let mut cache = self.grants.lock().expect("cache lock");
+            if cache.len() > 100_000 {
+                cache.clear();
+            }
+            cache.insert(user_id, (generation, Instant::now() + ttl, rows.clone()));
         }
-        cache.insert(user_id, (generation, rows.clone()));
         Ok(rows)
     }
 
@@ -825,4 +833,43 @@ pub(crate) async fn graphql_field_allowed(
     allowed(state, auth, caller, need, &[], params, &headers)
         .await
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsflow_store::{AuthStore, SqlAuthStore};
+
+    /// A grant changed behind the cache (by another server on the same auth database) is seen
+    /// once the TTL has passed, and at once with a TTL of 0 (MLflow reads grants per request).
+    #[tokio::test]
+    async fn grants_changed_elsewhere_are_seen_after_the_ttl() {
+        for ttl in [Duration::ZERO, Duration::from_millis(300)] {
+            let store = Arc::new(SqlAuthStore::open("sqlite:///:memory:").await.unwrap());
+            let user = store.create_user("u", "h", false).await.unwrap();
+            let auth = Auth::new(
+                store.clone(),
+                crate::auth::AuthConfig {
+                    cache_ttl: ttl,
+                    ..Default::default()
+                },
+            );
+            let caller = Caller {
+                id: user.id,
+                username: "u".into(),
+                is_admin: false,
+            };
+            let perm = || auth.permission(&caller, None, "experiment", "1");
+            assert_eq!(perm().await.unwrap(), Perm::Read, "the default");
+            store
+                .grant_user_permission(user.id, "experiment", "1", "DENY")
+                .await
+                .unwrap();
+            if ttl > Duration::ZERO {
+                assert_eq!(perm().await.unwrap(), Perm::Read, "cached");
+                tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+            }
+            assert_eq!(perm().await.unwrap(), Perm::Deny, "ttl {ttl:?}");
+        }
+    }
 }

@@ -358,6 +358,21 @@ async fn grant(State(state): State<AppState>, caller: Me, p: Params) -> ApiResul
         return Err(denied());
     }
     let user = user_by_name(&state, &name).await?;
+    // MLflow's grant only inserts (`grant_user_resource_permission`): a grant the user already
+    // holds on the resource is RESOURCE_ALREADY_EXISTS; revoke it first to change it.
+    let own_role = rsflow_store::auth::user_role_name(user.id);
+    let held = a
+        .store
+        .grants_for_user(user.id, rsflow_store::auth::DEFAULT_WORKSPACE)
+        .await?;
+    if held
+        .iter()
+        .any(|g| g.role_name == own_role && g.resource_type == ty && g.resource_pattern == id)
+    {
+        return Err(ApiError(MlflowError::already_exists(format!(
+            "Permission for user={name} on resource_type={ty}, resource_id={id} already exists."
+        ))));
+    }
     a.store
         .grant_user_permission(user.id, &ty, &id, &perm)
         .await?;
@@ -379,7 +394,7 @@ async fn revoke(State(state): State<AppState>, caller: Me, p: Params) -> ApiResu
     let user = user_by_name(&state, &name).await?;
     if !a.store.revoke_user_permission(user.id, &ty, &id).await? {
         return Err(ApiError(MlflowError::not_found(format!(
-            "No grant of {ty} '{id}' for user '{name}'."
+            "Permission for user={name} on resource_type={ty}, resource_id={id} not found."
         ))));
     }
     a.grants_changed();

@@ -29,8 +29,8 @@ pub(crate) use check::graphql_field_allowed;
 pub use check::middleware;
 pub use perm::Perm;
 
-/// A user's grants and the grant generation they were read at.
-type CachedGrants = (u64, Arc<Vec<GrantRow>>);
+/// A user's grants, the grant generation they were read at and when they expire.
+type CachedGrants = (u64, std::time::Instant, Arc<Vec<GrantRow>>);
 
 /// The basic-auth settings (`basic_auth.ini` and rsflow's flags), read once by the binary.
 #[derive(Debug, Clone)]

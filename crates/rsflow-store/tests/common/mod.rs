@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rsflow_store::SqlStore;
 use sqlx::Row;
+use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use tempfile::TempDir;
 
@@ -252,4 +253,99 @@ pub fn mlflow_db_upgrade(venv: &Path, url: &str) {
         "mlflow db upgrade {url} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+// ---- PostgreSQL (RSFLOW_TEST_PG_URL) ----
+
+pub fn pg_dump_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("RSFLOW_PG_DUMP") {
+        return PathBuf::from(p);
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin/pg_dump"))
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    found.pop().unwrap_or_else(|| PathBuf::from("pg_dump"))
+}
+
+/// `pg_dump --schema-only` without its comments, session settings and per-run `\restrict` keys.
+pub fn pg_schema(url: &str) -> String {
+    let out = std::process::Command::new(pg_dump_bin())
+        .args(["--schema-only", "--no-owner", "--no-privileges", url])
+        .output()
+        .expect("pg_dump (set RSFLOW_PG_DUMP)");
+    assert!(
+        out.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("--") && !l.starts_with('\\') && !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn assert_same_pg(ours: &str, theirs: &str, what: &str) {
+    let (a, b) = (pg_schema(ours), pg_schema(theirs));
+    if a != b {
+        let diff: Vec<String> = a
+            .lines()
+            .zip(b.lines())
+            .filter(|(x, y)| x != y)
+            .take(10)
+            .map(|(x, y)| format!("rsflow: {x}\nmlflow: {y}"))
+            .collect();
+        let (na, nb) = (a.lines().count(), b.lines().count());
+        panic!(
+            "{what}: pg_dump differs ({na} lines from rsflow, {nb} from mlflow)\n{}",
+            diff.join("\n")
+        );
+    }
+}
+
+pub struct PgDbs {
+    pub admin: String,
+    pub names: Vec<String>,
+}
+
+impl PgDbs {
+    pub async fn new() -> Option<PgDbs> {
+        let Ok(admin) = std::env::var("RSFLOW_TEST_PG_URL") else {
+            eprintln!("skipping: RSFLOW_TEST_PG_URL is not set");
+            return None;
+        };
+        Some(PgDbs {
+            admin,
+            names: Vec::new(),
+        })
+    }
+
+    pub async fn create(&mut self) -> String {
+        let name = format!("rsflow_{}", uuid::Uuid::new_v4().simple());
+        let pool = PgPool::connect(&self.admin).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        self.names.push(name.clone());
+        let (base, _) = self.admin.rsplit_once('/').unwrap();
+        format!("{base}/{name}")
+    }
+
+    pub async fn drop_all(self) {
+        let pool = PgPool::connect(&self.admin).await.unwrap();
+        for name in &self.names {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&pool)
+                .await;
+        }
+        pool.close().await;
+    }
 }
