@@ -6,8 +6,12 @@ server (PyMySQL). Needs RSFLOW_TEST_MYSQL_URL (`scripts/mariadb.sh start`, then
   never shows in the log;
 - two-way: a database rsflow created is read and written by `mlflow server`, and rsflow reads
   back what MLflow wrote (runs, params, tags, metrics, registered models);
-- case sensitivity: the same filters (`=`, `!=`, `LIKE`, `ILIKE`, `IN`) on run names, params,
-  tags, experiment and model names answer exactly as MLflow's on MySQL (its BINARY rule);
+- case sensitivity: the same filters (`=`, `!=`, `LIKE`, `ILIKE`, `IN`, `IS NULL`) on run names,
+  params, tags, metrics, their keys, experiment, model and model-version names and tags answer
+  exactly as MLflow's on MySQL (its BINARY rule);
+- collation: the by-name lookup, the duplicate-name check, `ORDER BY` names and tag values and
+  a logged model's metric order answer as MLflow's on MySQL (the case-insensitive collation,
+  InnoDB's primary-key order);
 - two rsflow replicas writing one run and one model concurrently lose and duplicate nothing;
 - while the database is down every request is a JSON 503 with Retry-After; it recovers by itself.
 """
