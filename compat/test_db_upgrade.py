@@ -4,15 +4,16 @@ A database made and filled by mlflow 3.17.2 (`mlflow server` and the client: exp
 runs, metrics, params, tags, datasets, an artifact; SqlAlchemyStore: issues with categories,
 the data 3.18.0's migration 8b6ad64cb8f5 rewrites) is copied twice; rsflow upgrades one copy
 natively, `mlflow db upgrade` of 3.18.0 the other. Then:
-  - both copies hold the same schema (sqlite_master text, or the PostgreSQL catalogs) and the
-    same rows in every table, issue_categories included;
+  - both copies hold the same schema (sqlite_master text, the PostgreSQL catalogs, or MySQL's
+    SHOW CREATE TABLE and triggers) and the same rows in every table, issue_categories included;
   - `mlflow server` 3.18.0 opens rsflow's copy without migrating and answers what 3.17.2
     answered before the upgrade (the client-visible snapshot of test_db_interop);
   - 3.18.0's SqlAlchemyStore reads the issues back, and finds them by category through the
     new issue_categories table;
   - `rsflow db check` calls rsflow's copy servable and drift-free.
 
-Needs both clients: it runs in the 3.17.2 run of the suite (its venv fills the database) and
+On SQLite, PostgreSQL (RSFLOW_TEST_PG_URL) and MariaDB (RSFLOW_TEST_MYSQL_URL; the copies made
+with mariadb-dump). Needs both clients: it runs in the 3.17.2 run of the suite (its venv fills the database) and
 takes MLflow 3.18.0 from RSFLOW_MLFLOW318_PY (default .venv-mlflow318/bin/python, made by the
 test command). With COMPAT_TARGET=mlflow there is nothing of the target's to test: skipped.
 """
@@ -24,6 +25,8 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import urllib.parse
+import uuid
 from pathlib import Path
 
 import mlflow
@@ -141,6 +144,100 @@ def _pg_clone(url: str, prefix: str) -> str:
     return with_database(admin, name)
 
 
+MYSQL_ADMIN = os.environ.get("RSFLOW_TEST_MYSQL_URL", "").strip()
+_MYSQL_DATABASES: list[str] = []
+
+
+def _mysql_connect(database: str | None = None):
+    import pymysql
+
+    u = urllib.parse.urlsplit(MYSQL_ADMIN)
+    return pymysql.connect(host=u.hostname, port=u.port or 3306,
+                           user=urllib.parse.unquote(u.username or ""),
+                           password=urllib.parse.unquote(u.password or ""),
+                           database=database, autocommit=True)
+
+
+def _mysql_create(prefix: str) -> str:
+    """A new empty database on the MariaDB server; its URL in rsflow's `mysql://` form."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    con = _mysql_connect()
+    with con.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    con.close()
+    _MYSQL_DATABASES.append(name)
+    return MYSQL_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+def _drop_mysql_databases():
+    yield
+    if MYSQL_ADMIN and _MYSQL_DATABASES:
+        con = _mysql_connect()
+        with con.cursor() as cur:
+            while _MYSQL_DATABASES:
+                cur.execute(f"DROP DATABASE IF EXISTS {_MYSQL_DATABASES.pop()}")
+        con.close()
+
+
+def _pymysql(url: str) -> str:
+    return url.replace("mysql://", "mysql+pymysql://", 1)
+
+
+def _mysql_clone(url: str, prefix: str) -> str:
+    """A copy of the database at `url` (mariadb-dump piped into the client)."""
+    dump = shutil.which("mariadb-dump") or shutil.which("mysqldump")
+    client = shutil.which("mariadb") or shutil.which("mysql")
+    assert dump and client, "mariadb-dump and mariadb (Debian's mariadb-client) are needed"
+    u = urllib.parse.urlsplit(MYSQL_ADMIN)
+    conn = ["--no-defaults", "--protocol=tcp", f"--host={u.hostname}", f"--port={u.port or 3306}",
+            f"--user={urllib.parse.unquote(u.username or '')}"]
+    env = dict(os.environ, MYSQL_PWD=urllib.parse.unquote(u.password or ""))
+    copy = _mysql_create(prefix)
+    out = subprocess.run([dump, *conn, "--single-transaction", "--triggers", "--routines",
+                          url.rsplit("/", 1)[1]], env=env, capture_output=True, timeout=300)
+    assert out.returncode == 0, out.stderr.decode()[-2000:]
+    load = subprocess.run([client, *conn, copy.rsplit("/", 1)[1]], input=out.stdout, env=env,
+                          capture_output=True, timeout=300)
+    assert load.returncode == 0, load.stderr.decode()[-2000:]
+    return copy
+
+
+def _mysql_schema(url: str) -> dict:
+    """SHOW CREATE TABLE of every table (AUTO_INCREMENT counters aside) and every trigger."""
+    import re
+
+    con = _mysql_connect(url.rsplit("/", 1)[1])
+    try:
+        with con.cursor() as cur:
+            cur.execute("SHOW FULL TABLES")
+            out = {}
+            for table, _kind in cur.fetchall():
+                cur.execute(f"SHOW CREATE TABLE `{table}`")
+                out[table] = re.sub(r" AUTO_INCREMENT=\d+", "", cur.fetchone()[1])
+            cur.execute("SELECT trigger_name, event_manipulation, event_object_table, "
+                        "action_timing, action_statement FROM information_schema.triggers "
+                        "WHERE trigger_schema = DATABASE() ORDER BY 1")
+            out["triggers"] = cur.fetchall()
+            return out
+    finally:
+        con.close()
+
+
+def _mysql_rows(url: str) -> dict:
+    con = _mysql_connect(url.rsplit("/", 1)[1])
+    try:
+        with con.cursor() as cur:
+            cur.execute("SHOW TABLES")
+            out = {}
+            for (t,) in cur.fetchall():
+                cur.execute(f"SELECT * FROM `{t}`")
+                out[t] = sorted(repr(row) for row in cur.fetchall())
+            return out
+    finally:
+        con.close()
+
+
 def _read_issues_318(uri: str, exp_id: str, cwd: Path) -> dict:
     proc = subprocess.run([str(_mlflow318_python()), str(READER), uri, exp_id], cwd=cwd,
                           env=child_env(), capture_output=True, text=True, timeout=300)
@@ -152,6 +249,8 @@ def _upgrade_flow(backend: str, servers, bind_client, tmp_path, monkeypatch):
     workdir = servers.workdir("upgrade")
     if backend == "postgres":
         uri = create_pg_database("upgrade_src")
+    elif backend == "mysql":
+        uri = _pymysql(_mysql_create("upgrade_src"))
     else:
         uri = f"sqlite:///{workdir / 'mlflow.db'}"
     # 1. mlflow 3.17.2 creates and fills it.
@@ -166,15 +265,22 @@ def _upgrade_flow(backend: str, servers, bind_client, tmp_path, monkeypatch):
     issue_ids = _add_issues(uri, ids["a"], ids["r1"], workdir / "mlartifacts")
 
     # 2. Two copies: one for rsflow, one for mlflow 3.18.0.
+    # ours_ml: rsflow's copy as an MLflow URI (PyMySQL's scheme on MySQL).
     if backend == "postgres":
         ours, theirs = _pg_clone(uri, "upgrade_rsflow"), _pg_clone(uri, "upgrade_mlflow")
         ours_arg, theirs_arg = ours, theirs.replace("postgresql://", "postgresql+psycopg2://", 1)
+        ours_ml = ours_arg
+    elif backend == "mysql":
+        src = uri.replace("mysql+pymysql://", "mysql://", 1)
+        ours, theirs = _mysql_clone(src, "upgrade_rsflow"), _mysql_clone(src, "upgrade_mlflow")
+        ours_arg, theirs_arg, ours_ml = ours, _pymysql(theirs), _pymysql(ours)
     else:
         src = workdir / "mlflow.db"
         shutil.copy(src, workdir / "ours.db")
         shutil.copy(src, workdir / "theirs.db")
         ours, theirs = workdir / "ours.db", workdir / "theirs.db"
         ours_arg, theirs_arg = f"sqlite:///{ours}", f"sqlite:///{theirs}"
+        ours_ml = ours_arg
 
     dry = _rsflow(["db", "upgrade", ours_arg, "--dry-run"], workdir)
     assert dry.returncode == 0, dry.stderr
@@ -194,6 +300,9 @@ def _upgrade_flow(backend: str, servers, bind_client, tmp_path, monkeypatch):
     if backend == "postgres":
         got_schema, want_schema = _pg_schema(ours), _pg_schema(theirs)
         got_rows, want_rows = _pg_rows(ours), _pg_rows(theirs)
+    elif backend == "mysql":
+        got_schema, want_schema = _mysql_schema(ours), _mysql_schema(theirs)
+        got_rows, want_rows = _mysql_rows(ours), _mysql_rows(theirs)
     else:
         got_schema, want_schema = _sqlite_schema(ours), _sqlite_schema(theirs)
         got_rows, want_rows = _sqlite_rows(ours), _sqlite_rows(theirs)
@@ -210,7 +319,7 @@ def _upgrade_flow(backend: str, servers, bind_client, tmp_path, monkeypatch):
 
     # 4. mlflow server 3.18.0 serves rsflow's copy without migrating, as 3.17.2 served the original.
     monkeypatch.setenv("MLFLOW_REF_BIN", str(_mlflow318_python().parent / "mlflow"))
-    second = start_server(MLFLOW, workdir, backend=ours_arg)
+    second = start_server(MLFLOW, workdir, backend=ours_ml)
     try:
         log = second.log_text()
         for marker in MIGRATION_MARKERS:
@@ -222,7 +331,7 @@ def _upgrade_flow(backend: str, servers, bind_client, tmp_path, monkeypatch):
     assert after == before
 
     # 5. 3.18.0's store reads the issues, and searches them through issue_categories.
-    got = _read_issues_318(ours_arg, ids["a"], workdir)
+    got = _read_issues_318(ours_ml, ids["a"], workdir)
     assert got["alembic"] == HEAD_318
     issues = got["issues"]
     assert issues[issue_ids["hallucination"]]["categories"] == ["Quality", " quality ", "Grounding"]
@@ -243,6 +352,13 @@ def test_rsflow_upgrade_of_mlflow_3172_sqlite_db(servers, bind_client, tmp_path,
                     "(bash scripts/postgres.sh start; eval \"$(bash scripts/postgres.sh env)\")")
 def test_rsflow_upgrade_of_mlflow_3172_pg_db(servers, bind_client, tmp_path, monkeypatch):
     _upgrade_flow("postgres", servers, bind_client, tmp_path, monkeypatch)
+
+
+@pytest.mark.skipif(not MYSQL_ADMIN, reason="RSFLOW_TEST_MYSQL_URL is not set "
+                    "(bash scripts/mariadb.sh start; eval \"$(bash scripts/mariadb.sh env)\")")
+def test_rsflow_upgrade_of_mlflow_3172_mysql_db(servers, bind_client, tmp_path, monkeypatch,
+                                                _drop_mysql_databases):
+    _upgrade_flow("mysql", servers, bind_client, tmp_path, monkeypatch)
 
 
 def test_server_never_migrates_and_names_revisions(tmp_path):

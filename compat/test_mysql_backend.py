@@ -6,8 +6,12 @@ server (PyMySQL). Needs RSFLOW_TEST_MYSQL_URL (`scripts/mariadb.sh start`, then
   never shows in the log;
 - two-way: a database rsflow created is read and written by `mlflow server`, and rsflow reads
   back what MLflow wrote (runs, params, tags, metrics, registered models);
-- case sensitivity: the same filters (`=`, `!=`, `LIKE`, `ILIKE`, `IN`) on run names, params,
-  tags, experiment and model names answer exactly as MLflow's on MySQL (its BINARY rule);
+- case sensitivity: the same filters (`=`, `!=`, `LIKE`, `ILIKE`, `IN`, `IS NULL`) on run names,
+  params, tags, metrics, their keys, experiment, model and model-version names and tags answer
+  exactly as MLflow's on MySQL (its BINARY rule);
+- collation: the by-name lookup, the duplicate-name check, `ORDER BY` names and tag values and
+  a logged model's metric order answer as MLflow's on MySQL (the case-insensitive collation,
+  InnoDB's primary-key order);
 - two rsflow replicas writing one run and one model concurrently lose and duplicate nothing;
 - while the database is down every request is a JSON 503 with Retry-After; it recovers by itself.
 """
@@ -172,11 +176,27 @@ RUN_FILTERS = [
     "attributes.run_name LIKE 'run%'", "attributes.run_name ILIKE 'RUN%'",
     "attributes.run_name != 'run-a'", "attributes.run_name IN ('run-a', 'RUN-B')",
     "tags.who IN ('alice')", "params.Mixed NOT IN ('Case')",
+    # Keys: MLflow matches them case-sensitively (BINARY) beside a value comparison, but with
+    # a plain `=` (the collation's, ignoring case) for IS [NOT] NULL.
+    "tags.WHO IS NULL", "tags.WHO IS NOT NULL", "params.MIXED IS NULL",
+    "tags.WHO = 'alice'", "params.mixed = 'case'", "params.MIXED LIKE 'C%'",
+    "metrics.LOSS > 0", "metrics.loss >= 2", "tags.Who != 'alice'",
+    "attributes.run_name NOT IN ('run-b')", "tags.who LIKE 'ALICE'", "params.Mixed != 'CASE'",
 ]
 EXPERIMENT_FILTERS = ["name = 'Cased'", "name = 'cased'", "name LIKE 'C%'", "name LIKE 'c%'",
-                      "name ILIKE 'c%'", "name != 'cased'"]
+                      "name ILIKE 'c%'", "name != 'cased'", "name IN ('cased')",
+                      "tags.Owner = 'Ann'", "tags.owner = 'ann'", "tags.OWNER LIKE 'A%'",
+                      "tags.owner ILIKE 'ANN'", "tags.owner != 'ann'", "tags.OWNER IS NULL",
+                      "tags.OWNER IS NOT NULL"]
 MODEL_FILTERS = ["name = 'Model-X'", "name = 'model-x'", "name LIKE 'Model%'", "name LIKE 'model%'",
-                 "name ILIKE 'model%'"]
+                 "name ILIKE 'model%'", "name != 'model-x'", "name IN ('model-x', 'MODEL-Y')",
+                 "name NOT IN ('model-x')", "tags.Owner = 'Ann'",
+                 "tags.owner = 'ann'", "tags.OWNER LIKE 'A%'", "tags.owner ILIKE 'ANN'"]
+VERSION_FILTERS = ["name = 'Model-X'", "name = 'model-x'", "name LIKE 'Model%'",
+                   "name LIKE 'model%'", "name ILIKE 'model%'", "name != 'model-x'",
+                   "name IN ('model-x', 'MODEL-Y')", "tags.Stage = 'Prod'", "tags.stage = 'prod'",
+                   "tags.STAGE LIKE 'P%'", "tags.stage ILIKE 'PROD'",
+                   "source_path = 's3://b/Model-X'", "source_path = 's3://b/model-x'"]
 
 
 def _case_data(server) -> str:
@@ -188,9 +208,16 @@ def _case_data(server) -> str:
                                                       "start_time": 1})["run"]["info"]["run_id"]
         ok(server, "POST", "runs/log-batch", json={
             "run_id": run, "params": [{"key": "Mixed", "value": mixed}],
-            "tags": [{"key": "who", "value": who}]})
-    for m in ["Model-X", "model-y"]:
-        ok(server, "POST", "registered-models/create", json={"name": m})
+            "tags": [{"key": "who", "value": who}],
+            "metrics": [{"key": "loss", "value": len(who) + (mixed == "case"),
+                         "timestamp": 1, "step": 0}]})
+    ok(server, "POST", "experiments/set-experiment-tag",
+       json={"experiment_id": exp, "key": "owner", "value": "Ann"})
+    for m, owner, stage in [("Model-X", "Ann", "Prod"), ("model-y", "ann", "prod")]:
+        ok(server, "POST", "registered-models/create",
+           json={"name": m, "tags": [{"key": "owner", "value": owner}]})
+        ok(server, "POST", "model-versions/create", json={
+            "name": m, "source": f"s3://b/{m}", "tags": [{"key": "stage", "value": stage}]})
     return exp
 
 
@@ -204,10 +231,17 @@ def _case_answers(server, exp: str) -> dict:
     for f in EXPERIMENT_FILTERS:
         status, body = call(server, "POST", "experiments/search",
                             json={"filter": f, "max_results": 100})
-        out["exp:" + f] = (status, sorted(e["name"] for e in body.get("experiments", [])))
+        out["exp:" + f] = (status, sorted(e["name"] for e in body.get("experiments", []))
+                           if status == 200 else body.get("error_code"))
     for f in MODEL_FILTERS:
         status, body = call(server, "GET", "registered-models/search", params={"filter": f})
-        out["model:" + f] = (status, sorted(m["name"] for m in body.get("registered_models", [])))
+        out["model:" + f] = (status, sorted(m["name"] for m in body.get("registered_models", []))
+                             if status == 200 else body.get("error_code"))
+    for f in VERSION_FILTERS:
+        status, body = call(server, "GET", "model-versions/search",
+                            params={"filter": f, "max_results": 100})
+        out["version:" + f] = (status, sorted(v["name"] for v in body.get("model_versions", []))
+                               if status == 200 else body.get("error_code"))
     return out
 
 
@@ -227,6 +261,100 @@ def test_case_sensitivity_matches_mlflow_on_mysql(tmp_path):
     # The rule is MySQL's, not SQLite's: `=` is case-sensitive, ILIKE is not.
     assert expected["params.Mixed = 'case'"] == (200, ["run-b"])
     assert expected["params.Mixed ILIKE 'ca%'"][1] == ["RUN-B", "Run-A", "run-b"]
+    assert expected["version:name = 'model-x'"] == (200, [])
+    assert expected["version:name LIKE 'Model%'"] == (200, ["Model-X"])
+
+
+# ------------------------------------------------------------------ collation: orders and lookups
+
+
+def _collation_data(server) -> dict:
+    ids = {}
+    ids["exp-a"] = ok(server, "POST", "experiments/create", json={"name": "exp-a"})["experiment_id"]
+    for name, kind in [("Apple", "fruit"), ("banana", "Fruit"), ("cherry-pie", None)]:
+        tags = [{"key": "kind", "value": kind}] if kind else []
+        ids[name] = ok(server, "POST", "experiments/create",
+                       json={"name": name, "tags": tags})["experiment_id"]
+    ok(server, "POST", "experiments/delete", json={"experiment_id": ids["cherry-pie"]})
+    exp = ok(server, "POST", "experiments/create", json={"name": "runs"})["experiment_id"]
+    ids["runs"] = exp
+    for name, start, team in [("alpha", 100, "Vision"), ("beta", 300, "vision"),
+                              ("gamma", 200, "nlp"), ("Delta", 250, None)]:
+        run = ok(server, "POST", "runs/create", json={"experiment_id": exp, "run_name": name,
+                                                      "start_time": start})["run"]["info"]["run_id"]
+        ids[name] = run
+        if team:
+            ok(server, "POST", "runs/set-tag", json={"run_id": run, "key": "team", "value": team})
+    model = ok(server, "POST", "logged-models", json={
+        "experiment_id": exp, "name": "lm", "source_run_id": ids["alpha"]})["model"]["info"]["model_id"]
+    ids["model"] = model
+
+    def metric(key, step):
+        return {"key": key, "value": step, "timestamp": 5, "step": step, "model_id": model}
+
+    for batch in ([metric("zeta", 0), metric("alpha", 0)], [metric("Mid", 0)], [metric("beta", 0)],
+                  [metric("alpha", 1)]):
+        ok(server, "POST", "runs/log-batch", json={"run_id": ids["alpha"], "metrics": batch})
+    return ids
+
+
+def _collation_answers(server, ids: dict) -> dict:
+    names = {v: k for k, v in ids.items()}
+    out = {}
+    for name in ["exp-a", "EXP-A", "Exp-A", "nope"]:
+        status, body = call(server, "GET", "experiments/get-by-name",
+                            params={"experiment_name": name})
+        out[f"by-name:{name}"] = (status, body.get("experiment", {}).get("name")
+                                  or body.get("error_code"))
+    status, body = call(server, "POST", "experiments/create", json={"name": "EXP-A"})
+    out["create-dup:EXP-A"] = (status, body.get("error_code"))
+    for order in (["name"], ["name DESC"]):
+        body = ok(server, "POST", "experiments/search",
+                  json={"view_type": "ALL", "order_by": order, "max_results": 100})
+        out[f"exp-order:{order}"] = [e["name"] for e in body["experiments"]]
+    body = ok(server, "POST", "experiments/search",
+              json={"view_type": "ALL", "order_by": ["name"], "max_results": 3})
+    out["exp-page-1"] = [e["name"] for e in body["experiments"]]
+    body = ok(server, "POST", "experiments/search",
+              json={"view_type": "ALL", "order_by": ["name"], "max_results": 3,
+                    "page_token": body["next_page_token"]})
+    out["exp-page-2"] = [e["name"] for e in body["experiments"]]
+    for order in (["attributes.run_name"], ["attributes.run_name DESC"],
+                  ["tags.team", "attributes.start_time"],
+                  ["tags.team", "attributes.start_time DESC"], ["tags.team DESC"],
+                  # The order's key is MLflow's plain `=`: "TEAM" finds the "team" tags.
+                  ["tags.TEAM", "attributes.start_time"]):
+        body = ok(server, "POST", "runs/search", json={"experiment_ids": [ids["runs"]],
+                                                       "order_by": order, "max_results": 100})
+        out[f"run-order:{order}"] = [names[r["info"]["run_id"]] for r in body["runs"]]
+    body = ok(server, "GET", f"logged-models/{ids['model']}")
+    out["logged-model-metrics"] = [(m["key"], m["step"]) for m in body["model"]["data"]["metrics"]]
+    return out
+
+
+def test_collation_orders_and_lookups_match_mlflow_on_mysql(tmp_path):
+    """The answers the store suite's MySQL versions assert (crates/rsflow-store/tests/mysql.rs,
+    module `collation`): `ORDER BY` on names and tag values and the by-name lookup follow the
+    case-insensitive collation, a logged model's metrics come in primary-key order."""
+    ml = start_server(MLFLOW, tmp_path / "ml", backend=pymysql_url(fresh_db("coll_ml")))
+    try:
+        expected = _collation_answers(ml, _collation_data(ml))
+    finally:
+        ml.stop()
+    rs = start_server(RSFLOW, tmp_path / "rs", backend=fresh_db("coll_rs"))
+    try:
+        got = _collation_answers(rs, _collation_data(rs))
+    finally:
+        rs.stop()
+    diffs = {k: (got.get(k), expected[k]) for k in expected if got.get(k) != expected[k]}
+    assert not diffs, diffs
+    # MySQL's rule, not SQLite's: the lookup and the orders ignore case.
+    assert expected["by-name:EXP-A"] == (200, "exp-a")
+    assert expected["exp-order:['name']"] == ["Apple", "banana", "cherry-pie", "Default",
+                                              "exp-a", "runs"]
+    assert expected["run-order:['attributes.run_name']"] == ["alpha", "beta", "Delta", "gamma"]
+    assert expected["logged-model-metrics"] == [("alpha", 0), ("alpha", 1), ("beta", 0),
+                                                ("Mid", 0), ("zeta", 0)]
 
 
 # ------------------------------------------------------------------ replicas

@@ -302,6 +302,16 @@ if [[ -n "${RSFLOW_PG_RUN:-}" ]]; then
 fi
 # --- end PostgreSQL ---
 
+# --- MariaDB: the MySQL benchmark at tiny sizes, rsflow only, so that it cannot rot either ---
+if [[ "${RSFLOW_TEST_SKIP_MYSQL:-}" != "1" ]]; then
+    banner "MySQL benchmark smoke: bench/mysql_bench.py (tiny, rsflow only)"
+    run "$RSFLOW_PY" bench/mysql_bench.py --runs 2000 --metric-rows 20000 \
+        --history-steps 2000 --repeat 1 --batches 2 --wrk-secs 1 --skip-mlflow --rsflow-bin "$RSFLOW_BIN" \
+        >/dev/null
+    done_step "mysql bench smoke"
+fi
+# --- end MariaDB benchmark smoke ---
+
 # ---- the MLflow 3.18.0 client: the same flows with the newest client (and, for the differential
 # and interop files, `mlflow server` 3.18.0 as the reference); rsflow creates new databases at
 # 3.18.0's head, as a team running 3.18 servers beside it would ask.

@@ -67,12 +67,10 @@ async fn fresh_mysql() -> Option<(FreshDb, SqlStore)> {
     Some((FreshDb { admin_url, name }, store))
 }
 
-// The suite, but for four functions that assert SQLite's and PostgreSQL's case-sensitive
-// answers or insertion order, where MySQL (and MLflow on MySQL) differ: `create_and_get`
-// (get_experiment_by_name("EXP-A") finds "exp-a" under a case-insensitive collation, as
-// MLflow's `name ==` does there), `experiment_search` and `run_ordering_and_paging` (ORDER BY
-// name sorts case-insensitively), `logged_model_metrics_in_logging_order` (no insertion-order
-// column on InnoDB yet). Dialect-aware versions of these are still to write.
+// The suite; four of its functions assert byte-wise text comparison and insertion order where
+// MySQL (and MLflow on MySQL) sorts and looks up under the columns' case-insensitive collation
+// and scans InnoDB tables in primary-key order: their MySQL versions are in `collation` below
+// (the expectations checked against `mlflow server` on MariaDB in compat/test_mysql_backend.py).
 suite_tests!(
     crate::fresh_mysql;
     experiments: [
@@ -111,6 +109,43 @@ suite_tests!(
         large_trace,
     ];
 );
+
+/// The suite functions whose answers depend on the collation, with MySQL's.
+mod collation {
+    use crate::suite::Collation::CaseInsensitive;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn create_and_get() {
+        let Some((_guard, store)) = crate::fresh_mysql().await else {
+            return;
+        };
+        crate::suite::experiments::create_and_get_under(&store, CaseInsensitive).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn experiment_search() {
+        let Some((_guard, store)) = crate::fresh_mysql().await else {
+            return;
+        };
+        crate::suite::search::experiment_search_under(&store, CaseInsensitive).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn run_ordering_and_paging() {
+        let Some((_guard, store)) = crate::fresh_mysql().await else {
+            return;
+        };
+        crate::suite::search::run_ordering_and_paging_under(&store, CaseInsensitive).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn logged_model_metrics_in_scan_order() {
+        let Some((_guard, store)) = crate::fresh_mysql().await else {
+            return;
+        };
+        crate::suite::logging::logged_model_metrics_in_scan_order(&store, CaseInsensitive).await;
+    }
+}
 
 /// A MySQL database that `mlflow db upgrade` (PyMySQL) created opens in place, with the
 /// Default experiment at id 0 and new experiments counting from 1.
@@ -197,4 +232,99 @@ async fn unknown_revision_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("found version abc123"), "{err}");
+}
+
+/// `rsflow db upgrade` takes a 3.17.2-head database to 3.18.0's head with MLflow's MySQL DDL
+/// (one commit per step) and the issue_categories data migration: `rsflow db check` then finds
+/// MLflow 3.18.0's schema with no drift, the store serves it, and a second run has nothing to do.
+/// (compat/test_db_upgrade.py compares the result with `mlflow db upgrade` 3.18.0's own.)
+#[tokio::test]
+async fn upgrade_from_3172_head_reaches_mlflow_318() {
+    use rsflow_store::TrackingStore;
+    use rsflow_store::sql::migrate;
+    use rsflow_store::sql::{ALEMBIC_HEAD, ALEMBIC_HEAD_3_18};
+    let Ok(admin_url) = std::env::var("RSFLOW_TEST_MYSQL_URL") else {
+        eprintln!("skipping: RSFLOW_TEST_MYSQL_URL is not set");
+        return;
+    };
+    let name = create_db(&admin_url).await;
+    let _guard = FreshDb {
+        admin_url: admin_url.clone(),
+        name: name.clone(),
+    };
+    let url = format!("{}/{name}", base(&admin_url));
+    let store = SqlStore::open_at(&url, "/tmp/a", &Default::default(), ALEMBIC_HEAD)
+        .await
+        .unwrap();
+    let exp = store.create_experiment("issues", None, &[]).await.unwrap();
+    store.close().await;
+    let pool = MySqlPool::connect(&url).await.unwrap();
+    for (id, categories) in [
+        ("i1", Some(r#"["Quality", " quality ", "Grounding"]"#)),
+        ("i2", None),
+    ] {
+        sqlx::query(
+            "INSERT INTO issues (issue_id, experiment_id, name, description, status, \
+             categories, created_timestamp, last_updated_timestamp) \
+             VALUES (?, ?, 'n', 'd', 'open', ?, 7, 8)",
+        )
+        .bind(id)
+        .bind(exp.parse::<i64>().unwrap())
+        .bind(categories)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
+    let dry = migrate::upgrade(&url, None, true).await.unwrap().0;
+    assert_eq!(dry.steps.len(), 3);
+    let text = dry.render();
+    assert!(text.contains("one commit per step"), "{text}");
+    assert!(
+        text.contains("ALTER TABLE mcp_server_versions MODIFY version VARCHAR(128) COLLATE utf8mb4_bin NOT NULL"),
+        "{text}"
+    );
+    assert_eq!(
+        migrate::check(&url).await.unwrap().revision.as_deref(),
+        Some(ALEMBIC_HEAD),
+        "a dry run changes nothing"
+    );
+
+    let done = migrate::upgrade(&url, None, false).await.unwrap().0;
+    assert_eq!((done.steps.len(), done.to.as_str()), (3, ALEMBIC_HEAD_3_18));
+    assert_eq!((done.issues_updated, done.categories_written), (2, 2));
+    let report = migrate::check(&url).await.unwrap();
+    assert_eq!(report.revision.as_deref(), Some(ALEMBIC_HEAD_3_18));
+    assert!(report.ok(), "{}", report.render());
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT issue_id, category FROM issue_categories ORDER BY issue_id, category",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("i1".to_string(), " quality ".to_string()),
+            ("i1".to_string(), "Grounding".to_string()),
+        ]
+    );
+    let seen: Vec<(String, Option<i64>)> =
+        sqlx::query_as("SELECT issue_id, last_seen_timestamp FROM issues ORDER BY issue_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        seen,
+        vec![("i1".to_string(), Some(7)), ("i2".to_string(), Some(7))]
+    );
+    pool.close().await;
+
+    let again = migrate::upgrade(&url, None, false).await.unwrap().0;
+    assert!(again.steps.is_empty());
+    let store = SqlStore::open(&url, "/tmp/a").await.unwrap();
+    assert_eq!(store.get_experiment(&exp).await.unwrap().name, "issues");
+    let id = store.create_experiment("after", None, &[]).await.unwrap();
+    assert_eq!(id, "2");
+    store.close().await;
 }

@@ -76,9 +76,10 @@ enum DbCommand {
         url: String,
     },
     /// Migrate the schema to a newer MLflow revision in one transaction (MLflow 3.17.2's head
-    /// dc11669786a5 to 3.18.0's f4a9b2c7d1e6, data migrations included).
+    /// dc11669786a5 to 3.18.0's f4a9b2c7d1e6, data migrations included; on MySQL, which
+    /// commits DDL as it runs, one commit per step).
     Upgrade {
-        /// Backend store URI (sqlite:///path.db, postgresql://...).
+        /// Backend store URI (sqlite:///path.db, postgresql://..., mysql://...).
         url: String,
         /// Stop at this revision (default: the newest, f4a9b2c7d1e6).
         #[arg(long, value_name = "REV")]

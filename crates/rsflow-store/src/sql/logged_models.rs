@@ -95,9 +95,12 @@ pub(crate) async fn complete(
             "SELECT model_id, metric_name, metric_value, metric_timestamp_ms, metric_step, \
              dataset_name, dataset_digest, run_id FROM logged_model_metrics WHERE model_id IN ",
         );
+        // MLflow's relationship load has no ORDER BY: logging order on SQLite and PostgreSQL,
+        // the primary key (model_id, metric_name, metric_timestamp_ms, metric_step, run_id)
+        // on MySQL, where the lookup by model_id walks that clustered key.
         q.bind_list(chunk).push(&format!(
             " ORDER BY model_id, {}",
-            dialect.insertion_order()
+            dialect.scan_order("metric_name, metric_timestamp_ms, metric_step, run_id")
         ));
         for r in q.query().fetch_all(&mut *conn).await.map_err(db_err)? {
             let get = || -> std::result::Result<(String, LoggedModelMetric), sqlx::Error> {

@@ -1,9 +1,11 @@
 //! `rsflow db check` and `rsflow db upgrade`: what an MLflow database holds, and MLflow's own
-//! migrations replayed natively (no Python), in one transaction.
+//! migrations replayed natively (no Python), in one transaction (on MySQL, which commits DDL as
+//! it runs, one commit per step, as alembic's run there).
 //!
 //! The steps are MLflow 3.18.0's three migrations from the 3.17.2 head: their DDL is the text
 //! alembic runs (`schema/upgrade-3.18.0.sql`, byte for byte, so SQLite's stored CREATE TABLE
-//! texts come out as MLflow's), and the data migration of `8b6ad64cb8f5` is
+//! texts come out as MLflow's; `schema/upgrade-3.18.0-mysql.sql` on MySQL), and the data
+//! migration of `8b6ad64cb8f5` is
 //! [`fill_issue_categories`]. Drift is measured against MLflow's schema at the revision found,
 //! built in a scratch database (SQLite: in memory; PostgreSQL: a schema created and rolled back
 //! in one transaction) from the embedded DDL plus the same steps.
@@ -129,14 +131,25 @@ pub const STEPS: &[Step] = &[
 pub const UPGRADE_HEAD: &str = ALEMBIC_HEAD_3_18;
 
 const UPGRADE_SQL: &str = include_str!("../../schema/upgrade-3.18.0.sql");
+const UPGRADE_SQL_MYSQL: &str = include_str!("../../schema/upgrade-3.18.0-mysql.sql");
 
-/// The DDL statements of the step to `to`, without trailing `;`.
+/// The DDL statements of the step to `to` on SQLite and PostgreSQL, without trailing `;`.
 pub fn step_statements(to: &str) -> Vec<&'static str> {
+    dialect_step_statements(Dialect::Sqlite, to)
+}
+
+/// The DDL statements of the step to `to` as MLflow runs them on `dialect` (MySQL has its own
+/// text: `COLLATE utf8mb4_bin`, `LONGTEXT`, and the MCP version columns of the last step).
+pub fn dialect_step_statements(dialect: Dialect, to: &str) -> Vec<&'static str> {
+    let sql = match dialect {
+        Dialect::Mysql => UPGRADE_SQL_MYSQL,
+        Dialect::Sqlite | Dialect::Postgres => UPGRADE_SQL,
+    };
     let marker = format!("\n-- step {to}\n");
-    let Some(start) = UPGRADE_SQL.find(&marker) else {
+    let Some(start) = sql.find(&marker) else {
         return Vec::new();
     };
-    let body = &UPGRADE_SQL[start + marker.len()..];
+    let body = &sql[start + marker.len()..];
     let body = &body[..body.find("\n-- step ").unwrap_or(body.len())];
     schema::statements(body)
 }
@@ -396,6 +409,8 @@ pub struct UpgradeReport {
     /// Issues whose last_seen_timestamp was set, and issue_categories rows written.
     pub issues_updated: u64,
     pub categories_written: u64,
+    /// The database's dialect (its step DDL, and how the steps commit).
+    pub dialect: Dialect,
 }
 
 impl UpgradeReport {
@@ -408,7 +423,7 @@ impl UpgradeReport {
         }
         let _ = writeln!(
             out,
-            "{} {} -> {} in {} step(s), one transaction:",
+            "{} {} -> {} in {} step(s), {}:",
             if self.dry_run {
                 "would upgrade"
             } else {
@@ -416,12 +431,17 @@ impl UpgradeReport {
             },
             self.from,
             self.to,
-            self.steps.len()
+            self.steps.len(),
+            if self.dialect == Dialect::Mysql {
+                "one commit per step (MySQL commits DDL as it runs)"
+            } else {
+                "one transaction"
+            }
         );
         for step in &self.steps {
             let _ = writeln!(out, "  {} -> {}: {}", step.from, step.to, step.title);
             if self.dry_run {
-                for stmt in step_statements(step.to) {
+                for stmt in dialect_step_statements(self.dialect, step.to) {
                     let _ = writeln!(out, "{};", indent(stmt));
                 }
                 if step.to == "8b6ad64cb8f5" {
@@ -483,23 +503,29 @@ async fn upgrade_on(
             SUPPORTED_REVISIONS.join(", ")
         )));
     }
-    if dialect == Dialect::Mysql && !dry_run {
-        // MySQL commits each DDL statement at once, so a failed step could not roll back;
-        // and the step DDL is written for SQLite and PostgreSQL.
-        return Err(StoreOpenError::Config(
-            "rsflow db upgrade does not migrate MySQL databases: run `mlflow db upgrade <uri>` \
-             with mlflow==3.18.0 (take a backup first); rsflow serves 3.17.2's and 3.18.0's \
-             schemas as they are"
-                .into(),
-        ));
-    }
     let mut tx = pool.begin_with(dialect.begin_write()).await?;
-    if dialect == Dialect::Postgres {
-        // The lock rsflow servers take to create the schema: no server creates or checks it
-        // half way through the upgrade.
-        sqlx::query("SELECT pg_advisory_xact_lock(72570310)")
-            .execute(&mut *tx)
-            .await?;
+    // The lock rsflow servers take to create the schema: no server creates or checks it half
+    // way through the upgrade. (The pool has one connection: on MySQL the named lock is held
+    // by the session that upgrades, until the pool closes.)
+    match dialect {
+        Dialect::Postgres => {
+            sqlx::query("SELECT pg_advisory_xact_lock(72570310)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Dialect::Mysql => {
+            let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK('rsflow_initialize', 60)")
+                .fetch_one(&mut *tx)
+                .await?;
+            if got != Some(1) {
+                return Err(StoreOpenError::Config(
+                    "A server has been initializing this MySQL database for 60 s (named lock \
+                     rsflow_initialize): try again"
+                        .into(),
+                ));
+            }
+        }
+        Dialect::Sqlite => {}
     }
     let from = match schema::inspect(&mut tx, dialect).await? {
         Found::Empty => {
@@ -537,13 +563,24 @@ async fn upgrade_on(
         dry_run,
         issues_updated: 0,
         categories_written: 0,
+        dialect,
     };
     if dry_run {
         tx.rollback().await?;
         return Ok(report);
     }
     for step in &steps {
-        run_step_ddl(&mut tx, step.to).await?;
+        if dialect == Dialect::Mysql {
+            // Each DDL statement commits on its own (as under alembic); the step's data and
+            // its alembic_version update then commit together, so the recorded revision is
+            // always the last step completed.
+            run_step_ddl(&mut tx, dialect, step.to)
+                .await
+                .map_err(|e| mysql_step_failed(step, &e.to_string()))?;
+            sqlx::raw_sql("BEGIN").execute(&mut *tx).await?;
+        } else {
+            run_step_ddl(&mut tx, dialect, step.to).await?;
+        }
         if step.to == "8b6ad64cb8f5" {
             let (issues, categories) = fill_issue_categories(&mut tx).await?;
             report.issues_updated = issues;
@@ -562,14 +599,32 @@ async fn upgrade_on(
                 step.from, step.from, step.to
             )));
         }
+        if dialect == Dialect::Mysql {
+            sqlx::raw_sql("COMMIT").execute(&mut *tx).await?;
+        }
     }
     tx.commit().await?;
     Ok(report)
 }
 
-async fn run_step_ddl(tx: &mut Transaction<'static, Any>, to: &str) -> Result<(), sqlx::Error> {
+/// A MySQL step whose DDL failed: what ran of it stays (MySQL commits DDL as it runs).
+fn mysql_step_failed(step: &Step, why: &str) -> StoreOpenError {
+    StoreOpenError::Config(format!(
+        "Step {} -> {} failed: {why}. MySQL commits each DDL statement as it runs, so the \
+         statements of this step before the failing one stay applied while alembic_version \
+         still says {}; restore the backup taken before the upgrade (as after a failed \
+         `mlflow db upgrade` on MySQL)",
+        step.from, step.to, step.from
+    ))
+}
+
+async fn run_step_ddl(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    to: &str,
+) -> Result<(), sqlx::Error> {
     // PostgreSQL runs alembic's SQLite text too: it reads `"key"` as `key`.
-    for stmt in step_statements(to) {
+    for stmt in dialect_step_statements(dialect, to) {
         sqlx::raw_sql(stmt).execute(&mut **tx).await?;
     }
     Ok(())
@@ -684,7 +739,7 @@ async fn expected_model(
                 sqlx::raw_sql(stmt).execute(&mut *tx).await?;
             }
             for step in &steps {
-                run_step_ddl(&mut tx, step.to).await?;
+                run_step_ddl(&mut tx, dialect, step.to).await?;
             }
             tx.commit().await?;
             let model = read_model(&scratch, dialect, None).await;
@@ -703,7 +758,7 @@ async fn expected_model(
                 sqlx::raw_sql(stmt).execute(&mut *tx).await?;
             }
             for step in &steps {
-                run_step_ddl(&mut tx, step.to).await?;
+                run_step_ddl(&mut tx, dialect, step.to).await?;
             }
             let model = read_pg_model(&mut tx).await;
             tx.rollback().await?;
@@ -1034,6 +1089,18 @@ mod tests {
         );
         assert_eq!(issues.len(), 7);
         assert!(step_statements("f4a9b2c7d1e6").is_empty());
+        // MySQL: MLflow's own text for each step; the last one re-collates the MCP versions.
+        let mysql = |to| dialect_step_statements(Dialect::Mysql, to);
+        assert_eq!(mysql("e7d1f4b2a9c6").len(), 7);
+        assert!(mysql("e7d1f4b2a9c6")[2].contains("`key` VARCHAR(250) COLLATE utf8mb4_bin"));
+        assert_eq!(
+            mysql("8b6ad64cb8f5")[2],
+            "ALTER TABLE issues ADD COLUMN metadata LONGTEXT"
+        );
+        let mcp = mysql("f4a9b2c7d1e6");
+        assert_eq!(mcp.len(), 12);
+        assert!(mcp[0].starts_with("ALTER TABLE mcp_server_version_tags DROP FOREIGN KEY"));
+        assert!(mcp[11].starts_with("CREATE INDEX ix_mcp_access_endpoints_version"));
     }
 
     #[test]

@@ -67,14 +67,16 @@ impl Dialect {
         }
     }
 
-    /// The column that orders a table's rows as they were inserted: what a plain scan returns,
-    /// and so what MLflow's unordered SQLAlchemy loads return.
-    pub(crate) fn insertion_order(self) -> &'static str {
+    /// The order in which a plain scan returns a table's rows, and so what MLflow's unordered
+    /// SQLAlchemy loads return: insertion order on SQLite (`rowid`) and PostgreSQL (`ctid`, as
+    /// long as no row was updated); on InnoDB, whose tables are clustered on their primary key,
+    /// the primary key's columns after the ones the query selects on (`primary_key_rest`),
+    /// compared under the columns' collations as the index holds them.
+    pub(crate) fn scan_order(self, primary_key_rest: &'static str) -> &'static str {
         match self {
             Dialect::Sqlite => "rowid",
             Dialect::Postgres => "ctid",
-            // InnoDB scans a table in primary-key order.
-            Dialect::Mysql => "NULL",
+            Dialect::Mysql => primary_key_rest,
         }
     }
 

@@ -111,10 +111,12 @@ fn render_tag_filters(
         }
     }
     for key in keys {
+        // MLflow's key match is its case-sensitive `=` (BINARY on MySQL).
         q.push(&format!(
-            " AND EXISTS (SELECT 1 FROM {tag_table} t WHERE {join} AND t.key = "
+            " AND EXISTS (SELECT 1 FROM {tag_table} t WHERE {join} AND "
         ));
-        q.bind(key);
+        let p = q.arg_placeholder(key);
+        q.push(&dialect.compare_str("t.key", "=", &p));
         for c in clauses
             .iter()
             .filter(|c| c.entity == Entity::Tag && c.key == key)
@@ -126,9 +128,13 @@ fn render_tag_filters(
     }
     if !querying_prompt {
         q.push(&format!(
-            " AND NOT EXISTS (SELECT 1 FROM {tag_table} t WHERE {prompt_join} AND t.key = "
+            " AND NOT EXISTS (SELECT 1 FROM {tag_table} t WHERE {prompt_join} AND "
         ));
-        q.bind(IS_PROMPT_TAG_KEY).push(" AND t.value = 'true')");
+        let p = q.arg_placeholder(IS_PROMPT_TAG_KEY);
+        q.push(&dialect.compare_str("t.key", "=", &p))
+            .push(" AND ")
+            .push(&dialect.compare_str("t.value", "=", "'true'"))
+            .push(")");
     }
     Ok(())
 }

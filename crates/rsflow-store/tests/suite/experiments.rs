@@ -4,7 +4,7 @@ use rsflow_core::ErrorCode;
 use rsflow_core::wire::ViewType;
 use rsflow_store::TrackingStore;
 
-use super::{assert_err, assert_unique_violation, kv, new_run, sorted};
+use super::{Collation, assert_err, assert_unique_violation, kv, new_run, sorted};
 
 /// The artifact root the store was opened with, read back from the Default experiment.
 pub async fn artifact_root(s: &dyn TrackingStore) -> String {
@@ -33,6 +33,12 @@ pub async fn default_experiment(s: &dyn TrackingStore) {
 }
 
 pub async fn create_and_get(s: &dyn TrackingStore) {
+    create_and_get_under(s, Collation::Binary).await
+}
+
+/// `get_experiment_by_name` is MLflow's `name == ?`: under a case-insensitive collation it
+/// finds "exp-a" by "EXP-A", and the unique key refuses "EXP-A" as a duplicate name.
+pub async fn create_and_get_under(s: &dyn TrackingStore, collation: Collation) {
     let root = artifact_root(s).await;
     let id = s
         .create_experiment("exp-a", None, &[kv("t1", "v1"), kv("t2", "v2")])
@@ -48,8 +54,18 @@ pub async fn create_and_get(s: &dyn TrackingStore) {
         sorted(e.tags.clone()),
         vec![("t1".into(), "v1".into()), ("t2".into(), "v2".into())]
     );
-    assert_eq!(s.get_experiment_by_name("exp-a").await.unwrap(), Some(e));
-    assert_eq!(s.get_experiment_by_name("EXP-A").await.unwrap(), None);
+    assert_eq!(
+        s.get_experiment_by_name("exp-a").await.unwrap(),
+        Some(e.clone())
+    );
+    match collation {
+        Collation::Binary => {
+            assert_eq!(s.get_experiment_by_name("EXP-A").await.unwrap(), None);
+        }
+        Collation::CaseInsensitive => {
+            assert_eq!(s.get_experiment_by_name("EXP-A").await.unwrap(), Some(e));
+        }
+    }
     assert_eq!(s.get_experiment_by_name("nope").await.unwrap(), None);
 
     let id2 = s
@@ -71,6 +87,14 @@ pub async fn create_and_get(s: &dyn TrackingStore) {
         s.get_experiment(&id3).await.unwrap().artifact_location,
         format!("{}/rel/dir", cwd.display())
     );
+    if collation == Collation::CaseInsensitive {
+        // The unique key on (workspace, name) compares under the same collation.
+        assert_err(
+            s.create_experiment("EXP-A", None, &[]).await,
+            ErrorCode::ResourceAlreadyExists,
+            "Experiment(name=EXP-A) already exists.",
+        );
+    }
 }
 
 pub async fn duplicate_names(s: &dyn TrackingStore) {

@@ -6,7 +6,9 @@ use rsflow_core::page_token;
 use rsflow_core::wire::{Dataset, DatasetInput, DatasetSummary, Metric, ModelInput, ModelOutput};
 use rsflow_store::{BulkIntervalQuery, TrackingStore};
 
-use super::{assert_err, assert_unique_violation, kv, metric, new_run, sorted, tag_value};
+use super::{
+    Collation, assert_err, assert_unique_violation, kv, metric, new_run, sorted, tag_value,
+};
 
 fn latest<'a>(m: &'a [Metric], key: &str) -> &'a Metric {
     m.iter().find(|m| m.key == key).expect("metric present")
@@ -599,6 +601,14 @@ pub async fn dataset_summaries_cap(s: &dyn TrackingStore) {
 /// A logged model's metrics come back in the order they were logged, as MLflow returns them
 /// (its relationship load has no ORDER BY), not sorted by key.
 pub async fn logged_model_metrics_in_logging_order(s: &rsflow_store::SqlStore) {
+    logged_model_metrics_in_scan_order(s, Collation::Binary).await
+}
+
+/// A logged model's metrics in the order MLflow's unordered relationship load returns them: a
+/// table scan's order, which is logging order on SQLite and PostgreSQL and, on MySQL (InnoDB
+/// tables are clustered on their primary key), the order of (metric_name, timestamp, step,
+/// run_id), names compared ignoring case.
+pub async fn logged_model_metrics_in_scan_order(s: &rsflow_store::SqlStore, collation: Collation) {
     use rsflow_store::{CreateLoggedModel, LoggedModelStore};
     let run = new_run(s, "0", "lm").await.info.run_id;
     let model = s
@@ -617,7 +627,7 @@ pub async fn logged_model_metrics_in_logging_order(s: &rsflow_store::SqlStore) {
         model_id: Some(id.clone()),
         ..metric(key, step as f64, 5, step)
     };
-    let order = ["zeta", "alpha", "mid", "beta"];
+    let order = ["zeta", "alpha", "Mid", "beta"];
     // One batch and three more, in an order no sort would produce.
     s.log_batch(
         &run,
@@ -627,7 +637,7 @@ pub async fn logged_model_metrics_in_logging_order(s: &rsflow_store::SqlStore) {
     )
     .await
     .unwrap();
-    s.log_batch(&run, &[with_model("mid", 0)], &[], &[])
+    s.log_batch(&run, &[with_model("Mid", 0)], &[], &[])
         .await
         .unwrap();
     s.log_batch(&run, &[with_model("beta", 0)], &[], &[])
@@ -643,7 +653,21 @@ pub async fn logged_model_metrics_in_logging_order(s: &rsflow_store::SqlStore) {
         .iter()
         .map(|m| (m.key.as_str(), m.step))
         .collect();
-    let mut want: Vec<(&str, i64)> = order.iter().map(|k| (*k, 0)).collect();
-    want.push(("alpha", 1));
+    let want: Vec<(&str, i64)> = match collation {
+        Collation::Binary => {
+            let mut want: Vec<(&str, i64)> = order.iter().map(|k| (*k, 0)).collect();
+            want.push(("alpha", 1));
+            want
+        }
+        Collation::CaseInsensitive => {
+            vec![
+                ("alpha", 0),
+                ("alpha", 1),
+                ("beta", 0),
+                ("Mid", 0),
+                ("zeta", 0),
+            ]
+        }
+    };
     assert_eq!(keys, want);
 }

@@ -87,6 +87,16 @@ use rsflow_core::wire::{KeyValue, Metric, MetricValue, Run, RunTag};
 use rsflow_core::{ErrorCode, MlflowError};
 use rsflow_store::{CreateRun, TrackingStore};
 
+/// How the database compares and sorts text where MLflow leaves that to it (`ORDER BY name`,
+/// a plain `name = ?` lookup, a table's scan order): SQLite and PostgreSQL compare bytes;
+/// MySQL's default collations (`utf8mb4_general_ci`) ignore case, and MLflow on MySQL answers
+/// with them (its search filters add `BINARY`, which the search functions assert alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collation {
+    Binary,
+    CaseInsensitive,
+}
+
 pub fn kv(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.to_string(),

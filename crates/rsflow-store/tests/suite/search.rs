@@ -4,7 +4,7 @@ use rsflow_core::ErrorCode;
 use rsflow_core::wire::{Dataset, DatasetInput, ModelInput, ModelOutput, Run, RunStatus, ViewType};
 use rsflow_store::{CreateRun, SearchExperiments, SearchRuns, TrackingStore};
 
-use super::{assert_err, kv, metric};
+use super::{Collation, assert_err, kv, metric};
 
 /// Runs a..e in one experiment (e deleted), one run in another experiment.
 struct Fixture {
@@ -263,6 +263,13 @@ pub async fn run_view_types_and_results(s: &dyn TrackingStore) {
 }
 
 pub async fn run_ordering_and_paging(s: &dyn TrackingStore) {
+    run_ordering_and_paging_under(s, Collation::Binary).await
+}
+
+/// Text orders (run names, tag values) sort as the column's collation does: bytewise on SQLite
+/// and PostgreSQL, ignoring case on MySQL, as MLflow's `ORDER BY` there.
+pub async fn run_ordering_and_paging_under(s: &dyn TrackingStore, collation: Collation) {
+    let ci = collation == Collation::CaseInsensitive;
     let f = fixture(s).await;
     let order = |o: &[&str]| SearchRuns {
         order_by: o.iter().map(|s| s.to_string()).collect(),
@@ -291,15 +298,32 @@ pub async fn run_ordering_and_paging(s: &dyn TrackingStore) {
         ids(s, &order(&["attributes.start_time ASC"])).await[0],
         f.a.clone()
     );
-    assert_eq!(
-        ids(s, &order(&["run_name"])).await[0],
-        f.d.clone(),
-        "'Delta' < 'alpha'"
-    );
-    assert_eq!(
-        ids(s, &order(&["tags.team", "start_time"])).await,
-        vec![f.a.clone(), f.c.clone(), f.b.clone(), f.d.clone()]
-    );
+    if ci {
+        assert_eq!(
+            ids(s, &order(&["run_name"])).await,
+            vec![f.a.clone(), f.b.clone(), f.d.clone(), f.c.clone()],
+            "alpha, beta, Delta, gamma"
+        );
+        // "Vision" and "vision" tie, and start_time breaks the tie.
+        assert_eq!(
+            ids(s, &order(&["tags.team", "start_time"])).await,
+            vec![f.c.clone(), f.a.clone(), f.b.clone(), f.d.clone()]
+        );
+        assert_eq!(
+            ids(s, &order(&["tags.team", "start_time DESC"])).await,
+            vec![f.c.clone(), f.b.clone(), f.a.clone(), f.d.clone()]
+        );
+    } else {
+        assert_eq!(
+            ids(s, &order(&["run_name"])).await[0],
+            f.d.clone(),
+            "'Delta' < 'alpha'"
+        );
+        assert_eq!(
+            ids(s, &order(&["tags.team", "start_time"])).await,
+            vec![f.a.clone(), f.c.clone(), f.b.clone(), f.d.clone()]
+        );
+    }
     assert_err(
         s.search_runs(&order(&["metrics.loss", "metrics.loss DESC"]))
             .await,
@@ -398,6 +422,17 @@ async fn names(s: &dyn TrackingStore, query: &SearchExperiments) -> Vec<String> 
 }
 
 pub async fn experiment_search(s: &dyn TrackingStore) {
+    experiment_search_under(s, Collation::Binary).await
+}
+
+/// Filters compare case-sensitively on every database (MLflow adds `BINARY` on MySQL);
+/// `ORDER BY name` sorts as the column's collation does (ignoring case on MySQL).
+pub async fn experiment_search_under(s: &dyn TrackingStore, collation: Collation) {
+    let ci = collation == Collation::CaseInsensitive;
+    let by_name = |binary: &[&'static str], case_insensitive: &[&'static str]| -> Vec<String> {
+        let v = if ci { case_insensitive } else { binary };
+        v.iter().map(|s| s.to_string()).collect()
+    };
     // Keep creation times distinct from the Default experiment's.
     tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     let a = s
@@ -420,7 +455,17 @@ pub async fn experiment_search(s: &dyn TrackingStore) {
     );
     assert_eq!(
         names(s, &eq("", ViewType::All, &["name"])).await,
-        vec!["Apple", "Default", "banana", "cherry-pie"]
+        by_name(
+            &["Apple", "Default", "banana", "cherry-pie"],
+            &["Apple", "banana", "cherry-pie", "Default"]
+        )
+    );
+    assert_eq!(
+        names(s, &eq("", ViewType::All, &["name DESC"])).await,
+        by_name(
+            &["cherry-pie", "banana", "Default", "Apple"],
+            &["Default", "cherry-pie", "banana", "Apple"]
+        )
     );
     assert_eq!(
         names(s, &eq("", ViewType::DeletedOnly, &[])).await,
@@ -460,7 +505,7 @@ pub async fn experiment_search(s: &dyn TrackingStore) {
             )
         )
         .await,
-        vec!["Default", "banana"]
+        by_name(&["Default", "banana"], &["banana", "Default"])
     );
     assert_eq!(
         names(s, &eq("tags.kind = 'fruit'", ViewType::All, &[])).await,
@@ -472,8 +517,28 @@ pub async fn experiment_search(s: &dyn TrackingStore) {
     );
     assert_eq!(
         names(s, &eq("tags.kind IS NULL", ViewType::All, &["name"])).await,
-        vec!["Default", "cherry-pie"]
+        by_name(&["Default", "cherry-pie"], &["cherry-pie", "Default"])
     );
+    // Keys and values compare case-sensitively.
+    assert_eq!(
+        names(s, &eq("tags.kind = 'Fruit'", ViewType::All, &[])).await,
+        vec!["banana"]
+    );
+    assert_eq!(
+        names(s, &eq("tags.kind != 'fruit'", ViewType::All, &[])).await,
+        vec!["banana"]
+    );
+    assert_eq!(
+        names(s, &eq("name LIKE 'A%'", ViewType::All, &[])).await,
+        vec!["Apple"]
+    );
+    if ci {
+        // MLflow's `BINARY` LIKE on MySQL (SQLite's LIKE ignores ASCII case, as MLflow's there).
+        assert_eq!(
+            names(s, &eq("name LIKE 'a%'", ViewType::All, &[])).await,
+            Vec::<String>::new()
+        );
+    }
     let created_b = s.get_experiment(&b).await.unwrap().creation_time.unwrap();
     assert_eq!(
         names(
@@ -497,8 +562,8 @@ pub async fn experiment_search(s: &dyn TrackingStore) {
     assert!(query.page_token.is_some());
     let p2 = s.search_experiments(&query).await.unwrap();
     assert_eq!(
-        p2.items.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
-        vec!["cherry-pie"]
+        p2.items.iter().map(|e| e.name.clone()).collect::<Vec<_>>(),
+        by_name(&["cherry-pie"], &["Default"])
     );
     assert_eq!(p2.next_page_token, None);
     // Results carry tags.

@@ -132,22 +132,29 @@ fn experiment_clause(q: &mut Sql, dialect: Dialect, c: &Clause) -> Result<()> {
             q.push(column).push(" ").push(cmp.sql()).push(" ").bind(v);
         }
         Entity::Tag => {
-            let exists = |q: &mut Sql| {
-                q.push("EXISTS (SELECT 1 FROM experiment_tags WHERE experiment_tags.experiment_id = experiments.experiment_id AND experiment_tags.key = ")
-                    .bind(c.key.as_str());
+            // The key compares case-sensitively (BINARY on MySQL) beside a value comparison,
+            // with a plain `=` for IS [NOT] NULL, as in MLflow.
+            let exists = |q: &mut Sql, case_sensitive: bool| {
+                q.push("EXISTS (SELECT 1 FROM experiment_tags WHERE experiment_tags.experiment_id = experiments.experiment_id AND ");
+                let p = q.arg_placeholder(c.key.as_str());
+                if case_sensitive {
+                    q.push(&dialect.compare_str("experiment_tags.key", "=", &p));
+                } else {
+                    q.push(&format!("experiment_tags.key = {p}"));
+                }
             };
             match cmp {
                 Comparator::IsNull => {
                     q.push("NOT ");
-                    exists(q);
+                    exists(q, false);
                     q.push(")");
                 }
                 Comparator::IsNotNull => {
-                    exists(q);
+                    exists(q, false);
                     q.push(")");
                 }
                 Comparator::Eq | Comparator::Ne | Comparator::Like | Comparator::ILike => {
-                    exists(q);
+                    exists(q, true);
                     q.push(" AND ");
                     compare(q, dialect, "experiment_tags.value", cmp, &c.value)?;
                     q.push(")");

@@ -82,24 +82,32 @@ fn run_clause(q: &mut Sql, dialect: Dialect, c: &Clause) -> Result<()> {
         Entity::Param => ("params", "params.value"),
         Entity::Tag => ("tags", "tags.value"),
     };
-    let exists = |q: &mut Sql| {
+    // MLflow matches the key with its case-sensitive comparison (BINARY on MySQL) when the
+    // clause compares a value, and with a plain `=` for IS [NOT] NULL.
+    let exists = |q: &mut Sql, case_sensitive: bool| {
         q.push(&format!(
-            "EXISTS (SELECT 1 FROM {table} WHERE {table}.run_uuid = runs.run_uuid AND {table}.key = "
-        ))
-        .bind(c.key.as_str());
+            "EXISTS (SELECT 1 FROM {table} WHERE {table}.run_uuid = runs.run_uuid AND "
+        ));
+        let key = format!("{table}.key");
+        let p = q.arg_placeholder(c.key.as_str());
+        if case_sensitive {
+            q.push(&dialect.compare_str(&key, "=", &p));
+        } else {
+            q.push(&format!("{key} = {p}"));
+        }
     };
     match c.comparator {
         Comparator::IsNull => {
             q.push("NOT ");
-            exists(q);
+            exists(q, false);
             q.push(")");
         }
         Comparator::IsNotNull => {
-            exists(q);
+            exists(q, false);
             q.push(")");
         }
         _ => {
-            exists(q);
+            exists(q, true);
             q.push(" AND ");
             if c.entity == Entity::Metric {
                 // NaN is stored as 0 with is_nan: it satisfies only `!=`, and the placeholder 0
