@@ -6,7 +6,13 @@ rsflow and on `mlflow server` 3.17.2, with the same data made by the stock clien
   `?selectedDatasetId=`), with its records;
 - Evaluation runs: the list (run, dataset, `exact_match/mean`), a run's Overview, Issues and
   Traces tabs, and the run page's Evaluations tab (traces with their assessments);
-- Judges: the registered scorers (a built-in scorer, registered only);
+- Judges: the registered scorers (a built-in scorer, registered only). The 3.17.2 UI lists
+  them only when server-info says `features_enabled.gateway` (it is `MLFLOW_ENABLE_AI_GATEWAY`
+  on `mlflow server`, on by default); rsflow serves no AI gateway and says false, so its Judges
+  page shows "Create and manage judges" as `mlflow server` does with the gateway off. The walk
+  loads the page twice on both servers, with the browser's copy of server-info set to
+  gateway true ("judges": the scorer list, read from rsflow's scorers/list and
+  online-configs) and to false ("judges-no-gateway");
 - Review: the queue list with the viewer's "Default" queue, a custom queue
   (`?selectedQueueId=`), an item under review (`&selectedItemId=`, the label schemas as
   questions) and the "Manage questions" drawer (the label schemas; opened with a click, it has
@@ -56,45 +62,56 @@ def seed(server) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-# (name, URL fragment, texts the page must show on both servers, button to click first or None)
-def pages(ids: dict) -> list[tuple[str, str, list[str], str | None]]:
+# (name, URL fragment, texts the page must show on both servers, button to click first or None,
+#  the `features_enabled.gateway` the browser sees in server-info or None for the server's own)
+def pages(ids: dict) -> list[tuple[str, str, list[str], str | None, bool | None]]:
     e, ds, run, q = ids["exp"], ids["dataset"], ids["run"], ids["queue"]
     records = ["ui-eval-ds", "4 records", '{"q":"lower case wins"}', '{"expected":"nope"}',
                '{"expected":"WHAT IS RSFLOW"}']
     review = f"#/experiments/{e}/review-queue"
     return [
-        ("datasets", f"#/experiments/{e}/datasets", ["ui-eval-ds", "Create dataset"], None),
-        ("dataset", f"#/experiments/{e}/datasets/{ds}", records, None),
-        ("dataset-selected", f"#/experiments/{e}/datasets?selectedDatasetId={ds}", records, None),
+        ("datasets", f"#/experiments/{e}/datasets", ["ui-eval-ds", "Create dataset"], None, None),
+        ("dataset", f"#/experiments/{e}/datasets/{ds}", records, None, None),
+        ("dataset-selected", f"#/experiments/{e}/datasets?selectedDatasetId={ds}", records, None, None),
         ("evaluation-runs", f"#/experiments/{e}/evaluation-runs",
-         ["ui-eval-run", "ui-eval-ds", "exact_match/mean", "0.75"], None),
+         ["ui-eval-run", "ui-eval-ds", "exact_match/mean", "0.75"], None, None),
         ("evaluation-run", f"#/experiments/{e}/evaluation-runs/{run}",
-         ["ui-eval-run", "About this run", "1 issue found"], None),
+         ["ui-eval-run", "About this run", "1 issue found"], None, None),
         ("evaluation-run-issues", f"#/experiments/{e}/evaluation-runs/{run}/issues",
          ["Pending (1)", "ui-issue: answers shout", "Every answer comes back in upper case.", "style"],
-         None),
+         None, None),
         ("evaluation-run-traces", f"#/experiments/{e}/evaluation-runs/{run}/traces",
-         ['"LOWER CASE WINS"', "exact_match", "4 of 4"], None),
+         ['"LOWER CASE WINS"', "exact_match", "4 of 4"], None, None),
         ("run-evaluations", f"#/experiments/{e}/runs/{run}/evaluations",
-         ["ui-eval-run", '"LOWER CASE WINS"', "exact_match", "4 of 4"], None),
-        ("judges", f"#/experiments/{e}/judges", ["ui_safety", "Version 1"], None),
-        ("review", review, ["Default", "ui-review", "3 questions", '"WHAT IS RSFLOW"'], None),
+         ["ui-eval-run", '"LOWER CASE WINS"', "exact_match", "4 of 4"], None, None),
+        ("judges", f"#/experiments/{e}/judges", ["ui_safety", "Version 1", "Evaluating traces: OFF"],
+         None, True),
+        ("judges-no-gateway", f"#/experiments/{e}/judges", ["Create and manage judges"], None, False),
+        ("review", review, ["Default", "ui-review", "3 questions", '"WHAT IS RSFLOW"'], None, None),
         ("review-queue", f"{review}?selectedQueueId={q}",
-         ["2 questions", "All (3)", "Completed (1)", '"LOWER CASE WINS"', "Reviewed"], None),
+         ["2 questions", "All (3)", "Completed (1)", '"LOWER CASE WINS"', "Reviewed"], None, None),
         ("review-item", f"{review}?selectedQueueId={q}&selectedItemId={ids['traces'][1]}",
          ["1 of 3 reviewed", "ui_tone", "Pick the answer's tone.", "ui_correct", "Is the answer right?"],
-         None),
+         None, None),
         ("review-questions", review, ["Review questions", "ui_correct", "ui_tone", "Expectation"],
-         "Manage questions"),
+         "Manage questions", None),
     ]
 
 
 def walk(browser, server, ids, shots: Path) -> dict[str, dict]:
     """Visit every page; return {page: {"problems": set, "missing": list}}."""
     out: dict[str, dict] = {}
-    for name, frag, texts, click in pages(ids):
+    for name, frag, texts, click, gateway in pages(ids):
         context = browser.new_context(viewport={"width": 1600, "height": 1000})
         page = context.new_page()
+        if gateway is not None:
+            def set_gateway(route, _request, gateway=gateway):
+                resp = route.fetch()
+                info = resp.json()
+                info.setdefault("features_enabled", {})["gateway"] = gateway
+                route.fulfill(response=resp, json=info)
+
+            page.route("**/server-info", set_gateway)
         problems: set[str] = set()
 
         def on_response(resp, problems=problems):

@@ -9,8 +9,8 @@ the ids it made.
   a code-based `@scorer` (exact_match), which makes four traces with assessments;
 - a registered built-in scorer (Safety, only registered: never run);
 - two label schemas (categorical "ui_tone", pass/fail "ui_correct"), a custom review queue
-  "ui-review" with three of the evaluation's traces (one marked complete) and the no-auth
-  viewer's user queue ("default") with one trace;
+  "ui-review" with the traces of "hello there" (marked complete), "lower case wins" and
+  "tracking server", and the no-auth viewer's user queue ("default") with "what is rsflow";
 - an issue "ui-issue: answers shout" found by the evaluation run.
 """
 
@@ -53,7 +53,10 @@ assert result.run_id == run.info.run_id, (result.run_id, run.info.run_id)
 
 Safety().register(name="ui_safety", experiment_id=exp_id)
 
-traces = mlflow.search_traces(run_id=out["run"], return_type="list", order_by=["timestamp ASC"])
+# evaluate() runs the rows in parallel: order the traces by their question, not by time, so
+# that both servers put the same rows in the same queues.
+traces = mlflow.search_traces(run_id=out["run"], return_type="list")
+traces.sort(key=lambda t: json.loads(t.info.request_preview)["q"])
 trace_ids = [t.info.trace_id for t in traces]
 assert len(trace_ids) == 4, trace_ids
 out["traces"] = trace_ids
