@@ -34,7 +34,7 @@ os.environ.pop("MLFLOW_TRACKING_URI", None)
 # The longest modules start first, so that under pytest-xdist no worker is left running one of
 # them alone at the end (whole modules go to a worker, in collection order).
 _LONG_MODULES = ("test_ui_browser.py", "test_ui_traces_browser.py", "test_auth.py",
-                 "test_ui_prompts_browser.py", "test_db_upgrade.py", "test_genai_flows.py",
+                 "test_ui_genai_browser.py", "test_ui_prompts_browser.py", "test_db_upgrade.py", "test_genai_flows.py",
                  "test_db_interop.py")
 
 

@@ -15,12 +15,15 @@ rsflow and on `mlflow server` 3.17.2, with the same data made by the stock clien
   online-configs) and to false ("judges-no-gateway");
 - Review: the queue list with the viewer's "Default" queue, a custom queue
   (`?selectedQueueId=`), an item under review (`&selectedItemId=`, the label schemas as
-  questions) and the "Manage questions" drawer (the label schemas; opened with a click, it has
-  no URL of its own).
+  questions) and the "Manage questions" dialog (the label schemas; opened with a click, it has
+  no URL of its own);
+- the UI's own writes, by clicking, after the read-only views: submitting a review (two
+  assessments, the item's status), resolving an issue, creating a queue with a question. After
+  the walk, what they wrote must read back the same from both servers.
 
 Pages that the 3.17.2 UI does not have: `#/experiments/<id>/label-schemas` and
 `#/experiments/<id>/labeling-sessions` exist only as tab names and render "Page Not Found" on
-`mlflow server` (label schemas are managed in the Review page's "Manage questions" drawer), and
+`mlflow server` (label schemas are managed in the Review page's "Manage questions" dialog), and
 there is no experiment-wide issues page (`#/experiments/<id>/overview/issues` shows the Overview;
 issues are shown on the Issues tab of the run that found them, walked here).
 
@@ -41,6 +44,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import requests
 
 from helpers import MLFLOW, RSFLOW, SUMMARY_LINES, child_env, target_kind
 from test_ui_traces_browser import _norm, chromium, ui_build
@@ -62,9 +66,36 @@ def seed(server) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-# (name, URL fragment, texts the page must show on both servers, button to click first or None,
-#  the `features_enabled.gateway` the browser sees in server-info or None for the server's own)
-def pages(ids: dict) -> list[tuple[str, str, list[str], str | None, bool | None]]:
+def _click_text(text: str, exact: bool = True):
+    return lambda page: page.get_by_text(text, exact=exact).first.click(timeout=20_000)
+
+
+def _click_button(name: str, last: bool = False):
+    def click(page):
+        buttons = page.get_by_role("button", name=name)
+        (buttons.last if last else buttons.first).click(timeout=20_000)
+    return click
+
+
+# The UI's own writes, after the read-only pages: submit a review (two assessments and the
+# item's status), resolve an issue, create a queue with a question.
+SUBMIT_REVIEW = [_click_text("Right"), _click_text("Select an option"), _click_text("formal"),
+                 _click_button("Submit")]
+RESOLVE_ISSUE = [_click_button("Resolve")]
+CREATE_QUEUE = [
+    _click_button("New queue"),
+    lambda page: page.get_by_placeholder("e.g. Hallucination review").fill("ui-new-queue"),
+    _click_text("Select or create questions"),
+    lambda page: page.get_by_role("option").filter(has_text="ui_tone").first.click(timeout=20_000),
+    _click_text("New review queue"),  # closes the question list
+    _click_button("Create", last=True),
+]
+
+
+# (name, URL fragment, texts the page must show on both servers, steps run after the page loads
+#  (each a function of the page) or None, the `features_enabled.gateway` the browser sees in
+#  server-info or None for the server's own)
+def pages(ids: dict) -> list[tuple[str, str, list[str], list | None, bool | None]]:
     e, ds, run, q = ids["exp"], ids["dataset"], ids["run"], ids["queue"]
     records = ["ui-eval-ds", "4 records", '{"q":"lower case wins"}', '{"expected":"nope"}',
                '{"expected":"WHAT IS RSFLOW"}']
@@ -94,14 +125,43 @@ def pages(ids: dict) -> list[tuple[str, str, list[str], str | None, bool | None]
          ["1 of 3 reviewed", "ui_tone", "Pick the answer's tone.", "ui_correct", "Is the answer right?"],
          None, None),
         ("review-questions", review, ["Review questions", "ui_correct", "ui_tone", "Expectation"],
-         "Manage questions", None),
+         [_click_button("Manage questions")], None),
+        ("review-submit", f"{review}?selectedQueueId={q}&selectedItemId={ids['traces'][1]}",
+         ["2 of 3 reviewed"], SUBMIT_REVIEW, None),
+        ("issue-resolve", f"#/experiments/{e}/evaluation-runs/{run}/issues",
+         ["Pending (0)", "Resolved (1)"], RESOLVE_ISSUE, None),
+        ("queue-create", review, ["ui-new-queue"], CREATE_QUEUE, None),
     ]
+
+
+def written(server, ids: dict) -> dict:
+    """What the UI's writes left on the server, without ids or times."""
+    v3 = server.url("/api/3.0/mlflow")
+    names = {t: i for i, t in enumerate(ids["traces"])}
+    trace = requests.get(f"{v3}/traces/{ids['traces'][1]}", timeout=30).json()["trace"]["trace_info"]
+    human = sorted((a["assessment_name"], a["source"]["source_type"], a["source"].get("source_id"),
+                    json.dumps(a.get("feedback", a.get("expectation"))))
+                   for a in trace.get("assessments", []) if a["source"]["source_type"] == "HUMAN")
+    items = requests.get(f"{v3}/review-queues/items/list", params={"queue_id": ids["queue"]},
+                         timeout=30).json()["items"]
+    issue = requests.get(f"{v3}/issues/{ids['issue']}", timeout=30).json()["issue"]
+    queues = requests.get(f"{v3}/review-queues/list", params={"experiment_id": ids["exp"]},
+                          timeout=30).json()["review_queues"]
+    schemas = {ls["schema_id"]: ls["name"] for ls in requests.get(
+        f"{v3}/label-schemas/list", params={"experiment_id": ids["exp"]}, timeout=30).json()["label_schemas"]}
+    return {
+        "assessments": human,
+        "items": sorted((names[i["item_id"]], i["status"], i.get("completed_by")) for i in items),
+        "issue": issue["status"],
+        "queues": sorted((q["name"], q["queue_type"], tuple(q.get("users", [])), q.get("created_by"),
+                          tuple(sorted(schemas[s] for s in q.get("schema_ids", [])))) for q in queues),
+    }
 
 
 def walk(browser, server, ids, shots: Path) -> dict[str, dict]:
     """Visit every page; return {page: {"problems": set, "missing": list}}."""
     out: dict[str, dict] = {}
-    for name, frag, texts, click, gateway in pages(ids):
+    for name, frag, texts, steps, gateway in pages(ids):
         context = browser.new_context(viewport={"width": 1600, "height": 1000})
         page = context.new_page()
         if gateway is not None:
@@ -134,11 +194,13 @@ def walk(browser, server, ids, shots: Path) -> dict[str, dict]:
             f"pageerror {_norm(str(exc), server.port)[:300]}"))
         page.goto(server.url("/") + frag, wait_until="load", timeout=120_000)
         missing = []
-        if click:
+        for i, step in enumerate(steps or []):
             try:
-                page.get_by_role("button", name=click).first.click(timeout=20_000)
-            except Exception:  # noqa: BLE001 - reported as missing, with the screenshot
-                missing.append(f"button {click!r}")
+                step(page)
+                page.wait_for_timeout(1000)
+            except Exception as exc:  # noqa: BLE001 - reported as missing, with the screenshot
+                missing.append(f"step {i}: {str(exc).splitlines()[0][:200]}")
+                break
         for text in texts:
             try:
                 page.get_by_text(text, exact=False).first.wait_for(state="attached", timeout=20_000)
@@ -190,3 +252,8 @@ def test_genai_pages_show_no_error_mlflow_does_not(module_servers):
     assert not extra and not missing, (
         "rsflow differs from mlflow server:\n"
         + json.dumps({"problems": extra, "missing texts": missing}, indent=1))
+    # The UI's writes land on rsflow as on mlflow server.
+    state = {s.kind: written(s, ids[s.kind]) for s in (ref, rs)}
+    assert ("ui_tone", "HUMAN", "default", '{"value": "formal"}') in state[MLFLOW]["assessments"]
+    assert state[MLFLOW]["issue"] == "resolved"
+    assert state[RSFLOW] == state[MLFLOW]
