@@ -18,7 +18,8 @@ rsflow and on `mlflow server` 3.17.2, with the same data made by the stock clien
   questions) and the "Manage questions" dialog (the label schemas; opened with a click, it has
   no URL of its own);
 - the UI's own writes, by clicking, after the read-only views: submitting a review (two
-  assessments, the item's status), resolving an issue, creating a queue with a question. After
+  assessments, the item's status), resolving an issue, creating a queue with a question,
+  adding a question (a label schema) in the "Manage questions" dialog. After
   the walk, what they wrote must read back the same from both servers.
 
 Pages that the 3.17.2 UI does not have: `#/experiments/<id>/label-schemas` and
@@ -90,6 +91,13 @@ CREATE_QUEUE = [
     _click_text("New review queue"),  # closes the question list
     _click_button("Create", last=True),
 ]
+CREATE_QUESTION = [
+    _click_button("Manage questions"),
+    _click_button("Add question"),
+    lambda page: page.get_by_placeholder("Is the answer correct?").fill("ui_score"),
+    _click_text("Numeric"),
+    _click_button("Create", last=True),
+]
 
 
 # (name, URL fragment, texts the page must show on both servers, steps run after the page loads
@@ -131,6 +139,7 @@ def pages(ids: dict) -> list[tuple[str, str, list[str], list | None, bool | None
         ("issue-resolve", f"#/experiments/{e}/evaluation-runs/{run}/issues",
          ["Pending (0)", "Resolved (1)"], RESOLVE_ISSUE, None),
         ("queue-create", review, ["ui-new-queue"], CREATE_QUEUE, None),
+        ("question-create", review, ["4 questions", "ui_score"], CREATE_QUESTION, None),
     ]
 
 
@@ -147,12 +156,16 @@ def written(server, ids: dict) -> dict:
     issue = requests.get(f"{v3}/issues/{ids['issue']}", timeout=30).json()["issue"]
     queues = requests.get(f"{v3}/review-queues/list", params={"experiment_id": ids["exp"]},
                           timeout=30).json()["review_queues"]
-    schemas = {ls["schema_id"]: ls["name"] for ls in requests.get(
-        f"{v3}/label-schemas/list", params={"experiment_id": ids["exp"]}, timeout=30).json()["label_schemas"]}
+    listed = requests.get(f"{v3}/label-schemas/list", params={"experiment_id": ids["exp"]},
+                          timeout=30).json()["label_schemas"]
+    schemas = {ls["schema_id"]: ls["name"] for ls in listed}
     return {
         "assessments": human,
         "items": sorted((names[i["item_id"]], i["status"], i.get("completed_by")) for i in items),
         "issue": issue["status"],
+        "schemas": sorted((ls["name"], ls["type"], json.dumps(ls.get("input"), sort_keys=True),
+                           ls.get("instruction"), bool(ls.get("enable_comment")), ls.get("is_default"))
+                          for ls in listed),
         "queues": sorted((q["name"], q["queue_type"], tuple(q.get("users", [])), q.get("created_by"),
                           tuple(sorted(schemas[s] for s in q.get("schema_ids", [])))) for q in queues),
     }
@@ -256,4 +269,5 @@ def test_genai_pages_show_no_error_mlflow_does_not(module_servers):
     state = {s.kind: written(s, ids[s.kind]) for s in (ref, rs)}
     assert ("ui_tone", "HUMAN", "default", '{"value": "formal"}') in state[MLFLOW]["assessments"]
     assert state[MLFLOW]["issue"] == "resolved"
+    assert "ui_score" in [schema[0] for schema in state[MLFLOW]["schemas"]]
     assert state[RSFLOW] == state[MLFLOW]
