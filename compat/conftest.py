@@ -34,8 +34,8 @@ os.environ.pop("MLFLOW_TRACKING_URI", None)
 # The longest modules start first, so that under pytest-xdist no worker is left running one of
 # them alone at the end (whole modules go to a worker, in collection order).
 _LONG_MODULES = ("test_ui_browser.py", "test_ui_traces_browser.py", "test_auth.py",
-                 "test_auth_shared_db.py", "test_ui_prompts_browser.py", "test_db_upgrade.py",
-                 "test_genai_flows.py", "test_db_interop.py")
+                 "test_ui_genai_browser.py", "test_auth_shared_db.py", "test_ui_prompts_browser.py",
+                 "test_db_upgrade.py", "test_genai_flows.py", "test_db_interop.py")
 
 
 def pytest_collection_modifyitems(session, config, items):

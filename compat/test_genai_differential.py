@@ -105,6 +105,17 @@ STEPS = [
     S("ds-records-page", "GET", DS + "/${ds}/records", params={"max_results": 3}),
     S("ds-records-of-absent-dataset", "GET", f"{DS}/d-{'0' * 32}/records"),
     S("ds-records-delete-unknown", "DELETE", DS + "/${ds}/records", json={"dataset_record_ids": ["dr-" + "0" * 32]}),
+    # The dataset page's own writes, as the 3.17.2 UI sends them: an edited record carries its
+    # `dataset_record_id` (ignored: records match on their inputs) and a HUMAN source with
+    # `source_data.user_name`; the list reads records 500 at a time with `dataset_id` repeated
+    # in the query; the dataset picker searches `name ILIKE`.
+    S("ds-ui-upsert-edit", "POST", DS + "/${ds}/records", json={"dataset_id": "${ds}", "records": _j([
+        {"dataset_record_id": "dr-" + "1" * 32, "inputs": {"q": "a"}, "expectations": {"expected": "AAA"},
+         "tags": {}, "source": {"source_type": "HUMAN", "source_data": {"user_name": ""}}}])}),
+    S("ds-ui-records", "GET", DS + "/${ds}/records", params={"dataset_id": "${ds}", "max_results": "500"}),
+    S("ds-ui-search-ilike", "POST", f"{DS}/search", json={
+        "experiment_ids": ["${exp}"], "filter_string": "name ILIKE '%DS%'", "order_by": ["created_time DESC"],
+        "max_results": 50}),
     S("ds-tags-set", "PATCH", DS + "/${ds}/tags", json={"tags": _j({"team": "b", "env": "dev", "gone": None})}),
     S("ds-tags-set-missing", "PATCH", DS + "/${ds}/tags", json={}),
     S("ds-tags-set-unknown-dataset", "PATCH", f"{DS}/d-{'0' * 32}/tags", json={"tags": "{}"}),
