@@ -345,6 +345,15 @@ done_step "large-file smoke"
 banner "trace benchmark smoke: bench/trace_bench.py --smoke (tiny, rsflow only)"
 run "$RSFLOW_PY" bench/trace_bench.py --smoke --rsflow-bin "$RSFLOW_BIN" >/dev/null
 done_step "trace bench smoke"
+# The GenAI, basic-auth and operations benchmarks at tiny sizes, rsflow only (each under a
+# minute; the reports go to bench/results/smoke/), so that they cannot rot either.
+banner "GenAI, auth and ops benchmark smoke (bench/genai_bench.py, auth_bench.py, ops_bench.py)"
+run "$RSFLOW_PY" bench/genai_bench.py --smoke --rsflow-bin "$RSFLOW_BIN" >/dev/null
+RSFLOW_BIN="$RSFLOW_BIN" AUTH_BENCH_SECS=1 AUTH_BENCH_REPEATS=1 AUTH_BENCH_MLFLOW=0 \
+    run "$RSFLOW_PY" bench/auth_bench.py >/dev/null
+RSFLOW_BIN="$RSFLOW_BIN" BENCH_SMOKE=1 BENCH_WORKDIR="$REPO/.tmp/ops-bench-smoke" \
+    run "$RSFLOW_PY" bench/ops_bench.py >/dev/null
+done_step "genai/auth/ops bench smoke"
 # ---- end of benchmark smoke
 
 banner "summary"
