@@ -8,9 +8,11 @@ Environment knobs (all optional):
     MLFLOW_REF_BIN   reference `mlflow` CLI (default: the one next to sys.executable)
     COMPAT_TARGET    "rsflow" (default) or "mlflow": which server the flow tests hit
     COMPAT_BIG_MB    size of the big-file round trip in MiB (default 64)
-    COMPAT_BACKEND   "sqlite" (default) or "postgres": what a server started with the default
-                     backend stores into (postgres: a fresh database per server, created
-                     through RSFLOW_TEST_PG_URL, e.g. from `scripts/postgres.sh env`)
+    COMPAT_BACKEND   "sqlite" (default), "postgres" or "mysql": what a server started with the
+                     default backend stores into (postgres: a fresh database per server, created
+                     through RSFLOW_TEST_PG_URL, e.g. from `scripts/postgres.sh env`; mysql: the
+                     same through RSFLOW_TEST_MYSQL_URL from `scripts/mariadb.sh env`, served
+                     to both servers as mysql+pymysql://)
     RSFLOW_TEST_PG_URL  admin URL of a PostgreSQL server whose user may create databases
 """
 
@@ -25,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,9 +114,53 @@ def _port_range() -> tuple[int, int] | None:
 def compat_backend() -> str:
     """What servers started with the default backend store into (COMPAT_BACKEND)."""
     kind = os.environ.get("COMPAT_BACKEND", "sqlite").strip().lower() or "sqlite"
-    if kind not in ("sqlite", "postgres"):
-        raise pytest.UsageError(f"COMPAT_BACKEND must be 'sqlite' or 'postgres', not {kind!r}")
+    if kind not in ("sqlite", "postgres", "mysql"):
+        raise pytest.UsageError(
+            f"COMPAT_BACKEND must be 'sqlite', 'postgres' or 'mysql', not {kind!r}")
     return kind
+
+
+_MYSQL_DATABASES: list[tuple[str, str]] = []
+
+
+def _mysql_connect(url: str):
+    import pymysql
+
+    u = urllib.parse.urlsplit(url)
+    return pymysql.connect(host=u.hostname, port=u.port or 3306,
+                           user=urllib.parse.unquote(u.username or ""),
+                           password=urllib.parse.unquote(u.password or ""), autocommit=True)
+
+
+def create_mysql_database(prefix: str = "compat") -> str:
+    """A fresh, empty MySQL/MariaDB database through RSFLOW_TEST_MYSQL_URL; returns its
+    mysql+pymysql:// URL (the form both servers take). Dropped at exit."""
+    admin = os.environ.get("RSFLOW_TEST_MYSQL_URL", "").strip()
+    if not admin:
+        pytest.fail("RSFLOW_TEST_MYSQL_URL is not set (start one: bash scripts/mariadb.sh start; "
+                    'eval "$(bash scripts/mariadb.sh env)")', pytrace=False)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    con = _mysql_connect(admin)
+    try:
+        with con.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name}")
+    finally:
+        con.close()
+    _MYSQL_DATABASES.append((admin, name))
+    return with_database(admin, name).replace("mysql://", "mysql+pymysql://", 1)
+
+
+@atexit.register
+def _drop_mysql_databases() -> None:
+    for admin, name in _MYSQL_DATABASES:
+        with contextlib.suppress(Exception):
+            con = _mysql_connect(admin)
+            try:
+                with con.cursor() as cur:
+                    cur.execute(f"DROP DATABASE IF EXISTS {name}")
+            finally:
+                con.close()
+    _MYSQL_DATABASES.clear()
 
 
 def pg_admin_url(required: bool = False) -> str | None:
@@ -307,6 +354,8 @@ def build_server_args(
     db_path = None
     if backend == "sqlite" and compat_backend() == "postgres":
         backend = create_pg_database(f"compat_{kind}")
+    elif backend == "sqlite" and compat_backend() == "mysql":
+        backend = create_mysql_database(f"compat_{kind}")
     if backend == "sqlite":
         db_path = workdir / "mlflow.db"
         argv += ["--backend-store-uri", f"sqlite:///{db_path}"]

@@ -309,8 +309,15 @@ if [[ "${RSFLOW_TEST_SKIP_MYSQL:-}" != "1" ]]; then
         --history-steps 2000 --repeat 1 --batches 2 --wrk-secs 1 --skip-mlflow --rsflow-bin "$RSFLOW_BIN" \
         >/dev/null
     done_step "mysql bench smoke"
+
+    # The tracking, model and trace flows again, each server (rsflow and `mlflow server`) on a
+    # fresh MariaDB database through mysql+pymysql://, as for PostgreSQL above.
+    banner "compat flows on MariaDB (COMPAT_BACKEND=mysql)"
+    COMPAT_BACKEND=mysql run_pytest "compat flows on MariaDB" \
+        compat/test_tracking_flows.py compat/test_models.py compat/test_traces.py
+    done_step "compat flows (mysql)"
 fi
-# --- end MariaDB benchmark smoke ---
+# --- end MariaDB benchmark smoke and flows ---
 
 # ---- the MLflow 3.18.0 client: the same flows with the newest client (and, for the differential
 # and interop files, `mlflow server` 3.18.0 as the reference); rsflow creates new databases at
