@@ -40,36 +40,26 @@ import platform
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pymysql
 import requests
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The requests, rounds and their timing are PostgreSQL's benchmark's, unchanged: the two
+# benchmarks differ only in how the database is made, filled and reported.
+from postgres_bench import check_search, fmt_latency, measure  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "bench" / "README-mysql.md"
 BEGIN, END = "<!-- mysql_bench:begin -->", "<!-- mysql_bench:end -->"
 API = "/api/2.0/mlflow"
-
-SEARCHES = {
-    "search_runs: metric+param filter, order by metric": {
-        "filter": "metrics.loss < 0.5 and params.model = 'resnet'",
-        "order_by": ["metrics.acc DESC"],
-    },
-    "search_runs: tag+status filter, order by start_time": {
-        "filter": "tags.team = 'red' and attributes.status = 'FINISHED'",
-        "order_by": ["attributes.start_time DESC"],
-    },
-}
-
 
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -278,149 +268,7 @@ def start(kind: str, args, url: str, workdir: Path) -> Server:
     return Server(kind, argv, port, workdir, env)
 
 
-# --------------------------------------------------------------------------- measurements
-
-
-def timed(session: requests.Session, method: str, url: str, **kw) -> float:
-    t0 = time.perf_counter()
-    resp = session.request(method, url, timeout=600, **kw)
-    took = time.perf_counter() - t0
-    if resp.status_code != 200:
-        raise SystemExit(f"{method} {url}: {resp.status_code} {resp.text[:500]}")
-    return took
-
-
-def check_search(server: Server, ids: dict) -> dict:
-    """The answers themselves, to compare between the two servers."""
-    out = {}
-    for label, body in SEARCHES.items():
-        resp = requests.post(server.base + API + "/runs/search", timeout=600, json={
-            "experiment_ids": [ids["bench"]], "max_results": 100, **body}).json()
-        out[label] = [r["info"]["run_id"] for r in resp.get("runs", [])]
-    return out
-
-
-def log_batch_round(server: Server, exp_id: str, clients: int, batches: int, size: int,
-                    round_no: int) -> float:
-    """Metrics per second for `clients` threads each logging into its own run."""
-    setup = requests.Session()
-    run_ids = [
-        setup.post(server.base + API + "/runs/create", timeout=60, json={
-            "experiment_id": exp_id, "start_time": 1, "run_name": f"lb-{round_no}-{c}"}
-        ).json()["run"]["info"]["run_id"]
-        for c in range(clients)
-    ]
-    barrier = threading.Barrier(clients)
-    # Bodies are encoded before the clock starts: the clients' own CPU (one Python process,
-    # one GIL) must not cap what is measured on the server.
-    bodies = [[json.dumps({
-        "run_id": run_ids[c],
-        "metrics": [{"key": f"m{k % 10}", "value": (b * size + k) * 0.001,
-                     "timestamp": 1_700_000_000_000 + b, "step": b * size + k}
-                    for k in range(size)],
-        "params": [{"key": f"p{b}", "value": str(b)}],
-        "tags": [{"key": "batch", "value": str(b)}],
-    }).encode() for b in range(batches)] for c in range(clients)]
-    headers = {"Content-Type": "application/json"}
-
-    def client(c: int) -> None:
-        s = requests.Session()
-        url = server.base + API + "/runs/log-batch"
-        barrier.wait()
-        for body in bodies[c]:
-            resp = s.post(url, data=body, headers=headers, timeout=600)
-            if resp.status_code != 200:
-                raise SystemExit(f"log-batch: {resp.status_code} {resp.text[:500]}")
-
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(client, range(clients)))
-    return clients * batches * size / (time.perf_counter() - t0)
-
-
-def log_batch_wrk_round(server: Server, exp_id: str, args, round_no: int) -> float | None:
-    """Metrics per second under wrk: --wrk-conns connections, the requests spread over as
-    many runs. None (logged) when wrk is not installed."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        log("wrk not installed (apt-get install wrk): skipping the raw-HTTP log_batch round")
-        return None
-    setup = requests.Session()
-    run_ids = [
-        setup.post(server.base + API + "/runs/create", timeout=60, json={
-            "experiment_id": exp_id, "start_time": 1, "run_name": f"wrk-{round_no}-{c}"}
-        ).json()["run"]["info"]["run_id"]
-        for c in range(args.wrk_conns)
-    ]
-    env = dict(os.environ, BENCH_WRK_KIND="log_batch", BENCH_WRK_BATCH=str(args.batch_size),
-               BENCH_RUN_IDS=",".join(run_ids))
-    cmd = [wrk, "-t2", f"-c{args.wrk_conns}", f"-d{args.wrk_secs}s", "--timeout", "30s",
-           "-s", str(REPO / "bench" / "wrk" / "bench.lua"), server.base + "/"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.wrk_secs + 120)
-    line = next((x for x in proc.stdout.splitlines() if x.startswith("WRKJSON ")), None)
-    if proc.returncode != 0 or line is None:
-        raise SystemExit(f"wrk failed ({proc.returncode}): {proc.stdout[-2000:]} {proc.stderr[-2000:]}")
-    r = json.loads(line[len("WRKJSON "):])
-    errors = sum(r[k] for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
-    if errors or not r["requests"]:
-        raise SystemExit(f"wrk log-batch on {server.kind}: {errors} errors, {r['requests']} "
-                         f"requests: {proc.stderr[-1000:]}")
-    return r["requests"] * args.batch_size / (r["duration_us"] / 1e6)
-
-
-def measure(servers: dict[str, Server], ids: dict, args) -> dict:
-    """Every measurement on every server of a phase, interleaved request by request (and round
-    by round for log_batch), so that load from elsewhere on the machine hits all alike."""
-    sessions = {label: requests.Session() for label in servers}
-    res: dict = {label: {} for label in servers}
-    requests_to_time = [
-        (label, "POST", "/runs/search", {"json": {"experiment_ids": [ids["bench"]],
-                                                  "max_results": 100, **body}})
-        for label, body in SEARCHES.items()
-    ] + [
-        (f"get-history: {args.history_steps} points", "GET", "/metrics/get-history",
-         {"params": {"run_id": ids["history_run"], "metric_key": "loss"}}),
-        ("get-history: ordinary run", "GET", "/metrics/get-history",
-         {"params": {"run_id": ids["short_run"], "metric_key": "loss"}}),
-    ]
-    for key, method, path, kw in requests_to_time:
-        log(f"{' / '.join(servers)}: {key}")
-        samples: dict = {label: [] for label in servers}
-        for i in range(args.repeat + 2):
-            for label, server in servers.items():
-                took = timed(sessions[label], method, server.base + API + path, **kw)
-                if i >= 2:  # two warm-up rounds
-                    samples[label].append(took)
-        for label in servers:
-            res[label][key] = statistics.median(samples[label])
-    log(f"{' / '.join(servers)}: log_batch throughput")
-    rates: dict = {label: [] for label in servers}
-    for r in range(args.repeat + 1):
-        for label, server in servers.items():
-            rate = log_batch_round(server, ids["bench-logging"], args.clients,
-                                   args.batches if r else 2, args.batch_size, r)
-            if r:  # round 0 warms up
-                rates[label].append(rate)
-    for label in servers:
-        res[label]["log_batch: metrics/s"] = statistics.median(rates[label])
-    log(f"{' / '.join(servers)}: log_batch over raw HTTP (wrk -c{args.wrk_conns})")
-    wrk_rates: dict = {label: [] for label in servers}
-    for r in range(args.repeat + 1):
-        for label, server in servers.items():
-            rate = log_batch_wrk_round(server, ids["bench-logging"], args, r)
-            if rate is not None and r:  # round 0 warms up
-                wrk_rates[label].append(rate)
-    for label in servers:
-        if wrk_rates[label]:
-            res[label]["log_batch (wrk): metrics/s"] = statistics.median(wrk_rates[label])
-    return res
-
-
 # --------------------------------------------------------------------------- report
-
-
-def fmt_latency(s: float) -> str:
-    return f"{s * 1000:.1f} ms" if s < 10 else f"{s:.1f} s"
 
 
 def report(results: dict, args, ids: dict, setup_s: float) -> str:
