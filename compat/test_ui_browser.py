@@ -1,15 +1,17 @@
 """MLflow's web UI in a real browser (Debian's Chromium, headless, driven by Playwright) on rsflow
 and on `mlflow server` 3.17.2, with the same data: every classic page loads without a failed
-request or a console error that `mlflow server` does not show as well.
+request or a console error that `mlflow server` does not show as well, and shows its key texts
+(run and model names, a metric, the artifacts' contents) on both servers. The harness is
+compat/ui_walk.py.
 
 Pages walked: the experiments list, the runs table, its chart view, a run page, a metric page,
 the run's artifacts (image, text, JSON, CSV), a logged model, the registered models list, a
 registered model and one of its versions.
 
-Left out on purpose (the traces/GenAI routes are being built elsewhere): requests under
-`traces`, `get-trace-artifact`, `/ajax-api/3.0/mlflow/` GenAI families (datasets, scorers,
-issues, review queues, label schemas, jobs, gateway, demo, mcp-servers) and the GenAI pages
-themselves are not compared (see EXCLUDED). The experiment is tagged as a classic
+Every request counts, the trace and GenAI routes these pages call included, except the families
+rsflow does not serve (see EXCLUDED). The GenAI pages have their own walks
+(test_ui_traces_browser.py, test_ui_genai_browser.py, test_ui_prompts_browser.py). The
+experiment is tagged as a classic
 (`custom_model_development`) experiment so the UI opens its runs view, not GenAI mode.
 
 Screenshots of every page of both servers go to COMPAT_UI_SHOTS (default: a temp dir),
@@ -19,48 +21,22 @@ printed in the "rsflow figures" section.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import struct
-import tempfile
 import time
 import zlib
-from pathlib import Path
 
 import pytest
 import requests
 
-from helpers import MLFLOW, RSFLOW, SUMMARY_LINES, target_kind
+from helpers import MLFLOW, RSFLOW, target_kind
+from ui_walk import View, compare, shots_dir, ui_build, walk_servers
 
 pytestmark = pytest.mark.skipif(target_kind() != RSFLOW, reason="compares rsflow with the reference")
 
-# Requests of GenAI/trace features, built elsewhere and not part of the classic pages compared.
-EXCLUDED = re.compile(
-    r"/(traces|get-trace-artifact)(/|\?|$)"
-    r"|/ajax-api/3\.0/mlflow/(datasets|scorers?|issues|review-queues|label-schemas|jobs|gateway"
-    r"|demo|mcp-servers|genai)(/|\?|$)"
-    r"|/ajax-api/3\.0/jobs"
-)
-
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
-
-
-def chromium() -> str:
-    for c in (os.environ.get("COMPAT_CHROMIUM"), *CHROMIUM_CANDIDATES, shutil.which("chromium")):
-        if c and os.access(c, os.X_OK):
-            return c
-    pytest.fail("Chromium not found (apt-get install -y chromium; scripts/test.sh installs it)",
-                pytrace=False)
-
-
-def ui_build() -> Path:
-    import mlflow.server
-
-    build = Path(mlflow.server.__file__).parent / "js" / "build"
-    if not (build / "index.html").is_file():
-        pytest.fail(f"the reference mlflow package has no UI build at {build}", pytrace=False)
-    return build
+# Families rsflow does not serve (the assistant's chat, the AI gateway, GenAI demo data, MCP
+# servers); every other request counts, the trace and GenAI routes the classic pages call included.
+EXCLUDED = re.compile(r"/ajax-api/3\.0/(mlflow/)?(assistant|gateway|demo|mcp-servers)(/|\?|$)")
 
 
 def png(width: int = 8, height: int = 8) -> bytes:
@@ -125,103 +101,36 @@ def seed(server) -> dict[str, str]:
     return {"exp": exp, "run": run_id, "model": model_id}
 
 
-def pages(ids: dict[str, str]) -> list[tuple[str, str]]:
+def views(ids: dict[str, str]) -> list[View]:
     e, r, m = ids["exp"], ids["run"], ids["model"]
     metric = ("#/metric?runs=" + json.dumps([r]) + "&metric=%22loss%22&experiments=" + json.dumps([e])
               + "&plot_metric_keys=%5B%22loss%22%5D&plot_layout={}&x_axis=step&y_axis_scale=linear"
               "&line_smoothness=1&show_point=false&deselected_curves=[]&last_linear_y_axis_range=[]")
+    artifact_texts = {"notes.txt": ["hello from the browser test"], "config.json": ['"layers"'],
+                      "table.csv": ["Previewing the first 2 rows"], "plot.png": []}
     return [
-        ("experiments", "#/experiments"),
-        ("runs-table", f"#/experiments/{e}/runs"),
-        ("runs-chart", f"#/experiments/{e}/runs?compareRunsMode=CHART"),
-        ("run", f"#/experiments/{e}/runs/{r}"),
-        ("metric", metric),
-        *[(f"artifact-{name}", f"#/experiments/{e}/runs/{r}/artifacts/{name}") for name in ARTIFACTS],
-        ("logged-model", f"#/experiments/{e}/models/{m}"),
-        ("registered-models", "#/models"),
-        ("registered-model", "#/models/walk-registered"),
-        ("model-version", "#/models/walk-registered/versions/1"),
+        View("experiments", "#/experiments", ["browser"]),
+        View("runs-table", f"#/experiments/{e}/runs", ["walk"]),
+        View("runs-chart", f"#/experiments/{e}/runs?compareRunsMode=CHART", ["loss", "accuracy"]),
+        View("run", f"#/experiments/{e}/runs/{r}", ["walk", "lr", "0.1"]),
+        View("metric", metric, ["loss"]),
+        *[View(f"artifact-{name}", f"#/experiments/{e}/runs/{r}/artifacts/{name}",
+               [name, *artifact_texts[name]]) for name in ARTIFACTS],
+        View("logged-model", f"#/experiments/{e}/models/{m}", ["walk-model", "val_loss"]),
+        View("registered-models", "#/models", ["walk-registered"]),
+        View("registered-model", "#/models/walk-registered", ["walk-registered", "Version 1"]),
+        View("model-version", "#/models/walk-registered/versions/1", ["walk-registered", "Version 1"]),
     ]
-
-
-_IDS = re.compile(r"m-[0-9a-f]{32}|[0-9a-f]{32}")
-
-
-def _norm(text: str, port: int) -> str:
-    text = text.replace(f"127.0.0.1:{port}", "<HOST>").replace(f"localhost:{port}", "<HOST>")
-    return _IDS.sub("<ID>", text)
-
-
-def walk(browser, server, ids, shots: Path) -> dict[str, set[str]]:
-    """Visit every page; return {page: problems} (failed requests, 4xx/5xx, console errors)."""
-    out: dict[str, set[str]] = {}
-    for name, frag in pages(ids):
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        page = context.new_page()
-        problems: set[str] = set()
-
-        def on_response(resp, problems=problems):
-            if resp.status >= 400 and not EXCLUDED.search(resp.url):
-                path = resp.url.split("?")[0]
-                problems.add(f"HTTP {resp.status} {resp.request.method} {_norm(path, server.port)}")
-
-        def on_failed(req, problems=problems):
-            if not EXCLUDED.search(req.url):
-                problems.add(f"failed {req.method} {_norm(req.url.split('?')[0], server.port)}")
-
-        def on_console(msg, problems=problems):
-            if msg.type == "error":
-                loc = (msg.location or {}).get("url", "")
-                if EXCLUDED.search(msg.text) or EXCLUDED.search(loc):
-                    return
-                problems.add(f"console {_norm(msg.text, server.port)[:300]}")
-
-        page.on("response", on_response)
-        page.on("requestfailed", on_failed)
-        page.on("console", on_console)
-        page.on("pageerror", lambda exc, problems=problems: problems.add(
-            f"pageerror {_norm(str(exc), server.port)[:300]}"))
-        page.goto(server.url("/") + frag, wait_until="load", timeout=120_000)
-        try:
-            # The runs views poll: "idle" may never come, so it is waited for a while only.
-            page.wait_for_load_state("networkidle", timeout=6_000)
-        except Exception:  # noqa: BLE001 - a page that keeps polling still gets its screenshot
-            pass
-        page.wait_for_timeout(1000)
-        page.screenshot(path=str(shots / f"{server.kind}-{name}.png"), full_page=False)
-        out[name] = problems
-        context.close()
-    return out
 
 
 @pytest.mark.timeout(1800)  # 28 page loads; up to 11 min on a 2-core machine under load 15
 def test_classic_pages_show_no_error_mlflow_does_not(module_servers):
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is missing (compat/requirements.txt; scripts/venv.sh installs it)",
-                    pytrace=False)
     build = ui_build()
     ref = module_servers.start(MLFLOW)
     rs = module_servers.start(RSFLOW, extra_args=["--ui-dir", str(build)])
     ids = {s.kind: seed(s) for s in (ref, rs)}
-    shots = Path(os.environ.get("COMPAT_UI_SHOTS") or tempfile.mkdtemp(prefix="rsflow-ui-shots-"))
-    shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), headless=True,
-                                    args=["--no-sandbox", "--disable-dev-shm-usage"])
-        try:
-            seen = {s.kind: walk(browser, s, ids[s.kind], shots) for s in (ref, rs)}
-        finally:
-            browser.close()
-    SUMMARY_LINES.append(f"web UI in Chromium: {len(seen[RSFLOW])} pages per server, "
-                         f"screenshots in {shots}")
-    extra = {page: sorted(seen[RSFLOW][page] - seen[MLFLOW][page]) for page in seen[RSFLOW]}
-    extra = {page: problems for page, problems in extra.items() if problems}
-    for page, problems in sorted(seen[MLFLOW].items()):
-        if problems:
-            SUMMARY_LINES.append(f"  mlflow server shows too on {page}: {sorted(problems)}")
-    assert not extra, "rsflow shows problems mlflow server does not:\n" + json.dumps(extra, indent=1)
-    # The walk saw real pages: every screenshot is there and the run page has its content.
-    assert len(list(shots.glob("*.png"))) == 2 * len(pages(ids[RSFLOW]))
+    shots = shots_dir("rsflow-ui-shots-")
+    seen = walk_servers((ref, rs), lambda s: views(ids[s.kind]), shots, EXCLUDED,
+                        viewport=(1400, 900), settle_ms=1000)
+    compare(seen, "web UI (classic pages)", shots)
     assert requests.get(rs.url("/"), timeout=30).status_code == 200

@@ -28,7 +28,8 @@ Pages that the 3.17.2 UI does not have: `#/experiments/<id>/label-schemas` and
 there is no experiment-wide issues page (`#/experiments/<id>/overview/issues` shows the Overview;
 issues are shown on the Issues tab of the run that found them, walked here).
 
-The harness and the failure rule are those of compat/test_ui_traces_browser.py: a page fails on
+The harness (compat/ui_walk.py) and the failure rule are those of
+compat/test_ui_traces_browser.py: a page fails on
 rsflow when it shows a failed request (HTTP >= 400, or no answer) or a console error that
 `mlflow server` does not show on the same page, or when its key text is missing. Screenshots of
 both servers go to COMPAT_UI_SHOTS (default: a temp dir).
@@ -37,18 +38,16 @@ both servers go to COMPAT_UI_SHOTS (default: a temp dir).
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 import requests
 
-from helpers import MLFLOW, RSFLOW, SUMMARY_LINES, child_env, target_kind
-from test_ui_traces_browser import _norm, chromium, ui_build
+from helpers import MLFLOW, RSFLOW, child_env, target_kind
+from ui_walk import View, compare, shots_dir, ui_build, walk_servers
 
 pytestmark = pytest.mark.skipif(target_kind() != RSFLOW, reason="compares rsflow with the reference")
 
@@ -100,46 +99,46 @@ CREATE_QUESTION = [
 ]
 
 
-# (name, URL fragment, texts the page must show on both servers, steps run after the page loads
-#  (each a function of the page) or None, the `features_enabled.gateway` the browser sees in
-#  server-info or None for the server's own)
-def pages(ids: dict) -> list[tuple[str, str, list[str], list | None, bool | None]]:
+# View(name, URL fragment, texts the page must show on both servers, steps run after the page
+#      loads (each a function of the page) or None, the `features_enabled.gateway` the browser
+#      sees in server-info or None for the server's own)
+def views(ids: dict) -> list[View]:
     e, ds, run, q = ids["exp"], ids["dataset"], ids["run"], ids["queue"]
     records = ["ui-eval-ds", "4 records", '{"q":"lower case wins"}', '{"expected":"nope"}',
                '{"expected":"WHAT IS RSFLOW"}']
     review = f"#/experiments/{e}/review-queue"
     return [
-        ("datasets", f"#/experiments/{e}/datasets", ["ui-eval-ds", "Create dataset"], None, None),
-        ("dataset", f"#/experiments/{e}/datasets/{ds}", records, None, None),
-        ("dataset-selected", f"#/experiments/{e}/datasets?selectedDatasetId={ds}", records, None, None),
-        ("evaluation-runs", f"#/experiments/{e}/evaluation-runs",
-         ["ui-eval-run", "ui-eval-ds", "exact_match/mean", "0.75"], None, None),
-        ("evaluation-run", f"#/experiments/{e}/evaluation-runs/{run}",
-         ["ui-eval-run", "About this run", "1 issue found"], None, None),
-        ("evaluation-run-issues", f"#/experiments/{e}/evaluation-runs/{run}/issues",
-         ["Pending (1)", "ui-issue: answers shout", "Every answer comes back in upper case.", "style"],
-         None, None),
-        ("evaluation-run-traces", f"#/experiments/{e}/evaluation-runs/{run}/traces",
-         ['"LOWER CASE WINS"', "exact_match", "4 of 4"], None, None),
-        ("run-evaluations", f"#/experiments/{e}/runs/{run}/evaluations",
-         ["ui-eval-run", '"LOWER CASE WINS"', "exact_match", "4 of 4"], None, None),
-        ("judges", f"#/experiments/{e}/judges", ["ui_safety", "Version 1", "Evaluating traces: OFF"],
-         None, True),
-        ("judges-no-gateway", f"#/experiments/{e}/judges", ["Create and manage judges"], None, False),
-        ("review", review, ["Default", "ui-review", "3 questions", '"WHAT IS RSFLOW"'], None, None),
-        ("review-queue", f"{review}?selectedQueueId={q}",
-         ["2 questions", "All (3)", "Completed (1)", '"LOWER CASE WINS"', "Reviewed"], None, None),
-        ("review-item", f"{review}?selectedQueueId={q}&selectedItemId={ids['traces'][1]}",
-         ["1 of 3 reviewed", "ui_tone", "Pick the answer's tone.", "ui_correct", "Is the answer right?"],
-         None, None),
-        ("review-questions", review, ["Review questions", "ui_correct", "ui_tone", "Expectation"],
-         [_click_button("Manage questions")], None),
-        ("review-submit", f"{review}?selectedQueueId={q}&selectedItemId={ids['traces'][1]}",
-         ["2 of 3 reviewed"], SUBMIT_REVIEW, None),
-        ("issue-resolve", f"#/experiments/{e}/evaluation-runs/{run}/issues",
-         ["Pending (0)", "Resolved (1)"], RESOLVE_ISSUE, None),
-        ("queue-create", review, ["ui-new-queue"], CREATE_QUEUE, None),
-        ("question-create", review, ["4 questions", "ui_score"], CREATE_QUESTION, None),
+        View("datasets", f"#/experiments/{e}/datasets", ["ui-eval-ds", "Create dataset"], None, None),
+        View("dataset", f"#/experiments/{e}/datasets/{ds}", records, None, None),
+        View("dataset-selected", f"#/experiments/{e}/datasets?selectedDatasetId={ds}", records, None, None),
+        View("evaluation-runs", f"#/experiments/{e}/evaluation-runs",
+             ["ui-eval-run", "ui-eval-ds", "exact_match/mean", "0.75"], None, None),
+        View("evaluation-run", f"#/experiments/{e}/evaluation-runs/{run}",
+             ["ui-eval-run", "About this run", "1 issue found"], None, None),
+        View("evaluation-run-issues", f"#/experiments/{e}/evaluation-runs/{run}/issues",
+             ["Pending (1)", "ui-issue: answers shout", "Every answer comes back in upper case.", "style"],
+             None, None),
+        View("evaluation-run-traces", f"#/experiments/{e}/evaluation-runs/{run}/traces",
+             ['"LOWER CASE WINS"', "exact_match", "4 of 4"], None, None),
+        View("run-evaluations", f"#/experiments/{e}/runs/{run}/evaluations",
+             ["ui-eval-run", '"LOWER CASE WINS"', "exact_match", "4 of 4"], None, None),
+        View("judges", f"#/experiments/{e}/judges", ["ui_safety", "Version 1", "Evaluating traces: OFF"],
+             None, True),
+        View("judges-no-gateway", f"#/experiments/{e}/judges", ["Create and manage judges"], None, False),
+        View("review", review, ["Default", "ui-review", "3 questions", '"WHAT IS RSFLOW"'], None, None),
+        View("review-queue", f"{review}?selectedQueueId={q}",
+             ["2 questions", "All (3)", "Completed (1)", '"LOWER CASE WINS"', "Reviewed"], None, None),
+        View("review-item", f"{review}?selectedQueueId={q}&selectedItemId={ids['traces'][1]}",
+             ["1 of 3 reviewed", "ui_tone", "Pick the answer's tone.", "ui_correct", "Is the answer right?"],
+             None, None),
+        View("review-questions", review, ["Review questions", "ui_correct", "ui_tone", "Expectation"],
+             [_click_button("Manage questions")], None),
+        View("review-submit", f"{review}?selectedQueueId={q}&selectedItemId={ids['traces'][1]}",
+             ["2 of 3 reviewed"], SUBMIT_REVIEW, None),
+        View("issue-resolve", f"#/experiments/{e}/evaluation-runs/{run}/issues",
+             ["Pending (0)", "Resolved (1)"], RESOLVE_ISSUE, None),
+        View("queue-create", review, ["ui-new-queue"], CREATE_QUEUE, None),
+        View("question-create", review, ["4 questions", "ui_score"], CREATE_QUESTION, None),
     ]
 
 
@@ -171,100 +170,15 @@ def written(server, ids: dict) -> dict:
     }
 
 
-def walk(browser, server, ids, shots: Path) -> dict[str, dict]:
-    """Visit every page; return {page: {"problems": set, "missing": list}}."""
-    out: dict[str, dict] = {}
-    for name, frag, texts, steps, gateway in pages(ids):
-        context = browser.new_context(viewport={"width": 1600, "height": 1000})
-        page = context.new_page()
-        if gateway is not None:
-            def set_gateway(route, _request, gateway=gateway):
-                resp = route.fetch()
-                info = resp.json()
-                info.setdefault("features_enabled", {})["gateway"] = gateway
-                route.fulfill(response=resp, json=info)
-
-            page.route("**/server-info", set_gateway)
-        problems: set[str] = set()
-
-        def on_response(resp, problems=problems):
-            if resp.status >= 400 and not IGNORED.search(resp.url):
-                problems.add(f"HTTP {resp.status} {resp.request.method} "
-                             f"{_norm(resp.url.split('?')[0], server.port)}")
-
-        def on_console(msg, problems=problems):
-            if msg.type == "error":
-                loc = (msg.location or {}).get("url", "")
-                if IGNORED.search(msg.text) or IGNORED.search(loc):
-                    return
-                problems.add(f"console {_norm(msg.text, server.port)[:300]}")
-
-        page.on("response", on_response)
-        page.on("requestfailed", lambda req, problems=problems: None if IGNORED.search(req.url)
-                else problems.add(f"failed {req.method} {_norm(req.url.split('?')[0], server.port)}"))
-        page.on("console", on_console)
-        page.on("pageerror", lambda exc, problems=problems: problems.add(
-            f"pageerror {_norm(str(exc), server.port)[:300]}"))
-        page.goto(server.url("/") + frag, wait_until="load", timeout=120_000)
-        missing = []
-        for i, step in enumerate(steps or []):
-            try:
-                step(page)
-                page.wait_for_timeout(1000)
-            except Exception as exc:  # noqa: BLE001 - reported as missing, with the screenshot
-                missing.append(f"step {i}: {str(exc).splitlines()[0][:200]}")
-                break
-        for text in texts:
-            try:
-                page.get_by_text(text, exact=False).first.wait_for(state="attached", timeout=20_000)
-            except Exception:  # noqa: BLE001 - reported below with the screenshot
-                missing.append(text)
-        try:
-            page.wait_for_load_state("networkidle", timeout=6_000)
-        except Exception:  # noqa: BLE001 - a polling page still gets its screenshot
-            pass
-        page.wait_for_timeout(1500)
-        page.screenshot(path=str(shots / f"{server.kind}-{name}.png"), full_page=False)
-        out[name] = {"problems": problems, "missing": missing}
-        context.close()
-    return out
-
-
 @pytest.mark.timeout(900)
 def test_genai_pages_show_no_error_mlflow_does_not(module_servers):
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is missing (compat/requirements.txt; scripts/venv.sh installs it)",
-                    pytrace=False)
     build = ui_build()
     ref = module_servers.start(MLFLOW)
     rs = module_servers.start(RSFLOW, extra_args=["--ui-dir", str(build)])
     ids = {s.kind: seed(s) for s in (ref, rs)}
-    shots = Path(os.environ.get("COMPAT_UI_SHOTS") or tempfile.mkdtemp(prefix="rsflow-genai-shots-"))
-    shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), headless=True,
-                                    args=["--no-sandbox", "--disable-dev-shm-usage"])
-        try:
-            seen = {s.kind: walk(browser, s, ids[s.kind], shots) for s in (ref, rs)}
-        finally:
-            browser.close()
-    SUMMARY_LINES.append(f"GenAI evaluation pages in Chromium: {len(seen[RSFLOW])} pages per server, "
-                         f"screenshots in {shots}")
-    for page, got in sorted(seen[MLFLOW].items()):
-        if got["problems"]:
-            SUMMARY_LINES.append(f"  mlflow server shows too on {page}: {sorted(got['problems'])}")
-    # The reference shows every expected text: the expectations describe the real pages.
-    ref_missing = {page: got["missing"] for page, got in seen[MLFLOW].items() if got["missing"]}
-    extra = {page: sorted(got["problems"] - seen[MLFLOW][page]["problems"])
-             for page, got in seen[RSFLOW].items()}
-    extra = {page: problems for page, problems in extra.items() if problems}
-    missing = {page: got["missing"] for page, got in seen[RSFLOW].items() if got["missing"]}
-    assert not ref_missing, f"mlflow server lacks expected texts: {ref_missing}"
-    assert not extra and not missing, (
-        "rsflow differs from mlflow server:\n"
-        + json.dumps({"problems": extra, "missing texts": missing}, indent=1))
+    shots = shots_dir("rsflow-genai-shots-")
+    seen = walk_servers((ref, rs), lambda s: views(ids[s.kind]), shots, IGNORED)
+    compare(seen, "GenAI evaluation pages", shots)
     # The UI's writes land on rsflow as on mlflow server.
     state = {s.kind: written(s, ids[s.kind]) for s in (ref, rs)}
     assert ("ui_tone", "HUMAN", "default", '{"value": "formal"}') in state[MLFLOW]["assessments"]
