@@ -333,7 +333,7 @@ def _collation_answers(server, ids: dict) -> dict:
 
 
 def test_collation_orders_and_lookups_match_mlflow_on_mysql(tmp_path):
-    """The answers the store suite's MySQL versions assert (crates/rsflow-store/tests/mysql.rs,
+    """The answers the store suite's MySQL versions assert (crates/rsflow-store/tests/it/mysql.rs,
     module `collation`): `ORDER BY` on names and tag values and the by-name lookup follow the
     case-insensitive collation, a logged model's metrics come in primary-key order."""
     ml = start_server(MLFLOW, tmp_path / "ml", backend=pymysql_url(fresh_db("coll_ml")))

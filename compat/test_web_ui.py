@@ -291,6 +291,66 @@ def test_ui_graphql_queries_answer_like_the_reference(pair):
         assert _strip_ids(a) == _strip_ids(b), op
 
 
+def test_graphql_root_fields_run_mlflows_impl_functions(pair):
+    """Each root field runs what MLflow's resolver runs (the RPC's `*_impl`, no REST request
+    schema): absent input fields are proto defaults, the store's checks and messages answer,
+    and `mlflowGetMetricHistoryBulkInterval` ignores the input's `maxResults` (MLflow reads it
+    from the HTTP query string)."""
+    ref, rs = pair
+    fields = {
+        "run": "query Q($d: MlflowGetRunInput!) { mlflowGetRun(input: $d) "
+               "{ apiError { code message } run { info { runId } } } }",
+        "experiment": "query Q($d: MlflowGetExperimentInput) { mlflowGetExperiment(input: $d) "
+                      "{ experiment { name } } }",
+        "search": "query Q($d: MlflowSearchRunsInput) { mlflowSearchRuns(input: $d) "
+                  "{ runs { info { runId } } } }",
+        "bulk": "query Q($d: MlflowGetMetricHistoryBulkIntervalInput) "
+                "{ mlflowGetMetricHistoryBulkInterval(input: $d) { metrics { step } } }",
+        "list": "query Q($d: MlflowListArtifactsInput) { mlflowListArtifacts(input: $d) "
+                "{ files { path } } }",
+        "versions": "query Q($d: MlflowSearchModelVersionsInput) "
+                    "{ mlflowSearchModelVersions(input: $d) { modelVersions { name } } }",
+        "datasets": "mutation Q($d: MlflowSearchDatasetsInput) "
+                    "{ mlflowSearchDatasets(input: $d) { datasetSummaries { name } } }",
+    }
+    cases = [
+        ("run", lambda r: {"runId": "no-such-run"}),
+        ("run", lambda r: {}),
+        ("run", lambda r: {"runId": "../x"}),
+        ("experiment", lambda r: {}),
+        ("experiment", lambda r: {"experimentId": "987654"}),
+        ("search", lambda r: {"experimentIds": ["0"], "maxResults": 99999999}),
+        ("bulk", lambda r: {"runIds": ["nope"], "metricKey": "m"}),
+        ("bulk", lambda r: {}),
+        ("bulk", lambda r: {"runIds": [r], "metricKey": "m", "maxResults": 320}),
+        ("list", lambda r: {}),
+        ("list", lambda r: {"runId": "nope"}),
+        ("versions", lambda r: {"maxResults": 300000}),
+        ("datasets", lambda r: {}),
+    ]
+    runs = {}
+    for server in (ref, rs):
+        run = server.post("/api/2.0/mlflow/runs/create",
+                          json={"experiment_id": "0", "start_time": 1}).json()["run"]["info"]["run_id"]
+        for first in range(0, 400, 100):
+            r = server.post("/api/2.0/mlflow/runs/log-batch", json={"run_id": run, "metrics": [
+                {"key": "m", "value": s, "timestamp": 5, "step": s}
+                for s in range(first, first + 100)]})
+            assert r.status_code == 200, r.text
+        runs[server.kind] = run
+    for field, data in cases:
+        answers = []
+        for server in (ref, rs):
+            run = runs[server.kind]
+            r = server.post("/graphql", json={"query": fields[field], "variables": {"d": data(run)}})
+            assert r.status_code == 200, (server.kind, field, r.text[:300])
+            answers.append(_normalise(r.json(), {run: "RUN"}))
+        assert answers[0] == answers[1], (field, data("RUN"))
+    r = rs.post("/graphql", json={"query": fields["bulk"], "variables": {"d": {
+        "runIds": [runs[rs.kind]], "metricKey": "m", "maxResults": 320}}})
+    assert len(r.json()["data"]["mlflowGetMetricHistoryBulkInterval"]["metrics"]) == 400
+
+
 def _strip_ids(obj):
     if isinstance(obj, dict):
         return {k: ("ID" if k == "experimentId" else _strip_ids(v)) for k, v in obj.items()}

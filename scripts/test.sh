@@ -183,7 +183,7 @@ if [[ "${RSFLOW_TEST_SKIP_PG:-}" != "1" ]]; then
 fi
 # --- end PostgreSQL ---
 # --- MariaDB (scripts/mariadb.sh): a throwaway server on 127.0.0.1:13306 for the store's
-# MySQL suite (crates/rsflow-store/tests/mysql.rs, RSFLOW_TEST_MYSQL_URL, run by
+# MySQL suite (crates/rsflow-store/tests/it/mysql.rs, RSFLOW_TEST_MYSQL_URL, run by
 # `cargo test --workspace`); stopped (data deleted) by the EXIT trap.
 if [[ "${RSFLOW_TEST_SKIP_MYSQL:-}" != "1" ]]; then
     banner "MariaDB (scripts/mariadb.sh start)"
@@ -229,7 +229,7 @@ banner "python venv (.venv-mlflow318: the MLflow 3.18.0 client and server)"
 RSFLOW_MLFLOW318_PY="$(RSFLOW_VENV="$REPO/.venv-mlflow318" RSFLOW_REQ="$REPO/compat/requirements-mlflow318.txt" \
     bash "$REPO/scripts/venv.sh")/bin/python"
 export RSFLOW_MLFLOW318_PY
-# The store's 3.18.0 schema tests (crates/rsflow-store/tests/heads.rs) fail, never skip, with it set.
+# The store's 3.18.0 schema tests (crates/rsflow-store/tests/it/heads.rs) fail, never skip, with it set.
 export RSFLOW_REF_VENV_318="${RSFLOW_REF_VENV_318:-$REPO/.venv-mlflow318}"
 "$RSFLOW_MLFLOW318_PY" -c 'import mlflow; print("mlflow", mlflow.__version__)'
 done_step "venv (mlflow 3.18.0)"

@@ -1,5 +1,5 @@
 //! Fuzz target bodies shared by the cargo-fuzz binaries (`fuzz_targets/`, nightly) and the
-//! stable `fuzz_smoke` test (`crates/rsflow-api/tests/fuzz_smoke.rs`, which includes this file).
+//! stable `fuzz_smoke` test (`crates/rsflow-api/tests/it/fuzz_smoke.rs`, which includes this file).
 //!
 //! Each body checks properties, not only the absence of panics: a path or URI that parses is
 //! canonical and contained; every refusal is MLflow's 400 `INVALID_PARAMETER_VALUE`.

@@ -10,15 +10,9 @@ pub(crate) const DEFAULT_MAX_LOCATION_LEN: usize = 2048;
 
 /// The scheme of a URI as Python's `urlparse` finds it ("" for a plain path).
 pub fn uri_scheme(uri: &str) -> &str {
-    match uri.split_once(':') {
-        Some((s, _))
-            if s.len() > 1
-                && s.starts_with(|c: char| c.is_ascii_alphabetic())
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
-        {
-            s
-        }
+    // One letter is a Windows drive, not a scheme.
+    match rsflow_core::uri::split_scheme(uri) {
+        Some((s, _)) if s.len() > 1 => s,
         _ => "",
     }
 }

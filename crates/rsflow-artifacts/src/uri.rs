@@ -32,14 +32,10 @@ pub const HOST_ADDRESSED: &[&str] = &[
 
 /// `(scheme family, host, port)` a host-addressed URI makes the server connect to.
 pub fn host_target(uri: &str) -> Option<(String, String, Option<u16>)> {
-    let scheme = uri
-        .split_once(':')
-        .map(|(s, _)| s.to_ascii_lowercase())
-        .unwrap_or_default();
+    let (scheme, rest) = split_scheme(uri)?;
     if !HOST_ADDRESSED.contains(&scheme.as_str()) {
         return None;
     }
-    let rest = &uri[scheme.len() + 1..];
     let netloc = rest
         .strip_prefix("//")?
         .split(['/', '?', '#'])
@@ -79,10 +75,7 @@ pub fn may_connect(uri: &str, policy: &HostPolicy) -> bool {
     let Some(target) = host_target(uri) else {
         return true;
     };
-    let scheme = uri
-        .split_once(':')
-        .map(|(s, _)| s.to_ascii_lowercase())
-        .unwrap_or_default();
+    let scheme = rsflow_core::uri::scheme_lower(uri);
     policy.allowed_schemes.contains(&scheme)
         || policy
             .trusted_roots
@@ -259,11 +252,7 @@ impl fmt::Display for ArtifactUri {
 
 /// `scheme:rest` when `raw` starts with an RFC 3986 scheme; the scheme is lowercased.
 fn split_scheme(raw: &str) -> Option<(String, &str)> {
-    let (scheme, rest) = raw.split_once(':')?;
-    let mut chars = scheme.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    valid.then(|| (scheme.to_ascii_lowercase(), rest))
+    rsflow_core::uri::split_scheme(raw).map(|(scheme, rest)| (scheme.to_ascii_lowercase(), rest))
 }
 
 /// Python's `urlparse` splits `;params` off the last segment of these URLs; MLflow refuses them.

@@ -23,6 +23,7 @@ pub mod pyfmt;
 pub mod search;
 pub mod secret_uri;
 pub mod trace;
+pub mod uri;
 pub mod validation;
 pub mod wire;
 pub mod wire_models;

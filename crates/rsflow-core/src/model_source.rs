@@ -139,16 +139,10 @@ fn malformed(source: &str, why: &str) -> MlflowError {
 }
 
 fn split_scheme(s: &str) -> (Option<&str>, &str) {
-    if let Some(i) = s.find(':') {
-        let scheme = &s[..i];
-        let mut chars = scheme.chars();
-        let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-        if valid {
-            return (Some(scheme), &s[i + 1..]);
-        }
+    match crate::uri::split_scheme(s) {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, s),
     }
-    (None, s)
 }
 
 /// Decode `%XX` escapes once; `None` when nothing was escaped.

@@ -14,7 +14,7 @@ use rsflow_artifacts::FileInfo;
 use crate::AppState;
 
 pub(crate) use download::send_artifact;
-pub(crate) use runs::list_artifacts;
+pub(crate) use runs::list_artifacts_core;
 
 /// Proxy routes, nested under both `/api/2.0` and `/ajax-api/2.0`.
 pub(crate) fn proxy_routes() -> Router<AppState> {

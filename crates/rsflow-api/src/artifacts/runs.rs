@@ -27,11 +27,26 @@ pub(crate) async fn list_artifacts(
     params: Params,
 ) -> ApiResult<Response> {
     let run_id = params.req_str_any(&["run_id", "run_uuid"])?;
-    let rel = match params.opt_str("path")? {
-        Some(raw) => ArtifactPath::parse(&raw)?,
+    let path = params.opt_str("path")?;
+    Ok(json_body(
+        &list_artifacts_core(&state, &run_id, path.as_deref())
+            .await?
+            .into(),
+    ))
+}
+
+/// The typed core of `artifacts/list` and GraphQL's `mlflowListArtifacts` (MLflow's
+/// `list_artifacts_impl`): `path` checked, the run looked up, its root listed.
+pub(crate) async fn list_artifacts_core(
+    state: &AppState,
+    run_id: &str,
+    path: Option<&str>,
+) -> Result<serde_json::Map<String, serde_json::Value>, MlflowError> {
+    let rel = match path {
+        Some(raw) => ArtifactPath::parse(raw)?,
         None => ArtifactPath::root(),
     };
-    let run = state.tracking.get_run(&run_id).await?;
+    let run = state.tracking.get_run(run_id).await?;
     let root_uri = run.info.artifact_uri;
     let resolved = state.resolve_root(&root_uri)?;
     let files = resolved
@@ -52,7 +67,7 @@ pub(crate) async fn list_artifacts(
         });
         body.insert("files".into(), value);
     }
-    Ok(json_body(&body.into()))
+    Ok(body)
 }
 
 /// `GET /get-artifact?run_id|run_uuid=&path=`: the UI's preview and download route.

@@ -3,12 +3,13 @@
 //! `mlflowGetMetricHistoryBulkInterval`, `mlflowSearchRuns`, `mlflowListArtifacts`,
 //! `mlflowSearchModelVersions` and the mutation `mlflowSearchDatasets`.
 //!
-//! Each root field runs the REST handler of the same RPC with the input object as its
-//! parameters (camelCase keys made snake_case), so validation, errors and the stored data are
-//! exactly the REST API's. The JSON answer is then projected onto the selection set with
-//! [`schema`]'s types: int64 fields become strings (MLflow's `LongString`), missing proto
-//! fields their defaults, `__typename` MLflow's type names. A failing root field is `null`
-//! with its message in `errors`, as graphene answers.
+//! Each root field runs the typed core of the same RPC, as MLflow's resolvers call the `*_impl`
+//! function behind the REST handler: the input object is read as MLflow's `parse_dict` fills
+//! the request proto (absent fields take the proto defaults) and no REST request schema runs,
+//! so the store's checks, errors and data are the reference's. The typed answer is then
+//! projected onto the selection set with [`schema`]'s types: int64 fields become strings
+//! (MLflow's `LongString`), missing proto fields their defaults, `__typename` MLflow's type
+//! names. A failing root field is `null` with its message in `errors`, as graphene answers.
 //!
 //! - `parse`: the query language.
 //! - `schema`: the object types and fields MLflow declares for these queries.
@@ -20,10 +21,12 @@ use std::collections::{HashMap, HashSet};
 
 use axum::extract::State;
 use axum::response::Response;
+use rsflow_core::MlflowError;
+use rsflow_core::wire::ViewType;
 use serde_json::{Map, Value as Json, json};
 
 use crate::AppState;
-use crate::error::{ApiResult, json_body};
+use crate::error::json_body;
 use crate::extract::Params;
 use parse::{Directive, Document, Field, Fragment, OperationKind, Selection};
 use schema::Ty;
@@ -132,8 +135,9 @@ async fn execute(
             }
             match resolve_root(state, &ctx, field, &input).await {
                 Ok(raw) => ctx.project(&raw, ty, &field.selection, &mut errors),
-                Err(message) => {
-                    errors.push(message);
+                // graphene reports an exception by its message alone.
+                Err(e) => {
+                    errors.push(e.message);
                     Json::Null
                 }
             }
@@ -461,38 +465,106 @@ fn rest_params(input: &Json) -> Params {
     Params(map)
 }
 
-/// Runs one REST handler and returns its JSON body, or the error message.
-async fn call<F, Fut>(state: &AppState, input: &Json, handler: F) -> Result<Json, String>
-where
-    F: FnOnce(State<AppState>, Params) -> Fut,
-    Fut: Future<Output = ApiResult<Response>>,
-{
-    let resp = handler(State(state.clone()), rest_params(input))
-        .await
-        .map_err(|e| e.0.message)?;
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .map_err(|e| format!("failed to read a response: {e}"))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("failed to read a response: {e}"))
+/// A string field of the input object as MLflow's `parse_dict` leaves it in the request proto
+/// (`""` when absent).
+fn in_str(input: &Json, key: &str) -> String {
+    match input.get(key) {
+        Some(Json::String(s)) => s.clone(),
+        Some(Json::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
 }
 
+/// A repeated string field of the input object.
+fn in_strs(input: &Json, key: &str) -> Vec<String> {
+    match input.get(key) {
+        Some(Json::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// An int64 field of the input object (a number, or a string as `LongString` carries it).
+fn in_i64(input: &Json, key: &str) -> Option<i64> {
+    match input.get(key)? {
+        Json::Number(n) => n.as_i64(),
+        Json::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// `run_id`, else `run_uuid`, as MLflow's `*_impl` functions read them.
+fn in_run_id(input: &Json) -> String {
+    let id = in_str(input, "runId");
+    if id.is_empty() {
+        in_str(input, "runUuid")
+    } else {
+        id
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Json, MlflowError> {
+    serde_json::to_value(value).map_err(|e| MlflowError::internal(format!("{e}")))
+}
+
+/// Each root field runs the typed core of its RPC (what MLflow's resolvers call: the `*_impl`
+/// function behind the REST handler, without the REST request schema), so the store's errors
+/// and codes come back as they are.
 async fn resolve_root(
     state: &AppState,
     ctx: &Ctx<'_>,
     field: &Field,
     input: &Json,
-) -> Result<Json, String> {
+) -> Result<Json, MlflowError> {
     use crate::{artifacts, registry, tracking};
     match field.name.as_str() {
-        "mlflowGetExperiment" => call(state, input, tracking::get_experiment).await,
-        "mlflowGetMetricHistoryBulkInterval" => {
-            call(state, input, tracking::get_history_bulk_interval).await
+        "mlflowGetExperiment" => {
+            // MLflow's store reads an empty id as the Default experiment's.
+            let id = Some(in_str(input, "experimentId"))
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(|| "0".to_owned());
+            let exp = tracking::get_experiment_core(state, &id).await?;
+            Ok(json!({ "experiment": exp }))
         }
-        "mlflowListArtifacts" => call(state, input, artifacts::list_artifacts).await,
-        "mlflowSearchModelVersions" => call(state, input, registry::search_model_versions).await,
-        "mlflowSearchDatasets" => call(state, input, tracking::search_datasets).await,
+        "mlflowGetMetricHistoryBulkInterval" => {
+            // MLflow's `get_metric_history_bulk_interval_impl` takes `max_results`,
+            // `start_step` and `end_step` from the HTTP query string, not from the input: for
+            // GraphQL, 2500 points per run over all steps.
+            let query = rsflow_store::BulkIntervalQuery {
+                run_ids: in_strs(input, "runIds"),
+                metric_key: in_str(input, "metricKey"),
+                start_step: None,
+                end_step: None,
+                max_results: tracking::MAX_RESULTS_BULK_INTERVAL,
+            };
+            tracking::bulk_interval_core(state, &query).await
+        }
+        "mlflowListArtifacts" => {
+            let path = input.get("path").and_then(Json::as_str);
+            let body = artifacts::list_artifacts_core(state, &in_run_id(input), path).await?;
+            Ok(Json::Object(body))
+        }
+        "mlflowSearchModelVersions" => {
+            let query = rsflow_store::SearchRegistry {
+                filter: in_str(input, "filter"),
+                max_results: in_i64(input, "maxResults")
+                    .unwrap_or(registry::SEARCH_MODEL_VERSIONS_DEFAULT),
+                order_by: in_strs(input, "orderBy"),
+                page_token: Some(in_str(input, "pageToken")).filter(|t| !t.is_empty()),
+            };
+            registry::search_model_versions_core(state, &query).await
+        }
+        "mlflowSearchDatasets" => {
+            let ids = in_strs(input, "experimentIds");
+            Ok(Json::Object(
+                tracking::search_datasets_core(state, &ids).await?,
+            ))
+        }
         "mlflowGetRun" => {
-            let mut body = call(state, input, tracking::get_run).await?;
+            let run = tracking::get_run_core(state, &in_run_id(input)).await?;
+            let mut body = json!({ "run": run });
             let wanted = run_extensions(ctx, field, "run");
             if let Some(run) = body.get_mut("run") {
                 extend_run(state, run, wanted, &mut HashMap::new()).await?;
@@ -500,7 +572,21 @@ async fn resolve_root(
             Ok(body)
         }
         "mlflowSearchRuns" => {
-            let mut body = call(state, input, tracking::search_runs).await?;
+            let view_type = match input.get("runViewType") {
+                Some(Json::String(v)) => ViewType::parse(v).unwrap_or(ViewType::ActiveOnly),
+                _ => ViewType::ActiveOnly,
+            };
+            let query = rsflow_store::SearchRuns {
+                experiment_ids: in_strs(input, "experimentIds"),
+                filter: in_str(input, "filter"),
+                view_type,
+                // The proto's default.
+                max_results: in_i64(input, "maxResults").unwrap_or(1000),
+                order_by: in_strs(input, "orderBy"),
+                page_token: Some(in_str(input, "pageToken")).filter(|t| !t.is_empty()),
+            };
+            let found = tracking::search_runs_core(state, &query).await?;
+            let mut body = to_json(&found)?;
             let wanted = run_extensions(ctx, field, "runs");
             let mut experiments = HashMap::new();
             if let Some(Json::Array(runs)) = body.get_mut("runs") {
@@ -519,7 +605,9 @@ async fn resolve_root(
                 .unwrap_or(Json::Null);
             Ok(json!({ "output": echo }))
         }
-        other => Err(format!("{other} is not supported by rsflow")),
+        other => Err(MlflowError::not_implemented(format!(
+            "{other} is not supported by rsflow"
+        ))),
     }
 }
 
@@ -548,7 +636,7 @@ async fn extend_run(
     run: &mut Json,
     (experiment, model_versions): (bool, bool),
     experiments: &mut HashMap<String, Json>,
-) -> Result<(), String> {
+) -> Result<(), MlflowError> {
     use crate::{registry, tracking};
     let info = &run["info"];
     let run_id = info["run_id"].as_str().unwrap_or_default().to_owned();
@@ -560,9 +648,7 @@ async fn extend_run(
         let exp = match experiments.get(&experiment_id) {
             Some(e) => e.clone(),
             None => {
-                let input = json!({ "experimentId": experiment_id });
-                let body = call(state, &input, tracking::get_experiment).await?;
-                let exp = body.get("experiment").cloned().unwrap_or(Json::Null);
+                let exp = to_json(&tracking::get_experiment_core(state, &experiment_id).await?)?;
                 experiments.insert(experiment_id, exp.clone());
                 exp
             }
@@ -570,8 +656,13 @@ async fn extend_run(
         run["experiment"] = exp;
     }
     if model_versions {
-        let input = json!({ "filter": format!("run_id='{run_id}'") });
-        let body = call(state, &input, registry::search_model_versions).await?;
+        let query = rsflow_store::SearchRegistry {
+            filter: format!("run_id='{run_id}'"),
+            max_results: registry::SEARCH_MODEL_VERSIONS_DEFAULT,
+            order_by: Vec::new(),
+            page_token: None,
+        };
+        let body = registry::search_model_versions_core(state, &query).await?;
         run["model_versions"] = body
             .get("model_versions")
             .cloned()

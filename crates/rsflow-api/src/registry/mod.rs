@@ -23,7 +23,7 @@ use crate::webhooks::registry_events as hooks;
 const SEARCH_REGISTERED_MODELS_DEFAULT: i64 = 100;
 const SEARCH_REGISTERED_MODELS_MAX: i64 = 1000;
 /// `model-versions/search`: proto default and cap.
-const SEARCH_MODEL_VERSIONS_DEFAULT: i64 = 200_000;
+pub(crate) const SEARCH_MODEL_VERSIONS_DEFAULT: i64 = 200_000;
 const SEARCH_MODEL_VERSIONS_MAX: i64 = 200_000;
 
 /// Every registry route, relative to `/api/2.0` (and `/ajax-api/2.0`).
@@ -334,10 +334,7 @@ async fn get_model_version(State(st): State<AppState>, p: Params) -> ApiResult<R
     json_ok(&json!({ "model_version": mv }))
 }
 
-pub(crate) async fn search_model_versions(
-    State(st): State<AppState>,
-    p: Params,
-) -> ApiResult<Response> {
+async fn search_model_versions(State(st): State<AppState>, p: Params) -> ApiResult<Response> {
     let max = max_results(&p, SEARCH_MODEL_VERSIONS_DEFAULT, SEARCH_MODEL_VERSIONS_MAX)?;
     let query = SearchRegistry {
         filter: p.opt_str("filter")?.unwrap_or_default(),
@@ -345,7 +342,16 @@ pub(crate) async fn search_model_versions(
         order_by: order_by(&p)?,
         page_token: p.opt_str("page_token")?.filter(|t| !t.is_empty()),
     };
-    let page = st.registry.search_model_versions(&query).await?;
+    json_ok(&search_model_versions_core(&st, &query).await?)
+}
+
+/// The typed core of `model-versions/search`, GraphQL's `mlflowSearchModelVersions` and a run's
+/// `modelVersions` extension (MLflow's `search_model_versions_impl`): the store checks the rest.
+pub(crate) async fn search_model_versions_core(
+    st: &AppState,
+    query: &SearchRegistry,
+) -> rsflow_core::Result<serde_json::Value> {
+    let page = st.registry.search_model_versions(query).await?;
     let mut body = json!({});
     if !page.items.is_empty() {
         body["model_versions"] = json!(page.items);
@@ -353,7 +359,7 @@ pub(crate) async fn search_model_versions(
     if let Some(token) = page.next_page_token {
         body["next_page_token"] = json!(token);
     }
-    json_ok(&body)
+    Ok(body)
 }
 
 async fn get_download_uri(State(st): State<AppState>, p: Params) -> ApiResult<Response> {

@@ -24,9 +24,18 @@ pub(super) async fn create_experiment(State(s): State<AppState>, p: Params) -> H
     json_ok(&json!({ "experiment_id": id }))
 }
 
+/// The typed core of `experiments/get`, GraphQL's `mlflowGetExperiment` and a run's
+/// `experiment` extension (MLflow's `get_experiment_impl`).
+pub(crate) async fn get_experiment_core(
+    s: &AppState,
+    id: &str,
+) -> Result<rsflow_core::wire::Experiment> {
+    s.tracking.get_experiment(id).await
+}
+
 pub(crate) async fn get_experiment(State(s): State<AppState>, p: Params) -> Handler {
     let id = p.req_str("experiment_id")?;
-    let exp = s.tracking.get_experiment(&id).await?;
+    let exp = get_experiment_core(&s, &id).await?;
     json_ok(&json!({ "experiment": exp }))
 }
 
@@ -132,24 +141,30 @@ pub(super) async fn search_datasets_route(
     search_datasets(State(s), p).await
 }
 
-/// What `experiments/search-datasets` and the `mlflowSearchDatasets` mutation answer.
-pub(crate) async fn search_datasets(State(s): State<AppState>, p: Params) -> Handler {
+async fn search_datasets(State(s): State<AppState>, p: Params) -> Handler {
     let ids = leading_strings(p.get("experiment_ids"));
+    json_ok(&Value::Object(search_datasets_core(&s, &ids).await?))
+}
+
+/// What `experiments/search-datasets` and the `mlflowSearchDatasets` mutation answer (MLflow's
+/// `search_datasets_impl`).
+pub(crate) async fn search_datasets_core(
+    s: &AppState,
+    ids: &[String],
+) -> Result<Map<String, Value>> {
     if ids.is_empty() {
         return Err(MlflowError::invalid_param(
             "SearchDatasets request must specify at least one experiment_id.",
-        )
-        .into());
+        ));
     }
     if ids.len() > MAX_EXPERIMENTS_PER_DATASET_SEARCH {
         return Err(MlflowError::invalid_param(format!(
             "SearchDatasets request cannot specify more than \
              {MAX_EXPERIMENTS_PER_DATASET_SEARCH} experiment_ids. Received {} experiment_ids.",
             ids.len()
-        ))
-        .into());
+        )));
     }
-    let summaries = s.tracking.search_dataset_summaries(&ids).await?;
+    let summaries = s.tracking.search_dataset_summaries(ids).await?;
     let mut body = Map::new();
     if !summaries.is_empty() {
         body.insert(
@@ -157,7 +172,7 @@ pub(crate) async fn search_datasets(State(s): State<AppState>, p: Params) -> Han
             serde_json::to_value(&summaries).unwrap_or_default(),
         );
     }
-    json_ok(&body)
+    Ok(body)
 }
 
 /// A repeated string field as MLflow's lenient proto parsing leaves it: the strings before the

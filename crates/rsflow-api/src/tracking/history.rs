@@ -75,11 +75,18 @@ pub(crate) async fn get_history_bulk_interval(State(s): State<AppState>, p: Para
         end_step,
         max_results,
     };
-    let metrics = s.tracking.get_metric_history_bulk_interval(&query).await?;
+    json_ok(&bulk_interval_core(&s, &query).await?)
+}
+
+/// The typed core of `metrics/get-history-bulk-interval` and GraphQL's
+/// `mlflowGetMetricHistoryBulkInterval` (MLflow's `get_metric_history_bulk_interval_impl`):
+/// `{}` without metrics, else `{"metrics": [...]}`.
+pub(crate) async fn bulk_interval_core(s: &AppState, query: &BulkIntervalQuery) -> Result<Value> {
+    let metrics = s.tracking.get_metric_history_bulk_interval(query).await?;
     if metrics.is_empty() {
-        return empty();
+        return Ok(json!({}));
     }
-    json_ok(&json!({ "metrics": metrics }))
+    Ok(json!({ "metrics": metrics }))
 }
 
 /// Ajax-only `metrics/get-history-bulk` (repeated `run_id`), per run ordered by

@@ -33,9 +33,9 @@ use logging::*;
 use runs::*;
 
 // The handlers that `/graphql` resolves its fields with.
-pub(crate) use experiments::{get_experiment, search_datasets};
-pub(crate) use history::get_history_bulk_interval;
-pub(crate) use runs::{get_run, search_runs};
+pub(crate) use experiments::{get_experiment_core, search_datasets_core};
+pub(crate) use history::bulk_interval_core;
+pub(crate) use runs::{get_run_core, search_runs_core};
 
 type Handler = ApiResult<Response>;
 
@@ -43,7 +43,7 @@ type Handler = ApiResult<Response>;
 const MAX_RUNS_PER_SEARCH: i64 = 50_000;
 const MAX_EXPERIMENTS_PER_SEARCH: i64 = 50_000;
 const MAX_RUNS_BULK_INTERVAL: usize = 100;
-const MAX_RESULTS_BULK_INTERVAL: i64 = 2_500;
+pub(crate) const MAX_RESULTS_BULK_INTERVAL: i64 = 2_500;
 const MAX_RUNS_HISTORY_BULK: usize = 100;
 const MAX_RESULTS_HISTORY_BULK: i64 = 25_000;
 

@@ -33,9 +33,15 @@ pub(super) fn with_outputs(mut run: Run) -> Run {
     run
 }
 
+/// The typed core of `runs/get` and GraphQL's `mlflowGetRun` (MLflow's `get_run_impl`): the
+/// id is not checked here, the store reports what it cannot find.
+pub(crate) async fn get_run_core(s: &AppState, run_id: &str) -> Result<Run> {
+    Ok(with_outputs(s.tracking.get_run(run_id).await?))
+}
+
 pub(crate) async fn get_run(State(s): State<AppState>, p: Params) -> Handler {
-    let run = s.tracking.get_run(&run_id(&p)?).await?;
-    json_ok(&json!({ "run": with_outputs(run) }))
+    let run = get_run_core(&s, &run_id(&p)?).await?;
+    json_ok(&json!({ "run": run }))
 }
 
 pub(super) async fn update_run(State(s): State<AppState>, p: Params) -> Handler {
@@ -86,11 +92,17 @@ pub(crate) async fn search_runs(State(s): State<AppState>, p: Params) -> Handler
         order_by: p.str_list("order_by")?,
         page_token: p.opt_str("page_token")?.filter(|t| !t.is_empty()),
     };
+    json_ok(&search_runs_core(&s, &query).await?)
+}
+
+/// The typed core of `runs/search` and GraphQL's `mlflowSearchRuns` (MLflow's
+/// `search_runs_impl`): the store checks `max_results` and the filter.
+pub(crate) async fn search_runs_core(s: &AppState, query: &SearchRuns) -> Result<SearchRunsBody> {
     if query.experiment_ids.is_empty() {
-        return empty();
+        return Ok(SearchRunsBody::default());
     }
-    let page = s.tracking.search_runs(&query).await?;
-    json_ok(&SearchRunsBody {
+    let page = s.tracking.search_runs(query).await?;
+    Ok(SearchRunsBody {
         next_page_token: page.next_page_token,
         runs: page.items.into_iter().map(with_outputs).collect(),
     })
@@ -99,8 +111,8 @@ pub(crate) async fn search_runs(State(s): State<AppState>, p: Params) -> Handler
 /// The search answer, serialised without a `serde_json::Value` in between (building one was a
 /// fifth of a search's server CPU). Fields in byte order, like the run types: the same bytes as the
 /// sorted map the other handlers build.
-#[derive(serde::Serialize)]
-struct SearchRunsBody {
+#[derive(serde::Serialize, Default)]
+pub(crate) struct SearchRunsBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     next_page_token: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]

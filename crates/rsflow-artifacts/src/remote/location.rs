@@ -21,8 +21,9 @@ pub enum S3Flavour {
 }
 
 /// A parsed remote location. `prefix` is the path inside the bucket/container/server.
+/// (Named apart from `rsflow_core::model_source::Location`, the containment form of any URI.)
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
+pub enum RemoteLocation {
     S3 {
         flavour: S3Flavour,
         bucket: String,
@@ -51,6 +52,9 @@ pub enum Location {
     },
 }
 
+/// The former name, kept crate-private for the modules that still spell it.
+pub(crate) type Location = RemoteLocation;
+
 /// Why a remote URI was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LocationError {
@@ -74,8 +78,8 @@ const AZURE_SUFFIXES: &[&str] = &[
     "blob.core.usgovcloudapi.net",
 ];
 
-impl Location {
-    pub fn parse(uri: &str) -> Result<Location, LocationError> {
+impl RemoteLocation {
+    pub fn parse(uri: &str) -> Result<RemoteLocation, LocationError> {
         let uri = uri.trim();
         let (scheme, rest) = uri
             .split_once("://")
@@ -98,7 +102,7 @@ impl Location {
                 .map_err(|e| invalid(&format!("bad path: {e}")))
         };
         match scheme.as_str() {
-            "s3" => Ok(Location::S3 {
+            "s3" => Ok(RemoteLocation::S3 {
                 flavour: S3Flavour::Aws,
                 bucket: authority.to_owned(),
                 host: None,
@@ -109,7 +113,7 @@ impl Location {
                     .split_once('@')
                     .filter(|(b, h)| !b.is_empty() && !h.is_empty())
                     .ok_or_else(|| invalid("expected <bucket>@<endpoint-host>"))?;
-                Ok(Location::S3 {
+                Ok(RemoteLocation::S3 {
                     flavour: if scheme == "b2" {
                         S3Flavour::B2
                     } else {
@@ -129,14 +133,14 @@ impl Location {
                 if account.is_empty() || !AZURE_SUFFIXES.contains(&suffix) {
                     return Err(LocationError::Wasbs);
                 }
-                Ok(Location::Azure {
+                Ok(RemoteLocation::Azure {
                     container: container.to_owned(),
                     account: account.to_owned(),
                     suffix: suffix.to_owned(),
                     prefix: prefix()?,
                 })
             }
-            "gs" => Ok(Location::Gcs {
+            "gs" => Ok(RemoteLocation::Gcs {
                 bucket: authority.to_owned(),
                 prefix: prefix()?,
             }),
@@ -167,7 +171,7 @@ impl Location {
                 }
                 // Checked like every other path, but kept absolute: it is a server directory.
                 let dir = format!("/{}", prefix()?);
-                Ok(Location::Sftp {
+                Ok(RemoteLocation::Sftp {
                     user: user.filter(|u| !u.is_empty()),
                     password,
                     host: host.trim_matches(['[', ']']).to_owned(),
@@ -184,22 +188,22 @@ impl Location {
     pub fn prefix(&self) -> &ArtifactPath {
         static ROOT: std::sync::OnceLock<ArtifactPath> = std::sync::OnceLock::new();
         match self {
-            Location::S3 { prefix, .. }
-            | Location::Azure { prefix, .. }
-            | Location::Gcs { prefix, .. } => prefix,
-            Location::Sftp { .. } => ROOT.get_or_init(ArtifactPath::root),
+            RemoteLocation::S3 { prefix, .. }
+            | RemoteLocation::Azure { prefix, .. }
+            | RemoteLocation::Gcs { prefix, .. } => prefix,
+            RemoteLocation::Sftp { .. } => ROOT.get_or_init(ArtifactPath::root),
         }
     }
 
     /// The same bucket, container or server with an empty prefix (SFTP keeps its directory:
     /// an SFTP store is rooted where the URI points).
-    pub fn without_prefix(&self) -> Location {
+    pub fn without_prefix(&self) -> RemoteLocation {
         let mut out = self.clone();
         match &mut out {
-            Location::S3 { prefix, .. }
-            | Location::Azure { prefix, .. }
-            | Location::Gcs { prefix, .. } => *prefix = ArtifactPath::root(),
-            Location::Sftp { .. } => {}
+            RemoteLocation::S3 { prefix, .. }
+            | RemoteLocation::Azure { prefix, .. }
+            | RemoteLocation::Gcs { prefix, .. } => *prefix = ArtifactPath::root(),
+            RemoteLocation::Sftp { .. } => {}
         }
         out
     }
@@ -207,20 +211,20 @@ impl Location {
     /// Identifies the store a direct-mode root lives in (for sharing one store between runs).
     pub fn store_key(&self) -> String {
         match self {
-            Location::S3 {
+            RemoteLocation::S3 {
                 flavour,
                 bucket,
                 host,
                 ..
             } => format!("{flavour:?}:{bucket}@{}", host.as_deref().unwrap_or("")),
-            Location::Azure {
+            RemoteLocation::Azure {
                 container,
                 account,
                 suffix,
                 ..
             } => format!("wasbs:{container}@{account}.{suffix}"),
-            Location::Gcs { bucket, .. } => format!("gs:{bucket}"),
-            Location::Sftp {
+            RemoteLocation::Gcs { bucket, .. } => format!("gs:{bucket}"),
+            RemoteLocation::Sftp {
                 user,
                 password,
                 host,
@@ -236,7 +240,7 @@ impl Location {
     }
 }
 
-impl fmt::Display for Location {
+impl fmt::Display for RemoteLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let join = |f: &mut fmt::Formatter<'_>, base: String, prefix: &ArtifactPath| {
             if prefix.is_root() {
@@ -246,7 +250,7 @@ impl fmt::Display for Location {
             }
         };
         match self {
-            Location::S3 {
+            RemoteLocation::S3 {
                 flavour,
                 bucket,
                 host,
@@ -259,14 +263,14 @@ impl fmt::Display for Location {
                 };
                 join(f, base, prefix)
             }
-            Location::Azure {
+            RemoteLocation::Azure {
                 container,
                 account,
                 suffix,
                 prefix,
             } => join(f, format!("wasbs://{container}@{account}.{suffix}"), prefix),
-            Location::Gcs { bucket, prefix } => join(f, format!("gs://{bucket}"), prefix),
-            Location::Sftp {
+            RemoteLocation::Gcs { bucket, prefix } => join(f, format!("gs://{bucket}"), prefix),
+            RemoteLocation::Sftp {
                 user,
                 host,
                 port,
@@ -308,8 +312,8 @@ mod tests {
     #[test]
     fn s3_family() {
         assert_eq!(
-            Location::parse("s3://bkt/a/b/").unwrap(),
-            Location::S3 {
+            RemoteLocation::parse("s3://bkt/a/b/").unwrap(),
+            RemoteLocation::S3 {
                 flavour: S3Flavour::Aws,
                 bucket: "bkt".into(),
                 host: None,
@@ -317,12 +321,12 @@ mod tests {
             }
         );
         assert_eq!(
-            Location::parse("s3://bkt").unwrap().prefix(),
+            RemoteLocation::parse("s3://bkt").unwrap().prefix(),
             &ArtifactPath::root()
         );
         assert_eq!(
-            Location::parse("b2://bk@s3.us-west-004.backblazeb2.com/x").unwrap(),
-            Location::S3 {
+            RemoteLocation::parse("b2://bk@s3.us-west-004.backblazeb2.com/x").unwrap(),
+            RemoteLocation::S3 {
                 flavour: S3Flavour::B2,
                 bucket: "bk".into(),
                 host: Some("s3.us-west-004.backblazeb2.com".into()),
@@ -330,23 +334,23 @@ mod tests {
             }
         );
         assert!(matches!(
-            Location::parse("r2://bk@acct.r2.cloudflarestorage.com/y").unwrap(),
-            Location::S3 {
+            RemoteLocation::parse("r2://bk@acct.r2.cloudflarestorage.com/y").unwrap(),
+            RemoteLocation::S3 {
                 flavour: S3Flavour::R2,
                 ..
             }
         ));
-        assert!(Location::parse("b2://no-host/x").is_err());
-        assert!(Location::parse("s3:///x").is_err());
-        assert!(Location::parse("s3://b/../etc").is_err());
-        assert!(Location::parse("s3://b/x?versionId=1").is_err());
+        assert!(RemoteLocation::parse("b2://no-host/x").is_err());
+        assert!(RemoteLocation::parse("s3:///x").is_err());
+        assert!(RemoteLocation::parse("s3://b/../etc").is_err());
+        assert!(RemoteLocation::parse("s3://b/x?versionId=1").is_err());
     }
 
     #[test]
     fn azure() {
         assert_eq!(
-            Location::parse("wasbs://cont@acct.blob.core.windows.net/p/q").unwrap(),
-            Location::Azure {
+            RemoteLocation::parse("wasbs://cont@acct.blob.core.windows.net/p/q").unwrap(),
+            RemoteLocation::Azure {
                 container: "cont".into(),
                 account: "acct".into(),
                 suffix: "blob.core.windows.net".into(),
@@ -354,11 +358,11 @@ mod tests {
             }
         );
         assert_eq!(
-            Location::parse("wasbs://cont@acct.example.com/p"),
+            RemoteLocation::parse("wasbs://cont@acct.example.com/p"),
             Err(LocationError::Wasbs)
         );
         assert_eq!(
-            Location::parse("wasbs://acct.blob.core.windows.net/p"),
+            RemoteLocation::parse("wasbs://acct.blob.core.windows.net/p"),
             Err(LocationError::Wasbs)
         );
     }
@@ -366,8 +370,8 @@ mod tests {
     #[test]
     fn sftp() {
         assert_eq!(
-            Location::parse("sftp://me:p%40ss@host:2222/srv/art").unwrap(),
-            Location::Sftp {
+            RemoteLocation::parse("sftp://me:p%40ss@host:2222/srv/art").unwrap(),
+            RemoteLocation::Sftp {
                 user: Some("me".into()),
                 password: Some("p@ss".into()),
                 host: "host".into(),
@@ -376,8 +380,8 @@ mod tests {
             }
         );
         assert_eq!(
-            Location::parse("sftp://host").unwrap(),
-            Location::Sftp {
+            RemoteLocation::parse("sftp://host").unwrap(),
+            RemoteLocation::Sftp {
                 user: None,
                 password: None,
                 host: "host".into(),
@@ -385,27 +389,32 @@ mod tests {
                 dir: "/".into(),
             }
         );
-        assert!(Location::parse("sftp://u@host:notaport/x").is_err());
+        assert!(RemoteLocation::parse("sftp://u@host:notaport/x").is_err());
         assert_eq!(
-            Location::parse("sftp://me:secret@h/x").unwrap().to_string(),
+            RemoteLocation::parse("sftp://me:secret@h/x")
+                .unwrap()
+                .to_string(),
             "sftp://me@h/x"
         );
     }
 
     #[test]
     fn display_and_keys() {
-        let loc = Location::parse("s3://bkt/a/b").unwrap();
+        let loc = RemoteLocation::parse("s3://bkt/a/b").unwrap();
         assert_eq!(loc.to_string(), "s3://bkt/a/b");
         assert_eq!(loc.without_prefix().to_string(), "s3://bkt");
         assert_eq!(
             loc.store_key(),
-            Location::parse("s3://bkt/other").unwrap().store_key()
+            RemoteLocation::parse("s3://bkt/other").unwrap().store_key()
         );
         assert_ne!(
             loc.store_key(),
-            Location::parse("s3://bkt2/a/b").unwrap().store_key()
+            RemoteLocation::parse("s3://bkt2/a/b").unwrap().store_key()
         );
-        assert_eq!(Location::parse("gs://g/x").unwrap().to_string(), "gs://g/x");
+        assert_eq!(
+            RemoteLocation::parse("gs://g/x").unwrap().to_string(),
+            "gs://g/x"
+        );
     }
 
     #[test]

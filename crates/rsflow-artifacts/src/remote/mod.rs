@@ -37,7 +37,8 @@ use crate::store::{
 pub use build::{S3Settings, StorageTimeouts, open_remote, open_remote_with_env};
 pub(crate) use errors::remote_error;
 pub use gcs_upload::RESUMABLE_CHUNK as GCS_RESUMABLE_CHUNK;
-pub use location::{Location, LocationError, S3Flavour, redact_uri};
+pub(crate) use location::Location;
+pub use location::{LocationError, RemoteLocation, S3Flavour, redact_uri};
 pub use s3_mpu::S3Multipart;
 
 /// Uploads are sent to the store in parts of this size (S3's minimum part); at most

@@ -4,8 +4,6 @@
 //! SQLite is compared with the normalised sqlite_master of `common::schema_model`, PostgreSQL
 //! with `pg_dump --schema-only` of both databases.
 
-mod common;
-
 use std::path::Path;
 
 use rsflow_store::sql::ALEMBIC_HEAD_3_18;
@@ -13,7 +11,7 @@ use rsflow_store::sql::migrate;
 use rsflow_store::{ALEMBIC_HEAD, SqlStore, TrackingStore};
 use sqlx::postgres::PgPool;
 
-use common::{
+use crate::common::{
     PgDbs, assert_same_pg, mlflow_db_upgrade, reference_venv, reference_venv_318, schema_model,
 };
 
@@ -116,7 +114,7 @@ async fn sqlite_older_and_unknown_revisions_are_reported() {
     let db = dir.path().join("old.db");
     let url = sqlite_url(&db);
     rsflow_creates(&url, ALEMBIC_HEAD).await;
-    let pool = common::raw(&db).await;
+    let pool = crate::common::raw(&db).await;
     for (rev, words) in [
         ("75868b020152", "older MLflow revision"),
         ("deadbeef0000", "not a revision of MLflow"),

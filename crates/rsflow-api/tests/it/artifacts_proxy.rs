@@ -1,10 +1,8 @@
 //! The proxy routes (`mlflow-artifacts/*`) against a real `LocalStore`, compared with what
 //! `mlflow server` 3.17.2 answers.
 
-mod common;
-
+use crate::common::{ART, Options, app};
 use axum::http::{Method, StatusCode};
-use common::{ART, Options, app};
 use serde_json::json;
 
 #[tokio::test]

@@ -1,11 +1,9 @@
 //! Run-based artifact routes (`mlflow/artifacts/list`, `/get-artifact`, `upload-artifact`) on a
 //! real SQLite tracking store and a real `LocalStore`, proxied and direct.
 
-mod common;
-
+use crate::common::{ART, Options, app};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use common::{ART, Options, app};
 use serde_json::json;
 
 #[tokio::test]

@@ -2,11 +2,9 @@
 //! shapes as the reference emits them, model artifacts through the proxy destination, and the
 //! model-version `source` admission of security.md §1a.
 
-mod common;
-
+use crate::common::{ART, Options, Reply, TestApp, app};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use common::{ART, Options, Reply, TestApp, app};
 use rsflow_store::{CreateModelVersion, ModelRegistryStore};
 use serde_json::{Value, json};
 

@@ -5,8 +5,6 @@
 //! Without the variable the PostgreSQL tests print why they skipped and return; without the
 //! reference venv the comparisons with MLflow do.
 
-mod common;
-
 use std::path::Path;
 
 use rsflow_core::ErrorCode;
@@ -14,7 +12,7 @@ use rsflow_store::auth::{RolePermissionRow, RoleRow};
 use rsflow_store::{AUTH_ALEMBIC_HEAD, AuthStore, SqlAuthStore};
 use sqlx::postgres::PgPool;
 
-use common::{PgDbs, assert_same_pg, reference_venv, schema_model};
+use crate::common::{PgDbs, assert_same_pg, reference_venv, schema_model};
 
 /// Every method of [`AuthStore`], with the rows MLflow's own store would leave.
 async fn exercise(store: &SqlAuthStore, what: &str) {

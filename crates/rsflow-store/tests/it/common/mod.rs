@@ -1,4 +1,4 @@
-//! Helpers shared by the SQLite test binaries: fresh stores, raw connections, the reference
+//! Helpers shared by the store's integration tests: fresh stores, raw connections, the reference
 //! MLflow venv and its client script.
 
 #![allow(dead_code)]

@@ -1,9 +1,7 @@
 //! The web UI routes (`/`, `/static-files/*`) over a small build directory on disk.
 
-mod common;
-
+use crate::common::{Options, TestApp, app};
 use axum::http::StatusCode;
-use common::{Options, TestApp, app};
 
 const INDEX: &str = "<!doctype html><title>MLflow</title>";
 const BUNDLE: &str = "console.log(1)";

@@ -3,7 +3,7 @@
 //! `RSFLOW_FUZZ_SEED`). A panic or a broken property fails with the offending input; an input
 //! that takes more than 5 s is a failure too (pathological parsing).
 
-#[path = "../../../fuzz/src/lib.rs"]
+#[path = "../../../../fuzz/src/lib.rs"]
 mod targets;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -1,14 +1,11 @@
 //! Concurrent writers on SQLite: one store with many tasks, and two stores on one file.
 
-mod common;
-mod suite;
-
 use std::sync::Arc;
 
 use rsflow_store::{CreateRun, SqlStore, TrackingStore};
 
-use common::{db_path, fresh};
-use suite::{kv, metric};
+use crate::common::{db_path, fresh};
+use crate::suite::{kv, metric};
 
 /// 16 writers on one run plus 16 concurrent run creations: every write lands once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

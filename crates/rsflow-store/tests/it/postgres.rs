@@ -2,10 +2,6 @@
 //! create databases (e.g. `postgresql://postgres@127.0.0.1:15232/postgres`); each test gets a
 //! fresh database. Without the variable every test prints why it skipped and returns.
 
-mod common;
-#[macro_use]
-mod suite;
-
 use rsflow_store::SqlStore;
 use sqlx::postgres::PgPool;
 
@@ -57,7 +53,7 @@ async fn fresh_pg() -> Option<(FreshDb, SqlStore)> {
     Some((FreshDb { admin_url, name }, store))
 }
 
-all_suite_tests!(crate::fresh_pg);
+all_suite_tests!(crate::postgres::fresh_pg);
 
 /// A PostgreSQL database that `mlflow db upgrade` created opens in place (same revision).
 #[tokio::test]
@@ -66,7 +62,7 @@ async fn opens_database_created_by_mlflow() {
         eprintln!("skipping: RSFLOW_TEST_PG_URL is not set");
         return;
     };
-    let Some(venv) = common::reference_venv() else {
+    let Some(venv) = crate::common::reference_venv() else {
         return;
     };
     let name = format!("rsflow_{}", uuid::Uuid::new_v4().simple());
@@ -132,7 +128,7 @@ async fn search_indexes_keep_results() {
             ("rsflow_runs_experiment_start_time".to_string(), true),
         ]
     );
-    suite::search::run_ordering_and_paging(&store).await;
+    crate::suite::search::run_ordering_and_paging(&store).await;
     store.close().await;
 }
 

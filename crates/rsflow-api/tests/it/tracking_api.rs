@@ -1,10 +1,8 @@
 //! Tracking routes (experiments, runs, metrics, params, tags, search) over a real SQLite store,
 //! in process: the answers and MLflow's error codes, without a Python client or a server.
 
-mod common;
-
+use crate::common::{Options, Reply, TestApp, app};
 use axum::http::StatusCode;
-use common::{Options, Reply, TestApp, app};
 use serde_json::{Value, json};
 
 const API: &str = "/api/2.0/mlflow";

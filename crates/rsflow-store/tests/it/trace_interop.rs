@@ -2,8 +2,6 @@
 //! reference's `SqlAlchemyStore` reads back the same (trace infos, assessments, spans, search),
 //! and what MLflow's own tracing writes, rsflow reads back as MLflow does.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -17,7 +15,7 @@ use rsflow_core::trace::{
 use rsflow_store::{CreateRun, SearchTraces, SqlStore, TraceStore, TrackingStore};
 use serde_json::{Value, json};
 
-use common::{db_path, fresh, reference_venv};
+use crate::common::{db_path, fresh, reference_venv};
 
 fn script() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mlflow_traces.py")

@@ -1,17 +1,14 @@
 //! Against the reference itself: the schema `mlflow db upgrade` creates, a database MLflow's
 //! store wrote, and the same reads answered by MLflow's store and ours on one file.
 
-mod common;
-mod suite;
-
 use rsflow_core::wire::{RunStatus, ViewType};
 use rsflow_store::{ALEMBIC_HEAD, CreateRun, SqlStore, TrackingStore};
 
-use common::{
+use crate::common::{
     db_path, fresh, raw, reference_venv, run_reference_client, run_reference_client_stdin,
     schema_model,
 };
-use suite::{kv, metric};
+use crate::suite::{kv, metric};
 
 /// Same tables, columns (in order), constraints, indexes and triggers as a database that
 /// the reference `mlflow db upgrade` creates.

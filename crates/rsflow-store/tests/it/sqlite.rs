@@ -1,17 +1,13 @@
 //! The behaviour suite on SQLite files (a fresh database per test), plus SQLite-specific checks:
 //! the embedded schema, revision checks, reopening, URI forms.
 
-mod common;
-#[macro_use]
-mod suite;
-
-use common::fresh;
+use crate::common::fresh;
 
 async fn fresh_file() -> Option<(tempfile::TempDir, rsflow_store::SqlStore)> {
     Some(fresh().await)
 }
 
-all_suite_tests!(crate::fresh_file);
+all_suite_tests!(crate::sqlite::fresh_file);
 
 mod checks {
     use rsflow_store::{ALEMBIC_HEAD, CreateRun, SqlStore, TrackingStore};

@@ -1,12 +1,11 @@
 //! A 256 MiB artifact goes through PUT and GET as a stream: generated on the fly, hashed on the
-//! fly, never held whole. Alone in its own test binary so the process's peak RSS means
-//! something: if any layer buffered the body, it would pass 256 MiB.
+//! fly, never held whole. The body runs alone in a child process of the test binary (the other
+//! tests share the binary) so the process's peak RSS means something: if any layer buffered the
+//! body, it would pass 256 MiB.
 
-mod common;
-
+use crate::common::{ART, Options, app};
 use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode};
-use common::{ART, Options, app};
 use futures_util::{StreamExt, stream};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
@@ -30,8 +29,36 @@ fn peak_rss_kib() -> u64 {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_256_mib_artifact_streams_both_ways() {
+const NAME: &str = "artifacts_streaming::a_256_mib_artifact_streams_both_ways";
+const ALONE: &str = "RSFLOW_TEST_STREAMING_ALONE";
+
+#[test]
+fn a_256_mib_artifact_streams_both_ways() {
+    if std::env::var_os(ALONE).is_some() {
+        return tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(streams_both_ways());
+    }
+    // Peak RSS is per process: run this test alone in a fresh copy of the binary.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env(ALONE, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprint!("{stderr}");
+    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("test result: ok. 1 passed"),
+        "the child ran no test:\n{stdout}"
+    );
+}
+
+async fn streams_both_ways() {
     let t = app(Options::default()).await;
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let block: Bytes = (0..CHUNK)

@@ -6,9 +6,14 @@
 //! up: a failure to reach it fails the test with the reason. When the variable is absent (a
 //! plain `cargo test` without the servers), the backend's tests print why and pass without
 //! checking anything; the project's test command (`scripts/test.sh`) always sets them.
+//!
+//! The crate's other integration tests share this binary (one link instead of one per file):
+//! `local_safety::` and `local_store::` (the former `tests/local_*.rs`).
 
 mod cases;
 mod gcs_resume;
+mod local_safety;
+mod local_store;
 mod mpu;
 mod timeouts;
 

@@ -3,10 +3,6 @@
 //! `mysql://rsflow:rsflow-secret@127.0.0.1:13306/rsflow`); each test gets a fresh database.
 //! Without the variable every test prints why it skipped and returns.
 
-mod common;
-#[macro_use]
-mod suite;
-
 use rsflow_store::SqlStore;
 use sqlx::mysql::MySqlPool;
 
@@ -72,7 +68,7 @@ async fn fresh_mysql() -> Option<(FreshDb, SqlStore)> {
 // and scans InnoDB tables in primary-key order: their MySQL versions are in `collation` below
 // (the expectations checked against `mlflow server` on MariaDB in compat/test_mysql_backend.py).
 suite_tests!(
-    crate::fresh_mysql;
+    crate::mysql::fresh_mysql;
     experiments: [
         default_experiment,
         duplicate_names,
@@ -116,7 +112,7 @@ mod collation {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn create_and_get() {
-        let Some((_guard, store)) = crate::fresh_mysql().await else {
+        let Some((_guard, store)) = crate::mysql::fresh_mysql().await else {
             return;
         };
         crate::suite::experiments::create_and_get_under(&store, CaseInsensitive).await;
@@ -124,7 +120,7 @@ mod collation {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn experiment_search() {
-        let Some((_guard, store)) = crate::fresh_mysql().await else {
+        let Some((_guard, store)) = crate::mysql::fresh_mysql().await else {
             return;
         };
         crate::suite::search::experiment_search_under(&store, CaseInsensitive).await;
@@ -132,7 +128,7 @@ mod collation {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn run_ordering_and_paging() {
-        let Some((_guard, store)) = crate::fresh_mysql().await else {
+        let Some((_guard, store)) = crate::mysql::fresh_mysql().await else {
             return;
         };
         crate::suite::search::run_ordering_and_paging_under(&store, CaseInsensitive).await;
@@ -140,7 +136,7 @@ mod collation {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn logged_model_metrics_in_scan_order() {
-        let Some((_guard, store)) = crate::fresh_mysql().await else {
+        let Some((_guard, store)) = crate::mysql::fresh_mysql().await else {
             return;
         };
         crate::suite::logging::logged_model_metrics_in_scan_order(&store, CaseInsensitive).await;
@@ -155,7 +151,7 @@ async fn opens_database_created_by_mlflow() {
         eprintln!("skipping: RSFLOW_TEST_MYSQL_URL is not set");
         return;
     };
-    let Some(venv) = common::reference_venv() else {
+    let Some(venv) = crate::common::reference_venv() else {
         return;
     };
     let name = create_db(&admin_url).await;
