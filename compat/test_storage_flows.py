@@ -65,8 +65,17 @@ def _s3_env(endpoint_var: str) -> dict[str, str]:
     }
 
 
-def _s3_keys(endpoint_var: str) -> Callable[[str], set[str]]:
-    def keys(prefix: str) -> set[str]:
+# rsflow's digest sidecars (`.rsflow-sha256.<name>`, see test_integrity_storage.py) are not
+# part of MLflow's layout; the layout checks leave them out unless asked.
+SIDECAR_PREFIX = ".rsflow-sha256."
+
+
+def _layout(keys: set[str], sidecars: bool) -> set[str]:
+    return keys if sidecars else {k for k in keys if not k.rsplit("/", 1)[-1].startswith(SIDECAR_PREFIX)}
+
+
+def _s3_keys(endpoint_var: str) -> Callable[..., set[str]]:
+    def keys(prefix: str, sidecars: bool = False) -> set[str]:
         import boto3
 
         env = _s3_env(endpoint_var)
@@ -80,28 +89,28 @@ def _s3_keys(endpoint_var: str) -> Callable[[str], set[str]]:
             Bucket=os.environ["RSFLOW_TEST_S3_BUCKET"], Prefix=prefix + "/"
         ):
             out |= {o["Key"][len(prefix) + 1 :] for o in page.get("Contents", [])}
-        return out
+        return _layout(out, sidecars)
 
     return keys
 
 
-def _azure_keys(prefix: str) -> set[str]:
+def _azure_keys(prefix: str, sidecars: bool = False) -> set[str]:
     from azure.storage.blob import BlobServiceClient
 
     svc = BlobServiceClient.from_connection_string(os.environ["RSFLOW_TEST_AZURE_CONNECTION_STRING"])
     container = os.environ["RSFLOW_TEST_AZURE_URI"].split("://", 1)[1].split("@", 1)[0]
     blobs = svc.get_container_client(container).list_blobs(name_starts_with=prefix + "/")
-    return {b.name[len(prefix) + 1 :] for b in blobs}
+    return _layout({b.name[len(prefix) + 1 :] for b in blobs}, sidecars)
 
 
-def _gcs_keys(prefix: str) -> set[str]:
+def _gcs_keys(prefix: str, sidecars: bool = False) -> set[str]:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
     with _environ({"STORAGE_EMULATOR_HOST": "http://" + os.environ["RSFLOW_TEST_GCS_EMULATOR"]}):
         client = storage.Client(project="rsflow", credentials=AnonymousCredentials())
         blobs = client.list_blobs(os.environ["RSFLOW_TEST_GCS_BUCKET"], prefix=prefix + "/")
-        return {b.name[len(prefix) + 1 :] for b in blobs}
+        return _layout({b.name[len(prefix) + 1 :] for b in blobs}, sidecars)
 
 
 def _sftp_dir(var: str) -> Path:
@@ -110,10 +119,11 @@ def _sftp_dir(var: str) -> Path:
     return Path("/" + rest.split("/", 1)[1])
 
 
-def _sftp_keys(var: str) -> Callable[[str], set[str]]:
-    def keys(prefix: str) -> set[str]:
+def _sftp_keys(var: str) -> Callable[..., set[str]]:
+    def keys(prefix: str, sidecars: bool = False) -> set[str]:
         root = _sftp_dir(var) / prefix
-        return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+        return _layout({p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()},
+                       sidecars)
 
     return keys
 

@@ -318,6 +318,21 @@ pub trait ArtifactStore: Send + Sync + fmt::Debug + 'static {
     /// with an error that says what is wrong. Run once at startup.
     async fn check(&self) -> Result<(), StoreError>;
 
+    /// The digest sidecar of the file at `path` (see [`crate::digest::Sidecar`]), stale or
+    /// not, on stores that keep digests in sidecars; `rsflow artifacts verify` reads it.
+    async fn sidecar(
+        &self,
+        _path: &ArtifactPath,
+    ) -> Result<Option<crate::digest::Sidecar>, StoreError> {
+        Ok(None)
+    }
+
+    /// The files directly in `dir` that have a digest sidecar (the store's digest index), so
+    /// that `rsflow artifacts verify` can name the ones whose bytes are gone.
+    async fn digest_index(&self, _dir: &ArtifactPath) -> Result<Vec<ArtifactPath>, StoreError> {
+        Ok(Vec::new())
+    }
+
     /// Multipart uploads with presigned part URLs, where the store supports them.
     fn multipart(&self) -> Option<&dyn MultipartStore> {
         None

@@ -28,6 +28,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use opendal::{EntryMode, ErrorKind, Operator};
 
+use crate::digest::Hasher;
 use crate::path::{ALT_TEMP_PREFIX, ArtifactPath, PathError, is_temp_name};
 use crate::store::{
     ArtifactStore, ByteStream, FileInfo, GetObject, GetOptions, MultipartStore, ObjectMeta,
@@ -168,6 +169,124 @@ impl OpendalStore {
         Ok(false)
     }
 
+    /// Stream `body` to `path` as a multipart upload; returns the bytes written and the ETag
+    /// the store gave the completed object, if it said.
+    async fn put_parts(
+        &self,
+        path: &ArtifactPath,
+        mut body: ByteStream,
+    ) -> Result<(u64, Option<String>), StoreError> {
+        let writer = self
+            .op
+            .writer_with(path.as_str())
+            .content_type(CONTENT_TYPE)
+            .chunk(UPLOAD_CHUNK)
+            .concurrent(UPLOAD_CONCURRENCY)
+            .await
+            .map_err(|e| self.err("start writing", path, e))?;
+        let mut guard = WriterGuard {
+            writer: Some(writer),
+        };
+        let mut written = 0u64;
+        // The request's chunks are copied into part-sized buffers that are reused once the
+        // store has sent them: handing the chunks over as they are kept the HTTP server's
+        // receive buffers alive until a whole part had gathered (about twice the part in
+        // memory, and glibc kept the peak), while an upload of any size now allocates about
+        // `UPLOAD_CONCURRENCY + 2` buffers.
+        let mut parts = PartBuffers::new(UPLOAD_CHUNK, UPLOAD_CONCURRENCY + 2);
+        while let Some(chunk) = body.next().await {
+            let mut chunk = chunk.map_err(StoreError::Body)?;
+            written += chunk.len() as u64;
+            while !chunk.is_empty() {
+                let Some(part) = parts.fill(&mut chunk) else {
+                    continue;
+                };
+                if let Some(w) = guard.writer.as_mut() {
+                    w.write(part)
+                        .await
+                        .map_err(|e| self.err("write", path, e))?;
+                }
+            }
+        }
+        if let Some(part) = parts.rest()
+            && let Some(w) = guard.writer.as_mut()
+        {
+            w.write(part)
+                .await
+                .map_err(|e| self.err("write", path, e))?;
+        }
+        let mut etag = None;
+        if let Some(mut w) = guard.writer.take() {
+            match w.close().await {
+                Ok(meta) => etag = meta.etag().map(strong_etag),
+                Err(e) => {
+                    guard.writer = Some(w);
+                    return Err(self.err("write", path, e));
+                }
+            }
+        }
+        Ok((written, etag))
+    }
+
+    /// Keep the digest of the object just written to `path` in its sidecar, bound to the
+    /// object's ETag. The bytes are stored already: a sidecar that cannot be written leaves
+    /// the artifact without a digest, not the upload failed.
+    async fn write_sidecar(
+        &self,
+        path: &ArtifactPath,
+        sha256: String,
+        size: u64,
+        etag: Option<String>,
+    ) {
+        let Some(key) = crate::digest::sidecar_key(path) else {
+            return;
+        };
+        let meta = match self.stat_file(path).await {
+            Ok(Some(meta)) => meta,
+            other => {
+                tracing::warn!(path = %path, result = ?other.map(|_| ()), "artifact digest not kept: the object could not be read back");
+                return;
+            }
+        };
+        // Another upload replaced the object meanwhile: its version is not the one hashed.
+        let Some(version) = meta.etag.filter(|v| etag.as_ref().is_none_or(|e| e == v)) else {
+            tracing::warn!(path = %path, "artifact digest not kept: the object changed while it was stored");
+            return;
+        };
+        if meta.size != size {
+            return;
+        }
+        let text = crate::digest::Sidecar {
+            sha256,
+            size,
+            version,
+        }
+        .render();
+        if let Err(e) = self
+            .op
+            .write_with(&key, text.into_bytes())
+            .content_type("text/plain")
+            .await
+        {
+            tracing::warn!(path = %path, error = %e, "artifact digest not kept: the sidecar could not be written");
+        }
+    }
+
+    /// The sidecar at `path`, `None` when there is none (or it does not parse).
+    async fn read_sidecar(
+        &self,
+        path: &ArtifactPath,
+    ) -> Result<Option<crate::digest::Sidecar>, StoreError> {
+        let Some(key) = crate::digest::sidecar_key(path) else {
+            return Ok(None);
+        };
+        match self.op.read(&key).await {
+            Ok(buf) => Ok(crate::digest::Sidecar::parse(&buf.to_vec())),
+            Err(e) if is_absent(&e) => Ok(None),
+            Err(e) => Err(self.err("read the digest of", path, e)),
+        }
+    }
+
     /// The file at `path`, `Ok(None)` when no object has that exact key.
     async fn stat_file(&self, path: &ArtifactPath) -> Result<Option<ObjectMeta>, StoreError> {
         match self.op.stat(path.as_str()).await {
@@ -199,12 +318,21 @@ fn is_absent(e: &opendal::Error) -> bool {
 }
 
 fn object_meta(meta: &opendal::Metadata) -> ObjectMeta {
+    let sha256 = meta
+        .user_metadata()
+        .and_then(|m| m.get(crate::digest::METADATA_KEY))
+        .filter(|v| crate::digest::is_sha256_hex(v))
+        .map(|v| v.to_string());
     ObjectMeta {
         size: meta.content_length(),
         modified: meta.last_modified().map(SystemTime::from),
         etag: meta.etag().map(strong_etag),
-        sha256: None,
+        sha256,
     }
+}
+
+fn lock(h: &Mutex<Hasher>) -> std::sync::MutexGuard<'_, Hasher> {
+    h.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Entity tags as HTTP wants them: quoted. Stores that return bare tags get them quoted.
@@ -285,53 +413,61 @@ impl ArtifactStore for OpendalStore {
         if path.file_name().is_none() {
             return Err(PathError::NoFileName.into());
         }
-        if let Some(uploads) = &self.resumable {
-            return uploads.put(&self.op, path, body).await;
-        }
-        let writer = self
-            .op
-            .writer_with(path.as_str())
-            .content_type(CONTENT_TYPE)
-            .chunk(UPLOAD_CHUNK)
-            .concurrent(UPLOAD_CONCURRENCY)
-            .await
-            .map_err(|e| self.err("start writing", path, e))?;
-        let mut guard = WriterGuard {
-            writer: Some(writer),
-        };
-        let mut written = 0u64;
-        // The request's chunks are copied into part-sized buffers that are reused once the
-        // store has sent them: handing the chunks over as they are kept the HTTP server's
-        // receive buffers alive until a whole part had gathered (about twice the part in
-        // memory, and glibc kept the peak), while an upload of any size now allocates about
-        // `UPLOAD_CONCURRENCY + 2` buffers.
-        let mut parts = PartBuffers::new(UPLOAD_CHUNK, UPLOAD_CONCURRENCY + 2);
-        while let Some(chunk) = body.next().await {
-            let mut chunk = chunk.map_err(StoreError::Body)?;
-            written += chunk.len() as u64;
-            while !chunk.is_empty() {
-                let Some(part) = parts.fill(&mut chunk) else {
-                    continue;
-                };
-                if let Some(w) = guard.writer.as_mut() {
-                    w.write(part)
-                        .await
-                        .map_err(|e| self.err("write", path, e))?;
+        let digests = crate::digest::enabled();
+        // Up to one part is read first: a body that fits is stored in one request that carries
+        // its SHA-256 as metadata, so the digest appears with the bytes.
+        let mut head: Vec<Bytes> = Vec::new();
+        let mut head_len = 0usize;
+        let mut hasher = Hasher::default();
+        let mut ended = false;
+        while head_len <= UPLOAD_CHUNK {
+            match body.next().await {
+                Some(chunk) => {
+                    let chunk = chunk.map_err(StoreError::Body)?;
+                    if digests {
+                        hasher.update(&chunk);
+                    }
+                    head_len += chunk.len();
+                    head.push(chunk);
+                }
+                None => {
+                    ended = true;
+                    break;
                 }
             }
         }
-        if let Some(part) = parts.rest()
-            && let Some(w) = guard.writer.as_mut()
-        {
-            w.write(part)
-                .await
-                .map_err(|e| self.err("write", path, e))?;
+        if ended {
+            let mut write = self
+                .op
+                .write_with(path.as_str(), opendal::Buffer::from(head))
+                .content_type(CONTENT_TYPE);
+            if digests {
+                write = write
+                    .user_metadata([(crate::digest::METADATA_KEY.to_owned(), hasher.finish_hex())]);
+            }
+            write.await.map_err(|e| self.err("write", path, e))?;
+            return Ok(head_len as u64);
         }
-        if let Some(mut w) = guard.writer.take()
-            && let Err(e) = w.close().await
-        {
-            guard.writer = Some(w);
-            return Err(self.err("write", path, e));
+        // Larger: the parts go out as they fill, hashed on the way; the digest is known once
+        // the last byte is in, and goes to a sidecar bound to the stored object's ETag.
+        let hasher = Arc::new(Mutex::new(hasher));
+        let rest = {
+            let hasher = hasher.clone();
+            body.inspect(move |chunk| {
+                if digests && let Ok(c) = chunk {
+                    lock(&hasher).update(c);
+                }
+            })
+        };
+        let body: ByteStream =
+            Box::pin(futures_util::stream::iter(head.into_iter().map(Ok)).chain(rest));
+        let (written, etag) = match &self.resumable {
+            Some(uploads) => (uploads.put(&self.op, path, body).await?, None),
+            None => self.put_parts(path, body).await?,
+        };
+        if digests {
+            let sha256 = std::mem::take(&mut *lock(&hasher)).finish_hex();
+            self.write_sidecar(path, sha256, written, etag).await;
         }
         Ok(written)
     }
@@ -340,13 +476,22 @@ impl ArtifactStore for OpendalStore {
         if path.is_root() {
             return Err(StoreError::IsDirectory(path.clone()));
         }
-        let Some(meta) = self.stat_file(path).await? else {
+        let Some(mut meta) = self.stat_file(path).await? else {
             return Err(if self.has_children(path).await? {
                 StoreError::IsDirectory(path.clone())
             } else {
                 StoreError::NotFound(path.clone())
             });
         };
+        // Objects rsflow stored in parts have their digest in a sidecar; objects written by
+        // anything else have none (their download is unchanged), and a stale one is ignored.
+        if meta.sha256.is_none()
+            && meta.size > UPLOAD_CHUNK as u64
+            && let Ok(Some(sidecar)) = self.read_sidecar(path).await
+            && sidecar.describes(&meta)
+        {
+            meta.sha256 = Some(sidecar.sha256);
+        }
         let wanted = opts
             .range
             .filter(|_| opts.if_range.as_ref().is_none_or(|c| c.matches(&meta)));
@@ -449,6 +594,12 @@ impl ArtifactStore for OpendalStore {
             Err(_) if self.has_children(path).await.unwrap_or(false) => {}
             Err(e) => return Err(self.err("delete", path, e)),
         }
+        if let Some(key) = crate::digest::sidecar_key(path)
+            && let Err(e) = self.op.delete(&key).await
+            && !is_absent(&e)
+        {
+            return Err(self.err("delete", path, e));
+        }
         match self.op.delete_with(&dir_key(path)).recursive(true).await {
             Ok(()) => Ok(()),
             Err(e) if is_absent(&e) => Ok(()),
@@ -491,6 +642,37 @@ impl ArtifactStore for OpendalStore {
             )));
         }
         Ok(())
+    }
+
+    async fn sidecar(
+        &self,
+        path: &ArtifactPath,
+    ) -> Result<Option<crate::digest::Sidecar>, StoreError> {
+        self.read_sidecar(path).await
+    }
+
+    async fn digest_index(&self, dir: &ArtifactPath) -> Result<Vec<ArtifactPath>, StoreError> {
+        let prefix = dir_key(dir);
+        let mut lister = match self.op.lister(&prefix).await {
+            Ok(l) => l,
+            Err(e) if is_absent(&e) => return Ok(vec![]),
+            Err(e) => return Err(self.err("list", dir, e)),
+        };
+        let own = if dir.is_root() { "" } else { prefix.as_str() };
+        let mut out = Vec::new();
+        while let Some(entry) = lister.next().await {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) if is_absent(&e) => break,
+                Err(e) => return Err(self.err("list", dir, e)),
+            };
+            if let Some(name) = entry.path().trim_start_matches('/').strip_prefix(own)
+                && let Some(file) = crate::digest::file_of_sidecar(dir, name)
+            {
+                out.push(file);
+            }
+        }
+        Ok(out)
     }
 
     fn multipart(&self) -> Option<&dyn MultipartStore> {
