@@ -287,6 +287,26 @@ impl OpendalStore {
         }
     }
 
+    /// Whether an object has exactly the key `path`, from one listing of the keys that start
+    /// with it (no HEAD or DELETE on what may be a directory); `None` when the listing could
+    /// not tell (an error, or too many keys sharing the prefix).
+    async fn key_listed(&self, path: &ArtifactPath) -> Option<bool> {
+        let key = path.as_str();
+        let mut lister = self.op.lister(key).await.ok()?;
+        let mut seen = 0;
+        while let Some(entry) = lister.next().await {
+            let entry = entry.ok()?;
+            if entry.path().trim_start_matches('/') == key && !entry.metadata().is_dir() {
+                return Some(true);
+            }
+            seen += 1;
+            if seen > 100 {
+                return None;
+            }
+        }
+        Some(false)
+    }
+
     /// The file at `path`, `Ok(None)` when no object has that exact key.
     async fn stat_file(&self, path: &ArtifactPath) -> Result<Option<ObjectMeta>, StoreError> {
         match self.op.stat(path.as_str()).await {
@@ -587,18 +607,23 @@ impl ArtifactStore for OpendalStore {
         if path.is_root() {
             return Err(StoreError::RootTarget);
         }
-        match self.op.delete(path.as_str()).await {
-            Ok(()) => {}
-            Err(e) if is_absent(&e) || e.kind() == ErrorKind::IsADirectory => {}
-            // As in `stat_file`: some servers refuse to delete a key that is their directory.
-            Err(_) if self.has_children(path).await.unwrap_or(false) => {}
-            Err(e) => return Err(self.err("delete", path, e)),
-        }
-        if let Some(key) = crate::digest::sidecar_key(path)
-            && let Err(e) = self.op.delete(&key).await
-            && !is_absent(&e)
-        {
-            return Err(self.err("delete", path, e));
+        // A directory (a run's root, for gc) is not also deleted as a key when one listing
+        // shows no object by that name: file-system-backed servers (s3s-fs) answer a DELETE
+        // of their directory with a 500, which the retry layer waited on for every run.
+        if self.key_listed(path).await != Some(false) {
+            match self.op.delete(path.as_str()).await {
+                Ok(()) => {}
+                Err(e) if is_absent(&e) || e.kind() == ErrorKind::IsADirectory => {}
+                // As in `stat_file`: some servers refuse to delete a key that is their directory.
+                Err(_) if self.has_children(path).await.unwrap_or(false) => {}
+                Err(e) => return Err(self.err("delete", path, e)),
+            }
+            if let Some(key) = crate::digest::sidecar_key(path)
+                && let Err(e) = self.op.delete(&key).await
+                && !is_absent(&e)
+            {
+                return Err(self.err("delete", path, e));
+            }
         }
         match self.op.delete_with(&dir_key(path)).recursive(true).await {
             Ok(()) => Ok(()),
