@@ -65,8 +65,10 @@ def _s3_env(endpoint_var: str) -> dict[str, str]:
     }
 
 
-# rsflow's digest sidecars (`.rsflow-sha256.<name>`, see test_integrity_storage.py) are not
-# part of MLflow's layout; the layout checks leave them out unless asked.
+# rsflow's SFTP digest sidecars (`.rsflow-sha256.<name>`, see test_integrity_storage.py) are
+# not part of MLflow's layout; the SFTP layout checks leave them out unless asked. Object
+# stores keep digests in object metadata: their listings are returned whole, so any extra
+# object fails the layout checks.
 SIDECAR_PREFIX = ".rsflow-sha256."
 
 
@@ -89,7 +91,7 @@ def _s3_keys(endpoint_var: str) -> Callable[..., set[str]]:
             Bucket=os.environ["RSFLOW_TEST_S3_BUCKET"], Prefix=prefix + "/"
         ):
             out |= {o["Key"][len(prefix) + 1 :] for o in page.get("Contents", [])}
-        return _layout(out, sidecars)
+        return out
 
     return keys
 
@@ -100,7 +102,7 @@ def _azure_keys(prefix: str, sidecars: bool = False) -> set[str]:
     svc = BlobServiceClient.from_connection_string(os.environ["RSFLOW_TEST_AZURE_CONNECTION_STRING"])
     container = os.environ["RSFLOW_TEST_AZURE_URI"].split("://", 1)[1].split("@", 1)[0]
     blobs = svc.get_container_client(container).list_blobs(name_starts_with=prefix + "/")
-    return _layout({b.name[len(prefix) + 1 :] for b in blobs}, sidecars)
+    return {b.name[len(prefix) + 1 :] for b in blobs}
 
 
 def _gcs_keys(prefix: str, sidecars: bool = False) -> set[str]:
@@ -110,7 +112,7 @@ def _gcs_keys(prefix: str, sidecars: bool = False) -> set[str]:
     with _environ({"STORAGE_EMULATOR_HOST": "http://" + os.environ["RSFLOW_TEST_GCS_EMULATOR"]}):
         client = storage.Client(project="rsflow", credentials=AnonymousCredentials())
         blobs = client.list_blobs(os.environ["RSFLOW_TEST_GCS_BUCKET"], prefix=prefix + "/")
-        return _layout({b.name[len(prefix) + 1 :] for b in blobs}, sidecars)
+        return {b.name[len(prefix) + 1 :] for b in blobs}
 
 
 def _sftp_dir(var: str) -> Path:

@@ -7,17 +7,19 @@
 //! publishes it, so the digest and the bytes appear together and MLflow's visible layout
 //! gains no files. Filesystems without user xattrs simply have no digest.
 //!
-//! On object stores (S3, Azure Blob, GCS) an upload that fits in one request
-//! ([`crate::remote::UPLOAD_CHUNK`]) carries the digest as user metadata
-//! ([`METADATA_KEY`]: `x-amz-meta-sha256`, `x-ms-meta-sha256`, GCS `metadata.sha256`), written
-//! in the same request as the bytes. A larger upload is sent in parts before its digest is
-//! known, and metadata can only be given when the upload starts; its digest goes to a
-//! [`Sidecar`] object beside it once the upload is complete, bound to the object's ETag so a
-//! later rewrite by any other tool leaves a stale sidecar that is never served. SFTP has no
-//! metadata: every upload gets a sidecar, bound to the file's size and modification time,
-//! written before the file is renamed into place. Sidecar names start with
-//! [`SIDECAR_PREFIX`], a prefix refused in artifact paths and hidden from listings; the
-//! sidecars of a directory are its digest index, which `verify` uses to name files that are gone.
+//! On object stores (S3, Azure Blob, GCS) the digest is user metadata of the object itself
+//! ([`METADATA_KEY`], with the size it describes in [`SIZE_KEY`]: `x-amz-meta-sha256`,
+//! `x-ms-meta-sha256`, GCS `metadata.sha256`), so MLflow's layout gains no objects. An upload
+//! that fits in one request ([`crate::remote::UPLOAD_CHUNK`]) carries it in that request. A
+//! larger one is sent in parts before its digest is known, so once it is complete its
+//! metadata is rewritten (S3: in-place `CopyObject`; Azure: Set Blob Metadata; GCS:
+//! `objects.patch`), conditional on the ETag / generation the upload produced. Metadata
+//! belongs to one write of an object: any later write by another tool replaces it, so a digest
+//! never outlives the bytes it describes. SFTP has no metadata: every upload gets a
+//! [`Sidecar`] file beside it, bound to the file's size and modification time, written before
+//! the file is renamed into place. Sidecar names start with [`SIDECAR_PREFIX`], a prefix
+//! refused in artifact paths and hidden from listings; the sidecars of a directory are its
+//! digest index, which `verify` uses to name files that are gone.
 
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
@@ -40,7 +42,25 @@ pub const XATTR: &str = "user.rsflow.sha256";
 /// The user-metadata key holding an object's SHA-256 on S3, Azure Blob and GCS.
 pub const METADATA_KEY: &str = "sha256";
 
-/// Names of digest sidecars start with this (reserved in artifact paths, hidden in listings).
+/// The user-metadata key holding the size (decimal bytes) the digest in [`METADATA_KEY`]
+/// describes; a digest is served only for an object of that size. (Azure wants metadata names
+/// that are identifiers, and some proxies drop headers with `_`: hence no separator.)
+pub const SIZE_KEY: &str = "sha256size";
+
+/// The user metadata that records `sha256` as the digest of `size` bytes.
+pub fn metadata(sha256: &str, size: u64) -> [(String, String); 2] {
+    [
+        (METADATA_KEY.to_owned(), sha256.to_owned()),
+        (SIZE_KEY.to_owned(), size.to_string()),
+    ]
+}
+
+/// Whether a user-metadata key is one of rsflow's digest keys (any case: stores fold it).
+pub fn is_digest_key(key: &str) -> bool {
+    key.eq_ignore_ascii_case(METADATA_KEY) || key.eq_ignore_ascii_case(SIZE_KEY)
+}
+
+/// Names of SFTP digest sidecars start with this (reserved in artifact paths, hidden in listings).
 pub const SIDECAR_PREFIX: &str = ".rsflow-sha256.";
 
 /// The key of `path`'s sidecar (`dir/.rsflow-sha256.name`), `None` for the root or a name too

@@ -692,11 +692,8 @@ impl ArtifactStore for SftpStore {
         }
     }
 
-    async fn sidecar(
-        &self,
-        path: &ArtifactPath,
-    ) -> Result<Option<crate::digest::Sidecar>, StoreError> {
-        self.read_sidecar(path).await
+    async fn stored_digest(&self, path: &ArtifactPath) -> Result<Option<String>, StoreError> {
+        Ok(self.read_sidecar(path).await?.map(|s| s.sha256))
     }
 
     async fn digest_index(&self, dir: &ArtifactPath) -> Result<Vec<ArtifactPath>, StoreError> {

@@ -318,12 +318,10 @@ pub trait ArtifactStore: Send + Sync + fmt::Debug + 'static {
     /// with an error that says what is wrong. Run once at startup.
     async fn check(&self) -> Result<(), StoreError>;
 
-    /// The digest sidecar of the file at `path` (see [`crate::digest::Sidecar`]), stale or
-    /// not, on stores that keep digests in sidecars; `rsflow artifacts verify` reads it.
-    async fn sidecar(
-        &self,
-        _path: &ArtifactPath,
-    ) -> Result<Option<crate::digest::Sidecar>, StoreError> {
+    /// The digest stored for the file at `path` (64 hex digits), even one that no longer
+    /// describes its bytes (object metadata for another size, a stale SFTP sidecar), so that
+    /// `rsflow artifacts verify` can report those bytes as corrupted. `None`: no digest.
+    async fn stored_digest(&self, _path: &ArtifactPath) -> Result<Option<String>, StoreError> {
         Ok(None)
     }
 

@@ -60,12 +60,12 @@ async fn check(store: &dyn ArtifactStore, path: &ArtifactPath) -> anyhow::Result
         Err(rsflow_artifacts::StoreError::NotFound(_)) => return Ok(Verdict::Missing),
         Err(e) => return Err(e.into()),
     };
-    // The digest served with the file; else a sidecar that no longer describes this version
-    // of it (the file was rewritten behind rsflow's back): its bytes must still match.
+    // The digest served with the file; else one stored for it that no longer describes this
+    // version (an SFTP sidecar, metadata for another size): its bytes must still match.
     let expected = match obj.meta.sha256.clone() {
         Some(d) => d,
-        None => match store.sidecar(path).await? {
-            Some(sidecar) => sidecar.sha256,
+        None => match store.stored_digest(path).await? {
+            Some(d) => d,
             None => return Ok(Verdict::NoDigest),
         },
     };

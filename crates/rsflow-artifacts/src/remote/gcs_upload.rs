@@ -491,6 +491,54 @@ impl GcsResumable {
     }
 }
 
+/// GCS rewrites an object's metadata with `objects.patch` of the JSON API (`metadata` holds the
+/// object's custom metadata with the digest added: real GCS merges the keys, emulators may
+/// replace the map, both end the same). It is made only while the object is still the
+/// generation the upload produced (`ifGenerationMatch`); the bytes and content type stay.
+#[async_trait::async_trait]
+impl super::MetadataWriter for GcsResumable {
+    async fn set_user_metadata(
+        &self,
+        path: &ArtifactPath,
+        current: &opendal::Metadata,
+        user: &[(String, String)],
+    ) -> Result<(), String> {
+        let generation = current
+            .version()
+            .ok_or("the store reported no generation for the object")?;
+        let key = self.root.join(path).map_err(|e| e.to_string())?;
+        let url = format!(
+            "{}/storage/v1/b/{}/o/{}?ifGenerationMatch={}",
+            self.endpoint,
+            self.bucket,
+            utf8_percent_encode(key.as_str(), NAME_ENCODE),
+            utf8_percent_encode(generation, NAME_ENCODE)
+        );
+        let metadata: serde_json::Map<String, serde_json::Value> = user
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        let body = serde_json::json!({ "metadata": metadata }).to_string();
+        let headers = [(CONTENT_TYPE, "application/json; charset=UTF-8".to_owned())];
+        match self
+            .call(
+                Method::PATCH,
+                &url,
+                &headers,
+                Bytes::from(body),
+                self.timeouts.control,
+            )
+            .await
+        {
+            Ok(resp) if resp.status().is_success() => Ok(()),
+            Ok(resp) => Err(match failure_of(resp).await {
+                Failure::Transient(m) | Failure::Fatal { message: m, .. } => m,
+            }),
+            Err(Failure::Transient(m) | Failure::Fatal { message: m, .. }) => Err(m),
+        }
+    }
+}
+
 /// Where the session stands after an upload or status request.
 async fn standing_of(resp: reqwest::Response) -> Result<Standing, Failure> {
     match resp.status() {

@@ -410,9 +410,9 @@ pub async fn failed_body_leaves_nothing(store: &dyn ArtifactStore) {
 }
 
 /// Every upload gets the SHA-256 of its bytes, computed as it streamed, kept where the backend
-/// keeps it (xattr, object metadata, sidecar) and returned by `get`, whole or ranged, for a
-/// body sent in one request and one sent in parts; sidecars are never listed, and a deleted
-/// file leaves the digest index.
+/// keeps it (xattr, object metadata, SFTP sidecar) and returned by `get`, whole or ranged, for
+/// a body sent in one request and one sent in parts; nothing but the files is listed, and a
+/// deleted file leaves the digest index.
 pub async fn digests(store: &dyn ArtifactStore) {
     let small = vec![7u8; 1000];
     let big: Vec<u8> = (0..5 * 1024 * 1024 + 3000)
@@ -428,6 +428,10 @@ pub async fn digests(store: &dyn ArtifactStore) {
         let want = hex(&Sha256::digest(data));
         let whole = store.get(&p(name), GetOptions::default()).await.unwrap();
         assert_eq!(whole.meta.sha256.as_deref(), Some(want.as_str()), "{name}");
+        // What `verify` reads, where the store keeps it apart (object metadata, sidecar).
+        if let Some(stored) = store.stored_digest(&p(name)).await.unwrap() {
+            assert_eq!(stored, want, "{name} stored");
+        }
         let opts = GetOptions {
             range: Some(ByteRange::parse_header("bytes=10-").unwrap()),
             if_range: None,
