@@ -50,6 +50,12 @@ pub const UPLOAD_CONCURRENCY: usize = 2;
 /// Stored objects are opaque bytes; rsflow sets the download type itself from the name.
 const CONTENT_TYPE: &str = "application/octet-stream";
 
+/// Which version of an object an upload produced, as the store named it.
+enum Version {
+    Etag(String),
+    Generation(String),
+}
+
 /// Rewrites the user metadata of an object already stored, keeping its bytes and its other
 /// properties: how the digest of a multipart upload, known only once the last part is sent,
 /// becomes metadata of the object itself (S3: in-place `CopyObject`; Azure: Set Blob
@@ -254,13 +260,14 @@ impl OpendalStore {
 
     /// Add the digest of the object just stored at `path` in parts to its own metadata. The
     /// bytes are stored already: a digest that cannot be written leaves the artifact without
-    /// one (logged), never the upload failed. `etag` is what the upload's completion reported.
+    /// one (logged), never the upload failed. `version` is what the upload's completion
+    /// reported (S3, Azure: the ETag; GCS: the generation).
     async fn keep_digest(
         &self,
         path: &ArtifactPath,
         sha256: String,
         size: u64,
-        etag: Option<String>,
+        version: Option<Version>,
     ) {
         let Some(writer) = &self.metadata_writer else {
             tracing::warn!(path = %path, store = %self.uri, "artifact digest not kept: this store's credentials cannot rewrite object metadata");
@@ -274,9 +281,11 @@ impl OpendalStore {
             }
         };
         // Another upload replaced the object meanwhile: its bytes are not the ones hashed.
-        let replaced = etag
-            .as_ref()
-            .is_some_and(|e| current.etag().map(strong_etag).as_ref() != Some(e));
+        let replaced = match &version {
+            Some(Version::Etag(e)) => current.etag().map(strong_etag).as_ref() != Some(e),
+            Some(Version::Generation(g)) => current.version() != Some(g.as_str()),
+            None => false,
+        };
         if replaced || current.content_length() != size {
             tracing::warn!(path = %path, "artifact digest not kept: the object changed while it was stored");
             return;
@@ -499,13 +508,19 @@ impl ArtifactStore for OpendalStore {
         };
         let body: ByteStream =
             Box::pin(futures_util::stream::iter(head.into_iter().map(Ok)).chain(rest));
-        let (written, etag) = match &self.resumable {
-            Some(uploads) => (uploads.put(&self.op, path, body).await?, None),
-            None => self.put_parts(path, body).await?,
+        let (written, version) = match &self.resumable {
+            Some(uploads) => {
+                let (written, generation) = uploads.put(&self.op, path, body).await?;
+                (written, generation.map(Version::Generation))
+            }
+            None => {
+                let (written, etag) = self.put_parts(path, body).await?;
+                (written, etag.map(Version::Etag))
+            }
         };
         if digests {
             let sha256 = std::mem::take(&mut *lock(&hasher)).finish_hex();
-            self.keep_digest(path, sha256, written, etag).await;
+            self.keep_digest(path, sha256, written, version).await;
         }
         Ok(written)
     }
