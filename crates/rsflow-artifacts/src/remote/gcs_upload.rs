@@ -231,11 +231,12 @@ impl GcsResumable {
                     Some(s) => s.clone(),
                     None if last => {
                         // The whole body fits in one chunk: one request, OpenDAL's retries.
-                        op.write_with(path.as_str(), bytes)
+                        let written = op
+                            .write_with(path.as_str(), bytes)
                             .content_type(OBJECT_TYPE)
                             .await
                             .map_err(|e| remote_error(&self.uri, "write", path, e))?;
-                        return Ok(None);
+                        return Ok(written.version().map(str::to_owned));
                     }
                     None => {
                         let s = self.start(path).await?;
