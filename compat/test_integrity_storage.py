@@ -196,6 +196,16 @@ def test_digests_on_every_backend(name, servers, tmp_path):
             assert meta.get("sha256") == hashlib.sha256(data).hexdigest(), (rel, meta)
             assert meta.get("sha256size") == str(len(data)), (rel, meta)
             assert ctype == "application/octet-stream", (rel, ctype)
+        # What a user who switches back sees: MLflow's own artifact repository (direct
+        # access, as `--default-artifact-root` clients use) lists the four files only and
+        # reads back the rewritten object byte for byte.
+        with _environ(backend.client_env()):
+            repo = _mlflow_repo(backend, root_uri)
+            assert sorted(f.path for f in repo.list_artifacts("d")) == sorted(files), \
+                repo.list_artifacts("d")
+            (tmp_path / "back").mkdir()
+            local = repo.download_artifacts("d/big.bin", str(tmp_path / "back"))
+        assert Path(local).read_bytes() == big
 
     # A sidecar name cannot be uploaded (it could forge an SFTP digest): MLflow-shaped 400.
     forged = server.put(f"{ARTIFACT_ROUTE}d/{SIDECAR}small.bin", data=b"x")
@@ -221,6 +231,10 @@ def test_digests_on_every_backend(name, servers, tmp_path):
     _write_as_mlflow(backend, root_uri, "d/big.bin", os.urandom(len(big)), tmp_path)
     got = server.get(url)
     assert got.status_code == 200 and "repr-digest" not in got.headers
+    if not sftp:
+        # The store itself dropped rsflow's metadata with the old bytes.
+        meta, _ = _object(backend, prefix, "d/big.bin")
+        assert "sha256" not in meta and "sha256size" not in meta, meta
     if sftp:
         # Deleted behind rsflow's back (its sidecar stays: the digest index), and bit rot in
         # place (the sidecar stays, the bytes change).
