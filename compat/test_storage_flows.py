@@ -65,8 +65,19 @@ def _s3_env(endpoint_var: str) -> dict[str, str]:
     }
 
 
-def _s3_keys(endpoint_var: str) -> Callable[[str], set[str]]:
-    def keys(prefix: str) -> set[str]:
+# rsflow's SFTP digest sidecars (`.rsflow-sha256.<name>`, see test_integrity_storage.py) are
+# not part of MLflow's layout; the SFTP layout checks leave them out unless asked. Object
+# stores keep digests in object metadata: their listings are returned whole, so any extra
+# object fails the layout checks.
+SIDECAR_PREFIX = ".rsflow-sha256."
+
+
+def _layout(keys: set[str], sidecars: bool) -> set[str]:
+    return keys if sidecars else {k for k in keys if not k.rsplit("/", 1)[-1].startswith(SIDECAR_PREFIX)}
+
+
+def _s3_keys(endpoint_var: str) -> Callable[..., set[str]]:
+    def keys(prefix: str, sidecars: bool = False) -> set[str]:
         import boto3
 
         env = _s3_env(endpoint_var)
@@ -85,7 +96,7 @@ def _s3_keys(endpoint_var: str) -> Callable[[str], set[str]]:
     return keys
 
 
-def _azure_keys(prefix: str) -> set[str]:
+def _azure_keys(prefix: str, sidecars: bool = False) -> set[str]:
     from azure.storage.blob import BlobServiceClient
 
     svc = BlobServiceClient.from_connection_string(os.environ["RSFLOW_TEST_AZURE_CONNECTION_STRING"])
@@ -94,7 +105,7 @@ def _azure_keys(prefix: str) -> set[str]:
     return {b.name[len(prefix) + 1 :] for b in blobs}
 
 
-def _gcs_keys(prefix: str) -> set[str]:
+def _gcs_keys(prefix: str, sidecars: bool = False) -> set[str]:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
@@ -110,10 +121,11 @@ def _sftp_dir(var: str) -> Path:
     return Path("/" + rest.split("/", 1)[1])
 
 
-def _sftp_keys(var: str) -> Callable[[str], set[str]]:
-    def keys(prefix: str) -> set[str]:
+def _sftp_keys(var: str) -> Callable[..., set[str]]:
+    def keys(prefix: str, sidecars: bool = False) -> set[str]:
         root = _sftp_dir(var) / prefix
-        return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+        return _layout({p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()},
+                       sidecars)
 
     return keys
 

@@ -198,7 +198,7 @@ fn parse_inner(raw: &str) -> Result<(ArtifactPath, bool), PathError> {
         if seg.len() > MAX_SEGMENT_BYTES {
             return Err(PathError::TooLong);
         }
-        if let Some(prefix) = [TEMP_PREFIX, ALT_TEMP_PREFIX]
+        if let Some(prefix) = [TEMP_PREFIX, ALT_TEMP_PREFIX, crate::digest::SIDECAR_PREFIX]
             .into_iter()
             .find(|p| seg.starts_with(p))
         {

@@ -275,6 +275,33 @@ impl SftpStore {
         Ok(result)
     }
 
+    /// The remote path of a sidecar key (relative to the store's directory).
+    fn sidecar_remote(&self, key: &str) -> String {
+        format!("{}/{key}", self.dir)
+    }
+
+    /// The sidecar of `path`, `None` when there is none (or it does not parse).
+    async fn read_sidecar(
+        &self,
+        path: &ArtifactPath,
+    ) -> Result<Option<crate::digest::Sidecar>, StoreError> {
+        let Some(key) = crate::digest::sidecar_key(path) else {
+            return Ok(None);
+        };
+        let remote = self.sidecar_remote(&key);
+        self.call("read the digest of", path, |sftp| {
+            let remote = remote.clone();
+            async move {
+                match sftp.fs().read(&remote).await {
+                    Ok(b) => Ok(crate::digest::Sidecar::parse(&b)),
+                    Err(e) if is_missing(&e) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+        })
+        .await
+    }
+
     /// `mkdir -p` of `dir` (a remote absolute path).
     async fn create_dirs(&self, dir: &str, path: &ArtifactPath) -> Result<(), StoreError> {
         let dir = dir.to_owned();
@@ -450,10 +477,14 @@ impl ArtifactStore for SftpStore {
         };
         let mut out = Box::pin(TokioCompatFile::new(file));
         let mut written = 0u64;
+        let mut hasher = crate::digest::enabled().then(crate::digest::Hasher::default);
         let io = self.timeouts.io;
         let timed_out = |op| self.fail(op, path, "the server did not answer in time".into(), false);
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(StoreError::Body)?;
+            if let Some(h) = hasher.as_mut() {
+                h.update(&chunk);
+            }
             tokio::time::timeout(io, out.write_all(&chunk))
                 .await
                 .map_err(|_| timed_out("write"))?
@@ -466,6 +497,27 @@ impl ArtifactStore for SftpStore {
             .map_err(|e| self.fail("write", path, e.to_string(), false))?;
         drop(out);
         let mut fs = sftp.fs();
+        // The digest goes to the sidecar before the file is published, bound to the file's
+        // size and time (a rename keeps both), so a reader never gets a digest for other bytes.
+        if let Some(sha256) = hasher.map(crate::digest::Hasher::finish_hex)
+            && let Some(key) = crate::digest::sidecar_key(path)
+        {
+            let kept = tokio::time::timeout(self.timeouts.control, async {
+                let m = fs.metadata(&temp).await?;
+                let version = object_meta(&m).etag.unwrap_or_default();
+                let text = crate::digest::Sidecar {
+                    sha256,
+                    size: written,
+                    version,
+                }
+                .render();
+                fs.write(self.sidecar_remote(&key), text.as_bytes()).await
+            })
+            .await;
+            if !matches!(kept, Ok(Ok(()))) {
+                tracing::warn!(path = %path, "artifact digest not kept: the sidecar could not be written");
+            }
+        }
         let renamed = tokio::time::timeout(self.timeouts.control, async {
             match fs.rename(&temp, &target).await {
                 Ok(()) => Ok(()),
@@ -490,7 +542,12 @@ impl ArtifactStore for SftpStore {
         if is_dir(&m) || path.is_root() {
             return Err(StoreError::IsDirectory(path.clone()));
         }
-        let meta = object_meta(&m);
+        let mut meta = object_meta(&m);
+        if let Ok(Some(sidecar)) = self.read_sidecar(path).await
+            && sidecar.describes(&meta)
+        {
+            meta.sha256 = Some(sidecar.sha256);
+        }
         let wanted = opts
             .range
             .filter(|_| opts.if_range.as_ref().is_none_or(|c| c.matches(&meta)));
@@ -611,18 +668,61 @@ impl ArtifactStore for SftpStore {
             None => Ok(()),
             Some(true) => self.remove_tree(&remote, path).await,
             Some(false) => {
+                let sidecar = crate::digest::sidecar_key(path).map(|k| self.sidecar_remote(&k));
                 self.call("delete", path, |sftp| {
                     let remote = remote.clone();
+                    let sidecar = sidecar.clone();
                     async move {
-                        match sftp.fs().remove_file(&remote).await {
-                            Err(e) if is_missing(&e) => Ok(()),
-                            other => other,
+                        let mut fs = sftp.fs();
+                        match fs.remove_file(&remote).await {
+                            Err(e) if is_missing(&e) => {}
+                            other => other?,
                         }
+                        if let Some(sidecar) = sidecar {
+                            match fs.remove_file(&sidecar).await {
+                                Err(e) if is_missing(&e) => {}
+                                other => other?,
+                            }
+                        }
+                        Ok(())
                     }
                 })
                 .await
             }
         }
+    }
+
+    async fn stored_digest(&self, path: &ArtifactPath) -> Result<Option<String>, StoreError> {
+        Ok(self.read_sidecar(path).await?.map(|s| s.sha256))
+    }
+
+    async fn digest_index(&self, dir: &ArtifactPath) -> Result<Vec<ArtifactPath>, StoreError> {
+        let remote = self.remote(dir);
+        let names = self
+            .call("list", dir, |sftp| {
+                let remote = remote.clone();
+                async move {
+                    let handle = match sftp.fs().open_dir(&remote).await {
+                        Ok(d) => d,
+                        Err(e) if is_missing(&e) => return Ok(vec![]),
+                        Err(e) => return Err(e),
+                    };
+                    let stream = handle.read_dir();
+                    futures_util::pin_mut!(stream);
+                    let mut out = Vec::new();
+                    while let Some(entry) = stream.next().await {
+                        if let Some(name) = entry?.filename().to_str() {
+                            out.push(name.to_owned());
+                        }
+                    }
+                    Ok(out)
+                }
+            })
+            .await?;
+        Ok(names
+            .iter()
+            .filter_map(|n| crate::digest::file_of_sidecar(dir, n))
+            .collect())
     }
 
     async fn stat(&self, path: &ArtifactPath) -> Result<Option<Stat>, StoreError> {

@@ -318,6 +318,19 @@ pub trait ArtifactStore: Send + Sync + fmt::Debug + 'static {
     /// with an error that says what is wrong. Run once at startup.
     async fn check(&self) -> Result<(), StoreError>;
 
+    /// The digest stored for the file at `path` (64 hex digits), even one that no longer
+    /// describes its bytes (object metadata for another size, a stale SFTP sidecar), so that
+    /// `rsflow artifacts verify` can report those bytes as corrupted. `None`: no digest.
+    async fn stored_digest(&self, _path: &ArtifactPath) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+
+    /// The files directly in `dir` that have a digest sidecar (the store's digest index), so
+    /// that `rsflow artifacts verify` can name the ones whose bytes are gone.
+    async fn digest_index(&self, _dir: &ArtifactPath) -> Result<Vec<ArtifactPath>, StoreError> {
+        Ok(Vec::new())
+    }
+
     /// Multipart uploads with presigned part URLs, where the store supports them.
     fn multipart(&self) -> Option<&dyn MultipartStore> {
         None

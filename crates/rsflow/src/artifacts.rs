@@ -23,9 +23,23 @@ enum Verdict {
 
 /// Every file under `dir`, as store paths.
 async fn walk(store: &dyn ArtifactStore, dir: &ArtifactPath) -> anyhow::Result<Vec<ArtifactPath>> {
+    Ok(walk_with_index(store, dir, false).await?.0)
+}
+
+/// Every file under `dir`, and (with `index`) every file the store's digest index names
+/// (files with a digest sidecar), sorted.
+async fn walk_with_index(
+    store: &dyn ArtifactStore,
+    dir: &ArtifactPath,
+    index: bool,
+) -> anyhow::Result<(Vec<ArtifactPath>, Vec<ArtifactPath>)> {
     let mut files = Vec::new();
+    let mut indexed = Vec::new();
     let mut todo = vec![dir.clone()];
     while let Some(d) = todo.pop() {
+        if index {
+            indexed.extend(store.digest_index(&d).await?);
+        }
         for entry in store.list(&d).await? {
             let child = d.join(&ArtifactPath::parse(&entry.path)?)?;
             if entry.is_dir {
@@ -36,7 +50,8 @@ async fn walk(store: &dyn ArtifactStore, dir: &ArtifactPath) -> anyhow::Result<V
         }
     }
     files.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    Ok(files)
+    indexed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    Ok((files, indexed))
 }
 
 async fn check(store: &dyn ArtifactStore, path: &ArtifactPath) -> anyhow::Result<Verdict> {
@@ -45,8 +60,14 @@ async fn check(store: &dyn ArtifactStore, path: &ArtifactPath) -> anyhow::Result
         Err(rsflow_artifacts::StoreError::NotFound(_)) => return Ok(Verdict::Missing),
         Err(e) => return Err(e.into()),
     };
-    let Some(expected) = obj.meta.sha256.clone() else {
-        return Ok(Verdict::NoDigest);
+    // The digest served with the file; else one stored for it that no longer describes this
+    // version (an SFTP sidecar, metadata for another size): its bytes must still match.
+    let expected = match obj.meta.sha256.clone() {
+        Some(d) => d,
+        None => match store.stored_digest(path).await? {
+            Some(d) => d,
+            None => return Ok(Verdict::NoDigest),
+        },
     };
     let mut hasher = Hasher::default();
     let mut size = 0u64;
@@ -123,7 +144,13 @@ async fn root_of(settings: &VerifySettings) -> anyhow::Result<ResolvedRoot> {
 pub async fn verify(settings: VerifySettings) -> anyhow::Result<()> {
     let root = root_of(&settings).await?;
     let store: Arc<dyn ArtifactStore> = root.store.clone();
-    let files = walk(store.as_ref(), &root.prefix).await?;
+    let (files, indexed) = walk_with_index(store.as_ref(), &root.prefix, true).await?;
+    // Files the digest index names whose bytes are gone.
+    let listed: std::collections::HashSet<&str> = files.iter().map(|p| p.as_str()).collect();
+    let gone: Vec<&ArtifactPath> = indexed
+        .iter()
+        .filter(|p| !listed.contains(p.as_str()))
+        .collect();
     let checks = files.iter().map(|p| {
         let store = store.clone();
         async move { (p, check(store.as_ref(), p).await) }
@@ -157,9 +184,13 @@ pub async fn verify(settings: VerifySettings) -> anyhow::Result<()> {
             }
         }
     }
+    for path in &gone {
+        bad += 1;
+        println!("MISSING {}", shown(path));
+    }
     println!(
         "{} files: {ok} verified, {bad} corrupted or missing, {unverified} without a stored digest",
-        files.len()
+        files.len() + gone.len()
     );
     if bad > 0 {
         std::process::exit(1);

@@ -208,6 +208,51 @@ fn iso8601(t: SystemTime) -> String {
     )
 }
 
+/// Azure rewrites a blob's metadata with Set Blob Metadata (`PUT ?comp=metadata`), which
+/// replaces the whole set: `user` is the blob's metadata with the digest added. It is made
+/// only while the blob still has the ETag the upload produced (`If-Match`), signed with the
+/// same account-key SAS as the part URLs; the blob's bytes, type and properties stay.
+#[async_trait]
+impl super::MetadataWriter for AzureMultipart {
+    async fn set_user_metadata(
+        &self,
+        path: &ArtifactPath,
+        current: &opendal::Metadata,
+        user: &[(String, String)],
+    ) -> Result<(), String> {
+        let etag = current
+            .etag()
+            .ok_or("the store reported no ETag for the blob")?;
+        let blob = self.blob_name(path).map_err(|e| e.to_string())?;
+        let url = format!(
+            "{}?comp=metadata&{}",
+            self.blob_url(&blob),
+            self.sas(&blob, SystemTime::now())
+        );
+        let mut req = self
+            .client
+            .put(url)
+            .header("x-ms-version", SAS_VERSION)
+            .header("if-match", etag)
+            .header("content-length", 0)
+            .timeout(self.timeout);
+        for (k, v) in user {
+            req = req.header(format!("x-ms-meta-{k}"), v.as_str());
+        }
+        let resp = req.send().await.map_err(|e| e.to_string())?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = resp.text().await.unwrap_or_default();
+        let code = body
+            .split_once("<Code>")
+            .and_then(|(_, rest)| rest.split_once("</Code>"))
+            .map_or("", |(c, _)| c);
+        Err(format!("HTTP {status} {code}"))
+    }
+}
+
 #[async_trait]
 impl MultipartStore for AzureMultipart {
     async fn create(

@@ -120,8 +120,15 @@ pub(crate) fn open_location(
                 .with_presigned_downloads()
                 .with_read_window(window);
             if !settings.sse_customer_key {
-                let mpu = S3Multipart::new(settings, location.prefix(), timeouts, env)?;
-                store = store.with_multipart(Arc::new(mpu));
+                let mpu = Arc::new(S3Multipart::new(
+                    settings,
+                    location.prefix(),
+                    timeouts,
+                    env,
+                )?);
+                // With SSE-C a copy would need the customer key twice: no rewrite, so uploads
+                // sent in parts keep no digest there.
+                store = store.with_multipart(mpu.clone()).with_metadata_writer(mpu);
             }
             Ok(Arc::new(store))
         }
@@ -166,7 +173,10 @@ pub(crate) fn open_location(
                     client,
                     timeouts,
                 ) {
-                    store = store.with_multipart(Arc::new(mpu));
+                    // The account key also signs Set Blob Metadata (digests of uploads
+                    // sent in parts); with a SAS or Entra ID those keep no digest.
+                    let mpu = Arc::new(mpu);
+                    store = store.with_multipart(mpu.clone()).with_metadata_writer(mpu);
                 }
             }
             Ok(Arc::new(store))
@@ -202,9 +212,11 @@ pub(crate) fn open_location(
                 timeouts,
                 location.to_string(),
             )?;
+            let uploads = Arc::new(uploads);
             Ok(Arc::new(
                 OpendalStore::new(op, location.to_string())
-                    .with_resumable_uploads(uploads)
+                    .with_resumable_uploads(uploads.clone())
+                    .with_metadata_writer(uploads)
                     .with_read_window(window),
             ))
         }
@@ -214,7 +226,7 @@ pub(crate) fn open_location(
 
 /// An operator with rsflow's HTTP client, timeouts and retries. The timeout layer sits under
 /// the retry layer, so each attempt is bounded and the retries are bounded too.
-fn finish(
+pub(crate) fn finish(
     builder: impl opendal::Builder,
     location: &Location,
     timeouts: StorageTimeouts,
@@ -374,7 +386,7 @@ impl S3Settings {
         })
     }
 
-    fn builder(&self, location: &Location, env: &EnvFn<'_>) -> Result<S3, StoreError> {
+    pub(crate) fn builder(&self, location: &Location, env: &EnvFn<'_>) -> Result<S3, StoreError> {
         let mut b = S3::default()
             .bucket(&self.bucket)
             .endpoint(&self.endpoint)
@@ -425,6 +437,25 @@ impl S3Settings {
     }
 
     /// `https://host/bucket` (path style) or `https://bucket.host` (virtual hosts).
+    /// Headers an in-place `CopyObject` (which rewrites an object's metadata) must repeat so
+    /// the copy keeps what the upload set: encryption, ACL and storage class, as configured.
+    pub(crate) fn copy_headers(&self) -> Vec<(String, String)> {
+        let mut out = self.sse_headers.clone();
+        let text = |k: &str| {
+            self.extra
+                .get(k)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        if let Some(v) = text("ACL") {
+            out.push(("x-amz-acl".into(), v));
+        }
+        if let Some(v) = text("StorageClass") {
+            out.push(("x-amz-storage-class".into(), v));
+        }
+        out
+    }
+
     pub fn bucket_url(&self) -> String {
         if self.virtual_host {
             match self.endpoint.split_once("://") {

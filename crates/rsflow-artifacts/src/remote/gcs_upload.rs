@@ -86,8 +86,9 @@ enum Piece {
 
 /// Where a session stands after a request.
 enum Standing {
-    /// The object exists: the session is finished.
-    Complete,
+    /// The object exists: the session is finished (with the object's generation, when the
+    /// store's answer gives it).
+    Complete(Option<String>),
     /// The session holds this many bytes and waits for more.
     Incomplete(u64),
 }
@@ -186,13 +187,14 @@ impl GcsResumable {
     }
 
     /// Stream `body` to `path` (relative to the store's root). `op` is the store's operator,
-    /// rooted at the same prefix, for bodies that fit in one request.
+    /// rooted at the same prefix, for bodies that fit in one request. Returns the bytes
+    /// written and, for a resumable upload, the generation GCS gave the object.
     pub(crate) async fn put(
         &self,
         op: &Operator,
         path: &ArtifactPath,
         mut body: ByteStream,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<(u64, Option<String>), StoreError> {
         debug_assert!(self.chunk.is_multiple_of(GRANULE));
         let (tx, mut rx) = mpsc::channel::<Piece>(1);
         // Reads the client's body into chunk-sized buffers, one ahead of the sender.
@@ -229,11 +231,12 @@ impl GcsResumable {
                     Some(s) => s.clone(),
                     None if last => {
                         // The whole body fits in one chunk: one request, OpenDAL's retries.
-                        op.write_with(path.as_str(), bytes)
+                        let written = op
+                            .write_with(path.as_str(), bytes)
                             .content_type(OBJECT_TYPE)
                             .await
                             .map_err(|e| remote_error(&self.uri, "write", path, e))?;
-                        return Ok(());
+                        return Ok(written.version().map(str::to_owned));
                     }
                     None => {
                         let s = self.start(path).await?;
@@ -243,12 +246,13 @@ impl GcsResumable {
                 };
                 let len = bytes.len() as u64;
                 let total = last.then_some(offset + len);
-                self.send_chunk(&session, path, offset, bytes, total)
+                let generation = self
+                    .send_chunk(&session, path, offset, bytes, total)
                     .await?;
                 offset += len;
                 if last {
                     guard.session = None;
-                    return Ok(());
+                    return Ok(generation);
                 }
             }
             // The reader failed; `try_join!` returns its error, not this one.
@@ -256,8 +260,8 @@ impl GcsResumable {
                 "the upload body ended early",
             )))
         };
-        let (written, ()) = tokio::try_join!(read, send)?;
-        Ok(written)
+        let (written, generation) = tokio::try_join!(read, send)?;
+        Ok((written, generation))
     }
 
     fn fail(&self, path: &ArtifactPath, message: String, denied: bool) -> StoreError {
@@ -337,7 +341,8 @@ impl GcsResumable {
     }
 
     /// Send the bytes `start..start + bytes.len()` of the object; `total` on the last piece
-    /// commits the object. A failed attempt asks the session what it holds and sends the rest.
+    /// commits the object (then the object's generation, if the store says). A failed attempt
+    /// asks the session what it holds and sends the rest.
     async fn send_chunk(
         &self,
         session: &str,
@@ -345,7 +350,7 @@ impl GcsResumable {
         start: u64,
         bytes: Bytes,
         total: Option<u64>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<String>, StoreError> {
         let end = start + bytes.len() as u64;
         let mut from = start;
         let mut failures = 0;
@@ -357,7 +362,7 @@ impl GcsResumable {
                 let piece = bytes.slice((from - start) as usize..);
                 let range = match (piece.is_empty(), total) {
                     (true, Some(t)) => format!("bytes */{t}"),
-                    (true, None) => return Ok(()),
+                    (true, None) => return Ok(None),
                     (false, t) => format!(
                         "bytes {from}-{}/{}",
                         end - 1,
@@ -374,8 +379,8 @@ impl GcsResumable {
                 }
             };
             match result {
-                Ok(Standing::Complete) if total.is_some() => return Ok(()),
-                Ok(Standing::Complete) => {
+                Ok(Standing::Complete(generation)) if total.is_some() => return Ok(generation),
+                Ok(Standing::Complete(_)) => {
                     return Err(self.fail(
                         path,
                         "the store committed the object before its last chunk".to_owned(),
@@ -393,7 +398,7 @@ impl GcsResumable {
                         ));
                     }
                     if held == end && total.is_none() {
-                        return Ok(());
+                        return Ok(None);
                     }
                     // A status answer, or a piece the store took only part of: send the rest.
                     if !ask_first && held == from {
@@ -491,10 +496,69 @@ impl GcsResumable {
     }
 }
 
+/// GCS rewrites an object's metadata with `objects.patch` of the JSON API (`metadata` holds the
+/// object's custom metadata with the digest added: real GCS merges the keys, emulators may
+/// replace the map, both end the same). It is made only while the object is still the
+/// generation the upload produced (`ifGenerationMatch`); the bytes and content type stay.
+#[async_trait::async_trait]
+impl super::MetadataWriter for GcsResumable {
+    async fn set_user_metadata(
+        &self,
+        path: &ArtifactPath,
+        current: &opendal::Metadata,
+        user: &[(String, String)],
+    ) -> Result<(), String> {
+        let generation = current
+            .version()
+            .ok_or("the store reported no generation for the object")?;
+        let key = self.root.join(path).map_err(|e| e.to_string())?;
+        let url = format!(
+            "{}/storage/v1/b/{}/o/{}?ifGenerationMatch={}",
+            self.endpoint,
+            self.bucket,
+            utf8_percent_encode(key.as_str(), NAME_ENCODE),
+            utf8_percent_encode(generation, NAME_ENCODE)
+        );
+        let metadata: serde_json::Map<String, serde_json::Value> = user
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        let body = serde_json::json!({ "metadata": metadata }).to_string();
+        let headers = [(CONTENT_TYPE, "application/json; charset=UTF-8".to_owned())];
+        match self
+            .call(
+                Method::PATCH,
+                &url,
+                &headers,
+                Bytes::from(body),
+                self.timeouts.control,
+            )
+            .await
+        {
+            Ok(resp) if resp.status().is_success() => Ok(()),
+            Ok(resp) => Err(match failure_of(resp).await {
+                Failure::Transient(m) | Failure::Fatal { message: m, .. } => m,
+            }),
+            Err(Failure::Transient(m) | Failure::Fatal { message: m, .. }) => Err(m),
+        }
+    }
+}
+
 /// Where the session stands after an upload or status request.
 async fn standing_of(resp: reqwest::Response) -> Result<Standing, Failure> {
     match resp.status() {
-        StatusCode::OK | StatusCode::CREATED => Ok(Standing::Complete),
+        StatusCode::OK | StatusCode::CREATED => {
+            // The object resource; its generation binds the digest written after to these bytes.
+            let body = resp.bytes().await.unwrap_or_default();
+            let generation = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| match &v["generation"] {
+                    serde_json::Value::String(g) => Some(g.clone()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                });
+            Ok(Standing::Complete(generation))
+        }
         StatusCode::PERMANENT_REDIRECT => {
             // `Range: bytes=0-N` means N + 1 bytes are held; no Range means none.
             let held = match resp.headers().get(RANGE).and_then(|v| v.to_str().ok()) {

@@ -45,6 +45,8 @@ pub struct S3Multipart {
     signer: Signer<Credential>,
     client: reqwest::Client,
     timeout: Duration,
+    /// A server-side copy moves the whole object: a metadata call plus a transfer call.
+    copy_timeout: Duration,
 }
 
 impl fmt::Debug for S3Multipart {
@@ -122,6 +124,7 @@ impl S3Multipart {
             signer,
             client,
             timeout: timeouts.control,
+            copy_timeout: timeouts.control + timeouts.io,
         })
     }
 
@@ -170,12 +173,27 @@ impl S3Multipart {
         body: Vec<u8>,
         path: &ArtifactPath,
     ) -> Result<String, StoreError> {
+        self.send_within(op, method, url, headers, body, path, self.timeout)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_within(
+        &self,
+        op: &'static str,
+        method: http::Method,
+        url: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+        path: &ArtifactPath,
+        timeout: Duration,
+    ) -> Result<String, StoreError> {
         let parts = self.sign(method, url, headers, None, path).await?;
         let mut req = self
             .client
             .request(parts.method, parts.uri.to_string())
             .headers(parts.headers)
-            .timeout(self.timeout);
+            .timeout(timeout);
         if !body.is_empty() {
             req = req.body(body);
         }
@@ -263,6 +281,75 @@ fn xml_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// S3 rewrites an object's metadata only with a copy: an in-place `CopyObject` with
+/// `x-amz-metadata-directive: REPLACE`, made only while the source still has the ETag the
+/// upload produced (`x-amz-copy-source-if-match`). The copy must repeat everything the
+/// directive would otherwise drop: the content headers and user metadata the object has, and
+/// the encryption, ACL and storage class rsflow writes with. One `CopyObject` takes at most
+/// 5 GiB; a larger object keeps no digest (an `UploadPartCopy` rewrite of every part would
+/// double the store's work for each big upload).
+#[async_trait]
+impl super::MetadataWriter for S3Multipart {
+    async fn set_user_metadata(
+        &self,
+        path: &ArtifactPath,
+        current: &opendal::Metadata,
+        user: &[(String, String)],
+    ) -> Result<(), String> {
+        const COPY_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
+        if current.content_length() > COPY_LIMIT {
+            return Err(format!(
+                "objects over 5 GiB ({} bytes here) cannot be copied in one request",
+                current.content_length()
+            ));
+        }
+        let etag = current
+            .etag()
+            .ok_or("the store reported no ETag for the object")?;
+        let key = self.root.join(path).map_err(|e| e.to_string())?;
+        let mut headers = vec![
+            (
+                "x-amz-copy-source".to_owned(),
+                format!(
+                    "{}/{}",
+                    self.settings.bucket,
+                    utf8_percent_encode(key.as_str(), KEY_ENCODE)
+                ),
+            ),
+            ("x-amz-copy-source-if-match".to_owned(), etag.to_owned()),
+            ("x-amz-metadata-directive".to_owned(), "REPLACE".to_owned()),
+        ];
+        let kept = [
+            ("content-type", current.content_type()),
+            ("content-disposition", current.content_disposition()),
+            ("content-encoding", current.content_encoding()),
+            ("cache-control", current.cache_control()),
+        ];
+        for (name, value) in kept {
+            if let Some(v) = value {
+                headers.push((name.to_owned(), v.to_owned()));
+            }
+        }
+        for (k, v) in user {
+            headers.push((format!("x-amz-meta-{k}"), v.clone()));
+        }
+        headers.extend(self.settings.copy_headers());
+        let url = self.object_url(path).map_err(|e| e.to_string())?;
+        self.send_within(
+            "copy in place",
+            http::Method::PUT,
+            &url,
+            &headers,
+            Vec::new(),
+            path,
+            self.copy_timeout,
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
 }
 
 #[async_trait]

@@ -408,3 +408,68 @@ pub async fn failed_body_leaves_nothing(store: &dyn ArtifactStore) {
         Err(StoreError::NotFound(_))
     ));
 }
+
+/// Every upload gets the SHA-256 of its bytes, computed as it streamed, kept where the backend
+/// keeps it (xattr, object metadata, SFTP sidecar) and returned by `get`, whole or ranged, for
+/// a body sent in one request and one sent in parts; nothing but the files is listed, and a
+/// deleted file leaves the digest index.
+pub async fn digests(store: &dyn ArtifactStore) {
+    let small = vec![7u8; 1000];
+    let big: Vec<u8> = (0..5 * 1024 * 1024 + 3000)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    store
+        .put(&p("dg/small.bin"), body(&[&small]))
+        .await
+        .unwrap();
+    let (a, b) = big.split_at(3_000_000);
+    store.put(&p("dg/big.bin"), body(&[a, b])).await.unwrap();
+    for (name, data) in [("dg/small.bin", &small), ("dg/big.bin", &big)] {
+        let want = hex(&Sha256::digest(data));
+        let whole = store.get(&p(name), GetOptions::default()).await.unwrap();
+        assert_eq!(whole.meta.sha256.as_deref(), Some(want.as_str()), "{name}");
+        // What `verify` reads, where the store keeps it apart (object metadata, sidecar).
+        if let Some(stored) = store.stored_digest(&p(name)).await.unwrap() {
+            assert_eq!(stored, want, "{name} stored");
+        }
+        let opts = GetOptions {
+            range: Some(ByteRange::parse_header("bytes=10-").unwrap()),
+            if_range: None,
+        };
+        let part = store.get(&p(name), opts).await.unwrap();
+        assert_eq!(
+            part.meta.sha256.as_deref(),
+            Some(want.as_str()),
+            "{name} ranged"
+        );
+    }
+    let listed: Vec<String> = store
+        .list(&p("dg"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    assert_eq!(listed, ["big.bin", "small.bin"]);
+    let index = store.digest_index(&p("dg")).await.unwrap();
+    assert!(
+        index
+            .iter()
+            .all(|f| [p("dg/big.bin"), p("dg/small.bin")].contains(f)),
+        "{index:?}"
+    );
+    store.delete(&p("dg/big.bin")).await.unwrap();
+    assert!(
+        !store
+            .digest_index(&p("dg"))
+            .await
+            .unwrap()
+            .contains(&p("dg/big.bin"))
+    );
+    store.delete(&p("dg")).await.unwrap();
+    assert!(store.list(&p("dg")).await.unwrap().is_empty());
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -186,13 +186,13 @@ macro_rules! behaviour {
             case!(large_streamed_file);
             case!(size_boundaries);
             case!(failed_body_leaves_nothing);
+            case!(digests);
         }
     };
 }
 
 behaviour!(local);
-behaviour!(s3s, except delete_twice:
-    "s3s-fs keeps emptied directories and answers 500 to DeleteObject on them");
+behaviour!(s3s);
 behaviour!(moto);
 behaviour!(azurite);
 behaviour!(gcs);
