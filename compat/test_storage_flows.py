@@ -377,6 +377,54 @@ def test_sftp_password_is_never_shown(servers, tmp_path):
     assert took < 20, f"a wrong password took {took:.1f}s to fail"
 
 
+def _ssh_processes() -> dict[int, tuple[int, list[str]]]:
+    """{pid: (ppid, argv)} of every ssh process on the machine."""
+    out = {}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            argv = [a.decode(errors="replace") for a in cmdline.read_bytes().split(b"\0") if a]
+            if argv and Path(argv[0]).name == "ssh":
+                stat = (cmdline.parent / "stat").read_text()
+                out[int(cmdline.parent.name)] = (int(stat.rsplit(")", 1)[1].split()[1]), argv)
+    return out
+
+
+def _control_socket(argv: list[str]) -> str | None:
+    for i, a in enumerate(argv):
+        if a == "-S" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("ControlPath="):
+            return a.split("=", 1)[1]
+    return None
+
+
+@pytest.mark.parametrize("name", ["sftp", "sftp-password"])
+def test_sftp_control_master_follows_a_killed_server(name, servers):
+    """The ssh control master rsflow starts (detached, outside its process group) exits by
+    itself once rsflow is gone, even after a kill -9: nothing is left running on the machine."""
+    import time
+
+    backend = _backend(name)
+    server = _start(servers, backend, destination=backend.uri(unique("master")))
+    r = server.request("PUT", "/api/2.0/mlflow-artifacts/artifacts/m/x.txt", data=b"x", timeout=60)
+    assert r.status_code == 200, r.text
+    procs = _ssh_processes()
+    # rsflow's own sftp channel is a child ssh speaking through the master's control socket.
+    sockets = {_control_socket(argv) for ppid, argv in procs.values() if ppid == server.proc.pid}
+    sockets.discard(None)
+    assert sockets, procs
+    masters = {pid for pid, (_, argv) in procs.items()
+               if "-M" in argv and _control_socket(argv) in sockets}
+    assert masters, procs
+    server.proc.kill()
+    server.proc.wait(timeout=30)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in masters):
+        time.sleep(1)
+    left = [p for p in masters if Path(f"/proc/{p}").exists()]
+    assert not left, f"ssh control masters outlived rsflow: {[procs[p][1] for p in left]}"
+
+
 # --------------------------------------------------------------------------- multipart
 
 

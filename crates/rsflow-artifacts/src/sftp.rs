@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use openssh::{KnownHosts, Session, SessionBuilder};
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
 use openssh_sftp_client::error::SftpErrorKind;
 use openssh_sftp_client::file::TokioCompatFile;
 use openssh_sftp_client::metadata::MetaData;
@@ -31,6 +31,10 @@ use crate::ssh_askpass::{MasterOptions, launch_master};
 use crate::store::{
     ArtifactStore, ByteStream, FileInfo, GetObject, GetOptions, ObjectMeta, Stat, StoreError,
 };
+
+/// How long an ssh control master stays up with no client connected: while rsflow runs its sftp
+/// channel is connected; when rsflow exits (even by SIGKILL) the master follows this long after.
+pub(crate) const MASTER_IDLE: std::num::NonZeroUsize = std::num::NonZeroUsize::new(10).unwrap();
 
 const READ_CHUNK: usize = 256 * 1024;
 /// Directory trees deeper than this are not walked (nothing rsflow writes is that deep).
@@ -133,6 +137,9 @@ impl SftpStore {
             .known_hosts_check(KnownHosts::Strict)
             .connect_timeout(self.timeouts.connect)
             .server_alive_interval(Duration::from_secs(15))
+            // The control master outlives no rsflow: it exits once no client (the sftp channel
+            // rsflow holds) has been connected for MASTER_IDLE, instead of staying forever.
+            .control_persist(ControlPersist::IdleFor(MASTER_IDLE))
             .control_directory(std::env::temp_dir());
         if let Some(user) = &self.user {
             builder.user(user.clone());

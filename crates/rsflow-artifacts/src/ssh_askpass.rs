@@ -108,7 +108,7 @@ fn master_args(opts: &MasterOptions<'_>, log: &Path, socket: &Path) -> Vec<OsStr
         args.push("-o".into());
         args.push(o.into());
     };
-    opt("ControlPersist=yes".into());
+    opt(format!("ControlPersist={}s", crate::sftp::MASTER_IDLE));
     opt("BatchMode=no".into());
     opt("StrictHostKeyChecking=yes".into());
     opt("PreferredAuthentications=password,keyboard-interactive".into());
