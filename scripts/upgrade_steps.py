@@ -116,9 +116,9 @@ def main() -> None:
         f"{'SQLite' if dialect == 'sqlite' else 'PostgreSQL'}: the statements alembic runs\n"
         "-- (mlflow==3.17.2, `alembic upgrade` one revision at a time, online), captured with an\n"
         "-- SQLAlchemy before_cursor_execute listener by scripts/upgrade_steps.py; do not edit.\n"
-        "-- Reads and alembic_version writes are left out. `-- reads:` lists the user tables a\n"
-        "-- step read (its Python data migration, ported in src/sql/migrate.rs). {NOW_MS} is the\n"
-        "-- upgrade's time in milliseconds (MLflow's int(time.time() * 1000)).\n"
+        "-- Reads and alembic_version writes are left out. `-- reads:` lists what a migration read\n"
+        "-- of the user tables (its Python data migration: ported in src/sql/migrate/).\n"
+        "-- {NOW_MS} is the upgrade's time in milliseconds (MLflow's int(time.time() * 1000)).\n"
     ]
     for rev in chain(script):
         captured.clear()

@@ -1,9 +1,9 @@
 -- MLflow's migrations 97727af70f4d (MLflow 2.0's head) -> dc11669786a5 (MLflow 3.17.2's head) on PostgreSQL: the statements alembic runs
 -- (mlflow==3.17.2, `alembic upgrade` one revision at a time, online), captured with an
 -- SQLAlchemy before_cursor_execute listener by scripts/upgrade_steps.py; do not edit.
--- Reads and alembic_version writes are left out. `-- reads:` lists the user tables a
--- step read (its Python data migration, ported in src/sql/migrate.rs). {NOW_MS} is the
--- upgrade's time in milliseconds (MLflow's int(time.time() * 1000)).
+-- Reads and alembic_version writes are left out. `-- reads:` lists what a migration read
+-- of the user tables (its Python data migration: ported in src/sql/migrate/).
+-- {NOW_MS} is the upgrade's time in milliseconds (MLflow's int(time.time() * 1000)).
 
 -- step 3500859a5d39: Add Model Aliases table
 CREATE TABLE registered_model_aliases (
@@ -41,9 +41,9 @@ CREATE TABLE inputs (
 	CONSTRAINT inputs_pk PRIMARY KEY (source_type, source_id, destination_type, destination_id)
 )
 -- ;;
-CREATE INDEX index_inputs_input_uuid ON inputs (input_uuid)
--- ;;
 CREATE INDEX index_inputs_destination_type_destination_id_source_type ON inputs (destination_type, destination_id, source_type)
+-- ;;
+CREATE INDEX index_inputs_input_uuid ON inputs (input_uuid)
 -- ;;
 CREATE TABLE input_tags (
 	input_uuid VARCHAR(36) NOT NULL, 

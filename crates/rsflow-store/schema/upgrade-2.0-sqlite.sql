@@ -1,9 +1,9 @@
 -- MLflow's migrations 97727af70f4d (MLflow 2.0's head) -> dc11669786a5 (MLflow 3.17.2's head) on SQLite: the statements alembic runs
 -- (mlflow==3.17.2, `alembic upgrade` one revision at a time, online), captured with an
 -- SQLAlchemy before_cursor_execute listener by scripts/upgrade_steps.py; do not edit.
--- Reads and alembic_version writes are left out. `-- reads:` lists the user tables a
--- step read (its Python data migration, ported in src/sql/migrate.rs). {NOW_MS} is the
--- upgrade's time in milliseconds (MLflow's int(time.time() * 1000)).
+-- Reads and alembic_version writes are left out. `-- reads:` lists what a migration read
+-- of the user tables (its Python data migration: ported in src/sql/migrate/).
+-- {NOW_MS} is the upgrade's time in milliseconds (MLflow's int(time.time() * 1000)).
 
 -- step 3500859a5d39: Add Model Aliases table
 CREATE TABLE registered_model_aliases (
@@ -28,9 +28,9 @@ CREATE TABLE datasets (
 	FOREIGN KEY(experiment_id) REFERENCES experiments (experiment_id)
 )
 -- ;;
-CREATE INDEX index_datasets_dataset_uuid ON datasets (dataset_uuid)
--- ;;
 CREATE INDEX index_datasets_experiment_id_dataset_source_type ON datasets (experiment_id, dataset_source_type)
+-- ;;
+CREATE INDEX index_datasets_dataset_uuid ON datasets (dataset_uuid)
 -- ;;
 CREATE TABLE inputs (
 	input_uuid VARCHAR(36) NOT NULL, 
@@ -41,9 +41,9 @@ CREATE TABLE inputs (
 	CONSTRAINT inputs_pk PRIMARY KEY (source_type, source_id, destination_type, destination_id)
 )
 -- ;;
-CREATE INDEX index_inputs_destination_type_destination_id_source_type ON inputs (destination_type, destination_id, source_type)
--- ;;
 CREATE INDEX index_inputs_input_uuid ON inputs (input_uuid)
+-- ;;
+CREATE INDEX index_inputs_destination_type_destination_id_source_type ON inputs (destination_type, destination_id, source_type)
 -- ;;
 CREATE TABLE input_tags (
 	input_uuid VARCHAR(36) NOT NULL, 
@@ -182,9 +182,9 @@ DROP TABLE datasets
 -- ;;
 ALTER TABLE _alembic_tmp_datasets RENAME TO datasets
 -- ;;
-CREATE INDEX index_datasets_dataset_uuid ON datasets (dataset_uuid)
--- ;;
 CREATE INDEX index_datasets_experiment_id_dataset_source_type ON datasets (experiment_id, dataset_source_type)
+-- ;;
+CREATE INDEX index_datasets_dataset_uuid ON datasets (dataset_uuid)
 
 -- step 400f98739977: add logged model tables
 CREATE TABLE logged_models (
@@ -822,9 +822,9 @@ DROP TABLE evaluation_datasets
 -- ;;
 ALTER TABLE _alembic_tmp_evaluation_datasets RENAME TO evaluation_datasets
 -- ;;
-CREATE INDEX index_evaluation_datasets_created_time ON evaluation_datasets (created_time)
--- ;;
 CREATE INDEX index_evaluation_datasets_name ON evaluation_datasets (name)
+-- ;;
+CREATE INDEX index_evaluation_datasets_created_time ON evaluation_datasets (created_time)
 -- ;;
 CREATE TABLE _alembic_tmp_webhooks (
 	webhook_id VARCHAR(256) NOT NULL, 
@@ -934,9 +934,9 @@ DROP TABLE model_definitions
 -- ;;
 ALTER TABLE _alembic_tmp_model_definitions RENAME TO model_definitions
 -- ;;
-CREATE INDEX index_model_definitions_provider ON model_definitions (provider)
--- ;;
 CREATE INDEX index_model_definitions_secret_id ON model_definitions (secret_id)
+-- ;;
+CREATE INDEX index_model_definitions_provider ON model_definitions (provider)
 -- ;;
 CREATE TABLE _alembic_tmp_jobs (
 	id VARCHAR(36) NOT NULL, 
@@ -1395,13 +1395,13 @@ DROP TABLE assessments
 -- ;;
 ALTER TABLE _alembic_tmp_assessments RENAME TO assessments
 -- ;;
-CREATE INDEX index_assessments_assessment_type ON assessments (assessment_type)
+CREATE INDEX index_assessments_last_updated_timestamp ON assessments (last_updated_timestamp)
 -- ;;
 CREATE INDEX index_assessments_run_id_created_timestamp ON assessments (run_id, created_timestamp)
 -- ;;
-CREATE INDEX index_assessments_trace_id_created_timestamp ON assessments (trace_id, created_timestamp)
+CREATE INDEX index_assessments_assessment_type ON assessments (assessment_type)
 -- ;;
-CREATE INDEX index_assessments_last_updated_timestamp ON assessments (last_updated_timestamp)
+CREATE INDEX index_assessments_trace_id_created_timestamp ON assessments (trace_id, created_timestamp)
 -- ;;
 CREATE TABLE sql_trace_metric_daily_rollups (
 	id INTEGER NOT NULL, 
@@ -1486,9 +1486,9 @@ ALTER TABLE _alembic_tmp_spans RENAME TO spans
 -- ;;
 CREATE INDEX index_spans_experiment_id_duration ON spans (experiment_id, duration_ns)
 -- ;;
-CREATE INDEX index_spans_experiment_id_status_type ON spans (experiment_id, status, type)
--- ;;
 CREATE INDEX index_spans_experiment_id_start_time ON spans (experiment_id, start_time_unix_nano)
+-- ;;
+CREATE INDEX index_spans_experiment_id_status_type ON spans (experiment_id, status, type)
 -- ;;
 CREATE INDEX index_spans_experiment_id_type_status ON spans (experiment_id, type, status)
 -- ;;
