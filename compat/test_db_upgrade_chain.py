@@ -205,3 +205,132 @@ def test_every_revision_postgres(tmp_path):
         for n in names:
             con.cursor().execute(f'DROP DATABASE IF EXISTS "{n}"')
         con.close()
+
+
+# --- the data migrations: 75868b020152's trace analytics backfill, row for row -----------------
+
+PRE_ANALYTICS = "b7e2c1a4d9f3"  # the revision before 75868b020152 (MLflow 3.16)
+LONG_NAME = "n" * 5000
+TRACES = [f"tr-{i}" for i in range(1, 7)]
+TAGS = [("tr-1", "mlflow.traceName", "chat"), ("tr-2", "mlflow.traceName", LONG_NAME),
+        ("tr-3", "kept.tag", "v"), ("tr-6", "mlflow.traceName", None)]
+METADATA = [
+    ("tr-1", "mlflow.trace.session", "s1"),
+    ("tr-1", "mlflow.trace.tokenUsage",
+     '{"input_tokens": 10, "output_tokens": "20", "total_tokens": 30.0, '
+     '"cache_read_input_tokens": 1.5, "cache_creation_input_tokens": " 4 "}'),
+    ("tr-1", "mlflow.trace.cost", '{"input_cost": 0.01, "output_cost": "0.02", "total_cost": true}'),
+    ("tr-2", "mlflow.trace.tokenUsage", "not json"),
+    ("tr-3", "mlflow.trace.session", "x" * 300),
+    ("tr-3", "mlflow.user", "kept"),
+    ("tr-4", "mlflow.trace.tokenUsage", '{"input_tokens": 1e3, "total_tokens": 99999999999999999999}'),
+    ("tr-4", "mlflow.gateway.endpointId", "ep-1"),
+    ("tr-5", "mlflow.trace.cost", "[1, 2]"),
+    ("tr-6", "mlflow.trace.cost", '{"total_cost": "1e-3", "input_cost": "inf"}'),
+]
+TRACE_METRICS = [("tr-1", "input_tokens", 11.0), ("tr-2", "output_tokens", 7.5),
+                 ("tr-5", "total_tokens", None), ("tr-5", "other_metric", 3.0)]
+SPANS = [("tr-4", "s1", '{"mlflow.llm.model": "gpt-4o", "mlflow.llm.provider": "openai"}'),
+         ("tr-4", "s2", None), ("tr-1", "s3", '{"mlflow.llm.model": null}'),
+         ("tr-6", "s4", '{"mlflow.llm.model": "' + "m" * 600 + '"}')]
+SPAN_METRICS = [("tr-4", "s1", "total_cost", 0.5), ("tr-4", "s1", "input_cost", 0.2),
+                ("tr-4", "s2", "total_cost", 0.25), ("tr-1", "s3", "output_cost", 1.0),
+                ("tr-1", "s3", "other", 2.0)]
+ASSESSMENTS = [("a1", "tr-1", "0.75"), ("a2", "tr-1", "true"), ("a3", "tr-2", '"Yes"'),
+               ("a4", "tr-3", '{"a": 1}'), ("a5", "tr-4", "no"), ("a6", "tr-5", "NaN"),
+               ("a7", "tr-6", "12"), ("a8", "tr-6", '"maybe"')]
+
+
+def fill_analytics(con, ph: str) -> None:
+    cur = con.cursor()
+
+    def ins(table, cols, rows):
+        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([ph] * len(cols))})"
+        for r in rows:
+            cur.execute(sql, r)
+
+    ins("experiments", ["experiment_id", "name", "artifact_location", "lifecycle_stage",
+                        "creation_time", "last_update_time"],
+        [(1, "analytics", "/tmp/a", "active", 1, 1)])
+    ins("trace_info", ["request_id", "experiment_id", "timestamp_ms", "execution_time_ms",
+                       "status"],
+        [(t, 1, 1700000000000 + i, 5, "OK") for i, t in enumerate(TRACES)])
+    ins("trace_tags", ["request_id", '"key"', "value"], TAGS)
+    ins("trace_request_metadata", ["request_id", '"key"', "value"], METADATA)
+    ins("trace_metrics", ["request_id", '"key"', "value"], TRACE_METRICS)
+    ins("spans", ["trace_id", "experiment_id", "span_id", "name", "status",
+                  "start_time_unix_nano", "end_time_unix_nano", "content",
+                  "dimension_attributes"],
+        [(t, 1, s, "span", "OK", 10, 20, "{}", d) for t, s, d in SPANS])
+    ins("span_metrics", ["trace_id", "span_id", '"key"', "value"], SPAN_METRICS)
+    ins("assessments", ["assessment_id", "trace_id", "name", "assessment_type", "value",
+                        "created_timestamp", "last_updated_timestamp", "source_type", "valid"],
+        [(a, t, "q", "feedback", v, 1, 1, "HUMAN", True) for a, t, v in ASSESSMENTS])
+    con.commit()
+
+
+def all_rows(con, tables) -> dict:
+    cur = con.cursor()
+    out = {}
+    for t in tables:
+        cur.execute(f"SELECT * FROM {t}")
+        cols = [d[0] for d in cur.description]
+        out[t] = (cols, sorted((repr(r) for r in cur.fetchall())))
+    return out
+
+
+def test_analytics_backfill_sqlite(tmp_path):
+    build(["sqlite", str(tmp_path), PRE_ANALYTICS, PRE_ANALYTICS], tmp_path)
+    ours, theirs = tmp_path / "ours.db", tmp_path / "theirs.db"
+    (tmp_path / f"{PRE_ANALYTICS}.db").rename(ours)
+    con = sqlite3.connect(ours)
+    fill_analytics(con, "?")
+    con.close()
+    theirs.write_bytes(ours.read_bytes())
+    proc = rsflow("upgrade", f"sqlite:///{ours}")
+    assert proc.returncode == 0, proc.stderr
+    assert "trace analytics backfilled on 5 trace(s), 4 span(s), 8 assessment(s); 18 legacy" \
+        in proc.stdout, proc.stdout
+    reference(f"sqlite:///{theirs}", tmp_path)
+    tables = [r[0] for r in sqlite3.connect(theirs).execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")]
+    a, b = sqlite3.connect(ours), sqlite3.connect(theirs)
+    mine, ref = all_rows(a, tables), all_rows(b, tables)
+    assert ref["trace_info"][1] and ref["assessments"][1]
+    assert mine == ref
+
+
+def test_analytics_backfill_postgres(tmp_path):
+    admin = pg_admin_url()
+    if not admin:
+        pytest.skip("RSFLOW_TEST_PG_URL is not set")
+    import psycopg2
+
+    prefix = f"analytics_{os.getpid()}"
+    con = psycopg2.connect(admin)
+    con.autocommit = True
+    names = [f"{prefix}_{PRE_ANALYTICS}", f"{prefix}_theirs"]
+    try:
+        build(["postgres", admin, prefix, PRE_ANALYTICS, PRE_ANALYTICS], tmp_path)
+        ours = with_database(admin, names[0])
+        c = psycopg2.connect(ours)
+        fill_analytics(c, "%s")
+        c.close()
+        con.cursor().execute(f'CREATE DATABASE "{names[1]}" TEMPLATE "{names[0]}"')
+        theirs = with_database(admin, names[1])
+        proc = rsflow("upgrade", ours)
+        assert proc.returncode == 0, proc.stderr
+        reference(theirs, tmp_path)
+        a, b = psycopg2.connect(ours), psycopg2.connect(theirs)
+        cur = b.cursor()
+        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        tables = [r[0] for r in cur.fetchall()]
+        mine, ref = all_rows(a, tables), all_rows(b, tables)
+        a.close()
+        b.close()
+        assert ref["trace_info"][1] and ref["assessments"][1]
+        assert mine == ref
+    finally:
+        for n in names:
+            con.cursor().execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
+        con.close()

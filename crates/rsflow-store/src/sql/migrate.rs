@@ -360,8 +360,9 @@ impl CheckReport {
             {
                 let _ = writeln!(
                     out,
-                    "upgrade: rsflow migrates from {ALEMBIC_HEAD} onwards; run \
-                     `mlflow db upgrade <uri>` with mlflow==3.17.2 first"
+                    "upgrade: rsflow migrates from {MLFLOW_2_0_HEAD} (MLflow 2.0's head) \
+                     onwards ({ALEMBIC_HEAD} on MySQL); run `mlflow db upgrade <uri>` with \
+                     mlflow==2.0.1 first"
                 );
             }
         }
