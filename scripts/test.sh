@@ -286,6 +286,14 @@ if [[ "${RSFLOW_TEST_SKIP_COMPAT_MAIN:-}" != "1" ]]; then
     done_step "compat suite"
 fi
 
+# --- rsflow db upgrade of a database made and filled by MLflow 2.22's own client (the fast
+# subset of scripts/upgrade-matrix.sh; its venv is cached under ~/.cache/rsflow-tools) ---
+if [[ "${COMPAT_TARGET:-rsflow}" == rsflow ]]; then
+    banner "db upgrade from a release: MLflow 2.22 (bash scripts/upgrade-matrix.sh 2.22)"
+    run env RSFLOW_MLFLOW318_PY="$RSFLOW_MLFLOW318_PY" bash scripts/upgrade-matrix.sh 2.22
+    done_step "db upgrade (2.22)"
+fi
+
 # --- PostgreSQL: the tracking and model flows again, each server on a fresh database ---
 if [[ -n "${RSFLOW_PG_RUN:-}" ]]; then
     banner "compat flows on PostgreSQL (COMPAT_BACKEND=postgres)"
