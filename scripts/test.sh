@@ -357,6 +357,10 @@ done_step "bench smoke"
 banner "large-file smoke: bench/large_file.py (16 MiB; the full check uses --gib 4)"
 run "$RSFLOW_PY" bench/large_file.py --gib 0.015625 --bin "$RSFLOW_BIN" --port 15791
 done_step "large-file smoke"
+banner "db upgrade benchmark smoke: bench/upgrade_bench.py --small (10,000 metrics, rsflow only)"
+run "$RSFLOW_PY" bench/upgrade_bench.py --small --skip-mlflow --rsflow-bin "$RSFLOW_BIN" \
+    --mlflow318-py "$RSFLOW_MLFLOW318_PY" >/dev/null
+done_step "upgrade bench smoke"
 banner "trace benchmark smoke: bench/trace_bench.py --smoke (tiny, rsflow only)"
 run "$RSFLOW_PY" bench/trace_bench.py --smoke --rsflow-bin "$RSFLOW_BIN" >/dev/null
 done_step "trace bench smoke"
