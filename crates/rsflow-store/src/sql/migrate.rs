@@ -151,7 +151,9 @@ pub fn steps() -> Vec<Step> {
 
 /// Whether the step to `to` is one of the migrations before 3.17.2's head.
 fn is_old_step(to: &str) -> bool {
-    old_file_steps(OLD_SQL_SQLITE).iter().any(|(r, _, _)| *r == to)
+    old_file_steps(OLD_SQL_SQLITE)
+        .iter()
+        .any(|(r, _, _)| *r == to)
 }
 
 /// The migrations from 3.17.2's head to 3.18.0's (also on MySQL).

@@ -34,6 +34,10 @@ const TOKEN_COLUMNS: [&str; 6] = [
 ];
 const COST_COLUMNS: [&str; 3] = ["input_cost", "output_cost", "total_cost"];
 
+/// A span's (trace_id, span_id), and its (model_name, model_provider) dimensions.
+type SpanKey = (String, String);
+type Dimensions = HashMap<SpanKey, (Option<String>, Option<String>)>;
+
 /// What `--dry-run` says of the data part.
 pub const DRY_RUN_NOTE: &str = "-- data (before the trace cost UPDATE): trace_info.trace_name, \
     session_id, token and cost columns from its mlflow.traceName tag, session/tokenUsage/cost \
@@ -106,7 +110,10 @@ fn decimal_to_i64(text: &str) -> Option<i64> {
         if all.len() as i64 + shift > 20 {
             return None;
         }
-        (format!("{all}{}", "0".repeat(shift as usize)), String::new())
+        (
+            format!("{all}{}", "0".repeat(shift as usize)),
+            String::new(),
+        )
     } else {
         let cut = (all.len() as i64 + shift).max(0) as usize;
         (all[..cut].to_string(), all[cut..].to_string())
@@ -117,7 +124,11 @@ fn decimal_to_i64(text: &str) -> Option<i64> {
     if keep.len() > 20 {
         return None;
     }
-    let v: i128 = if keep.is_empty() { 0 } else { keep.parse().ok()? };
+    let v: i128 = if keep.is_empty() {
+        0
+    } else {
+        keep.parse().ok()?
+    };
     let v = if neg { -v } else { v };
     i64::try_from(v).ok()
 }
@@ -244,7 +255,7 @@ pub async fn run(
         }
     }
     // _validate_dimension_attributes (kept: the span backfill reads them)
-    let mut dims: HashMap<(String, String), (Option<String>, Option<String>)> = HashMap::new();
+    let mut dims = Dimensions::new();
     for row in sqlx::query(
         "SELECT trace_id, span_id, CAST(dimension_attributes AS TEXT) FROM spans \
          WHERE dimension_attributes IS NOT NULL",
@@ -290,10 +301,7 @@ pub async fn run(
         format!("DELETE FROM trace_metrics WHERE \"key\" IN ({token_keys})"),
         format!("DELETE FROM span_metrics WHERE \"key\" IN ({cost_keys})"),
     ] {
-        counts.legacy_rows_deleted += sqlx::query(&sql)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+        counts.legacy_rows_deleted += sqlx::query(&sql).execute(&mut **tx).await?.rows_affected();
     }
     run_statements(tx, &stmts[split + 1..]).await?;
     Ok(counts)
@@ -386,10 +394,10 @@ async fn backfill_traces(tx: &mut Transaction<'static, Any>) -> Result<u64, Stor
 
 async fn backfill_spans(
     tx: &mut Transaction<'static, Any>,
-    dims: &HashMap<(String, String), (Option<String>, Option<String>)>,
+    dims: &Dimensions,
 ) -> Result<u64, StoreOpenError> {
     let cost_keys = COST_COLUMNS.map(|k| format!("'{k}'")).join(", ");
-    let mut costs: HashMap<(String, String), [Option<f64>; 3]> = HashMap::new();
+    let mut costs: HashMap<SpanKey, [Option<f64>; 3]> = HashMap::new();
     for row in sqlx::query(&format!(
         "SELECT trace_id, span_id, \"key\", CAST(value AS DOUBLE PRECISION) FROM span_metrics \
          WHERE \"key\" IN ({cost_keys})"
@@ -482,7 +490,7 @@ mod tests {
         assert_eq!(token_count_f64(3.0), Some(3));
         assert_eq!(token_count_f64(3.5), None);
         // str(2.0**63) is '9.223372036854776e+18': past BIGINT.
-        assert_eq!(token_count_f64(9.223372036854775808e18), None);
+        assert_eq!(token_count_f64(2f64.powi(63)), None);
         assert_eq!(token_count_f64(f64::NAN), None);
         let v: serde_json::Value = serde_json::json!({"a": 5, "b": "6", "c": true, "d": 1.5});
         assert_eq!(token_count_json(v.get("a")), Some(5));
@@ -510,7 +518,11 @@ mod tests {
     fn dimensions_validated() {
         let k = ("t".to_string(), "s".to_string());
         assert_eq!(
-            dimensions(r#"{"mlflow.llm.model": "gpt", "mlflow.llm.provider": null}"#, &k).unwrap(),
+            dimensions(
+                r#"{"mlflow.llm.model": "gpt", "mlflow.llm.provider": null}"#,
+                &k
+            )
+            .unwrap(),
             (Some("gpt".into()), None)
         );
         assert!(dimensions(r#"{"other": "x"}"#, &k).is_err());
