@@ -699,9 +699,13 @@ async fn upgrade_on(
                 .map_err(|e| mysql_step_failed(step, &e.to_string()))?;
             sqlx::raw_sql("BEGIN").execute(&mut *tx).await?;
         } else if step.to == ANALYTICS_STEP {
-            report.analytics = analytics::run(&mut tx, dialect).await?;
+            report.analytics = analytics::run(&mut tx, dialect)
+                .await
+                .map_err(|e| step_failed(step, e))?;
         } else {
-            run_step_ddl(&mut tx, dialect, step.to).await?;
+            run_step_ddl(&mut tx, dialect, step.to)
+                .await
+                .map_err(|e| step_failed(step, e.into()))?;
         }
         if step.to == "8b6ad64cb8f5" {
             let (issues, categories) = fill_issue_categories(&mut tx).await?;
@@ -733,6 +737,20 @@ async fn upgrade_on(
         report.drift = Some(diff_models(&expected, &actual));
     }
     Ok(report)
+}
+
+/// A step that failed in the one transaction (SQLite, PostgreSQL): nothing stays applied.
+fn step_failed(step: &Step, e: StoreOpenError) -> StoreOpenError {
+    match e {
+        StoreOpenError::Config(why) if why.contains("nothing was changed") => {
+            StoreOpenError::Config(why)
+        }
+        e => StoreOpenError::Config(format!(
+            "Step {} -> {} failed: {e}; the upgrade ran in one transaction, so nothing was \
+             changed (is the schema the one MLflow made at {}? `rsflow db check` compares)",
+            step.from, step.to, step.from
+        )),
+    }
 }
 
 /// A MySQL step whose DDL failed: what ran of it stays (MySQL commits DDL as it runs).
