@@ -87,10 +87,10 @@ def fill(db: Path, runs: int, metrics: int) -> None:
 
     con.executemany("INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) "
                     "VALUES (?, ?, ?, ?, ?, ?)", rows())
+    # (SQLite's bare columns next to MAX() come from the row holding the maximum.)
     con.execute("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) "
-                "SELECT key, value, timestamp, step, is_nan, run_uuid FROM metrics m WHERE "
-                "step = (SELECT MAX(step) FROM metrics WHERE run_uuid = m.run_uuid AND "
-                "key = m.key) GROUP BY run_uuid, key")
+                "SELECT key, value, timestamp, MAX(step), is_nan, run_uuid FROM metrics "
+                "GROUP BY run_uuid, key")
     con.commit()
     con.close()
 

@@ -32,8 +32,8 @@ version_of() {
 deps_of() {
     case "$1" in
         2.0|2.9) echo "sqlalchemy<2 alembic<1.14 sqlparse<0.5 click<9 cloudpickle entrypoints \
-gitpython pyyaml protobuf<5 pytz requests packaging importlib_metadata<8 databricks-cli \
-querystring_parser numpy<2 pandas<2.2 pyarrow<16 markdown Flask<3 docker<8 psycopg2-binary" ;;
+gitpython pyyaml protobuf<5 pytz requests packaging importlib_metadata<8 querystring_parser databricks-cli \
+numpy<2 psycopg2-binary" ;;
         3.0|3.10) echo "mlflow-skinny==$(version_of "$1") mlflow-tracing==$(version_of "$1") \
 sqlalchemy<2.1 alembic<1.17 numpy<2.3 pandas<2.3 pyarrow<21 Flask<4 graphene<4 docker \
 psycopg2-binary" ;;
