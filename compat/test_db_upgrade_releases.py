@@ -82,6 +82,8 @@ def test_release_database_upgrades(line, python, backend, tmp_path, monkeypatch)
     try:
         before = run_fill(python, ["fill", fill_uri, str(art)], tmp_path)
         assert before["version"].startswith(line), before["version"]
+        major_minor = tuple(int(x) for x in before["version"].split(".")[:2])
+        assert bool(before["snapshot"]["traces"]) == (major_minor >= (2, 14)), before["snapshot"]
         snap = tmp_path / "before.json"
         snap.write_text(json.dumps(before))
         if backend == "postgres":
