@@ -34,7 +34,11 @@ deps_of() {
         2.0|2.9) echo "sqlalchemy<2 alembic<1.14 sqlparse<0.5 click<9 cloudpickle entrypoints \
 gitpython pyyaml protobuf<5 pytz requests packaging importlib_metadata<8 querystring_parser databricks-cli \
 numpy<2 psycopg2-binary" ;;
-        3.0|3.10) echo "mlflow-skinny==$(version_of "$1") mlflow-tracing==$(version_of "$1") \
+        # (3.0 has no mlflow-tracing of its own version: mlflow-skinny carries the tracing)
+        3.0) echo "mlflow-skinny==$(version_of "$1") \
+sqlalchemy<2.1 alembic<1.17 numpy<2.3 pandas<2.3 pyarrow<21 Flask<4 graphene<4 docker \
+psycopg2-binary" ;;
+        3.10) echo "mlflow-skinny==$(version_of "$1") mlflow-tracing==$(version_of "$1") \
 sqlalchemy<2.1 alembic<1.17 numpy<2.3 pandas<2.3 pyarrow<21 Flask<4 graphene<4 docker \
 psycopg2-binary" ;;
     esac
