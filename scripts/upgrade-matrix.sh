@@ -76,4 +76,5 @@ PYS=()
 for line in "${LINES[@]}"; do PYS+=("$line=$(venv_for "$line")"); done
 export RSFLOW_UPGRADE_RELEASES="${PYS[*]}"
 cd compat
-exec "$VENV/bin/python" -m pytest -q test_db_upgrade_releases.py "${PYTEST_ARGS[@]:-}"
+# shellcheck disable=SC2086
+exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider test_db_upgrade_releases.py ${PYTEST_ARGS:-}
