@@ -286,6 +286,14 @@ if [[ "${RSFLOW_TEST_SKIP_COMPAT_MAIN:-}" != "1" ]]; then
     done_step "compat suite"
 fi
 
+# --- rsflow db upgrade of a database made and filled by MLflow 2.22's own client (the fast
+# subset of scripts/upgrade-matrix.sh; its venv is cached under ~/.cache/rsflow-tools) ---
+if [[ "${COMPAT_TARGET:-rsflow}" == rsflow ]]; then
+    banner "db upgrade from a release: MLflow 2.22 (bash scripts/upgrade-matrix.sh 2.22)"
+    run env RSFLOW_MLFLOW318_PY="$RSFLOW_MLFLOW318_PY" bash scripts/upgrade-matrix.sh 2.22
+    done_step "db upgrade (2.22)"
+fi
+
 # --- PostgreSQL: the tracking and model flows again, each server on a fresh database ---
 if [[ -n "${RSFLOW_PG_RUN:-}" ]]; then
     banner "compat flows on PostgreSQL (COMPAT_BACKEND=postgres)"
@@ -349,6 +357,10 @@ done_step "bench smoke"
 banner "large-file smoke: bench/large_file.py (16 MiB; the full check uses --gib 4)"
 run "$RSFLOW_PY" bench/large_file.py --gib 0.015625 --bin "$RSFLOW_BIN" --port 15791
 done_step "large-file smoke"
+banner "db upgrade benchmark smoke: bench/upgrade_bench.py --small (10,000 metrics, rsflow only)"
+run "$RSFLOW_PY" bench/upgrade_bench.py --small --skip-mlflow --rsflow-bin "$RSFLOW_BIN" \
+    --mlflow318-py "$RSFLOW_MLFLOW318_PY" >/dev/null
+done_step "upgrade bench smoke"
 banner "trace benchmark smoke: bench/trace_bench.py --smoke (tiny, rsflow only)"
 run "$RSFLOW_PY" bench/trace_bench.py --smoke --rsflow-bin "$RSFLOW_BIN" >/dev/null
 done_step "trace bench smoke"

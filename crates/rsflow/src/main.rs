@@ -75,9 +75,10 @@ enum DbCommand {
         /// Backend store URI (sqlite:///path.db, postgresql://...).
         url: String,
     },
-    /// Migrate the schema to a newer MLflow revision in one transaction (MLflow 3.17.2's head
-    /// dc11669786a5 to 3.18.0's f4a9b2c7d1e6, data migrations included; on MySQL, which
-    /// commits DDL as it runs, one commit per step).
+    /// Migrate the schema to a newer MLflow revision in one transaction (from any revision
+    /// since MLflow 2.0's head 97727af70f4d to 3.18.0's f4a9b2c7d1e6, data migrations
+    /// included; on MySQL from 3.17.2's head dc11669786a5 only, one commit per step, as MySQL
+    /// commits DDL as it runs).
     Upgrade {
         /// Backend store URI (sqlite:///path.db, postgresql://..., mysql://...).
         url: String,

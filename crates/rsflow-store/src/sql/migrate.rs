@@ -22,6 +22,8 @@ use super::schema::{self, ALEMBIC_HEAD, ALEMBIC_HEAD_3_18, Found, SUPPORTED_REVI
 use super::uri::{BackendTarget, parse_backend_uri};
 use super::{PoolSettings, StoreOpenError, StoreSettings, pool, sqlite_pool, sqlite_url};
 
+mod analytics;
+
 /// Every alembic revision MLflow has shipped up to 3.18.0, oldest first (the chain of
 /// `down_revision`s of mlflow/store/db_migrations/versions).
 pub const MLFLOW_REVISIONS: &[&str] = &[
@@ -105,7 +107,56 @@ pub struct Step {
     pub title: &'static str,
 }
 
-/// The migrations `rsflow db upgrade` runs, in order.
+/// MLflow 2.0.x's head: the oldest revision `rsflow db upgrade` starts from.
+pub const MLFLOW_2_0_HEAD: &str = "97727af70f4d";
+
+/// The migration whose data part (the SQL trace analytics backfill) is Rust code:
+/// [`analytics`].
+const ANALYTICS_STEP: &str = "75868b020152";
+
+/// MLflow's 48 migrations from 2.0's head to 3.17.2's, as alembic runs them on SQLite and on
+/// PostgreSQL (scripts/upgrade_steps.py).
+const OLD_SQL_SQLITE: &str = include_str!("../../schema/upgrade-2.0-sqlite.sql");
+const OLD_SQL_POSTGRES: &str = include_str!("../../schema/upgrade-2.0-postgres.sql");
+
+/// The steps of an `upgrade-2.0-*.sql` file: (revision, title, statements text).
+fn old_file_steps(sql: &'static str) -> Vec<(&'static str, &'static str, &'static str)> {
+    let mut out = Vec::new();
+    let mut rest = sql;
+    while let Some(i) = rest.find("\n-- step ") {
+        let after = &rest[i + "\n-- step ".len()..];
+        let line_end = after.find('\n').unwrap_or(after.len());
+        let (rev, title) = after[..line_end]
+            .split_once(": ")
+            .unwrap_or((&after[..line_end], ""));
+        let body = &after[(line_end + 1).min(after.len())..];
+        let end = body.find("\n-- step ").unwrap_or(body.len());
+        out.push((rev, title, &body[..end]));
+        rest = &body[end..];
+    }
+    out
+}
+
+/// The migrations `rsflow db upgrade` runs, in order: MLflow 2.0's head onwards.
+pub fn steps() -> Vec<Step> {
+    let mut out = Vec::new();
+    let mut from = MLFLOW_2_0_HEAD;
+    for (to, title, _) in old_file_steps(OLD_SQL_SQLITE) {
+        out.push(Step { from, to, title });
+        from = to;
+    }
+    out.extend_from_slice(STEPS);
+    out
+}
+
+/// Whether the step to `to` is one of the migrations before 3.17.2's head.
+fn is_old_step(to: &str) -> bool {
+    old_file_steps(OLD_SQL_SQLITE)
+        .iter()
+        .any(|(r, _, _)| *r == to)
+}
+
+/// The migrations from 3.17.2's head to 3.18.0's (also on MySQL).
 pub const STEPS: &[Step] = &[
     Step {
         from: ALEMBIC_HEAD,
@@ -141,6 +192,18 @@ pub fn step_statements(to: &str) -> Vec<&'static str> {
 /// The DDL statements of the step to `to` as MLflow runs them on `dialect` (MySQL has its own
 /// text: `COLLATE utf8mb4_bin`, `LONGTEXT`, and the MCP version columns of the last step).
 pub fn dialect_step_statements(dialect: Dialect, to: &str) -> Vec<&'static str> {
+    if is_old_step(to) {
+        let sql = match dialect {
+            Dialect::Sqlite => OLD_SQL_SQLITE,
+            Dialect::Postgres => OLD_SQL_POSTGRES,
+            Dialect::Mysql => return Vec::new(),
+        };
+        return old_file_steps(sql)
+            .into_iter()
+            .find(|(r, _, _)| *r == to)
+            .map(|(_, _, body)| schema::statements(body))
+            .unwrap_or_default();
+    }
     let sql = match dialect {
         Dialect::Mysql => UPGRADE_SQL_MYSQL,
         Dialect::Sqlite | Dialect::Postgres => UPGRADE_SQL,
@@ -299,8 +362,9 @@ impl CheckReport {
             {
                 let _ = writeln!(
                     out,
-                    "upgrade: rsflow migrates from {ALEMBIC_HEAD} onwards; run \
-                     `mlflow db upgrade <uri>` with mlflow==3.17.2 first"
+                    "upgrade: rsflow migrates from {MLFLOW_2_0_HEAD} (MLflow 2.0's head) \
+                     onwards ({ALEMBIC_HEAD} on MySQL); run `mlflow db upgrade <uri>` with \
+                     mlflow==2.0.1 first"
                 );
             }
         }
@@ -330,12 +394,13 @@ impl CheckReport {
 /// The steps from `from` to `to` (both in the chain of [`STEPS`]); `None` when there is no
 /// forward path.
 fn path(from: &str, to: &str) -> Option<Vec<Step>> {
-    let chain: Vec<&str> = std::iter::once(ALEMBIC_HEAD)
-        .chain(STEPS.iter().map(|s| s.to))
+    let all = steps();
+    let chain: Vec<&str> = std::iter::once(MLFLOW_2_0_HEAD)
+        .chain(all.iter().map(|s| s.to))
         .collect();
     let a = chain.iter().position(|r| *r == from)?;
     let b = chain.iter().position(|r| *r == to)?;
-    (a <= b).then(|| STEPS[a..b].to_vec())
+    (a <= b).then(|| all[a..b].to_vec())
 }
 
 /// `rsflow db check <uri>`.
@@ -409,6 +474,11 @@ pub struct UpgradeReport {
     /// Issues whose last_seen_timestamp was set, and issue_categories rows written.
     pub issues_updated: u64,
     pub categories_written: u64,
+    /// What the trace analytics backfill of 75868b020152 wrote.
+    pub analytics: analytics::Counts,
+    /// Differences from MLflow's schema at the target after the upgrade (`None`: not
+    /// checked: a target before 3.17.2's head, or MySQL).
+    pub drift: Option<Vec<String>>,
     /// The database's dialect (its step DDL, and how the steps commit).
     pub dialect: Dialect,
 }
@@ -444,6 +514,9 @@ impl UpgradeReport {
                 for stmt in dialect_step_statements(self.dialect, step.to) {
                     let _ = writeln!(out, "{};", indent(stmt));
                 }
+                if step.to == ANALYTICS_STEP {
+                    let _ = writeln!(out, "    {}", analytics::DRY_RUN_NOTE);
+                }
                 if step.to == "8b6ad64cb8f5" {
                     let _ = writeln!(
                         out,
@@ -461,11 +534,40 @@ impl UpgradeReport {
             }
         }
         if !self.dry_run {
-            let _ = writeln!(
-                out,
-                "data: last_seen_timestamp set on {} issue(s), {} issue_categories row(s) written",
-                self.issues_updated, self.categories_written
-            );
+            if self.steps.iter().any(|s| s.to == "8b6ad64cb8f5") {
+                let _ = writeln!(
+                    out,
+                    "data: last_seen_timestamp set on {} issue(s), {} issue_categories row(s) \
+                     written",
+                    self.issues_updated, self.categories_written
+                );
+            }
+            if self.steps.iter().any(|s| s.to == ANALYTICS_STEP) {
+                let a = &self.analytics;
+                let _ = writeln!(
+                    out,
+                    "data: trace analytics backfilled on {} trace(s), {} span(s), {} \
+                     assessment(s); {} legacy analytics row(s) removed",
+                    a.traces, a.spans, a.assessments, a.legacy_rows_deleted
+                );
+            }
+            match &self.drift {
+                Some(d) if d.is_empty() => {
+                    let _ = writeln!(out, "schema: as MLflow's at {} (no drift)", self.to);
+                }
+                Some(d) => {
+                    let _ = writeln!(
+                        out,
+                        "schema: {} difference(s) from MLflow's at {}",
+                        d.len(),
+                        self.to
+                    );
+                    for line in d {
+                        let _ = writeln!(out, "  {line}");
+                    }
+                }
+                None => {}
+            }
         }
         out
     }
@@ -497,11 +599,19 @@ async fn upgrade_on(
     dry_run: bool,
 ) -> Result<UpgradeReport, StoreOpenError> {
     let target = to.unwrap_or(UPGRADE_HEAD);
-    if !SUPPORTED_REVISIONS.contains(&target) {
+    if target != MLFLOW_2_0_HEAD && !steps().iter().any(|s| s.to == target) {
         return Err(StoreOpenError::Config(format!(
-            "--to {target}: rsflow db upgrade reaches {} only",
-            SUPPORTED_REVISIONS.join(", ")
+            "--to {target}: not a revision rsflow db upgrade reaches (MLflow's revisions from \
+             2.0's head {MLFLOW_2_0_HEAD} to 3.18.0's {UPGRADE_HEAD})"
         )));
+    }
+    if dialect == Dialect::Sqlite {
+        // Alembic's SQLite "move and copy" rebuilds drop and re-create tables other tables
+        // point at: it runs them with foreign keys off (pysqlite's default), and so does
+        // rsflow. (The pragma is a no-op inside a transaction, so it comes first.)
+        sqlx::raw_sql("PRAGMA foreign_keys = OFF")
+            .execute(pool)
+            .await?;
     }
     let mut tx = pool.begin_with(dialect.begin_write()).await?;
     // The lock rsflow servers take to create the schema: no server creates or checks it half
@@ -549,13 +659,21 @@ async fn upgrade_on(
         }
         None => {
             return Err(StoreOpenError::Config(format!(
-                "The database is at {}; rsflow db upgrade migrates from {ALEMBIC_HEAD} (MLflow \
-                 3.17.2's head) onwards: run `mlflow db upgrade <uri>` with mlflow==3.17.2 \
+                "The database is at {}; rsflow db upgrade migrates from {MLFLOW_2_0_HEAD} \
+                 (MLflow 2.0's head) onwards: run `mlflow db upgrade <uri>` with mlflow==2.0.1 \
                  first (take a backup), then rsflow db upgrade",
                 describe(&from)
             )));
         }
     };
+    if dialect == Dialect::Mysql && steps.iter().any(|s| is_old_step(s.to)) {
+        return Err(StoreOpenError::Config(format!(
+            "The database is at {}; on MySQL rsflow db upgrade migrates from {ALEMBIC_HEAD} \
+             (MLflow 3.17.2's head) onwards only: run `mlflow db upgrade <uri>` with \
+             mlflow==3.17.2 first (take a backup), then rsflow db upgrade",
+            describe(&from)
+        )));
+    }
     let mut report = UpgradeReport {
         from: from.clone(),
         to: target.to_string(),
@@ -563,6 +681,8 @@ async fn upgrade_on(
         dry_run,
         issues_updated: 0,
         categories_written: 0,
+        analytics: analytics::Counts::default(),
+        drift: None,
         dialect,
     };
     if dry_run {
@@ -578,8 +698,14 @@ async fn upgrade_on(
                 .await
                 .map_err(|e| mysql_step_failed(step, &e.to_string()))?;
             sqlx::raw_sql("BEGIN").execute(&mut *tx).await?;
+        } else if step.to == ANALYTICS_STEP {
+            report.analytics = analytics::run(&mut tx, dialect)
+                .await
+                .map_err(|e| step_failed(step, e))?;
         } else {
-            run_step_ddl(&mut tx, dialect, step.to).await?;
+            run_step_ddl(&mut tx, dialect, step.to)
+                .await
+                .map_err(|e| step_failed(step, e.into()))?;
         }
         if step.to == "8b6ad64cb8f5" {
             let (issues, categories) = fill_issue_categories(&mut tx).await?;
@@ -604,7 +730,27 @@ async fn upgrade_on(
         }
     }
     tx.commit().await?;
+    // The schema reached, against MLflow's at the target (as `rsflow db check` measures it).
+    if SUPPORTED_REVISIONS.contains(&target) && dialect != Dialect::Mysql {
+        let expected = expected_model(pool, dialect, target).await?;
+        let actual = read_model(pool, dialect, None).await?;
+        report.drift = Some(diff_models(&expected, &actual));
+    }
     Ok(report)
+}
+
+/// A step that failed in the one transaction (SQLite, PostgreSQL): nothing stays applied.
+fn step_failed(step: &Step, e: StoreOpenError) -> StoreOpenError {
+    match e {
+        StoreOpenError::Config(why) if why.contains("nothing was changed") => {
+            StoreOpenError::Config(why)
+        }
+        e => StoreOpenError::Config(format!(
+            "Step {} -> {} failed: {e}; the upgrade ran in one transaction, so nothing was \
+             changed (is the schema the one MLflow made at {}? `rsflow db check` compares)",
+            step.from, step.to, step.from
+        )),
+    }
 }
 
 /// A MySQL step whose DDL failed: what ran of it stays (MySQL commits DDL as it runs).
@@ -623,9 +769,28 @@ async fn run_step_ddl(
     dialect: Dialect,
     to: &str,
 ) -> Result<(), sqlx::Error> {
-    // PostgreSQL runs alembic's SQLite text too: it reads `"key"` as `key`.
-    for stmt in dialect_step_statements(dialect, to) {
-        sqlx::raw_sql(stmt).execute(&mut **tx).await?;
+    // From 3.17.2's head on, PostgreSQL runs alembic's SQLite text too: it reads `"key"` as
+    // `key`.
+    run_statements(tx, &dialect_step_statements(dialect, to)).await
+}
+
+/// Run captured statements in order; `{NOW_MS}` is the time now in milliseconds (where
+/// MLflow's migration writes `int(time.time() * 1000)`).
+async fn run_statements(
+    tx: &mut Transaction<'static, Any>,
+    stmts: &[&str],
+) -> Result<(), sqlx::Error> {
+    for stmt in stmts {
+        if stmt.contains("{NOW_MS}") {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or_default();
+            let stmt = stmt.replace("{NOW_MS}", &now.to_string());
+            sqlx::raw_sql(&stmt).execute(&mut **tx).await?;
+        } else {
+            sqlx::raw_sql(stmt).execute(&mut **tx).await?;
+        }
     }
     Ok(())
 }
@@ -1074,7 +1239,36 @@ mod tests {
         assert_eq!(path(ALEMBIC_HEAD, UPGRADE_HEAD).unwrap().len(), 3);
         assert_eq!(path("e7d1f4b2a9c6", "8b6ad64cb8f5").unwrap().len(), 1);
         assert!(path(UPGRADE_HEAD, ALEMBIC_HEAD).is_none());
-        assert!(path("75868b020152", UPGRADE_HEAD).is_none());
+        assert_eq!(path("75868b020152", UPGRADE_HEAD).unwrap().len(), 4);
+        // From MLflow 2.0's head: every revision MLflow shipped after it, in order.
+        let all = steps();
+        let j = MLFLOW_REVISIONS
+            .iter()
+            .position(|r| *r == MLFLOW_2_0_HEAD)
+            .unwrap();
+        let tos: Vec<&str> = all.iter().map(|s| s.to).collect();
+        assert_eq!(&MLFLOW_REVISIONS[j + 1..], &tos[..]);
+        assert_eq!(all.len(), 51);
+        assert!(all.windows(2).all(|w| w[0].to == w[1].from));
+        assert_eq!(path(MLFLOW_2_0_HEAD, UPGRADE_HEAD).unwrap().len(), 51);
+        assert!(path("cc1f77228345", UPGRADE_HEAD).is_none());
+        // Both dialects' files hold the same steps, and every one has statements.
+        for (s, p) in old_file_steps(OLD_SQL_SQLITE)
+            .iter()
+            .zip(old_file_steps(OLD_SQL_POSTGRES))
+        {
+            assert_eq!(s.0, p.0);
+            // 4465047574b1 widens a column on MySQL only.
+            let empty = s.0 == "4465047574b1";
+            assert_eq!(schema::statements(s.2).is_empty(), empty, "{}", s.0);
+            assert_eq!(schema::statements(p.2).is_empty(), empty, "{}", p.0);
+        }
+        assert!(dialect_step_statements(Dialect::Mysql, "3500859a5d39").is_empty());
+        assert!(
+            dialect_step_statements(Dialect::Postgres, "1b5f0d9ad7c1")
+                .iter()
+                .any(|s| s.starts_with("INSERT INTO workspaces"))
+        );
     }
 
     #[test]

@@ -116,7 +116,7 @@ async fn sqlite_older_and_unknown_revisions_are_reported() {
     rsflow_creates(&url, ALEMBIC_HEAD).await;
     let pool = crate::common::raw(&db).await;
     for (rev, words) in [
-        ("75868b020152", "older MLflow revision"),
+        ("cc1f77228345", "older MLflow revision"),
         ("deadbeef0000", "not a revision of MLflow"),
     ] {
         sqlx::query("UPDATE alembic_version SET version_num = ?")
@@ -144,6 +144,30 @@ async fn sqlite_older_and_unknown_revisions_are_reported() {
             "{err}"
         );
     }
+    // A revision rsflow upgrades from, on a schema that is not MLflow's at it (3.17.2's
+    // tables): the first step fails and, in one transaction, nothing changes.
+    sqlx::query("UPDATE alembic_version SET version_num = '75868b020152'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let report = migrate::check(&url).await.unwrap();
+    assert!(!report.servable);
+    assert!(report.render().contains("older MLflow revision"));
+    let err = migrate::upgrade(&url, None, false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("75868b020152 -> dc11669786a5")
+            || err.contains("Cannot migrate to 75868b020152"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was changed"), "{err}");
+    let rev: String = sqlx::query_scalar("SELECT version_num FROM alembic_version")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rev, "75868b020152");
     pool.close().await;
 }
 
