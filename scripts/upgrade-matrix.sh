@@ -2,7 +2,9 @@
 # `rsflow db upgrade` of databases made and filled by older MLflow releases
 # (compat/test_db_upgrade_releases.py), one MLflow release line at a time.
 #
-#   bash scripts/upgrade-matrix.sh [LINE...]    # default: 2.0 2.9 2.22 3.0 3.10
+#   bash scripts/upgrade-matrix.sh [LINE...]    # default: 2.0 2.9 2.22 3.0 3.10, and then (with
+#                                               # RSFLOW_TEST_PG_URL) the PostgreSQL chain of
+#                                               # every revision (compat/test_db_upgrade_chain.py)
 #   bash scripts/upgrade-matrix.sh venv LINE    # only build (or find) LINE's venv; prints its python
 #
 # Each line's venv is cached under ~/.cache/rsflow-tools/mlflow-<version>/ and built once:
@@ -18,7 +20,6 @@ REPO=$PWD
 CACHE="${RSFLOW_TOOLS_CACHE:-$HOME/.cache/rsflow-tools}"
 PY311="${RSFLOW_PY311:-$(command -v python3.11 || echo /root/.pyenv/versions/3.11.7/bin/python3.11)}"
 VENV="${RSFLOW_VENV:-$REPO/.venv}"
-[[ -x "$VENV/bin/python" ]] || VENV=/work/main/.venv
 
 # line -> the release installed (the newest of the line that installs on Python 3.11).
 version_of() {
@@ -53,11 +54,15 @@ venv_for() {
     fi
     mkdir -p "$CACHE"
     "$PY311" -m venv "$dir" >&2
-    if [[ "$line" == 2.22 && -d /work/main/.venv-mlflow2 ]]; then
+    if [[ "$line" == 2.22 ]]; then
+        # The test command's MLflow 2.x client venv (built here too when it is missing).
+        local mlflow2 site
+        mlflow2="$(RSFLOW_VENV="$REPO/.venv-mlflow2" RSFLOW_REQ="$REPO/compat/requirements-mlflow2.txt" \
+            bash "$REPO/scripts/venv.sh")"
         "$dir/bin/pip" install -q "sqlalchemy>=2.0,<2.1" psycopg2-binary >&2
-        local site
         site=$("$dir/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
-        echo "/work/main/.venv-mlflow2/lib/python3.11/site-packages" > "$site/zz-mlflow2.pth"
+        "$mlflow2/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" \
+            > "$site/zz-mlflow2.pth"
     else
         "$dir/bin/pip" install -q --no-deps "mlflow==$ver" >&2
         # shellcheck disable=SC2046
@@ -77,4 +82,11 @@ for line in "${LINES[@]}"; do PYS+=("$line=$(venv_for "$line")"); done
 export RSFLOW_UPGRADE_RELEASES="${PYS[*]}"
 cd compat
 # shellcheck disable=SC2086
+if [[ $# -eq 0 && -n "${RSFLOW_TEST_PG_URL:-}" ]]; then
+    # The full matrix also runs the PostgreSQL chain of every revision (the test command runs
+    # the SQLite chain only).
+    # shellcheck disable=SC2086
+    RSFLOW_TEST_UPGRADE_CHAIN_PG=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
+        test_db_upgrade_chain.py -k every_revision_postgres ${PYTEST_ARGS:-}
+fi
 exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider test_db_upgrade_releases.py ${PYTEST_ARGS:-}
