@@ -37,8 +37,8 @@ os.environ.pop("MLFLOW_TRACKING_URI", None)
 # 201, 155, 137, 92, 85, 85 s).
 _LONG_MODULES = ("test_ui_genai_browser.py", "test_db_upgrade.py", "test_auth_shared_db.py",
                  "test_ui_browser.py", "test_ui_traces_browser.py", "test_mysql_backend.py",
-                 "test_db_upgrade_chain.py", "test_db_interop.py", "test_auth.py", "test_web_ui.py", "test_search_datasets.py",
-                 "test_ui_prompts_browser.py")
+                 "test_db_upgrade_chain.py", "test_db_interop.py", "test_auth.py", "test_web_ui.py",
+                 "test_search_datasets.py", "test_ui_prompts_browser.py")
 
 
 def pytest_collection_modifyitems(session, config, items):
