@@ -119,7 +119,15 @@ def test_big_file_and_tree_round_trip_with_progress_and_resume(tmp_path):
         assert 0 < had < big_size and part.exists(), "the download was not caught part-way"
         kept = part.stat().st_size  # what the killed client had written
         assert not (dst / "big.bin").exists()
-        mid = _bytes_out(server)
+        # What the server had already sent into the killed client's socket is counted as its
+        # stream fails, a moment after the kill: wait for the counter to settle.
+        mid, settle = _bytes_out(server), time.monotonic() + 30
+        while time.monotonic() < settle:
+            time.sleep(0.5)
+            now = _bytes_out(server)
+            if now == mid:
+                break
+            mid = now
 
         t0 = time.monotonic()
         again = _in_pty([rsflow, "artifacts", "download", "--run-id", run_id,
