@@ -26,7 +26,7 @@ use tokio::sync::Mutex;
 use tokio_util::io::ReaderStream;
 
 use crate::path::{ALT_TEMP_PREFIX, ArtifactPath, PathError, TEMP_PREFIX, is_temp_name};
-use crate::remote::{Location, StorageTimeouts};
+use crate::remote::{RemoteLocation, StorageTimeouts};
 use crate::ssh_askpass::{MasterOptions, launch_master};
 use crate::store::{
     ArtifactStore, ByteStream, FileInfo, GetObject, GetOptions, ObjectMeta, Stat, StoreError,
@@ -64,11 +64,11 @@ impl std::fmt::Debug for SftpStore {
 
 impl SftpStore {
     pub(crate) fn new(
-        location: &Location,
+        location: &RemoteLocation,
         env: &dyn Fn(&str) -> Option<String>,
         timeouts: StorageTimeouts,
     ) -> Result<SftpStore, StoreError> {
-        let Location::Sftp {
+        let RemoteLocation::Sftp {
             user,
             password,
             host,
@@ -781,7 +781,7 @@ mod tests {
     use super::*;
 
     fn store(uri: &str) -> Result<SftpStore, StoreError> {
-        let loc = Location::parse(uri).unwrap();
+        let loc = RemoteLocation::parse(uri).unwrap();
         SftpStore::new(
             &loc,
             &|k: &str| (k == "HOME").then(|| "/home/x".to_owned()),

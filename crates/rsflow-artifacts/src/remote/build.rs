@@ -1,4 +1,4 @@
-//! From a [`Location`] and the environment MLflow's artifact repositories read (spec
+//! From a [`RemoteLocation`] and the environment MLflow's artifact repositories read (spec
 //! mlflow-artifacts §8) to an opened store, with bounded timeouts and retries.
 
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use opendal_http_transport_reqwest::ReqwestTransport;
 
 use super::azure_mpu::{AzureMultipart, connection_string_parts};
 use super::gcs_upload::{DEFAULT_ENDPOINT as GCS_ENDPOINT, GcsResumable};
-use super::location::{Location, S3Flavour};
+use super::location::{RemoteLocation, S3Flavour};
 use super::s3_mpu::S3Multipart;
 use super::{OpendalStore, ReadWindow};
 use crate::sftp::SftpStore;
@@ -59,7 +59,7 @@ impl StorageTimeouts {
     }
 }
 
-fn config_error(location: &Location, why: impl std::fmt::Display) -> StoreError {
+fn config_error(location: &RemoteLocation, why: impl std::fmt::Display) -> StoreError {
     StoreError::Unsupported(format!(
         "Cannot configure the artifact store {location}: {why}"
     ))
@@ -72,9 +72,10 @@ pub async fn open_remote(
     uri: &str,
     storage: &crate::StorageEnv,
 ) -> Result<Arc<dyn ArtifactStore>, StoreError> {
-    let location = Location::parse(uri).map_err(|e| StoreError::Unsupported(e.to_string()))?;
+    let location =
+        RemoteLocation::parse(uri).map_err(|e| StoreError::Unsupported(e.to_string()))?;
     let env = |k: &str| storage.get(k);
-    if let Location::S3 {
+    if let RemoteLocation::S3 {
         flavour: S3Flavour::Aws,
         bucket,
         ..
@@ -96,19 +97,20 @@ pub fn open_remote_with_env(
     uri: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Arc<dyn ArtifactStore>, StoreError> {
-    let location = Location::parse(uri).map_err(|e| StoreError::Unsupported(e.to_string()))?;
+    let location =
+        RemoteLocation::parse(uri).map_err(|e| StoreError::Unsupported(e.to_string()))?;
     open_location(&location, env)
 }
 
 /// Open a store for `location` (its prefix becomes the store's root).
 pub(crate) fn open_location(
-    location: &Location,
+    location: &RemoteLocation,
     env: &EnvFn<'_>,
 ) -> Result<Arc<dyn ArtifactStore>, StoreError> {
     let timeouts = StorageTimeouts::from_env(env);
     let window = ReadWindow::from_env(env);
     match location {
-        Location::S3 { .. } => {
+        RemoteLocation::S3 { .. } => {
             let settings = S3Settings::from_env(location, env)?;
             let op = finish(
                 settings.builder(location, env)?,
@@ -132,7 +134,7 @@ pub(crate) fn open_location(
             }
             Ok(Arc::new(store))
         }
-        Location::Azure {
+        RemoteLocation::Azure {
             container,
             account,
             suffix,
@@ -181,7 +183,7 @@ pub(crate) fn open_location(
             }
             Ok(Arc::new(store))
         }
-        Location::Gcs { bucket, prefix } => {
+        RemoteLocation::Gcs { bucket, prefix } => {
             let mut b = Gcs::default().bucket(bucket).root(&format!("/{prefix}"));
             let emulator = env("STORAGE_EMULATOR_HOST").map(|host| {
                 let endpoint = if host.starts_with("http") {
@@ -220,7 +222,7 @@ pub(crate) fn open_location(
                     .with_read_window(window),
             ))
         }
-        Location::Sftp { .. } => Ok(Arc::new(SftpStore::new(location, env, timeouts)?)),
+        RemoteLocation::Sftp { .. } => Ok(Arc::new(SftpStore::new(location, env, timeouts)?)),
     }
 }
 
@@ -228,7 +230,7 @@ pub(crate) fn open_location(
 /// the retry layer, so each attempt is bounded and the retries are bounded too.
 pub(crate) fn finish(
     builder: impl opendal::Builder,
-    location: &Location,
+    location: &RemoteLocation,
     timeouts: StorageTimeouts,
     ignore_tls: bool,
 ) -> Result<Operator, StoreError> {
@@ -288,8 +290,8 @@ pub struct S3Settings {
 }
 
 impl S3Settings {
-    pub(crate) fn from_env(location: &Location, env: &EnvFn<'_>) -> Result<Self, StoreError> {
-        let Location::S3 {
+    pub(crate) fn from_env(location: &RemoteLocation, env: &EnvFn<'_>) -> Result<Self, StoreError> {
+        let RemoteLocation::S3 {
             flavour,
             bucket,
             host,
@@ -386,7 +388,11 @@ impl S3Settings {
         })
     }
 
-    pub(crate) fn builder(&self, location: &Location, env: &EnvFn<'_>) -> Result<S3, StoreError> {
+    pub(crate) fn builder(
+        &self,
+        location: &RemoteLocation,
+        env: &EnvFn<'_>,
+    ) -> Result<S3, StoreError> {
         let mut b = S3::default()
             .bucket(&self.bucket)
             .endpoint(&self.endpoint)
@@ -479,7 +485,7 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        S3Settings::from_env(&Location::parse(uri).unwrap(), &|k: &str| {
+        S3Settings::from_env(&RemoteLocation::parse(uri).unwrap(), &|k: &str| {
             map.get(k).cloned()
         })
     }
@@ -582,7 +588,7 @@ mod tests {
         // Empty counts as unset, as in boto.
         let map = |k: &str| (k == "MLFLOW_S3_EXPECTED_BUCKET_OWNER").then(String::new);
         let env = |k: &str| map(k).filter(|v| !v.is_empty());
-        assert!(S3Settings::from_env(&Location::parse("s3://b/x").unwrap(), &env).is_ok());
+        assert!(S3Settings::from_env(&RemoteLocation::parse("s3://b/x").unwrap(), &env).is_ok());
     }
 
     #[test]

@@ -52,9 +52,6 @@ pub enum RemoteLocation {
     },
 }
 
-/// The former name, kept crate-private for the modules that still spell it.
-pub(crate) type Location = RemoteLocation;
-
 /// Why a remote URI was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LocationError {

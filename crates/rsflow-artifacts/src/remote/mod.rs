@@ -38,7 +38,6 @@ use crate::store::{
 pub use build::{S3Settings, StorageTimeouts, open_remote, open_remote_with_env};
 pub(crate) use errors::remote_error;
 pub use gcs_upload::RESUMABLE_CHUNK as GCS_RESUMABLE_CHUNK;
-pub(crate) use location::Location;
 pub use location::{LocationError, RemoteLocation, S3Flavour, redact_uri};
 pub use s3_mpu::S3Multipart;
 
@@ -747,7 +746,8 @@ pub fn resolve_remote(
     env: &crate::StorageEnv,
     cache: &RemoteCache,
 ) -> Result<(Arc<dyn ArtifactStore>, ArtifactPath), StoreError> {
-    let location = Location::parse(uri).map_err(|e| StoreError::Unsupported(e.to_string()))?;
+    let location =
+        RemoteLocation::parse(uri).map_err(|e| StoreError::Unsupported(e.to_string()))?;
     let prefix = location.prefix().clone();
     let key = location.store_key();
     let mut cache = cache
@@ -794,7 +794,8 @@ mod tests {
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
-        let location = Location::parse(&format!("s3://{bucket}/rewrite-refused-{nanos}")).unwrap();
+        let location =
+            RemoteLocation::parse(&format!("s3://{bucket}/rewrite-refused-{nanos}")).unwrap();
         let good: HashMap<&str, String> = HashMap::from([
             ("MLFLOW_S3_ENDPOINT_URL", endpoint),
             (
