@@ -15,6 +15,8 @@
 Environment: RSFLOW_BIN (default target/release/rsflow), RSFLOW_VENV (default .venv),
 BENCH_WORKDIR, BENCH_GC_RUNS (10000), BENCH_GC_REPS (1), BENCH_REPS (3), BENCH_WRK_SECS (8),
 BENCH_UPLOAD_MB (512), BENCH_DOWNLOAD_MB (1024), BENCH_GC_MLFLOW_RUNS (all; smoke 3),
+BENCH_GC_S3_RUNS (1000: s3s-fs walks its whole bucket for every prefix listing, so with 100,000
+objects the store, not the gc, sets the pace; both sides list the same way, runs/s compared),
 BENCH_MLFLOW_ROWS (rows that also run mlflow: gc,gc-s3,download; smoke: gc), BENCH_SMOKE=1
 (tiny sizes). Results: bench/results/ops_report.{json,md}.
 """
@@ -43,6 +45,7 @@ RSFLOW = Path(os.environ.get("RSFLOW_BIN", REPO / "target/release/rsflow"))
 VENV = Path(os.environ.get("RSFLOW_VENV", REPO / ".venv"))
 MLFLOW = VENV / "bin/mlflow"
 GC_RUNS = int(os.environ.get("BENCH_GC_RUNS", 200 if SMOKE else 10_000))
+GC_S3_RUNS = int(os.environ.get("BENCH_GC_S3_RUNS", min(GC_RUNS, 1_000)))
 GC_REPS = int(os.environ.get("BENCH_GC_REPS", 1))
 # mlflow gc removes 2-3 runs a second on a busy 2-core machine: 10,000 runs would take an hour,
 # so it may run on fewer (its cost is per run, sequential); the ratio compares runs/s.
@@ -225,6 +228,8 @@ def bench_gc(base: Path, s3: S3s | None = None) -> dict:
     """`rsflow gc` vs `mlflow gc`; with `s3`, the artifacts live in its bucket (each copy under
     its own prefix) and both servers reach them as `s3://bench/<prefix>`."""
     tag = "gc-s3" if s3 else "gc"
+    runs = GC_S3_RUNS if s3 else GC_RUNS
+    ml_runs = min(runs, GC_MLFLOW_RUNS)
     tpl = base / f"{tag}-template"
     # Where a work directory's artifacts are, and the server's destination for them.
     art = (lambda w: s3.bucket / w.name) if s3 else (lambda w: w / "art")  # noqa: E731
@@ -242,14 +247,14 @@ def bench_gc(base: Path, s3: S3s | None = None) -> dict:
             shutil.rmtree(art(w), ignore_errors=True)
 
     t0 = time.time()
-    exp = make_gc_template(tpl, GC_RUNS, art(tpl))
-    print(f"{tag}: template of {GC_RUNS} runs x {FILES_PER_RUN} files in "
+    exp = make_gc_template(tpl, runs, art(tpl))
+    print(f"{tag}: template of {runs} runs x {FILES_PER_RUN} files in "
           f"{time.time() - t0:.1f} s", flush=True)
     with_mlflow = tag in MLFLOW_ROWS
     ml_tpl, ml_exp = tpl, exp
-    if with_mlflow and GC_MLFLOW_RUNS < GC_RUNS:
+    if with_mlflow and ml_runs < runs:
         ml_tpl = base / f"{tag}-template-mlflow"
-        ml_exp = make_gc_template(ml_tpl, GC_MLFLOW_RUNS, art(ml_tpl))
+        ml_exp = make_gc_template(ml_tpl, ml_runs, art(ml_tpl))
     rs, ml = [], []
     for rep in range(GC_REPS):
         a = base / f"{tag}-rs-{rep}"
@@ -283,13 +288,13 @@ def bench_gc(base: Path, s3: S3s | None = None) -> dict:
     if ml_tpl != tpl:
         drop(ml_tpl)
     r = statistics.median(rs)
-    out = {"runs": GC_RUNS, "files_per_run": FILES_PER_RUN, "rsflow_s": rs,
-           "rsflow_runs_per_s": GC_RUNS / r}
+    out = {"runs": runs, "files_per_run": FILES_PER_RUN, "rsflow_s": rs,
+           "rsflow_runs_per_s": runs / r}
     if ml:
         m = statistics.median(ml)
-        out.update(mlflow_runs=GC_MLFLOW_RUNS, mlflow_s=ml, mlflow_via=GC_MLFLOW_VIA,
-                   mlflow_runs_per_s=GC_MLFLOW_RUNS / m,
-                   speedup=(GC_RUNS / r) / (GC_MLFLOW_RUNS / m))
+        out.update(mlflow_runs=ml_runs, mlflow_s=ml, mlflow_via=GC_MLFLOW_VIA,
+                   mlflow_runs_per_s=ml_runs / m,
+                   speedup=(runs / r) / (ml_runs / m))
     return out
 
 
