@@ -13,6 +13,7 @@
 //! - [`genai`]: the [`GenAiStore`] trait (evaluation datasets, scorers, labeling).
 //! - [`gc`]: the [`GcStore`] trait (deleted rows by page, their permanent removal, the gc lease).
 
+pub mod artifact_index;
 pub mod auth;
 pub mod error;
 pub mod gc;
@@ -31,6 +32,7 @@ pub use logged_models::{
     CreateLoggedModel, DatasetFilter, LoggedModelOrderBy, LoggedModelStore, SearchLoggedModels,
 };
 pub use registry::{CreateModelVersion, ModelRegistryStore, SearchRegistry};
+pub use artifact_index::{ARTIFACT_INDEX_TABLE, ArtifactIndexStore};
 pub use sql::{ALEMBIC_HEAD, SqlAuthStore, SqlStore, StoreOpenError, StoreSettings};
 pub use traces::{DeleteTraces, SearchTraces, TraceStore};
 pub use webhooks::WebhookStore;
@@ -45,6 +47,7 @@ pub trait MetadataStore:
     + WebhookStore
     + GenAiStore
     + GcStore
+    + ArtifactIndexStore
 {
 }
 impl<
@@ -54,7 +57,8 @@ impl<
         + TraceStore
         + WebhookStore
         + GenAiStore
-        + GcStore,
+        + GcStore
+        + ArtifactIndexStore,
 > MetadataStore for T
 {
 }
