@@ -404,7 +404,10 @@ impl Collector<'_> {
         let location = rsflow_artifacts::indexed::location(root.store.as_ref(), &root.prefix);
         if let Err(e) = self.store.unindex_artifacts(&location).await {
             self.count(|p| &p.artifact_errors, 1);
-            return Cleared::Failed(format!("cannot update the artifact digest index: {}", e.message));
+            return Cleared::Failed(format!(
+                "cannot update the artifact digest index: {}",
+                e.message
+            ));
         }
         match root.store.delete(&root.prefix).await {
             Ok(()) => {

@@ -24,6 +24,7 @@ pub mod sql;
 pub mod traces;
 pub mod webhooks;
 
+pub use artifact_index::{ARTIFACT_INDEX_TABLE, ArtifactIndexStore};
 pub use auth::{AUTH_ALEMBIC_HEAD, AuthStore};
 pub use error::DbError;
 pub use gc::{DeletedRunFilter, GcExperiment, GcLease, GcLoggedModel, GcRun, GcStore, GcTrace};
@@ -32,7 +33,6 @@ pub use logged_models::{
     CreateLoggedModel, DatasetFilter, LoggedModelOrderBy, LoggedModelStore, SearchLoggedModels,
 };
 pub use registry::{CreateModelVersion, ModelRegistryStore, SearchRegistry};
-pub use artifact_index::{ARTIFACT_INDEX_TABLE, ArtifactIndexStore};
 pub use sql::{ALEMBIC_HEAD, SqlAuthStore, SqlStore, StoreOpenError, StoreSettings};
 pub use traces::{DeleteTraces, SearchTraces, TraceStore};
 pub use webhooks::WebhookStore;

@@ -47,9 +47,7 @@ fn now_ms() -> i64 {
 #[async_trait]
 impl ArtifactIndexStore for SqlStore {
     async fn ensure_artifact_index(&self) -> Result<()> {
-        let created = sqlx::raw_sql(&ddl(self.dialect))
-            .execute(&self.write)
-            .await;
+        let created = sqlx::raw_sql(&ddl(self.dialect)).execute(&self.write).await;
         if let Err(e) = created {
             // Two replicas creating it at once: PostgreSQL may refuse the loser (a unique
             // violation on its catalog) although the table is there now.
@@ -114,7 +112,9 @@ impl ArtifactIndexStore for SqlStore {
         if !self.has_artifact_index().await? {
             return Ok(Vec::new());
         }
-        let mut q = Sql::new(&format!("SELECT location FROM {ARTIFACT_INDEX_TABLE} WHERE "));
+        let mut q = Sql::new(&format!(
+            "SELECT location FROM {ARTIFACT_INDEX_TABLE} WHERE "
+        ));
         under(&mut q, location);
         q.push(" ORDER BY location");
         let rows = q.query().fetch_all(&self.read).await.map_err(db_err)?;
