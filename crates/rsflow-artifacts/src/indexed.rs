@@ -158,3 +158,88 @@ impl ArtifactStore for Indexed {
         self.inner.presign_download(path, ttl).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::LocalStore;
+
+    /// The rows, in memory (the SQL table is exercised by compat/test_integrity_missing.py).
+    #[derive(Default)]
+    struct Rows(Mutex<BTreeSet<String>>);
+
+    #[async_trait]
+    impl DigestIndex for Rows {
+        async fn record(&self, location: &str, _size: u64) -> Result<(), String> {
+            self.0.lock().unwrap().insert(location.to_owned());
+            Ok(())
+        }
+        async fn forget(&self, location: &str) -> Result<(), String> {
+            let dir = format!("{location}/");
+            self.0
+                .lock()
+                .unwrap()
+                .retain(|l| l != location && !l.starts_with(&dir));
+            Ok(())
+        }
+        async fn under(&self, location: &str) -> Result<Vec<String>, String> {
+            let dir = format!("{location}/");
+            let rows = self.0.lock().unwrap();
+            Ok(rows
+                .iter()
+                .filter(|l| *l == location || l.starts_with(&dir))
+                .cloned()
+                .collect())
+        }
+    }
+
+    fn body(chunks: Vec<std::io::Result<Bytes>>) -> ByteStream {
+        Box::pin(futures_util::stream::iter(chunks))
+    }
+
+    #[tokio::test]
+    async fn uploads_add_rows_deletes_remove_them_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let local: Arc<dyn ArtifactStore> = Arc::new(LocalStore::open(dir.path()).await.unwrap());
+        let rows = Arc::new(Rows::default());
+        let store = Indexed::wrap(local.clone(), rows.clone());
+        let p = |s: &str| ArtifactPath::parse(s).unwrap();
+        for f in ["r/a.bin", "r/sub/b.txt", "r2/c.txt"] {
+            store
+                .put(&p(f), body(vec![Ok(Bytes::from_static(b"x"))]))
+                .await
+                .unwrap();
+        }
+        // A failed upload publishes nothing and writes no row.
+        let failed = store
+            .put(
+                &p("r/broken.bin"),
+                body(vec![
+                    Ok(Bytes::from_static(b"x")),
+                    Err(std::io::Error::other("client went away")),
+                ]),
+            )
+            .await;
+        assert!(failed.is_err());
+        let under_r = indexed_under(rows.as_ref(), store.as_ref(), &p("r"))
+            .await
+            .unwrap();
+        // `r2` is not under `r` (a sibling whose name starts alike).
+        assert_eq!(under_r, vec![p("r/a.bin"), p("r/sub/b.txt")]);
+        assert_eq!(
+            location(store.as_ref(), &p("r/a.bin")),
+            format!("{}/r/a.bin", local.uri().trim_end_matches('/'))
+        );
+        store.delete(&p("r/sub")).await.unwrap();
+        let left = indexed_under(rows.as_ref(), store.as_ref(), &ArtifactPath::root())
+            .await
+            .unwrap();
+        assert_eq!(left, vec![p("r/a.bin"), p("r2/c.txt")]);
+        assert!(local.stat(&p("r/sub/b.txt")).await.unwrap().is_none());
+    }
+}
