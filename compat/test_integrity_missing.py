@@ -20,7 +20,7 @@ import pytest
 
 from helpers import MLFLOW, RSFLOW, child_env, rsflow_bin, start_server, unique  # noqa: F401
 from test_integrity_storage import _delete_as_mlflow, _object, _write_raw
-from test_storage_flows import BACKENDS, _backend, _start
+from test_storage_flows import ARTIFACT_ROUTE, BACKENDS, _backend, _start
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -148,7 +148,12 @@ def test_verify_names_missing_and_corrupted(name, servers, tmp_path):
     assert f"MISSING {run_prefix}/gone/x.bin" in whole.stdout, whole.stdout
     assert f"CORRUPTED {run_prefix}/a.bin" in whole.stdout, whole.stdout
 
-    # A delete through rsflow removes the rows with the files; gc of a deleted run leaves none.
+    # A delete through rsflow's proxy removes the row with the file (MLflow's answer: `{}`).
+    gone = server.delete(f"{ARTIFACT_ROUTE}{run_prefix}/sub/keep.txt")
+    assert gone.status_code == 200 and gone.json() == {}, gone.text
+    left = _index_rows(server, run_id)
+    assert left and not any(r.endswith("/sub/keep.txt") for r in left), left
+    # gc of a deleted run leaves no row.
     client.delete_run(run_id)
     gc = _rsflow("gc", "--backend-store-uri", server.backend, "--artifacts-destination", dest_uri,
                  "--run-ids", run_id, env=env)
