@@ -399,6 +399,16 @@ impl Collector<'_> {
                 Err(e) => Cleared::Failed(e.to_string()),
             };
         }
+        // The digest index rows first (a row never outlives its file), whatever store this
+        // root is in: proxied roots are also forgotten by the indexed destination itself.
+        let location = rsflow_artifacts::indexed::location(root.store.as_ref(), &root.prefix);
+        if let Err(e) = self.store.unindex_artifacts(&location).await {
+            self.count(|p| &p.artifact_errors, 1);
+            return Cleared::Failed(format!(
+                "cannot update the artifact digest index: {}",
+                e.message
+            ));
+        }
         match root.store.delete(&root.prefix).await {
             Ok(()) => {
                 self.count(|p| &p.artifact_roots_deleted, 1);

@@ -56,6 +56,7 @@ use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+pub use artifacts::DbDigestIndex;
 pub use graphql::check_query as check_graphql_query;
 pub use registry::source::SourcePattern;
 pub use state::{AppState, MlflowSettings, ServerConfig};

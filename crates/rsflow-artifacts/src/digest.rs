@@ -19,7 +19,8 @@
 //! [`Sidecar`] file beside it, bound to the file's size and modification time, written before
 //! the file is renamed into place. Sidecar names start with [`SIDECAR_PREFIX`], a prefix
 //! refused in artifact paths and hidden from listings; the sidecars of a directory are its
-//! digest index, which `verify` uses to name files that are gone.
+//! digest index, which `verify` uses to name files that are gone. On every backend the index
+//! of published files is also kept in the backend database (see [`crate::indexed`]).
 
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};

@@ -22,6 +22,7 @@
 
 pub mod digest;
 pub mod http;
+pub mod indexed;
 pub mod local;
 pub mod path;
 pub mod range;

@@ -13,6 +13,7 @@
 //! - [`genai`]: the [`GenAiStore`] trait (evaluation datasets, scorers, labeling).
 //! - [`gc`]: the [`GcStore`] trait (deleted rows by page, their permanent removal, the gc lease).
 
+pub mod artifact_index;
 pub mod auth;
 pub mod error;
 pub mod gc;
@@ -23,6 +24,7 @@ pub mod sql;
 pub mod traces;
 pub mod webhooks;
 
+pub use artifact_index::{ARTIFACT_INDEX_TABLE, ArtifactIndexStore};
 pub use auth::{AUTH_ALEMBIC_HEAD, AuthStore};
 pub use error::DbError;
 pub use gc::{DeletedRunFilter, GcExperiment, GcLease, GcLoggedModel, GcRun, GcStore, GcTrace};
@@ -45,6 +47,7 @@ pub trait MetadataStore:
     + WebhookStore
     + GenAiStore
     + GcStore
+    + ArtifactIndexStore
 {
 }
 impl<
@@ -54,7 +57,8 @@ impl<
         + TraceStore
         + WebhookStore
         + GenAiStore
-        + GcStore,
+        + GcStore
+        + ArtifactIndexStore,
 > MetadataStore for T
 {
 }

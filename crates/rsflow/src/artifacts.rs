@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use rsflow_artifacts::digest::Hasher;
+use rsflow_artifacts::indexed::indexed_under;
 use rsflow_artifacts::{
     ArtifactPath, ArtifactResolver, ArtifactStore, GetOptions, HostPolicy, ResolvedRoot,
 };
@@ -86,7 +87,23 @@ async fn check(store: &dyn ArtifactStore, path: &ArtifactPath) -> anyhow::Result
     Ok(Verdict::Ok)
 }
 
-async fn root_of(settings: &VerifySettings) -> anyhow::Result<ResolvedRoot> {
+async fn open_backend(
+    settings: &VerifySettings,
+) -> anyhow::Result<Arc<dyn rsflow_store::MetadataStore>> {
+    rsflow_store::open_metadata_store_with(
+        settings.backend_store_uri.expose(),
+        "./mlruns",
+        rsflow_store::ALEMBIC_HEAD,
+        &settings.store,
+    )
+    .await
+    .with_context(|| format!("cannot open backend store {}", settings.backend_store_uri))
+}
+
+/// The root to check, and the backend store when it is known (for the digest index).
+async fn root_of(
+    settings: &VerifySettings,
+) -> anyhow::Result<(ResolvedRoot, Option<Arc<dyn rsflow_store::MetadataStore>>)> {
     let destination = match &settings.artifacts_destination {
         Some(d) => Some(
             rsflow_artifacts::open_destination_with(d, &settings.storage)
@@ -108,49 +125,73 @@ async fn root_of(settings: &VerifySettings) -> anyhow::Result<ResolvedRoot> {
             allowed_schemes: schemes,
         })
         .with_storage_env(settings.storage.clone());
-    let uri = match (&settings.run_id, &settings.artifact_uri) {
-        (Some(run_id), _) => {
-            let store = rsflow_store::open_metadata_store_with(
-                settings.backend_store_uri.expose(),
-                "./mlruns",
-                rsflow_store::ALEMBIC_HEAD,
-                &settings.store,
-            )
-            .await
-            .with_context(|| format!("cannot open backend store {}", settings.backend_store_uri))?;
+    let backend = if settings.run_id.is_some() || settings.backend_store_given {
+        Some(open_backend(settings).await?)
+    } else {
+        None
+    };
+    let uri = match (&settings.run_id, &settings.artifact_uri, &backend) {
+        (Some(run_id), _, Some(store)) => {
             let run = store
                 .get_run(run_id)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?;
             run.info.artifact_uri
         }
-        (None, Some(uri)) => uri.clone(),
-        (None, None) => {
+        (None, Some(uri), _) => uri.clone(),
+        (None, None, _) => {
             let Some(store) = destination else {
                 anyhow::bail!("give --run-id, --artifact-uri or --artifacts-destination");
             };
-            return Ok(ResolvedRoot {
+            let root = ResolvedRoot {
                 store,
                 prefix: ArtifactPath::root(),
-            });
+            };
+            return Ok((root, backend));
         }
+        (Some(_), _, None) => unreachable!("a run id opens the backend store"),
     };
-    resolver
+    let root = resolver
         .resolve(&uri)
-        .map_err(|e| anyhow::anyhow!("cannot resolve {uri}: {}", e.message))
+        .map_err(|e| anyhow::anyhow!("cannot resolve {uri}: {}", e.message))?;
+    Ok((root, backend))
 }
 
 /// `rsflow artifacts verify`: exit status 1 when any file is corrupted or missing.
 pub async fn verify(settings: VerifySettings) -> anyhow::Result<()> {
-    let root = root_of(&settings).await?;
+    let (root, backend) = root_of(&settings).await?;
     let store: Arc<dyn ArtifactStore> = root.store.clone();
-    let (files, indexed) = walk_with_index(store.as_ref(), &root.prefix, true).await?;
-    // Files the digest index names whose bytes are gone.
+    let (files, mut indexed) = walk_with_index(store.as_ref(), &root.prefix, true).await?;
+    // The digest index in the backend database: every file rsflow published under the root,
+    // whole directories deleted behind its back included.
+    match &backend {
+        Some(db) if db.has_artifact_index().await.unwrap_or(false) => {
+            let index = rsflow_api::DbDigestIndex(db.clone());
+            let rows = indexed_under(&index, store.as_ref(), &root.prefix)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot read the artifact digest index: {e}"))?;
+            indexed.extend(rows);
+            indexed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+            indexed.dedup();
+        }
+        Some(_) => eprintln!(
+            "note: the backend store has no artifact digest index (no rsflow server with \
+             --serve-artifacts wrote to it): files deleted behind rsflow's back are not found"
+        ),
+        None => eprintln!(
+            "note: no --backend-store-uri: files deleted behind rsflow's back are found only \
+             where the store keeps its own index (SFTP sidecars)"
+        ),
+    }
+    // Files the digest index names whose bytes are gone (read again: a file uploaded since
+    // the listing is not missing).
     let listed: std::collections::HashSet<&str> = files.iter().map(|p| p.as_str()).collect();
-    let gone: Vec<&ArtifactPath> = indexed
-        .iter()
-        .filter(|p| !listed.contains(p.as_str()))
-        .collect();
+    let mut gone: Vec<&ArtifactPath> = Vec::new();
+    for p in indexed.iter().filter(|p| !listed.contains(p.as_str())) {
+        if !matches!(store.stat(p).await?, Some(rsflow_artifacts::Stat::File(_))) {
+            gone.push(p);
+        }
+    }
     let checks = files.iter().map(|p| {
         let store = store.clone();
         async move { (p, check(store.as_ref(), p).await) }

@@ -974,7 +974,9 @@ pub struct VerifyArgs {
     /// The proxy's destination (needed for mlflow-artifacts: URIs; alone: check all of it).
     #[arg(long, env = "MLFLOW_ARTIFACTS_DESTINATION", value_name = "URI")]
     pub artifacts_destination: Option<String>,
-    /// For --run-id (default: $MLFLOW_BACKEND_STORE_URI, else sqlite:///mlflow.db).
+    /// For --run-id, and the digest index that names files deleted behind rsflow's back
+    /// (default: $MLFLOW_BACKEND_STORE_URI, else sqlite:///mlflow.db; without --run-id the
+    /// index is read only when this flag or the variable is given).
     #[arg(long, value_name = "URI")]
     pub backend_store_uri: Option<String>,
     /// Files without a stored digest count as failures too.
@@ -991,6 +993,8 @@ pub struct VerifySettings {
     pub artifact_uri: Option<String>,
     pub artifacts_destination: Option<String>,
     pub backend_store_uri: SecretUri,
+    /// Whether the backend store was named (flag or variable), not defaulted.
+    pub backend_store_given: bool,
     pub strict: bool,
     pub concurrency: usize,
     pub store: StoreSettings,
@@ -1007,14 +1011,16 @@ impl VerifyArgs {
                 None => make_absolute(&d)?,
             }),
         };
+        let backend = self
+            .backend_store_uri
+            .or_else(|| env_var("MLFLOW_BACKEND_STORE_URI"));
         Ok(VerifySettings {
             run_id: self.run_id,
             artifact_uri: self.artifact_uri,
             artifacts_destination,
+            backend_store_given: backend.is_some(),
             backend_store_uri: SecretUri::new(
-                self.backend_store_uri
-                    .or_else(|| env_var("MLFLOW_BACKEND_STORE_URI"))
-                    .unwrap_or_else(|| DEFAULT_BACKEND_STORE_URI.to_owned()),
+                backend.unwrap_or_else(|| DEFAULT_BACKEND_STORE_URI.to_owned()),
             ),
             strict: self.strict,
             concurrency: self.concurrency,

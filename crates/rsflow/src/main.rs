@@ -190,6 +190,15 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             .check()
             .await
             .with_context(|| format!("the artifacts destination {shown} is not usable"))?;
+        // The digest index (which files rsflow published, for `artifacts verify`'s MISSING)
+        // is a table of rsflow's own in the backend database.
+        gc_store.ensure_artifact_index().await.map_err(|e| {
+            anyhow::anyhow!("cannot create the artifact digest index: {}", e.message)
+        })?;
+        let destination = rsflow_artifacts::indexed::Indexed::wrap(
+            destination,
+            Arc::new(rsflow_api::DbDigestIndex(gc_store.clone())),
+        );
         state = state.with_artifacts(destination);
     }
     if let Some(schedule) = settings.gc.clone() {

@@ -98,3 +98,31 @@ impl From<rsflow_artifacts::StoreError> for crate::error::ApiError {
         crate::error::ApiError(e.into())
     }
 }
+
+/// The digest index kept in the backend database (`rsflow_artifact_index`).
+pub struct DbDigestIndex(pub std::sync::Arc<dyn rsflow_store::MetadataStore>);
+
+#[async_trait::async_trait]
+impl rsflow_artifacts::indexed::DigestIndex for DbDigestIndex {
+    async fn record(&self, location: &str, size: u64) -> Result<(), String> {
+        self.0
+            .index_artifact(location, size)
+            .await
+            .map_err(|e| e.message)
+    }
+
+    async fn forget(&self, location: &str) -> Result<(), String> {
+        self.0
+            .unindex_artifacts(location)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.message)
+    }
+
+    async fn under(&self, location: &str) -> Result<Vec<String>, String> {
+        self.0
+            .indexed_artifacts(location)
+            .await
+            .map_err(|e| e.message)
+    }
+}

@@ -66,7 +66,11 @@ async fn fetch<T>(
 const CHUNK: usize = 500;
 
 impl SqlStore {
-    async fn table_exists(&self, conn: &mut sqlx::AnyConnection, table: &str) -> Result<bool> {
+    pub(crate) async fn table_exists(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        table: &str,
+    ) -> Result<bool> {
         let mut q = match self.dialect {
             Dialect::Sqlite => {
                 Sql::new("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ")

@@ -1200,9 +1200,12 @@ async fn read_pg_model(tx: &mut Transaction<'static, Any>) -> Result<Model, Stor
     Ok(model)
 }
 
-/// rsflow's own optional objects (the PostgreSQL search indexes) are not drift.
+/// rsflow's own optional objects (the PostgreSQL search indexes, the artifact digest index
+/// table and what belongs to it) are not drift.
 fn rsflow_own(key: &str) -> bool {
     key.starts_with("index rsflow_")
+        || key.starts_with("table rsflow_artifact_index")
+        || key.contains(" rsflow_artifact_index.")
 }
 
 fn diff_models(expected: &Model, actual: &Model) -> Vec<String> {

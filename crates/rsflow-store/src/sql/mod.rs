@@ -24,6 +24,7 @@
 //! of spinning on `SQLITE_BUSY`; `busy_timeout` covers other processes (e.g. `mlflow server` on
 //! the same file). Nothing is lost because no two transactions ever write concurrently.
 
+mod artifact_index;
 mod auth;
 mod checkpoint;
 mod datasets;
@@ -157,6 +158,8 @@ pub struct SqlStore {
     group_writer: Option<std::sync::Arc<group_commit::GroupWriter>>,
     /// SQLite files: `<database>-rsflow-gc.lock`, locked while a gc pass runs.
     gc_lock_path: Option<std::path::PathBuf>,
+    /// Whether `rsflow_artifact_index` is known to exist (it is never dropped by rsflow).
+    artifact_index: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// SQLite creates a missing database file but not its directory, and then says only "unable
@@ -346,6 +349,7 @@ impl SqlStore {
             checkpointer,
             group_writer,
             gc_lock_path,
+            artifact_index: Default::default(),
         };
         if let Err(e) = store.initialize(create_revision).await {
             // A refused database is let go of at once: no connection (or the rollback of the
