@@ -187,12 +187,12 @@ impl RemoteLocation {
     /// The path of the artifact root inside the store ("" for SFTP, whose store is rooted at
     /// the directory itself).
     pub fn prefix(&self) -> &ArtifactPath {
-        static ROOT: std::sync::OnceLock<ArtifactPath> = std::sync::OnceLock::new();
+        static ROOT: ArtifactPath = ArtifactPath::root();
         match self {
             RemoteLocation::S3 { prefix, .. }
             | RemoteLocation::Azure { prefix, .. }
             | RemoteLocation::Gcs { prefix, .. } => prefix,
-            RemoteLocation::Sftp { .. } => ROOT.get_or_init(ArtifactPath::root),
+            RemoteLocation::Sftp { .. } => &ROOT,
         }
     }
 
