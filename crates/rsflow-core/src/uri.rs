@@ -246,7 +246,9 @@ mod tests {
 
     #[test]
     fn proxy_routes() {
-        let route = |s: &str| Uri::parse(s).proxy_route();
+        fn route(s: &str) -> Option<(&str, &str)> {
+            Uri::parse(s).proxy_route()
+        }
         assert_eq!(
             route("http://h/p/api/2.0/mlflow-artifacts/artifacts/1/x"),
             Some(("/p/api/2.0/mlflow-artifacts/artifacts", "/1/x"))
