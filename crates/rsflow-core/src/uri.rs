@@ -184,13 +184,22 @@ mod tests {
         assert_eq!(split_scheme("no colon"), None);
     }
 
+    type Row<'a> = (
+        &'a str,
+        Kind,
+        Option<&'a str>,
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+
     /// `(uri, kind, authority, path, query, fragment)`: benign and hostile forms alike are
     /// split without decoding; the classifiers built on this refuse the hostile ones.
     #[test]
     fn classification_table() {
         use Kind::*;
         #[rustfmt::skip]
-        let table: &[(&str, Kind, Option<&str>, &str, Option<&str>, Option<&str>)] = &[
+        let table: &[Row] = &[
             ("/srv/mlruns/1", Path, None, "/srv/mlruns/1", None, None),
             ("./rel/dir", Path, None, "./rel/dir", None, None),
             ("//proc/self/root", Path, Some("proc"), "/self/root", None, None),
