@@ -4,18 +4,10 @@
 //! host-addressed scheme pointing at a host other than the server's own artifact storage.
 
 use rsflow_artifacts::uri::{HostPolicy, may_connect};
+use rsflow_core::uri::{Kind, Uri};
 use rsflow_core::{MlflowError, Result};
 
 pub(crate) const DEFAULT_MAX_LOCATION_LEN: usize = 2048;
-
-/// The scheme of a URI as Python's `urlparse` finds it ("" for a plain path).
-pub fn uri_scheme(uri: &str) -> &str {
-    // One letter is a Windows drive, not a scheme.
-    match rsflow_core::uri::split_scheme(uri) {
-        Some((s, _)) if s.len() > 1 => s,
-        _ => "",
-    }
-}
 
 /// Decode percent-escapes until stable (at most 10 rounds), as MLflow's `_decode` does.
 pub fn decode_fixpoint(s: &str) -> String {
@@ -60,7 +52,8 @@ pub fn validate_artifact_location(
     if has_dot_dot(&decoded) || decoded.contains('\0') {
         return Err(MlflowError::invalid_param("Invalid query string"));
     }
-    let scheme = uri_scheme(location).to_ascii_lowercase();
+    let uri = Uri::parse(location);
+    let scheme = &uri.scheme_lower;
     if !may_connect(location, policy) {
         return Err(MlflowError::invalid_param(format!(
             "'{field}' cannot use the '{scheme}' scheme: the '{scheme}' scheme addresses a host other than the tracking server's configured artifact storage, so the server would connect to the host named in the URI. Set the MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable on the server to allow it."
@@ -71,7 +64,7 @@ pub fn validate_artifact_location(
             "Artifact location cannot be a runs:/ URI. Given: '{location}'"
         )));
     }
-    let resolved = resolve_if_local(location, &scheme)?;
+    let resolved = resolve_if_local(location, &uri)?;
     // The working directory joined onto a relative location must not hide a `..` either.
     if has_dot_dot(&decode_fixpoint(&resolved)) {
         return Err(MlflowError::invalid_param("Invalid query string"));
@@ -84,25 +77,20 @@ pub fn validate_artifact_location(
     Ok(resolved)
 }
 
-fn resolve_if_local(location: &str, scheme: &str) -> Result<String> {
-    match scheme {
-        "" => {
-            let path = std::path::Path::new(location);
-            if path.is_absolute() {
-                return Ok(location.to_owned());
-            }
-            let cwd = std::env::current_dir().map_err(|e| {
-                MlflowError::internal(format!("cannot read working directory: {e}"))
-            })?;
-            Ok(cwd.join(path).to_string_lossy().into_owned())
-        }
-        "file" => {
-            let rest = &location[5..];
-            match rest.strip_prefix("//") {
+fn resolve_if_local(location: &str, uri: &Uri) -> Result<String> {
+    match uri.kind {
+        // A Windows drive is a plain path too, as `urlparse` reads it.
+        Kind::Path | Kind::Drive => absolute(location),
+        Kind::File => {
+            let rest = &location["file:".len()..];
+            match uri.authority {
                 // `file:///abs` or `file://localhost/abs`; any other host is a remote file.
-                Some(after) => {
-                    let (host, path) = after.split_at(after.find('/').unwrap_or(after.len()));
-                    if !(host.is_empty() || host.eq_ignore_ascii_case("localhost")) {
+                Some(host) => {
+                    let path = &rest[2 + host.len()..];
+                    // `file://localhost?x/abs`: the host is read up to the first `/` here.
+                    if !(host.is_empty() || host.eq_ignore_ascii_case("localhost"))
+                        || !(path.is_empty() || path.starts_with('/'))
+                    {
                         return Err(MlflowError::invalid_param(format!(
                             "{location} is not a valid remote uri. For remote access on windows, please consider using a different scheme such as SMB (e.g. smb://<hostname>/<path>)."
                         )));
@@ -113,14 +101,21 @@ fn resolve_if_local(location: &str, scheme: &str) -> Result<String> {
                     Ok(format!("file://{path}"))
                 }
                 None if rest.starts_with('/') => Ok(location.to_owned()),
-                None => {
-                    let abs = resolve_if_local(rest, "")?;
-                    Ok(format!("file://{abs}"))
-                }
+                None => Ok(format!("file://{}", absolute(rest)?)),
             }
         }
         _ => Ok(location.to_owned()),
     }
+}
+
+fn absolute(location: &str) -> Result<String> {
+    let path = std::path::Path::new(location);
+    if path.is_absolute() {
+        return Ok(location.to_owned());
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| MlflowError::internal(format!("cannot read working directory: {e}")))?;
+    Ok(cwd.join(path).to_string_lossy().into_owned())
 }
 
 #[cfg(test)]
@@ -156,6 +151,7 @@ mod tests {
             "file://remotehost/etc",
             "file:..//localhost/srv/x",
             "file:../../etc",
+            "file://localhost?x/srv",
             "..",
         ] {
             let err = check(bad).expect_err(bad);

@@ -62,7 +62,7 @@ pub struct ArtifactPath(String);
 
 impl ArtifactPath {
     /// The root of a store (valid for list, never a write or delete target).
-    pub fn root() -> Self {
+    pub const fn root() -> Self {
         ArtifactPath(String::new())
     }
 

@@ -11,53 +11,9 @@ use std::path::PathBuf;
 
 use percent_encoding::percent_decode_str;
 use rsflow_core::MlflowError;
+use rsflow_core::uri::{Kind, PROXY_ROUTE, Uri};
 
 use crate::path::{ArtifactPath, PathError, decode_fixpoint};
-
-/// The route under which proxied artifacts are served; a proxied `http(s)` root contains it.
-/// Schemes whose URIs name a host the server would connect to (MLflow's host policy,
-/// GHSA-mr9f-g8qf-4w4j).
-pub const HOST_ADDRESSED: &[&str] = &[
-    "ftp",
-    "sftp",
-    "hdfs",
-    "viewfs",
-    "http",
-    "https",
-    "mlflow-artifacts",
-    "r2",
-    "b2",
-    "abfss",
-];
-
-/// `(scheme family, host, port)` a host-addressed URI makes the server connect to.
-pub fn host_target(uri: &str) -> Option<(String, String, Option<u16>)> {
-    let (scheme, rest) = split_scheme(uri)?;
-    if !HOST_ADDRESSED.contains(&scheme.as_str()) {
-        return None;
-    }
-    let netloc = rest
-        .strip_prefix("//")?
-        .split(['/', '?', '#'])
-        .next()
-        .unwrap_or("");
-    if netloc.is_empty() {
-        return None;
-    }
-    let hostport = netloc.rsplit_once('@').map_or(netloc, |(_, h)| h);
-    let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => {
-            (h, p.parse::<u16>().ok())
-        }
-        _ => (hostport, None),
-    };
-    let family = match scheme.as_str() {
-        "viewfs" => "hdfs",
-        "https" | "mlflow-artifacts" => "http",
-        s => s,
-    };
-    Some((family.to_owned(), host.to_ascii_lowercase(), port))
-}
 
 /// Which hosts a stored or client-supplied location may make the server connect to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,28 +28,17 @@ pub struct HostPolicy {
 /// older server may hold any URI): a host-addressed URI may only name the host of one of the
 /// server's own roots, or use a scheme the operator allowed. Other URIs name no host.
 pub fn may_connect(uri: &str, policy: &HostPolicy) -> bool {
-    let Some(target) = host_target(uri) else {
+    let uri = Uri::parse(uri);
+    let Some(target) = uri.host_target() else {
         return true;
     };
-    let scheme = rsflow_core::uri::scheme_lower(uri);
-    policy.allowed_schemes.contains(&scheme)
+    policy.allowed_schemes.contains(&uri.scheme_lower)
         || policy
             .trusted_roots
             .iter()
-            .filter_map(|r| host_target(r))
+            .filter_map(|r| Uri::parse(r).host_target())
             .any(|t| t == target)
 }
-
-pub const PROXY_ROUTE: &str = "/api/2.0/mlflow-artifacts/artifacts";
-
-/// Schemes of the remote stores rsflow opens itself.
-pub const REMOTE_SCHEMES: &[&str] = &["s3", "b2", "r2", "gs", "wasbs", "sftp"];
-
-/// Schemes MLflow has artifact repositories for (and `runs:`/`models:` indirections).
-const KNOWN_SCHEMES: &[&str] = &[
-    "s3", "gs", "wasbs", "abfss", "sftp", "ftp", "hdfs", "viewfs", "dbfs", "r2", "b2", "oci",
-    "runs", "models", "http", "https",
-];
 
 /// A parsed artifact location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,76 +110,59 @@ impl ArtifactUri {
         if raw.contains('#') {
             return Err(UriError::FragmentOrParams);
         }
-        let Some((scheme, rest)) = split_scheme(raw) else {
-            return local(raw, raw);
-        };
-        if scheme.len() == 1 {
-            return Err(UriError::WindowsPath(raw.to_owned()));
+        let uri = Uri::parse(raw);
+        let scheme = uri.scheme_lower.clone();
+        match uri.kind {
+            Kind::Path => return local(raw, raw),
+            Kind::Drive => return Err(UriError::WindowsPath(raw.to_owned())),
+            _ => {}
         }
-        let (authority, path_and_query) = match rest.strip_prefix("//") {
-            Some(r) => {
-                let end = r.find(['/', '?']).unwrap_or(r.len());
-                (Some(&r[..end]), &r[end..])
-            }
-            None => (None, rest),
-        };
-        let (path, query) = match path_and_query.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (path_and_query, None),
-        };
-        if let Some(q) = query
+        if let Some(q) = uri.query
             && decode_fixpoint(q).map_or(true, |q| q.contains(".."))
         {
             return Err(UriError::QueryTraversal);
         }
-        match scheme.as_str() {
-            "mlflow-artifacts" => {
-                reject_params(path)?;
+        match uri.kind {
+            Kind::Proxy => {
+                reject_params(uri.path)?;
                 Ok(ArtifactUri::Proxied {
-                    path: proxied_path(path)?,
+                    path: proxied_path(uri.path)?,
                     // MLflow's client takes the scheme from the tracking URI; a server
                     // reaching another one by host uses plain http.
-                    server: authority
+                    server: uri
+                        .authority
                         .filter(|a| !a.is_empty())
                         .map(|a| format!("http://{a}{PROXY_ROUTE}")),
                 })
             }
-            "http" | "https" => match path.find(PROXY_ROUTE) {
-                Some(i)
-                    if matches!(
-                        path[i + PROXY_ROUTE.len()..].chars().next(),
-                        None | Some('/')
-                    ) =>
-                {
-                    reject_params(path)?;
+            Kind::Http => match uri.proxy_route() {
+                Some((base, path)) => {
+                    reject_params(uri.path)?;
                     Ok(ArtifactUri::Proxied {
-                        path: proxied_path(&path[i + PROXY_ROUTE.len()..])?,
-                        server: Some(format!(
-                            "{scheme}://{}{}",
-                            authority.unwrap_or(""),
-                            &path[..i + PROXY_ROUTE.len()]
-                        )),
+                        path: proxied_path(path)?,
+                        server: Some(format!("{scheme}://{}{base}", uri.authority.unwrap_or(""))),
                     })
                 }
-                _ => Ok(ArtifactUri::Unsupported { scheme }),
+                None => Ok(ArtifactUri::Unsupported { scheme }),
             },
-            "file" => {
-                let host = authority.unwrap_or("");
+            Kind::File => {
+                let host = uri.authority.unwrap_or("");
                 let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
                 if !matches!(host, "" | "localhost" | "127.0.0.1") {
                     return Err(UriError::RemoteFile(raw.to_owned()));
                 }
-                if query.is_some() {
+                if uri.query.is_some() {
                     return Err(UriError::FragmentOrParams);
                 }
-                local(path, raw)
+                local(uri.path, raw)
             }
-            s if REMOTE_SCHEMES.contains(&s) => Ok(ArtifactUri::Remote {
-                uri: format!("{scheme}:{rest}"),
+            // The URI as written, scheme lowercased.
+            Kind::Store(_) => Ok(ArtifactUri::Remote {
+                uri: format!("{scheme}{}", &raw[scheme.len()..]),
                 scheme,
             }),
-            s if KNOWN_SCHEMES.contains(&s) => Ok(ArtifactUri::Unsupported { scheme }),
-            _ => Err(UriError::UnknownScheme(scheme)),
+            Kind::Runs | Kind::Models | Kind::Unserved => Ok(ArtifactUri::Unsupported { scheme }),
+            Kind::Path | Kind::Drive | Kind::Unknown => Err(UriError::UnknownScheme(scheme)),
         }
     }
 }
@@ -248,11 +176,6 @@ impl fmt::Display for ArtifactUri {
             ArtifactUri::Unsupported { scheme } => write!(f, "{scheme}://…"),
         }
     }
-}
-
-/// `scheme:rest` when `raw` starts with an RFC 3986 scheme; the scheme is lowercased.
-fn split_scheme(raw: &str) -> Option<(String, &str)> {
-    rsflow_core::uri::split_scheme(raw).map(|(scheme, rest)| (scheme.to_ascii_lowercase(), rest))
 }
 
 /// Python's `urlparse` splits `;params` off the last segment of these URLs; MLflow refuses them.
@@ -410,6 +333,19 @@ mod tests {
             (
                 "http://h/api/2.0/mlflow-artifacts/artifacts/../../x",
                 UriError::Path(PathError::Invalid),
+            ),
+            (
+                "mlflow-artifacts://host/..",
+                UriError::Path(PathError::Invalid),
+            ),
+            ("/srv/a\\b", UriError::Path(PathError::Invalid)),
+            (
+                "file:///srv/%5c..%5cetc",
+                UriError::Path(PathError::Invalid),
+            ),
+            (
+                "FILE://Evil.Example:80/etc",
+                UriError::RemoteFile("FILE://Evil.Example:80/etc".into()),
             ),
             (
                 "file://remotehost/etc",

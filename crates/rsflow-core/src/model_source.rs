@@ -8,6 +8,7 @@
 //! are refused outright.
 
 use crate::error::{MlflowError, Result};
+use crate::uri::{Kind, Uri};
 
 /// A parsed URI or local path, normalised for prefix comparison.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,23 +29,16 @@ impl Location {
         if root.contains(['?', '#', '\0', '\\']) {
             return None;
         }
-        let (scheme, rest) = split_scheme(root);
-        let scheme = scheme.map(str::to_ascii_lowercase);
-        let (authority, path) = match rest.strip_prefix("//") {
-            Some(after) => match after.find('/') {
-                Some(i) => (&after[..i], &after[i..]),
-                None => (after, ""),
-            },
-            None => ("", rest),
-        };
-        let scheme = match scheme.as_deref() {
-            None | Some("file") => {
+        let uri = Uri::parse(root);
+        let (authority, path) = (uri.authority.unwrap_or(""), uri.path);
+        let scheme = match uri.kind {
+            Kind::Path | Kind::File => {
                 if !path.starts_with('/') || !(authority.is_empty() || authority == "localhost") {
                     return None;
                 }
                 "file".to_string()
             }
-            Some(s) => s.to_string(),
+            _ => uri.scheme_lower,
         };
         let mut segments = Vec::new();
         for seg in path.split('/') {
@@ -138,13 +132,6 @@ fn malformed(source: &str, why: &str) -> MlflowError {
     MlflowError::invalid_param(format!("Invalid model version source: '{source}'. {why}"))
 }
 
-fn split_scheme(s: &str) -> (Option<&str>, &str) {
-    match crate::uri::split_scheme(s) {
-        Some((scheme, rest)) => (Some(scheme), rest),
-        None => (None, s),
-    }
-}
-
 /// Decode `%XX` escapes once; `None` when nothing was escaped.
 fn percent_decode_once(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
@@ -204,15 +191,15 @@ pub fn parse_source(source: &str) -> Result<ModelSource> {
             "A source cannot include a query string, a fragment or parameters.",
         ));
     }
-    let (scheme, rest) = split_scheme(source);
-    match scheme.map(str::to_ascii_lowercase).as_deref() {
+    let uri = Uri::parse(source);
+    match uri.kind {
         // A drive letter (`c:/windows`, CVE-2024-3573): a local path on Windows servers, where
         // MLflow ties it to the run; never a store.
-        Some(s) if s.len() == 1 => Err(local_source_error(source, "run_id")),
-        Some("runs") => parse_runs(source, rest),
-        Some("models") => parse_models(source, rest),
-        Some("file") | None => parse_local(source, scheme.is_some(), rest),
-        Some(other) => parse_uri(source, other, rest),
+        Kind::Drive => Err(local_source_error(source, "run_id")),
+        Kind::Runs => parse_runs(source, &uri),
+        Kind::Models => parse_models(source, &uri),
+        Kind::File | Kind::Path => parse_local(source, &uri),
+        _ => parse_uri(source, &uri),
     }
 }
 
@@ -235,11 +222,11 @@ fn path_segments<'a>(source: &str, path: &'a str) -> Result<Vec<&'a str>> {
     Ok(segs)
 }
 
-fn parse_runs(source: &str, rest: &str) -> Result<ModelSource> {
-    if rest.starts_with("//") {
+fn parse_runs(source: &str, uri: &Uri) -> Result<ModelSource> {
+    if uri.authority.is_some() {
         return Err(source_owner_error(source, "run_id"));
     }
-    let segs = path_segments(source, rest)?;
+    let segs = path_segments(source, uri.path)?;
     let Some((run_id, path)) = segs.split_first() else {
         return Err(source_owner_error(source, "run_id"));
     };
@@ -249,8 +236,8 @@ fn parse_runs(source: &str, rest: &str) -> Result<ModelSource> {
     })
 }
 
-fn parse_models(source: &str, rest: &str) -> Result<ModelSource> {
-    if rest.starts_with("//") {
+fn parse_models(source: &str, uri: &Uri) -> Result<ModelSource> {
+    if uri.authority.is_some() {
         return Err(malformed(
             source,
             "Registered model sources must use the active model registry.",
@@ -264,7 +251,7 @@ fn parse_models(source: &str, rest: &str) -> Result<ModelSource> {
              or alias can be defined at a time."
         ))
     };
-    let Some(path) = rest.strip_prefix('/').filter(|p| !p.is_empty()) else {
+    let Some(path) = uri.path.strip_prefix('/').filter(|p| !p.is_empty()) else {
         return Err(improper());
     };
     let parts: Vec<&str> = path.split('/').collect();
@@ -301,22 +288,15 @@ fn parse_models(source: &str, rest: &str) -> Result<ModelSource> {
     })
 }
 
-fn parse_local(source: &str, has_scheme: bool, rest: &str) -> Result<ModelSource> {
-    let path = if has_scheme {
-        // `file:///abs` only: `file://host/...` and `file://./x` (CVE-2023-2780) are refused.
-        match rest.strip_prefix("//") {
-            Some(after) if after.starts_with('/') => after,
-            Some(_) => return Err(local_source_error(source, "run_id")),
-            None => rest,
-        }
-    } else {
-        // Scheme-less `//proc/...` once read as a host (CVE-2023-6977): refuse it.
-        if rest.starts_with("//") {
-            return Err(local_source_error(source, "run_id"));
-        }
-        rest
-    };
-    if !path.starts_with('/') {
+fn parse_local(source: &str, uri: &Uri) -> Result<ModelSource> {
+    // `file:///abs` only: `file://host/...` and `file://./x` (CVE-2023-2780) are refused, and
+    // so is scheme-less `//proc/...`, once read as a host (CVE-2023-6977).
+    let path = uri.path;
+    if uri
+        .authority
+        .is_some_and(|a| uri.kind == Kind::Path || !a.is_empty())
+        || !path.starts_with('/')
+    {
         return Err(local_source_error(source, "run_id"));
     }
     // Empty and `.` segments name the same directory, as MLflow's `Path.resolve()` reads them
@@ -333,23 +313,17 @@ fn parse_local(source: &str, has_scheme: bool, rest: &str) -> Result<ModelSource
     }))
 }
 
-fn parse_uri(source: &str, scheme: &str, rest: &str) -> Result<ModelSource> {
-    let (authority, path) = match rest.strip_prefix("//") {
-        Some(after) => match after.find('/') {
-            Some(i) => (&after[..i], &after[i..]),
-            None => (after, ""),
-        },
-        None => ("", rest),
-    };
+fn parse_uri(source: &str, uri: &Uri) -> Result<ModelSource> {
+    let authority = uri.authority.unwrap_or("");
     if authority.contains('@') {
         return Err(malformed(
             source,
             "Credentials are not allowed in a source URI.",
         ));
     }
-    let segments = path_segments(source, path)?;
+    let segments = path_segments(source, uri.path)?;
     Ok(ModelSource::Location(Location {
-        scheme: scheme.to_string(),
+        scheme: uri.scheme_lower.clone(),
         authority: authority.to_ascii_lowercase(),
         segments: segments.into_iter().map(str::to_string).collect(),
     }))
@@ -445,6 +419,10 @@ mod tests {
             "C:\\Windows",
             "c:/windows/system32",
             "/tmp/a\u{1}b",
+            "file:///etc/passwd",
+            "FILE://evil/etc",
+            "mlflow-artifacts://host/..",
+            "Runs://h/abc",
         ] {
             match parse_source(bad) {
                 Err(e) => assert_eq!(e.code, crate::ErrorCode::InvalidParameterValue, "{bad}"),
@@ -456,6 +434,31 @@ mod tests {
                 }
                 Ok(other) => panic!("{bad} accepted as {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn schemes_are_read_without_case() {
+        assert_eq!(
+            parse_source("RUNS:/abc/model").unwrap(),
+            ModelSource::Run {
+                run_id: "abc".into(),
+                path: "model".into()
+            }
+        );
+        let root = Location::parse_root("S3://Bucket/p").unwrap();
+        assert!(loc("s3://bucket/p/m").is_within(&root));
+        assert!(loc("FILE:///srv/m").is_within(&Location::parse_root("/srv").unwrap()));
+        // No bucket: parsed, but inside no root (a root names a bucket or a path).
+        for s in ["s3://", "s3:///x"] {
+            assert!(
+                !loc(s).is_within(&Location::parse_root("s3://b").unwrap()),
+                "{s}"
+            );
+            assert!(
+                !loc(s).is_within(&Location::parse_root("s3://").unwrap()),
+                "{s}"
+            );
         }
     }
 

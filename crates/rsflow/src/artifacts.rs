@@ -114,7 +114,7 @@ async fn root_of(
         ),
         None => None,
     };
-    let mut schemes: Vec<String> = rsflow_artifacts::uri::REMOTE_SCHEMES
+    let mut schemes: Vec<String> = rsflow_core::uri::STORE_SCHEMES
         .iter()
         .map(|s| (*s).to_owned())
         .collect();

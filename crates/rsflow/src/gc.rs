@@ -52,7 +52,7 @@ pub async fn run_cli(settings: GcSettings) -> anyhow::Result<()> {
         (None, None) => None,
     };
     // An operator's tool: it may reach every store the database names.
-    let mut schemes: Vec<String> = rsflow_artifacts::uri::REMOTE_SCHEMES
+    let mut schemes: Vec<String> = rsflow_core::uri::STORE_SCHEMES
         .iter()
         .map(|s| (*s).to_owned())
         .collect();

@@ -80,7 +80,7 @@ pub async fn admit(state: &AppState, req: SourceRequest<'_>) -> Result<AdmittedS
 
     // MLflow's `_validate_artifact_uri_scheme(source, "source")`: the host policy.
     if !may_connect(source, &state.config.host_policy()) {
-        let scheme = crate::locations::uri_scheme(source).to_ascii_lowercase();
+        let scheme = rsflow_core::uri::Uri::parse(source).scheme_lower;
         return Err(MlflowError::invalid_param(format!(
             "'source' cannot use the '{scheme}' scheme: the '{scheme}' scheme addresses a host \
              other than the tracking server's configured artifact storage, so the server would \

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use percent_encoding::percent_decode_str;
+use rsflow_core::uri::{Kind, Store, Uri};
 
 use crate::path::ArtifactPath;
 
@@ -78,19 +79,22 @@ const AZURE_SUFFIXES: &[&str] = &[
 impl RemoteLocation {
     pub fn parse(uri: &str) -> Result<RemoteLocation, LocationError> {
         let uri = uri.trim();
-        let (scheme, rest) = uri
-            .split_once("://")
-            .ok_or_else(|| LocationError::Scheme(uri.split(':').next().unwrap_or("").into()))?;
-        let scheme = scheme.to_ascii_lowercase();
+        let parsed = Uri::parse(uri);
+        let Some(authority) = parsed.authority.filter(|_| parsed.kind != Kind::Path) else {
+            return Err(LocationError::Scheme(
+                uri.split(':').next().unwrap_or("").into(),
+            ));
+        };
+        let scheme = parsed.scheme_lower;
         let invalid = |why: &str| LocationError::Invalid {
             scheme: scheme.clone(),
             uri: redact_uri(uri),
             why: why.to_owned(),
         };
-        if rest.contains(['?', '#']) {
+        if parsed.query.is_some() || parsed.fragment.is_some() {
             return Err(invalid("query strings and fragments are not allowed"));
         }
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let path = parsed.path.strip_prefix('/').unwrap_or(parsed.path);
         if authority.is_empty() {
             return Err(invalid("the bucket (or host) is missing"));
         }
@@ -98,20 +102,20 @@ impl RemoteLocation {
             ArtifactPath::parse(path.trim_end_matches('/'))
                 .map_err(|e| invalid(&format!("bad path: {e}")))
         };
-        match scheme.as_str() {
-            "s3" => Ok(RemoteLocation::S3 {
+        match parsed.kind {
+            Kind::Store(Store::S3) => Ok(RemoteLocation::S3 {
                 flavour: S3Flavour::Aws,
                 bucket: authority.to_owned(),
                 host: None,
                 prefix: prefix()?,
             }),
-            "b2" | "r2" => {
+            Kind::Store(store @ (Store::B2 | Store::R2)) => {
                 let (bucket, host) = authority
                     .split_once('@')
                     .filter(|(b, h)| !b.is_empty() && !h.is_empty())
                     .ok_or_else(|| invalid("expected <bucket>@<endpoint-host>"))?;
                 Ok(RemoteLocation::S3 {
-                    flavour: if scheme == "b2" {
+                    flavour: if store == Store::B2 {
                         S3Flavour::B2
                     } else {
                         S3Flavour::R2
@@ -121,7 +125,7 @@ impl RemoteLocation {
                     prefix: prefix()?,
                 })
             }
-            "wasbs" => {
+            Kind::Store(Store::Wasbs) => {
                 let (container, host) = authority
                     .split_once('@')
                     .filter(|(c, _)| !c.is_empty())
@@ -137,11 +141,11 @@ impl RemoteLocation {
                     prefix: prefix()?,
                 })
             }
-            "gs" => Ok(RemoteLocation::Gcs {
+            Kind::Store(Store::Gcs) => Ok(RemoteLocation::Gcs {
                 bucket: authority.to_owned(),
                 prefix: prefix()?,
             }),
-            "sftp" => {
+            Kind::Store(Store::Sftp) => {
                 let (userinfo, hostport) = match authority.rsplit_once('@') {
                     Some((u, h)) => (Some(u), h),
                     None => (None, authority),
@@ -176,19 +180,19 @@ impl RemoteLocation {
                     dir,
                 })
             }
-            other => Err(LocationError::Scheme(other.to_owned())),
+            _ => Err(LocationError::Scheme(scheme)),
         }
     }
 
     /// The path of the artifact root inside the store ("" for SFTP, whose store is rooted at
     /// the directory itself).
     pub fn prefix(&self) -> &ArtifactPath {
-        static ROOT: std::sync::OnceLock<ArtifactPath> = std::sync::OnceLock::new();
+        static ROOT: ArtifactPath = ArtifactPath::root();
         match self {
             RemoteLocation::S3 { prefix, .. }
             | RemoteLocation::Azure { prefix, .. }
             | RemoteLocation::Gcs { prefix, .. } => prefix,
-            RemoteLocation::Sftp { .. } => ROOT.get_or_init(ArtifactPath::root),
+            RemoteLocation::Sftp { .. } => &ROOT,
         }
     }
 
@@ -339,6 +343,15 @@ mod tests {
         ));
         assert!(RemoteLocation::parse("b2://no-host/x").is_err());
         assert!(RemoteLocation::parse("s3:///x").is_err());
+        assert!(RemoteLocation::parse("s3://").is_err());
+        assert_eq!(
+            RemoteLocation::parse("s3:bucket/x"),
+            Err(LocationError::Scheme("s3".into()))
+        );
+        assert_eq!(
+            RemoteLocation::parse("S3://B/x").unwrap().to_string(),
+            "s3://B/x"
+        );
         assert!(RemoteLocation::parse("s3://b/../etc").is_err());
         assert!(RemoteLocation::parse("s3://b/x?versionId=1").is_err());
     }
