@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use rsflow_core::trace::TraceSpans;
 use rsflow_core::wire::Metric;
 use rsflow_core::{MlflowError, Result};
 use sqlx::AnyPool;
@@ -18,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::logging::{RunMetrics, log_metrics};
 use super::query::{Dialect, db_err};
 use super::runs::fetch_run;
+use super::traces_spans::log_spans_in;
 
 /// Requests one group takes at most, and metric rows (about ten padded statements).
 const MAX_JOBS: usize = 256;
@@ -149,4 +151,147 @@ async fn write_group(write: &AnyPool, jobs: &[Job]) -> Vec<Result<()>> {
             (Ok(_), Err(e)) => Err(e.clone()),
         })
         .collect()
+}
+
+/// Requests one span group takes at most, and spans (a few multi-row statements each).
+const MAX_SPAN_JOBS: usize = 64;
+const MAX_SPANS: usize = 20_000;
+/// Span requests that may wait for the writer before senders wait too.
+const SPAN_QUEUE: usize = 256;
+
+struct SpanJob {
+    experiment_id: String,
+    traces: Vec<TraceSpans>,
+    run_id: Option<String>,
+    reply: oneshot::Sender<Result<()>>,
+}
+
+/// Group commit for `log_spans` (the OTLP `/v1/traces` write) on SQLite: the requests that
+/// queued while a group was being written go into the next transaction, each inside its own
+/// savepoint, so that one request's error rolls back only its own rows and reaches only its
+/// own caller. Every request pays its statements; the group pays one BEGIN, one COMMIT and
+/// one WAL sync, and index pages that several requests touch reach the WAL once.
+#[derive(Debug)]
+pub(crate) struct SpanWriter {
+    jobs: mpsc::Sender<SpanJob>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SpanWriter {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SpanWriter {
+    pub(crate) fn spawn(write: AnyPool) -> Arc<SpanWriter> {
+        let (jobs, rx) = mpsc::channel(SPAN_QUEUE);
+        let task = tokio::spawn(run_spans(write, rx));
+        Arc::new(SpanWriter { jobs, task })
+    }
+
+    pub(crate) fn stop(&self) {
+        self.task.abort();
+    }
+
+    /// `log_spans` in the next group; returns once that group committed (or this request's
+    /// part of it was rolled back).
+    pub(crate) async fn log_spans(
+        &self,
+        experiment_id: &str,
+        traces: &[TraceSpans],
+        run_id: Option<&str>,
+    ) -> Result<()> {
+        let gone = || MlflowError::unavailable("The span writer has stopped", 1);
+        let (reply, answer) = oneshot::channel();
+        let job = SpanJob {
+            experiment_id: experiment_id.to_owned(),
+            traces: traces.to_vec(),
+            run_id: run_id.map(str::to_owned),
+            reply,
+        };
+        self.jobs.send(job).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+fn span_count(job: &SpanJob) -> usize {
+    job.traces.iter().map(|t| t.spans.len()).sum()
+}
+
+async fn run_spans(write: AnyPool, mut rx: mpsc::Receiver<SpanJob>) {
+    while let Some(first) = rx.recv().await {
+        let mut spans = span_count(&first);
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_SPAN_JOBS && spans < MAX_SPANS {
+            match rx.try_recv() {
+                Ok(job) => {
+                    spans += span_count(&job);
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let results = write_span_group(&write, &jobs).await;
+        for (job, result) in jobs.into_iter().zip(results) {
+            // The requester may have gone away (client disconnect); its rows are stored.
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+async fn exec(tx: &mut sqlx::AnyConnection, sql: &str) -> Result<()> {
+    sqlx::query(sql)
+        .execute(tx)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+}
+
+/// One transaction for all `jobs`, each in a savepoint: a job's own error (a validation, a
+/// missing experiment, a constraint) rolls back to its savepoint and goes to that job alone.
+/// A failure of the transaction itself (a savepoint that cannot be rolled back to, the
+/// commit) fails every job of the group, as it would have failed each alone.
+async fn write_span_group(write: &AnyPool, jobs: &[SpanJob]) -> Vec<Result<()>> {
+    let fail_all = |e: MlflowError| jobs.iter().map(|_| Err(e.clone())).collect();
+    let mut tx = match write.begin_with(Dialect::Sqlite.begin_write()).await {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(db_err(e)),
+    };
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if job.traces.iter().all(|t| t.spans.is_empty()) {
+            results.push(Ok(()));
+            continue;
+        }
+        if let Err(e) = exec(&mut tx, "SAVEPOINT rsflow_log_spans").await {
+            return fail_all(e);
+        }
+        let r = log_spans_in(
+            &mut tx,
+            Dialect::Sqlite,
+            &job.experiment_id,
+            &job.traces,
+            job.run_id.as_deref(),
+        )
+        .await;
+        let end = if r.is_ok() {
+            exec(&mut tx, "RELEASE rsflow_log_spans").await
+        } else {
+            match exec(&mut tx, "ROLLBACK TO rsflow_log_spans").await {
+                Ok(()) => exec(&mut tx, "RELEASE rsflow_log_spans").await,
+                Err(e) => Err(e),
+            }
+        };
+        if let Err(e) = end {
+            // SQLite may have rolled the whole transaction back (a full disk, an I/O error):
+            // the rows of the jobs before this one are gone too.
+            return fail_all(r.err().unwrap_or(e));
+        }
+        results.push(r);
+    }
+    if let Err(e) = tx.commit().await.map_err(db_err) {
+        return fail_all(e);
+    }
+    results
 }

@@ -156,6 +156,8 @@ pub struct SqlStore {
     checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
     /// SQLite: the writer task that commits concurrent metric logging in groups.
     group_writer: Option<std::sync::Arc<group_commit::GroupWriter>>,
+    /// SQLite: the writer task that commits concurrent `log_spans` requests in groups.
+    span_writer: Option<std::sync::Arc<group_commit::SpanWriter>>,
     /// SQLite files: `<database>-rsflow-gc.lock`, locked while a gc pass runs.
     gc_lock_path: Option<std::path::PathBuf>,
     /// Whether `rsflow_artifact_index` is known to exist (it is never dropped by rsflow).
@@ -339,6 +341,8 @@ impl SqlStore {
         };
         let group_writer =
             (dialect == Dialect::Sqlite).then(|| group_commit::GroupWriter::spawn(write.clone()));
+        let span_writer =
+            (dialect == Dialect::Sqlite).then(|| group_commit::SpanWriter::spawn(write.clone()));
         let store = SqlStore {
             write,
             read,
@@ -348,6 +352,7 @@ impl SqlStore {
             artifact_root,
             checkpointer,
             group_writer,
+            span_writer,
             gc_lock_path,
             artifact_index: Default::default(),
         };
@@ -425,6 +430,9 @@ impl SqlStore {
         }
         if let Some(g) = &self.group_writer {
             g.stop();
+        }
+        if let Some(w) = &self.span_writer {
+            w.stop();
         }
         self.write.close().await;
         self.read.close().await;

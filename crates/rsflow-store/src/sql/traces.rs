@@ -1070,6 +1070,11 @@ impl TraceStore for SqlStore {
         traces: &[TraceSpans],
         run_id: Option<&str>,
     ) -> Result<()> {
+        if let Some(w) = &self.span_writer
+            && traces.iter().any(|t| !t.spans.is_empty())
+        {
+            return w.log_spans(experiment_id, traces, run_id).await;
+        }
         self.retrying(|| self.log_spans_impl(experiment_id, traces, run_id))
             .await
     }

@@ -424,6 +424,166 @@ struct Batch<'a> {
     max_end_ms: Option<i64>,
 }
 
+/// `log_spans` inside the caller's write transaction: everything or, on an error, possibly
+/// part of it (the caller rolls back, the whole transaction or its savepoint).
+pub(crate) async fn log_spans_in(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    experiment_id: &str,
+    traces: &[TraceSpans],
+    run_id: Option<&str>,
+) -> Result<()> {
+    let mut batches: Vec<Batch> = traces
+        .iter()
+        .filter(|t| !t.spans.is_empty())
+        .map(|t| Batch {
+            t,
+            min_start_ms: t
+                .spans
+                .iter()
+                .map(|s| s.start_time_ns)
+                .min()
+                .unwrap_or_default()
+                .div_euclid(1_000_000),
+            max_end_ms: t
+                .spans
+                .iter()
+                .filter_map(|s| s.end_time_ns)
+                .max()
+                .map(|e| e.div_euclid(1_000_000)),
+        })
+        .collect();
+    if batches.is_empty() {
+        return Ok(());
+    }
+    // Sorted ids: concurrent writers lock trace rows in the same order.
+    batches.sort_by(|a, b| a.t.trace_id.cmp(&b.t.trace_id));
+    for b in &batches {
+        if let Some(root) = &b.t.root {
+            validate_trace_name(root.trace_name.as_deref())?;
+        }
+        if let Some(s) = &b.t.session_id
+            && s.chars().count() > MAX_SESSION_ID
+        {
+            return Err(too_long("Session ID", MAX_SESSION_ID));
+        }
+    }
+    // A trace id repeated in `traces` goes into a later round, which sees the rows of
+    // the earlier ones, as sequential batches would.
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut rounds: Vec<Vec<&Batch>> = Vec::new();
+    for b in &batches {
+        let n = seen.entry(b.t.trace_id.as_str()).or_insert(0);
+        if rounds.len() <= *n {
+            rounds.push(Vec::new());
+        }
+        rounds[*n].push(b);
+        *n += 1;
+    }
+    let mut experiment: Option<ExperimentRow> = None;
+    for round in &rounds {
+        log_round(tx, dialect, experiment_id, &mut experiment, round, run_id).await?;
+    }
+    Ok(())
+}
+
+/// One round of `log_spans` (distinct trace ids, sorted): a few statements for the whole
+/// request (row lookup, new rows, spans, tags), per-trace updates only for traces that
+/// existed before it.
+async fn log_round(
+    tx: &mut AnyConnection,
+    dialect: Dialect,
+    experiment_id: &str,
+    experiment: &mut Option<ExperimentRow>,
+    batches: &[&Batch<'_>],
+    run_id: Option<&str>,
+) -> Result<()> {
+    let ids: Vec<&str> = batches.iter().map(|b| b.t.trace_id.as_str()).collect();
+    let existing = fetch_info_rows(tx, dialect, &ids).await?;
+    let new: Vec<&Batch> = batches
+        .iter()
+        .copied()
+        .filter(|b| !existing.contains_key(&b.t.trace_id))
+        .collect();
+    let mut tags: Vec<(&str, &str, &str)> = Vec::new();
+    let mut locations: Vec<(&str, String)> = Vec::with_capacity(new.len());
+    let mut new_exp_id = 0;
+    if !new.is_empty() {
+        // The experiment is only looked up when a trace is new (§2.6).
+        if experiment.is_none() {
+            *experiment = Some(fetch_experiment(tx, experiment_id, ViewType::All).await?);
+        }
+        let exp = experiment.as_ref().expect("looked up above");
+        new_exp_id = exp.id;
+        insert_new_infos(tx, dialect, exp.id, &new).await?;
+        for b in &new {
+            locations.push((&b.t.trace_id, trace_artifact_location(exp, &b.t.trace_id)?));
+        }
+    }
+    for (id, loc) in &locations {
+        tags.push((id, TAG_ARTIFACT_LOCATION, loc));
+    }
+
+    let spans: Vec<(&SpanRow, i64)> = batches
+        .iter()
+        .flat_map(|b| {
+            let exp_id = existing.get(&b.t.trace_id).map_or(new_exp_id, |row| {
+                row.info.experiment_id.parse().unwrap_or_default()
+            });
+            b.t.spans.iter().map(move |s| (s, exp_id))
+        })
+        .collect();
+    upsert_spans(tx, dialect, &spans).await?;
+
+    let old_ids: Vec<&str> = batches
+        .iter()
+        .filter(|b| existing.contains_key(&b.t.trace_id))
+        .map(|b| b.t.trace_id.as_str())
+        .collect();
+    let finalized = if old_ids.is_empty() {
+        HashSet::new()
+    } else {
+        with_metadata(tx, &old_ids, META_INFO_FINALIZED).await?
+    };
+    for b in batches {
+        if let Some(row) = existing.get(&b.t.trace_id) {
+            let finalized = finalized.contains(&b.t.trace_id);
+            update_existing(tx, b, row, finalized).await?;
+        }
+    }
+
+    let mut users: Vec<(&str, &str, &str)> = Vec::new();
+    for b in batches {
+        let trace_id = b.t.trace_id.as_str();
+        if let Some(user) = &b.t.user_id
+            && !user.is_empty()
+        {
+            users.push((trace_id, META_USER, user));
+        }
+        tags.push((trace_id, TAG_SPANS_LOCATION, SPANS_LOCATION_TRACKING_STORE));
+        for (k, v) in &b.t.tags {
+            if k == TAG_TRACE_NAME {
+                continue;
+            }
+            // Invalid keys are skipped, as MLflow does for OTLP tags; values past the
+            // limit are cut.
+            if validate_trace_tag(k, v).is_err() {
+                continue;
+            }
+            tags.push((trace_id, k, truncate_chars(v, MAX_TAG_VALUE)));
+        }
+    }
+    // The user is written only where none is stored yet.
+    write_kvs(tx, dialect, "trace_request_metadata", &users, false).await?;
+    write_kvs(tx, dialect, "trace_tags", &tags, true).await?;
+    if let Some(run_id) = run_id {
+        for b in batches.iter().filter(|b| b.t.root.is_some()) {
+            insert_association(tx, "trace", &b.t.trace_id, "run", run_id).await?;
+        }
+    }
+    Ok(())
+}
+
 impl SqlStore {
     pub(crate) async fn log_spans_impl(
         &self,
@@ -431,157 +591,12 @@ impl SqlStore {
         traces: &[TraceSpans],
         run_id: Option<&str>,
     ) -> Result<()> {
-        let mut batches: Vec<Batch> = traces
-            .iter()
-            .filter(|t| !t.spans.is_empty())
-            .map(|t| Batch {
-                t,
-                min_start_ms: t
-                    .spans
-                    .iter()
-                    .map(|s| s.start_time_ns)
-                    .min()
-                    .unwrap_or_default()
-                    .div_euclid(1_000_000),
-                max_end_ms: t
-                    .spans
-                    .iter()
-                    .filter_map(|s| s.end_time_ns)
-                    .max()
-                    .map(|e| e.div_euclid(1_000_000)),
-            })
-            .collect();
-        if batches.is_empty() {
+        if traces.iter().all(|t| t.spans.is_empty()) {
             return Ok(());
         }
-        // Sorted ids: concurrent writers lock trace rows in the same order.
-        batches.sort_by(|a, b| a.t.trace_id.cmp(&b.t.trace_id));
-        for b in &batches {
-            if let Some(root) = &b.t.root {
-                validate_trace_name(root.trace_name.as_deref())?;
-            }
-            if let Some(s) = &b.t.session_id
-                && s.chars().count() > MAX_SESSION_ID
-            {
-                return Err(too_long("Session ID", MAX_SESSION_ID));
-            }
-        }
-        // A trace id repeated in `traces` goes into a later round, which sees the rows of
-        // the earlier ones, as sequential batches would.
-        let mut seen: HashMap<&str, usize> = HashMap::new();
-        let mut rounds: Vec<Vec<&Batch>> = Vec::new();
-        for b in &batches {
-            let n = seen.entry(b.t.trace_id.as_str()).or_insert(0);
-            if rounds.len() <= *n {
-                rounds.push(Vec::new());
-            }
-            rounds[*n].push(b);
-            *n += 1;
-        }
         let mut tx = self.write_tx().await?;
-        let mut experiment: Option<ExperimentRow> = None;
-        for round in &rounds {
-            self.log_round(&mut tx, experiment_id, &mut experiment, round, run_id)
-                .await?;
-        }
+        log_spans_in(&mut tx, self.dialect, experiment_id, traces, run_id).await?;
         tx.commit().await.map_err(db_err)
-    }
-
-    /// One round of `log_spans` (distinct trace ids, sorted): a few statements for the whole
-    /// request (row lookup, new rows, spans, tags), per-trace updates only for traces that
-    /// existed before it.
-    async fn log_round(
-        &self,
-        tx: &mut AnyConnection,
-        experiment_id: &str,
-        experiment: &mut Option<ExperimentRow>,
-        batches: &[&Batch<'_>],
-        run_id: Option<&str>,
-    ) -> Result<()> {
-        let ids: Vec<&str> = batches.iter().map(|b| b.t.trace_id.as_str()).collect();
-        let existing = fetch_info_rows(tx, self.dialect, &ids).await?;
-        let new: Vec<&Batch> = batches
-            .iter()
-            .copied()
-            .filter(|b| !existing.contains_key(&b.t.trace_id))
-            .collect();
-        let mut tags: Vec<(&str, &str, &str)> = Vec::new();
-        let mut locations: Vec<(&str, String)> = Vec::with_capacity(new.len());
-        let mut new_exp_id = 0;
-        if !new.is_empty() {
-            // The experiment is only looked up when a trace is new (§2.6).
-            if experiment.is_none() {
-                *experiment = Some(fetch_experiment(tx, experiment_id, ViewType::All).await?);
-            }
-            let exp = experiment.as_ref().expect("looked up above");
-            new_exp_id = exp.id;
-            insert_new_infos(tx, self.dialect, exp.id, &new).await?;
-            for b in &new {
-                locations.push((&b.t.trace_id, trace_artifact_location(exp, &b.t.trace_id)?));
-            }
-        }
-        for (id, loc) in &locations {
-            tags.push((id, TAG_ARTIFACT_LOCATION, loc));
-        }
-
-        let spans: Vec<(&SpanRow, i64)> = batches
-            .iter()
-            .flat_map(|b| {
-                let exp_id = existing.get(&b.t.trace_id).map_or(new_exp_id, |row| {
-                    row.info.experiment_id.parse().unwrap_or_default()
-                });
-                b.t.spans.iter().map(move |s| (s, exp_id))
-            })
-            .collect();
-        upsert_spans(tx, self.dialect, &spans).await?;
-
-        let old_ids: Vec<&str> = batches
-            .iter()
-            .filter(|b| existing.contains_key(&b.t.trace_id))
-            .map(|b| b.t.trace_id.as_str())
-            .collect();
-        let finalized = if old_ids.is_empty() {
-            HashSet::new()
-        } else {
-            with_metadata(tx, &old_ids, META_INFO_FINALIZED).await?
-        };
-        for b in batches {
-            if let Some(row) = existing.get(&b.t.trace_id) {
-                let finalized = finalized.contains(&b.t.trace_id);
-                update_existing(tx, b, row, finalized).await?;
-            }
-        }
-
-        let mut users: Vec<(&str, &str, &str)> = Vec::new();
-        for b in batches {
-            let trace_id = b.t.trace_id.as_str();
-            if let Some(user) = &b.t.user_id
-                && !user.is_empty()
-            {
-                users.push((trace_id, META_USER, user));
-            }
-            tags.push((trace_id, TAG_SPANS_LOCATION, SPANS_LOCATION_TRACKING_STORE));
-            for (k, v) in &b.t.tags {
-                if k == TAG_TRACE_NAME {
-                    continue;
-                }
-                // Invalid keys are skipped, as MLflow does for OTLP tags; values past the
-                // limit are cut.
-                if validate_trace_tag(k, v).is_err() {
-                    continue;
-                }
-                tags.push((trace_id, k, truncate_chars(v, MAX_TAG_VALUE)));
-            }
-        }
-        // The user is written only where none is stored yet.
-        write_kvs(tx, self.dialect, "trace_request_metadata", &users, false).await?;
-        write_kvs(tx, self.dialect, "trace_tags", &tags, true).await?;
-        if let Some(run_id) = run_id {
-            for b in batches.iter().filter(|b| b.t.root.is_some()) {
-                insert_association(tx, "trace", &b.t.trace_id, "run", run_id).await?;
-            }
-        }
-        Ok(())
     }
 
     pub(crate) async fn count_spans_impl(&self, trace_id: &str) -> Result<i64> {

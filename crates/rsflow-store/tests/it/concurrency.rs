@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use rsflow_store::{CreateRun, SqlStore, TrackingStore};
+use rsflow_store::{CreateRun, SqlStore, TraceStore, TrackingStore};
 
 use crate::common::{db_path, fresh};
 use crate::suite::{kv, metric};
@@ -165,6 +165,75 @@ async fn grouped_metric_writes_answer_each_request() {
         .await
         .unwrap();
     assert!(gone.items.is_empty());
+}
+
+/// `log_spans` requests from many tasks share grouped transactions (SQLite): each request
+/// gets its own answer (an unknown experiment or a too-long session fails alone, with nothing
+/// of it stored), and every span of the others lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grouped_span_writes_answer_each_request() {
+    use crate::suite::traces::{batch, span, tid};
+    let (_dir, store) = fresh().await;
+    let store = Arc::new(store);
+    let exp = store.create_experiment("spans", None, &[]).await.unwrap();
+    let ns = 1_700_000_000_000_000_000i64;
+    let mut tasks = Vec::new();
+    for t in 0..24u32 {
+        let store = store.clone();
+        let exp = exp.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for i in 0..5u32 {
+                // Three traces per request, four spans each (a root and three children).
+                let traces: Vec<_> = (0..3u32)
+                    .map(|k| {
+                        let id = tid(t * 100 + i * 10 + k);
+                        let spans = (1..=4u64)
+                            .map(|n| {
+                                let parent = (n > 1).then_some(1);
+                                span(&id, n, parent, ns + n as i64, ns + 1_000_000)
+                            })
+                            .collect();
+                        let mut b = batch(&id, spans, None);
+                        if t % 4 == 3 && k == 2 {
+                            b.session_id = Some("s".repeat(251));
+                        }
+                        b
+                    })
+                    .collect();
+                let target = if t % 4 == 2 { "999999" } else { exp.as_str() };
+                outcomes.push(store.log_spans(target, &traces, None).await);
+            }
+            (t, outcomes)
+        }));
+    }
+    for task in tasks {
+        let (t, outcomes) = task.await.unwrap();
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            let i = i as u32;
+            match t % 4 {
+                0 | 1 => outcome.unwrap(),
+                2 => assert_eq!(
+                    outcome.unwrap_err().message,
+                    "No Experiment with id=999999 exists"
+                ),
+                _ => assert!(outcome.unwrap_err().message.contains("Session ID"), "t={t}"),
+            }
+            for k in 0..3u32 {
+                let id = tid(t * 100 + i * 10 + k);
+                let stored = store.count_spans(&id).await.unwrap();
+                let info = store.get_trace_info(&id).await;
+                if t % 4 < 2 {
+                    assert_eq!(stored, 4, "{id}");
+                    assert_eq!(info.unwrap().experiment_id, exp);
+                } else {
+                    // A failed request leaves nothing, not even its valid traces.
+                    assert_eq!(stored, 0, "{id}");
+                    assert!(info.is_err(), "{id}");
+                }
+            }
+        }
+    }
 }
 
 /// Two stores on one file (two server processes): SQLite's lock plus busy_timeout
