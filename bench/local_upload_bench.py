@@ -87,6 +87,7 @@ def main() -> None:
     ap.add_argument("--digest", default="on", choices=["on", "off"])
     ap.add_argument("--perf", default=None)
     args = ap.parse_args()
+    args.rsflow_bin = str(Path(args.rsflow_bin).resolve())
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="upl-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -127,6 +128,10 @@ def main() -> None:
                                  capture_output=True, text=True)
             up = float(out.stdout.strip().splitlines()[-1])
             cpu = cpu_s(server.pid) - cpu0
+            stored = [p for p in (state / "mlartifacts").rglob(big.name) if p.is_file()]
+            if [p.stat().st_size for p in stored] != [big.stat().st_size]:
+                raise SystemExit(f"upload {rep}: stored {stored}, expected one file of "
+                                 f"{big.stat().st_size} bytes")
             shutil.rmtree(state / "mlartifacts", ignore_errors=True)
             os.sync()
             row = {"rep": rep, "upload_s": up, "copy_fsync_s": ref,

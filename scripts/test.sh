@@ -364,6 +364,10 @@ done_step "upgrade bench smoke"
 banner "trace benchmark smoke: bench/trace_bench.py --smoke (tiny, rsflow only)"
 run "$RSFLOW_PY" bench/trace_bench.py --smoke --rsflow-bin "$RSFLOW_BIN" >/dev/null
 done_step "trace bench smoke"
+banner "local upload benchmark smoke: bench/local_upload_bench.py (8 MiB, 1 repetition)"
+run "$RSFLOW_PY" bench/local_upload_bench.py --mb 8 --reps 1 --rsflow-bin "$RSFLOW_BIN" \
+    --python "$RSFLOW_PY" >/dev/null
+done_step "local upload bench smoke"
 # The GenAI, basic-auth and operations benchmarks at tiny sizes (each under a minute; the
 # reports go to bench/results/smoke/), so that they cannot rot either. The ops smoke runs every
 # rsflow row but mlflow's side on the local gc row only (3 runs; mlflow gc deletes through an

@@ -254,7 +254,32 @@ async fn exec(tx: &mut sqlx::AnyConnection, sql: &str) -> Result<()> {
 /// commit) fails every job of the group, as it would have failed each alone.
 async fn write_span_group(write: &AnyPool, jobs: &[SpanJob]) -> Vec<Result<()>> {
     let fail_all = |e: MlflowError| jobs.iter().map(|_| Err(e.clone())).collect();
-    let mut tx = match write.begin_with(Dialect::Sqlite.begin_write()).await {
+    let mut conn = match write.acquire().await {
+        Ok(conn) => conn,
+        Err(e) => return fail_all(db_err(e)),
+    };
+    // The multi-row span inserts inside savepoints spill SQLite's statement journal to a temp
+    // file past 64 KiB (about 112 KB written to /var/tmp per request): kept in memory for this
+    // transaction only (bounded by the group's MAX_SPANS), the connection's default after it,
+    // so that other writes (a large delete) keep spilling to disk. The temp store can only
+    // change outside a transaction.
+    if let Err(e) = exec(&mut conn, "PRAGMA temp_store = MEMORY").await {
+        return fail_all(e);
+    }
+    let results = write_span_group_in(&mut conn, jobs).await;
+    if exec(&mut conn, "PRAGMA temp_store = DEFAULT")
+        .await
+        .is_err()
+    {
+        // Never hand a writer with the in-memory temp store back to the pool.
+        conn.close_on_drop();
+    }
+    results
+}
+
+async fn write_span_group_in(conn: &mut sqlx::AnyConnection, jobs: &[SpanJob]) -> Vec<Result<()>> {
+    let fail_all = |e: MlflowError| jobs.iter().map(|_| Err(e.clone())).collect();
+    let mut tx = match sqlx::Connection::begin_with(conn, Dialect::Sqlite.begin_write()).await {
         Ok(tx) => tx,
         Err(e) => return fail_all(db_err(e)),
     };
