@@ -191,14 +191,24 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("the artifacts destination {shown} is not usable"))?;
         // The digest index (which files rsflow published, for `artifacts verify`'s MISSING)
-        // is a table of rsflow's own in the backend database.
-        gc_store.ensure_artifact_index().await.map_err(|e| {
-            anyhow::anyhow!("cannot create the artifact digest index: {}", e.message)
-        })?;
-        let destination = rsflow_artifacts::indexed::Indexed::wrap(
-            destination,
-            Arc::new(rsflow_api::DbDigestIndex(gc_store.clone())),
-        );
+        // is a table of rsflow's own in the backend database. A database user that may not
+        // create tables (a schema managed by an administrator) still gets a working server,
+        // without the index.
+        let destination: Arc<dyn rsflow_artifacts::ArtifactStore> =
+            match gc_store.ensure_artifact_index().await {
+                Ok(()) => rsflow_artifacts::indexed::Indexed::wrap(
+                    destination,
+                    Arc::new(rsflow_api::DbDigestIndex(gc_store.clone())),
+                ),
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e.message,
+                        "no artifact digest index (its table cannot be created): \
+                         `rsflow artifacts verify` will not name missing files"
+                    );
+                    destination
+                }
+            };
         state = state.with_artifacts(destination);
     }
     if let Some(schedule) = settings.gc.clone() {
