@@ -152,12 +152,23 @@ def _assert_same(before: str, after: str, label: str) -> None:
         pytest.fail(f"{label}: client-visible state differs\n{diff[:6000]}", pytrace=False)
 
 
+# The one deliberate addition to MLflow's schema: rsflow's digest index (which files it
+# published, for `rsflow artifacts verify`'s MISSING; docs/operations.md), created by a server
+# that serves artifacts. MLflow ignores the table, so switching back is unaffected; the
+# comparisons below leave it (its table, primary key and SQLite autoindex) out.
+RSFLOW_OWN_TABLE = "rsflow_artifact_index"
+
+
+def _mlflow_rows(rows: list) -> list:
+    return [r for r in rows if not any(isinstance(v, str) and RSFLOW_OWN_TABLE in v for v in r)]
+
+
 def _alembic_and_tables(db: Path) -> tuple[list, list]:
     with sqlite3.connect(db) as con:
         versions = con.execute("SELECT version_num FROM alembic_version").fetchall()
         tables = con.execute("SELECT name, sql FROM sqlite_master WHERE type IN ('table', 'index') "
                              "ORDER BY name").fetchall()
-    return versions, tables
+    return versions, _mlflow_rows(tables)
 
 
 def _pg_schema(url: str) -> dict:
@@ -189,8 +200,9 @@ def _pg_schema(url: str) -> dict:
             triggers = cur.fetchall()
     finally:
         con.close()
-    return {"versions": versions, "columns": columns, "indexes": indexes,
-            "constraints": constraints, "triggers": triggers}
+    return {"versions": versions, "columns": _mlflow_rows(columns),
+            "indexes": _mlflow_rows(indexes), "constraints": _mlflow_rows(constraints),
+            "triggers": _mlflow_rows(triggers)}
 
 
 def _sanity_write(client, ids):
