@@ -27,68 +27,117 @@ const MAX_ROWS: usize = 10_000;
 /// Requests that may wait for the writer before senders wait too.
 const QUEUE: usize = 1024;
 
-struct Job {
+pub(crate) struct Job {
     run_id: String,
     metrics: Vec<Metric>,
     reply: oneshot::Sender<Result<()>>,
 }
 
-/// The queue into the writer task; dropping the last clone of the store stops the task.
-#[derive(Debug)]
-pub(crate) struct GroupWriter {
-    jobs: mpsc::Sender<Job>,
+/// The queue into one writer task (a job carries its reply); dropping the last clone of the
+/// store stops the task. [`GroupWriter`] for metrics and [`SpanWriter`] for spans.
+pub(crate) struct Writer<J> {
+    jobs: mpsc::Sender<J>,
     task: tokio::task::JoinHandle<()>,
+    capacity: usize,
 }
 
-impl Drop for GroupWriter {
+pub(crate) type GroupWriter = Writer<Job>;
+pub(crate) type SpanWriter = Writer<SpanJob>;
+
+impl<J> std::fmt::Debug for Writer<J> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("queued", &self.queued())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<J> Drop for Writer<J> {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-impl GroupWriter {
-    pub(crate) fn spawn(write: AnyPool) -> Arc<GroupWriter> {
-        let (jobs, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(write, rx));
-        Arc::new(GroupWriter { jobs, task })
+impl<J: Send + 'static> Writer<J> {
+    fn start<F>(capacity: usize, run: impl FnOnce(mpsc::Receiver<J>) -> F) -> Arc<Writer<J>>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (jobs, rx) = mpsc::channel(capacity);
+        let task = tokio::spawn(run(rx));
+        Arc::new(Writer {
+            jobs,
+            task,
+            capacity,
+        })
     }
 
+    /// Queue `job` for the next group; returns once that group committed.
+    async fn submit(
+        &self,
+        job: J,
+        answer: oneshot::Receiver<Result<()>>,
+        writer: &str,
+    ) -> Result<()> {
+        let gone = || MlflowError::unavailable(format!("The {writer} writer has stopped"), 1);
+        self.jobs.send(job).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+impl<J> Writer<J> {
     /// Jobs waiting in the queue.
     pub(crate) fn queued(&self) -> usize {
-        QUEUE.saturating_sub(self.jobs.capacity())
+        self.capacity.saturating_sub(self.jobs.capacity())
     }
 
     pub(crate) fn stop(&self) {
         self.task.abort();
     }
+}
+
+/// The next group: the first job to come, then whatever queued meanwhile, up to `max_jobs`
+/// jobs or `max_weight` rows. `None` once every sender is gone.
+async fn next_group<J>(
+    rx: &mut mpsc::Receiver<J>,
+    max_jobs: usize,
+    max_weight: usize,
+    weight: impl Fn(&J) -> usize,
+) -> Option<Vec<J>> {
+    let first = rx.recv().await?;
+    let mut rows = weight(&first);
+    let mut jobs = vec![first];
+    while jobs.len() < max_jobs && rows < max_weight {
+        match rx.try_recv() {
+            Ok(job) => {
+                rows += weight(&job);
+                jobs.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    Some(jobs)
+}
+
+impl GroupWriter {
+    pub(crate) fn spawn(write: AnyPool) -> Arc<GroupWriter> {
+        Writer::start(QUEUE, |rx| run(write, rx))
+    }
 
     /// Log `metrics` to `run_id` in the next group; returns once that group committed.
     pub(crate) async fn log_metrics(&self, run_id: &str, metrics: &[Metric]) -> Result<()> {
-        let gone = || MlflowError::unavailable("The metric writer has stopped", 1);
         let (reply, answer) = oneshot::channel();
         let job = Job {
             run_id: run_id.to_owned(),
             metrics: metrics.to_vec(),
             reply,
         };
-        self.jobs.send(job).await.map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        self.submit(job, answer, "metric").await
     }
 }
 
 async fn run(write: AnyPool, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.recv().await {
-        let mut rows = first.metrics.len();
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_JOBS && rows < MAX_ROWS {
-            match rx.try_recv() {
-                Ok(job) => {
-                    rows += job.metrics.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
-        }
+    while let Some(jobs) = next_group(&mut rx, MAX_JOBS, MAX_ROWS, |j| j.metrics.len()).await {
         let results = write_group(&write, &jobs).await;
         for (job, result) in jobs.into_iter().zip(results) {
             // The requester may have gone away (client disconnect); its rows are stored.
@@ -159,39 +208,21 @@ const MAX_SPANS: usize = 20_000;
 /// Span requests that may wait for the writer before senders wait too.
 const SPAN_QUEUE: usize = 256;
 
-struct SpanJob {
+pub(crate) struct SpanJob {
     experiment_id: String,
     traces: Vec<TraceSpans>,
     run_id: Option<String>,
     reply: oneshot::Sender<Result<()>>,
 }
 
-/// Group commit for `log_spans` (the OTLP `/v1/traces` write) on SQLite: the requests that
-/// queued while a group was being written go into the next transaction, each inside its own
-/// savepoint, so that one request's error rolls back only its own rows and reaches only its
-/// own caller. Every request pays its statements; the group pays one BEGIN, one COMMIT and
-/// one WAL sync, and index pages that several requests touch reach the WAL once.
-#[derive(Debug)]
-pub(crate) struct SpanWriter {
-    jobs: mpsc::Sender<SpanJob>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for SpanWriter {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
+// Group commit for `log_spans` (the OTLP `/v1/traces` write) on SQLite: the requests that
+// queued while a group was being written go into the next transaction, each inside its own
+// savepoint, so that one request's error rolls back only its own rows and reaches only its
+// own caller. Every request pays its statements; the group pays one BEGIN, one COMMIT and
+// one WAL sync, and index pages that several requests touch reach the WAL once.
 impl SpanWriter {
     pub(crate) fn spawn(write: AnyPool) -> Arc<SpanWriter> {
-        let (jobs, rx) = mpsc::channel(SPAN_QUEUE);
-        let task = tokio::spawn(run_spans(write, rx));
-        Arc::new(SpanWriter { jobs, task })
-    }
-
-    pub(crate) fn stop(&self) {
-        self.task.abort();
+        Writer::start(SPAN_QUEUE, |rx| run_spans(write, rx))
     }
 
     /// `log_spans` in the next group; returns once that group committed (or this request's
@@ -202,7 +233,6 @@ impl SpanWriter {
         traces: &[TraceSpans],
         run_id: Option<&str>,
     ) -> Result<()> {
-        let gone = || MlflowError::unavailable("The span writer has stopped", 1);
         let (reply, answer) = oneshot::channel();
         let job = SpanJob {
             experiment_id: experiment_id.to_owned(),
@@ -210,8 +240,7 @@ impl SpanWriter {
             run_id: run_id.map(str::to_owned),
             reply,
         };
-        self.jobs.send(job).await.map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        self.submit(job, answer, "span").await
     }
 }
 
@@ -220,18 +249,7 @@ fn span_count(job: &SpanJob) -> usize {
 }
 
 async fn run_spans(write: AnyPool, mut rx: mpsc::Receiver<SpanJob>) {
-    while let Some(first) = rx.recv().await {
-        let mut spans = span_count(&first);
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_SPAN_JOBS && spans < MAX_SPANS {
-            match rx.try_recv() {
-                Ok(job) => {
-                    spans += span_count(&job);
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
-        }
+    while let Some(jobs) = next_group(&mut rx, MAX_SPAN_JOBS, MAX_SPANS, span_count).await {
         let results = write_span_group(&write, &jobs).await;
         for (job, result) in jobs.into_iter().zip(results) {
             // The requester may have gone away (client disconnect); its rows are stored.
