@@ -70,9 +70,9 @@ import sys, time, os
 from mlflow import MlflowClient
 c = MlflowClient(sys.argv[1])
 run = c.create_run("0")
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 c.log_artifact(run.info.run_id, sys.argv[2])
-print(time.perf_counter() - t0)
+print(time.process_time() - c0, time.perf_counter() - t0)
 """
 
 
@@ -126,7 +126,7 @@ def main() -> None:
             cpu0 = cpu_s(server.pid)
             out = subprocess.run([args.python, "-c", UPLOAD, url, str(big)], check=True,
                                  capture_output=True, text=True)
-            up = float(out.stdout.strip().splitlines()[-1])
+            client_cpu, up = map(float, out.stdout.strip().splitlines()[-1].split())
             cpu = cpu_s(server.pid) - cpu0
             stored = [p for p in (state / "mlartifacts").rglob(big.name) if p.is_file()]
             if [p.stat().st_size for p in stored] != [big.stat().st_size]:
@@ -136,7 +136,8 @@ def main() -> None:
             os.sync()
             row = {"rep": rep, "upload_s": up, "copy_fsync_s": ref,
                    "upload_mb_s": args.mb / up, "copy_fsync_mb_s": args.mb / ref,
-                   "ratio": ref / up, "server_cpu_s_per_gib": cpu * 1024 / args.mb}
+                   "ratio": ref / up, "server_cpu_s_per_gib": cpu * 1024 / args.mb,
+                   "client_cpu_s_per_gib": client_cpu * 1024 / args.mb}
             rows.append(row)
             print(json.dumps(row), flush=True)
     finally:
@@ -149,13 +150,14 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
     ratios = [r["ratio"] for r in rows]
     cpu = statistics.median(r["server_cpu_s_per_gib"] for r in rows)
+    client_cpu = statistics.median(r["client_cpu_s_per_gib"] for r in rows)
     report = {"mb": args.mb, "digest": args.digest, "rows": rows,
               "median_ratio": statistics.median(ratios), "min_ratio": min(ratios),
-              "server_cpu_s_per_gib": cpu,
+              "server_cpu_s_per_gib": cpu, "client_cpu_s_per_gib": client_cpu,
               "load": os.getloadavg()}
     print(f"upload/copy+fsync ratios: {', '.join(f'{r:.2f}' for r in ratios)} "
           f"(median {report['median_ratio']:.2f}, min {report['min_ratio']:.2f}); server CPU "
-          f"{cpu:.2f} s/GiB (median)")
+          f"{cpu:.2f} s/GiB, client CPU {client_cpu:.2f} s/GiB (medians)")
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         (Path(args.out) / "local_upload.json").write_text(json.dumps(report, indent=2) + "\n")
