@@ -7,7 +7,7 @@
 //! and connection hand-over. A group pays those once. Acknowledged writes are as durable as
 //! before: nobody gets an answer before the commit that holds their rows.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use rsflow_core::trace::TraceSpans;
@@ -347,57 +347,71 @@ async fn exec(tx: &mut sqlx::AnyConnection, sql: &str) -> Result<()> {
 /// commit) fails every job of the group, as it would have failed each alone; the transaction
 /// is then rolled back, and `false` says the connection may not be clean.
 ///
+/// Consecutive jobs for the same experiment and run are first written together, as one
+/// `log_spans` of all their traces (one lookup and one INSERT per table instead of one per
+/// job; a trace id in several of them goes into later rounds, as sequential requests would).
+/// If that fails, it is rolled back and each of those jobs runs alone, for its own answer.
+///
 /// Every statement is a round trip to SQLite's worker thread (two thread wake-ups, 0.1-0.2 ms
 /// on a busy two-core machine, against 8 us for a SAVEPOINT itself), so the bookkeeping goes
 /// in as few trips as it can: BEGIN with the first savepoint, each RELEASE with the next
-/// SAVEPOINT, and no RELEASE before the COMMIT (which releases what is open).
+/// SAVEPOINT, and no RELEASE before the COMMIT (which commits what is open).
 async fn write_span_group_in(
     conn: &mut sqlx::AnyConnection,
     jobs: &[SpanJob],
 ) -> (Vec<Result<()>>, bool) {
     let mut results: Vec<Result<()>> = jobs.iter().map(|_| Ok(())).collect();
-    let work: Vec<usize> = (0..jobs.len())
-        .filter(|&i| jobs[i].traces.iter().any(|t| !t.spans.is_empty()))
-        .collect();
-    if work.is_empty() {
+    let mut units: VecDeque<Vec<usize>> = VecDeque::new();
+    for i in (0..jobs.len()).filter(|&i| jobs[i].traces.iter().any(|t| !t.spans.is_empty())) {
+        match units.back_mut() {
+            Some(unit)
+                if jobs[unit[0]].experiment_id == jobs[i].experiment_id
+                    && jobs[unit[0]].run_id == jobs[i].run_id =>
+            {
+                unit.push(i)
+            }
+            _ => units.push_back(vec![i]),
+        }
+    }
+    if units.is_empty() {
         return (results, true);
     }
     let mut next = format!(
         "{}; SAVEPOINT rsflow_log_spans",
         Dialect::Sqlite.begin_write()
     );
-    for (n, &i) in work.iter().enumerate() {
-        let last = n + 1 == work.len();
+    while let Some(unit) = units.pop_front() {
         if let Err(e) = exec(conn, &next).await {
             return abort(conn, jobs, e).await;
         }
-        let job = &jobs[i];
+        next = "RELEASE rsflow_log_spans; SAVEPOINT rsflow_log_spans".into();
+        let first = &jobs[unit[0]];
+        let traces: Vec<&TraceSpans> = unit.iter().flat_map(|&i| &jobs[i].traces).collect();
         let r = log_spans_in(
             conn,
             Dialect::Sqlite,
-            &job.experiment_id,
-            &job.traces,
-            job.run_id.as_deref(),
+            &first.experiment_id,
+            &traces,
+            first.run_id.as_deref(),
         )
         .await;
-        next = match (&r, last) {
-            (Ok(()), true) => String::new(),
-            (Ok(()), false) => "RELEASE rsflow_log_spans; SAVEPOINT rsflow_log_spans".into(),
-            (Err(_), _) => {
-                if let Err(e) = exec(conn, "ROLLBACK TO rsflow_log_spans").await {
-                    // SQLite may have rolled the whole transaction back (a full disk, an I/O
-                    // error): the rows of the jobs before this one are gone too.
-                    return abort(conn, jobs, r.err().unwrap_or(e)).await;
-                }
-                // Still inside the (emptied) savepoint; the next job reuses it.
-                if last {
-                    String::new()
-                } else {
-                    "RELEASE rsflow_log_spans; SAVEPOINT rsflow_log_spans".into()
-                }
+        if r.is_err() {
+            if let Err(e) = exec(conn, "ROLLBACK TO rsflow_log_spans").await {
+                // SQLite may have rolled the whole transaction back (a full disk, an I/O
+                // error): the rows of the jobs before this one are gone too.
+                return abort(conn, jobs, r.err().unwrap_or(e)).await;
             }
-        };
-        results[i] = r;
+            if unit.len() > 1 {
+                // One of them failed: each again on its own, in the emptied savepoint.
+                for &i in unit.iter().rev() {
+                    units.push_front(vec![i]);
+                }
+                continue;
+            }
+        }
+        for &i in &unit {
+            results[i] = r.clone();
+        }
     }
     if let Err(e) = exec(conn, "COMMIT").await {
         return abort(conn, jobs, e).await;

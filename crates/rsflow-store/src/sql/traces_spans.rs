@@ -430,11 +430,12 @@ pub(crate) async fn log_spans_in(
     tx: &mut AnyConnection,
     dialect: Dialect,
     experiment_id: &str,
-    traces: &[TraceSpans],
+    traces: &[&TraceSpans],
     run_id: Option<&str>,
 ) -> Result<()> {
     let mut batches: Vec<Batch> = traces
         .iter()
+        .copied()
         .filter(|t| !t.spans.is_empty())
         .map(|t| Batch {
             t,
@@ -595,7 +596,8 @@ impl SqlStore {
             return Ok(());
         }
         let mut tx = self.write_tx().await?;
-        log_spans_in(&mut tx, self.dialect, experiment_id, traces, run_id).await?;
+        let traces: Vec<&TraceSpans> = traces.iter().collect();
+        log_spans_in(&mut tx, self.dialect, experiment_id, &traces, run_id).await?;
         tx.commit().await.map_err(db_err)
     }
 

@@ -236,6 +236,47 @@ async fn grouped_span_writes_answer_each_request() {
     }
 }
 
+/// One trace whose spans arrive in many concurrent requests (as a batching exporter sends a
+/// long trace): the span writer writes requests of one experiment together, and the result
+/// is what the requests one after another give: every span stored, one trace row, its root's
+/// facts, the earliest start and the latest end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_trace_across_concurrent_requests() {
+    use crate::suite::traces::{batch, root_ok, span, tid};
+    use rsflow_core::trace::TraceState;
+    let (_dir, store) = fresh().await;
+    let store = Arc::new(store);
+    let exp = store.create_experiment("split", None, &[]).await.unwrap();
+    let ns = 1_700_000_000_000_000_000i64;
+    let id = tid(77);
+    let mut tasks = Vec::new();
+    for n in 1..=40u64 {
+        let (store, exp, id) = (store.clone(), exp.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            let parent = (n > 1).then_some(1);
+            // The root (span 1) spans the whole trace; children inside it.
+            let (start, end) = if n == 1 {
+                (ns, ns + 90_000_000)
+            } else {
+                (ns + n as i64 * 1_000_000, ns + n as i64 * 2_000_000)
+            };
+            let root = (n == 1).then(root_ok);
+            let b = batch(&id, vec![span(&id, n, parent, start, end)], root);
+            store.log_spans(&exp, &[b], None).await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(store.count_spans(&id).await.unwrap(), 40);
+    let info = store.get_trace_info(&id).await.unwrap();
+    assert_eq!(info.experiment_id, exp);
+    assert_eq!(info.state, TraceState::Ok);
+    assert_eq!(info.request_preview.as_deref(), Some("in"));
+    assert_eq!(info.request_time_ms, ns / 1_000_000);
+    assert_eq!(info.execution_duration_ms, Some(90));
+}
+
 /// Two stores on one file (two server processes): SQLite's lock plus busy_timeout
 /// serialise them and nothing is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -68,7 +68,7 @@ pub fn batch(trace_id: &str, spans: Vec<SpanRow>, root: Option<RootFacts>) -> Tr
     }
 }
 
-fn root_ok() -> RootFacts {
+pub fn root_ok() -> RootFacts {
     RootFacts {
         state: TraceState::Ok,
         request_preview: Some("in".into()),
