@@ -276,7 +276,7 @@ const HOLD_WRITER: std::time::Duration = std::time::Duration::from_millis(50);
 
 async fn run_spans(write: AnyPool, mut rx: mpsc::Receiver<SpanJob>) {
     while let Some(mut jobs) = next_group(&mut rx, MAX_SPAN_JOBS, MAX_SPANS, span_count).await {
-        let mut conn = match span_writer(&write).await {
+        let mut conn = match span_connection(&write).await {
             Ok(conn) => conn,
             Err(e) => {
                 reply_all(jobs, &e);
@@ -323,7 +323,7 @@ fn reply_all(jobs: Vec<SpanJob>, e: &MlflowError) {
 /// transaction is bounded by the group's MAX_SPANS), the connection's default after it, so
 /// that other writes (a large delete) keep spilling to disk. The temp store can only change
 /// outside a transaction.
-async fn span_writer(write: &AnyPool) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+async fn span_connection(write: &AnyPool) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
     let mut conn = write.acquire().await.map_err(db_err)?;
     if let Err(e) = exec(&mut conn, "PRAGMA temp_store = MEMORY").await {
         conn.close_on_drop();
