@@ -15,7 +15,9 @@
 #
 # Env: RSFLOW_TOOLS (where cargo-deny is installed, default ~/.cache/rsflow-tools, shared with
 # scripts/storage-servers.sh), RSFLOW_SKIP_DENY=1 (skip step 3), RSFLOW_DENY_IF_INSTALLED=1
-# (step 3 only if cargo-deny is already installed: the quick tier does not wait for the build).
+# (step 3 only if cargo-deny is already installed: the quick tier does not wait for the build),
+# RSFLOW_CLIPPY_IN_BUILD=1 (skip step 2: the caller builds with clippy-driver as the workspace
+# compiler and the same lints, as scripts/test.sh does; see there).
 
 set -euo pipefail
 
@@ -68,8 +70,12 @@ install_deny() {
 }
 
 step "cargo fmt --all --check" cargo fmt --all --check
-step "cargo clippy --workspace --all-targets -- -D warnings" \
-    cargo clippy --workspace --all-targets -- -D warnings
+if [[ "${RSFLOW_CLIPPY_IN_BUILD:-}" == "1" ]]; then
+    log "cargo clippy: run by the test command's build instead (clippy-driver as the compiler of the workspace crates)"
+else
+    step "cargo clippy --workspace --all-targets -- -D warnings" \
+        cargo clippy --workspace --all-targets -- -D warnings
+fi
 if [[ "${RSFLOW_DENY_IF_INSTALLED:-}" == "1" && ! -x "$TOOLS/bin/cargo-deny" ]]; then
     log "cargo-deny is not installed yet: skipping cargo deny (the full test command installs it)"
 elif [[ "${RSFLOW_SKIP_DENY:-}" != "1" ]]; then
