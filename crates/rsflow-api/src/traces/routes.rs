@@ -179,8 +179,21 @@ async fn search_traces_v3(State(s): State<AppState>, p: Params) -> Handler {
         order_by: p.str_list("order_by")?,
         page_token: p.opt_str("page_token")?.filter(|t| !t.is_empty()),
     };
-    let body = search_page(&s, &query, wire::trace_info_v3).await?;
-    json_ok(&body)
+    let page = s.traces.search_traces(&query).await?;
+    json_ok(&SearchPageV3 {
+        next_page_token: page.next_page_token,
+        traces: page.items.iter().map(wire::TraceInfoV3).collect(),
+    })
+}
+
+/// One page of a v3 trace search: the keys of [`search_page`]'s map, in its (sorted) order,
+/// with each info written by [`wire::TraceInfoV3`] without a `Value` tree.
+#[derive(serde::Serialize)]
+struct SearchPageV3<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    traces: Vec<wire::TraceInfoV3<'a>>,
 }
 
 /// `GET traces/get`: the trace with its spans, streamed.
@@ -613,8 +626,8 @@ async fn get_trace_info_v2(State(s): State<AppState>, Path(id): Path<String>) ->
     ))
 }
 
-/// One page of a trace search as v2 and v3 answer it: `traces` (omitted when empty) and
-/// `next_page_token`, each info in the route's wire form.
+/// One page of a v2 trace search: `traces` (omitted when empty) and `next_page_token`, each
+/// info in the route's wire form.
 async fn search_page(
     s: &AppState,
     query: &SearchTraces,
