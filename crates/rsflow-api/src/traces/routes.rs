@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use rsflow_artifacts::ArtifactPath;
 use rsflow_core::MlflowError;
-use rsflow_core::trace::{AssessmentUpdate, AssessmentValue, TraceInfo, TraceState};
+use rsflow_core::trace::{AssessmentUpdate, AssessmentValue, TraceState};
 use rsflow_store::{DeleteTraces, SearchTraces};
 use serde_json::{Map, Value, json};
 
@@ -186,7 +186,7 @@ async fn search_traces_v3(State(s): State<AppState>, p: Params) -> Handler {
     })
 }
 
-/// One page of a v3 trace search: the keys of [`search_page`]'s map, in its (sorted) order,
+/// One page of a v3 trace search: the keys of [`search_page_v2`]'s map, in its (sorted) order,
 /// with each info written by [`wire::TraceInfoV3`] without a `Value` tree.
 #[derive(serde::Serialize)]
 struct SearchPageV3<'a> {
@@ -626,17 +626,15 @@ async fn get_trace_info_v2(State(s): State<AppState>, Path(id): Path<String>) ->
     ))
 }
 
-/// One page of a v2 trace search: `traces` (omitted when empty) and `next_page_token`, each
-/// info in the route's wire form.
-async fn search_page(
-    s: &AppState,
-    query: &SearchTraces,
-    to_wire: fn(&TraceInfo) -> Value,
-) -> ApiResult<Map<String, Value>> {
+/// One page of a v2 trace search: `traces` (omitted when empty) and `next_page_token`.
+async fn search_page_v2(s: &AppState, query: &SearchTraces) -> ApiResult<Map<String, Value>> {
     let page = s.traces.search_traces(query).await?;
     let mut body = Map::new();
     if !page.items.is_empty() {
-        body.insert("traces".into(), page.items.iter().map(to_wire).collect());
+        body.insert(
+            "traces".into(),
+            page.items.iter().map(wire::trace_info_v2).collect(),
+        );
     }
     if let Some(t) = page.next_page_token {
         body.insert("next_page_token".into(), json!(t));
@@ -655,7 +653,7 @@ async fn search_traces_v2(State(s): State<AppState>, p: Params) -> Handler {
         order_by: p.str_list("order_by")?,
         page_token: p.opt_str("page_token")?.filter(|t| !t.is_empty()),
     };
-    let body = search_page(&s, &query, wire::trace_info_v2).await?;
+    let body = search_page_v2(&s, &query).await?;
     Ok(json_body(&Value::Object(body)))
 }
 

@@ -190,7 +190,15 @@ impl serde::Serialize for TraceInfoV3<'_> {
             m.serialize_entry("tags", &CutMap(&t.tags, TAG_KEY_MAX, TAG_VALUE_MAX))?;
         }
         m.serialize_entry("trace_id", &t.trace_id)?;
-        m.serialize_entry("trace_location", &ExperimentLocation(&t.experiment_id))?;
+        m.serialize_entry(
+            "trace_location",
+            &ExperimentLocation {
+                mlflow_experiment: Experiment {
+                    experiment_id: &t.experiment_id,
+                },
+                r#type: "MLFLOW_EXPERIMENT",
+            },
+        )?;
         if !t.trace_metadata.is_empty() {
             m.serialize_entry(
                 "trace_metadata",
@@ -202,25 +210,15 @@ impl serde::Serialize for TraceInfoV3<'_> {
 }
 
 /// `{"mlflow_experiment": {"experiment_id": id}, "type": "MLFLOW_EXPERIMENT"}`.
-struct ExperimentLocation<'a>(&'a str);
+#[derive(serde::Serialize)]
+struct ExperimentLocation<'a> {
+    mlflow_experiment: Experiment<'a>,
+    r#type: &'static str,
+}
 
-impl serde::Serialize for ExperimentLocation<'_> {
-    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap as _;
-        struct Experiment<'a>(&'a str);
-        impl serde::Serialize for Experiment<'_> {
-            fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-                use serde::ser::SerializeMap as _;
-                let mut m = ser.serialize_map(Some(1))?;
-                m.serialize_entry("experiment_id", self.0)?;
-                m.end()
-            }
-        }
-        let mut m = ser.serialize_map(Some(2))?;
-        m.serialize_entry("mlflow_experiment", &Experiment(self.0))?;
-        m.serialize_entry("type", "MLFLOW_EXPERIMENT")?;
-        m.end()
-    }
+#[derive(serde::Serialize)]
+struct Experiment<'a> {
+    experiment_id: &'a str,
 }
 
 /// A string map with keys and values cut to `.1` and `.2` characters. Cutting keeps the sorted
