@@ -139,12 +139,19 @@ const READ_PRAGMAS: &str = "PRAGMA foreign_keys = ON; \
      PRAGMA case_sensitive_like = ON; PRAGMA query_only = ON;";
 /// Read connections: reads run in parallel under WAL.
 const READ_POOL_SIZE: u32 = 4;
+/// SQLite's own driver's connections for searches (see [`sqlite_search_pool`]), and the rows
+/// its worker thread hands over before it waits (sqlx's default is 50; a search page has up
+/// to 100 by default).
+const SEARCH_POOL_SIZE: u32 = 2;
+const SEARCH_ROW_BUFFER: usize = 128;
 
 /// MLflow's tracking store on an SQL database.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     write: AnyPool,
     read: AnyPool,
+    /// SQLite files: the pool of SQLite's own driver that trace searches read through.
+    sqlite_search: Option<sqlx::SqlitePool>,
     dialect: Dialect,
     /// How often a PostgreSQL transaction that lost a race runs again.
     conflict_retries: u32,
@@ -229,7 +236,8 @@ fn sqlite_url(path: &std::path::Path, mode: &str) -> String {
     format!("sqlite://{enc}?mode={mode}")
 }
 
-fn sqlite_pool(max: u32, read_only: bool, settings: &StoreSettings) -> AnyPoolOptions {
+/// The pragmas every SQLite connection of a pool runs first.
+fn sqlite_pragmas(read_only: bool, settings: &StoreSettings) -> std::sync::Arc<str> {
     let busy_ms = settings.sqlite_busy_timeout_ms;
     let synchronous = settings.sqlite_synchronous.pragma();
     let base = if read_only {
@@ -247,16 +255,24 @@ fn sqlite_pool(max: u32, read_only: bool, settings: &StoreSettings) -> AnyPoolOp
             checkpoint::WAL_SIZE_LIMIT_BYTES
         )
     };
-    let pragmas: std::sync::Arc<str> =
-        format!("{base} PRAGMA busy_timeout = {busy_ms};{checkpoint}").into();
+    format!("{base} PRAGMA busy_timeout = {busy_ms};{checkpoint}").into()
+}
+
+/// How long a request waits for an SQLite connection. Writers queue there while one waits on
+/// another process's lock: the queue is bounded too.
+fn sqlite_acquire_timeout(settings: &StoreSettings) -> Duration {
+    Duration::from_millis(settings.sqlite_busy_timeout_ms.saturating_mul(2).max(5_000))
+}
+
+fn sqlite_pool(max: u32, read_only: bool, settings: &StoreSettings) -> AnyPoolOptions {
+    let pragmas = sqlite_pragmas(read_only, settings);
     AnyPoolOptions::new()
         .max_connections(max)
         // A local file's connection cannot go stale between requests, and sqlx already pings
         // it when it comes back to the pool: a second ping on the way out is one more round
         // trip to SQLite's worker thread per request.
         .test_before_acquire(false)
-        // Writers queue here while one waits on another process's lock: bound the queue too.
-        .acquire_timeout(Duration::from_millis(busy_ms.saturating_mul(2).max(5_000)))
+        .acquire_timeout(sqlite_acquire_timeout(settings))
         .after_connect(move |conn, _meta| {
             let pragmas = pragmas.clone();
             Box::pin(async move {
@@ -264,6 +280,29 @@ fn sqlite_pool(max: u32, read_only: bool, settings: &StoreSettings) -> AnyPoolOp
                 Ok(())
             })
         })
+}
+
+/// SQLite's own driver, for the reads that return many rows (trace searches): the `Any` driver
+/// copies every value of every row once more, with the column names. Read-only connections
+/// with the read pool's pragmas, opened on first use; a page of rows comes back whole.
+fn sqlite_search_pool(
+    path: &std::path::Path,
+    settings: &StoreSettings,
+) -> Result<sqlx::SqlitePool, StoreOpenError> {
+    let opts: sqlx::sqlite::SqliteConnectOptions = sqlite_url(path, "rw").parse()?;
+    let pragmas = sqlite_pragmas(true, settings);
+    Ok(sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(SEARCH_POOL_SIZE)
+        .test_before_acquire(false)
+        .acquire_timeout(sqlite_acquire_timeout(settings))
+        .after_connect(move |conn, _meta| {
+            let pragmas = pragmas.clone();
+            Box::pin(async move {
+                sqlx::Executor::execute(&mut *conn, &*pragmas).await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(opts.row_buffer_size(SEARCH_ROW_BUFFER)))
 }
 
 impl SqlStore {
@@ -297,6 +336,7 @@ impl SqlStore {
         let mut pg_url = None;
         let mut checkpointer = None;
         let mut gc_lock_path = None;
+        let mut sqlite_search = None;
         let (write, read, dialect) = match target {
             BackendTarget::SqliteFile(path) => {
                 check_sqlite_dir(&path)?;
@@ -314,6 +354,7 @@ impl SqlStore {
                 let read =
                     sqlite_pool(READ_POOL_SIZE, true, settings).connect_lazy_with(opts.clone());
                 checkpointer = Some(checkpoint::spawn(opts, settings.sqlite_busy_timeout_ms));
+                sqlite_search = Some(sqlite_search_pool(&path, settings)?);
                 (write, read, Dialect::Sqlite)
             }
             BackendTarget::SqliteMemory => {
@@ -346,6 +387,7 @@ impl SqlStore {
         let store = SqlStore {
             write,
             read,
+            sqlite_search,
             dialect,
             conflict_retries: settings.pool.conflict_retries,
             error_flavor: ErrorFlavor::for_uri(uri),
@@ -436,6 +478,9 @@ impl SqlStore {
         }
         self.write.close().await;
         self.read.close().await;
+        if let Some(p) = &self.sqlite_search {
+            p.close().await;
+        }
     }
 
     async fn write_tx(&self) -> Result<Transaction<'static, Any>> {

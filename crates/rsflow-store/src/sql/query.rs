@@ -257,6 +257,28 @@ impl Sql {
     }
 }
 
+impl Sql {
+    /// The statement for SQLite's own driver (cached there, as [`Sql::search_query`] does on
+    /// SQLite): SQLite only.
+    pub fn sqlite_query(&self) -> Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
+        let mut args = sqlx::sqlite::SqliteArguments::default();
+        for a in &self.args {
+            // SQLite's arguments take every one of these types.
+            let _ = match a {
+                Arg::I64(v) => args.add(*v),
+                Arg::F64(v) => args.add(*v),
+                Arg::Str(v) => args.add(v.as_str()),
+                Arg::Bool(v) => args.add(*v),
+                Arg::Null => args.add(Option::<String>::None),
+                Arg::NullI64 => args.add(Option::<i64>::None),
+                Arg::NullF64 => args.add(Option::<f64>::None),
+                Arg::NullBool => args.add(Option::<bool>::None),
+            };
+        }
+        sqlx::query_with(&self.text, args)
+    }
+}
+
 /// Where a statement runs: a connection (of a transaction) or a pool.
 pub(crate) enum Target<'c> {
     Conn(&'c mut AnyConnection),

@@ -228,8 +228,15 @@ impl InfoRow {
     }
 }
 
-/// A row in [`TI_COLUMNS`] order.
-pub(crate) fn info_from_row(r: &sqlx::any::AnyRow) -> Result<InfoRow> {
+/// A row in [`TI_COLUMNS`] order, from the `Any` driver or SQLite's own.
+pub(crate) fn info_from_row<'r, R>(r: &'r R) -> Result<InfoRow>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     let get = || -> std::result::Result<InfoRow, sqlx::Error> {
         let status: String = r.try_get(4)?;
         Ok(InfoRow {
@@ -375,12 +382,25 @@ fn kv_json(text: Option<&str>) -> Result<BTreeMap<String, String>> {
         .collect())
 }
 
-/// Rows in [`TI_COLUMNS`] + [`children_columns`] order, completed as [`complete_infos`] does;
-/// assessments are read only for the traces that have some.
-pub(crate) async fn infos_from_rows_with_children(
-    conn: &mut AnyConnection,
-    rows: &[sqlx::any::AnyRow],
-) -> Result<Vec<TraceInfo>> {
+type KeyValues = BTreeMap<String, String>;
+
+/// A page of rows in [`TI_COLUMNS`] + [`children_columns`] order, before its assessments:
+/// each trace with its tags and metadata, and the ids of the traces that have assessments.
+pub(crate) struct RowsWithChildren {
+    /// Each trace's row, tags and metadata.
+    parts: Vec<(InfoRow, KeyValues, KeyValues)>,
+    pub with_assessments: Vec<String>,
+}
+
+/// Rows in [`TI_COLUMNS`] + [`children_columns`] order (from the `Any` driver or SQLite's own).
+pub(crate) fn rows_with_children<'r, R>(rows: &'r [R]) -> Result<RowsWithChildren>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     let n = TI_COLUMNS.split(',').count();
     let mut parts = Vec::with_capacity(rows.len());
     let mut with_assessments: Vec<String> = Vec::new();
@@ -402,19 +422,36 @@ pub(crate) async fn infos_from_rows_with_children(
         }
         parts.push((row, tags, meta));
     }
-    let mut assessments: HashMap<String, Vec<Assessment>> = HashMap::new();
-    for chunk in with_assessments.chunks(CHILD_CHUNK) {
-        for a in traces_assessments::fetch_for_traces(conn, chunk).await? {
-            assessments.entry(a.trace_id.clone()).or_default().push(a);
+    Ok(RowsWithChildren {
+        parts,
+        with_assessments,
+    })
+}
+
+impl RowsWithChildren {
+    /// The traces, completed as [`complete_infos`] does; `conn` reads the assessments of the
+    /// traces that have some (it is not used when none has).
+    pub(crate) async fn into_infos(
+        self,
+        conn: Option<&mut AnyConnection>,
+    ) -> Result<Vec<TraceInfo>> {
+        let mut assessments: HashMap<String, Vec<Assessment>> = HashMap::new();
+        if let Some(conn) = conn {
+            for chunk in self.with_assessments.chunks(CHILD_CHUNK) {
+                for a in traces_assessments::fetch_for_traces(conn, chunk).await? {
+                    assessments.entry(a.trace_id.clone()).or_default().push(a);
+                }
+            }
         }
+        Ok(self
+            .parts
+            .into_iter()
+            .map(|(row, t, m)| {
+                let a = assessments.remove(&row.info.trace_id).unwrap_or_default();
+                assemble_info(row, t, m, a)
+            })
+            .collect())
     }
-    Ok(parts
-        .into_iter()
-        .map(|(row, t, m)| {
-            let a = assessments.remove(&row.info.trace_id).unwrap_or_default();
-            assemble_info(row, t, m, a)
-        })
-        .collect())
 }
 
 /// The row of one trace, locked for the rest of the transaction on PostgreSQL.

@@ -17,7 +17,7 @@ use super::SqlStore;
 use super::experiments::parse_experiment_id;
 use super::query::{Dialect, Sql, db_err};
 use super::traces::{
-    COST_COLUMNS, TI_COLUMNS, TOKEN_COLUMNS, children_columns, infos_from_rows_with_children,
+    COST_COLUMNS, TI_COLUMNS, TOKEN_COLUMNS, children_columns, rows_with_children,
 };
 use crate::SearchTraces;
 
@@ -583,14 +583,35 @@ impl SqlStore {
             .push(" OFFSET ")
             .bind(offset);
 
-        // One read: no transaction unless some hit has assessments to read as well.
-        let mut conn = self.read.acquire().await.map_err(db_err)?;
-        let rows = q
-            .search_query(dialect)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_err)?;
-        let items = infos_from_rows_with_children(&mut conn, &rows).await?;
+        // One read (two when some hit has assessments to read as well). On an SQLite file the
+        // page is read through SQLite's own driver: the `Any` driver would copy every value
+        // of every row once more, with the column names.
+        let items = if let Some(pool) = &self.sqlite_search {
+            let rows = {
+                let mut conn = pool.acquire().await.map_err(db_err)?;
+                q.sqlite_query()
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(db_err)?
+            };
+            let page = rows_with_children(&rows)?;
+            if page.with_assessments.is_empty() {
+                page.into_infos(None).await?
+            } else {
+                let mut conn = self.read.acquire().await.map_err(db_err)?;
+                page.into_infos(Some(&mut conn)).await?
+            }
+        } else {
+            let mut conn = self.read.acquire().await.map_err(db_err)?;
+            let rows = q
+                .search_query(dialect)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            rows_with_children(&rows)?
+                .into_infos(Some(&mut conn))
+                .await?
+        };
         let next_page_token = (items.len() as i64 == max_results)
             .then(|| page_token::encode_offset(offset + max_results));
         Ok(Page {
