@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from helpers import MLFLOW, RSFLOW, SUMMARY_LINES, child_env, target_kind
-from ui_walk import View, compare, shots_dir, ui_build, walk_servers
+from ui_walk import View, compare, seed_servers, shots_dir, ui_build, walk_servers
 
 pytestmark = pytest.mark.skipif(target_kind() != RSFLOW, reason="compares rsflow with the reference")
 
@@ -65,7 +65,7 @@ def test_trace_views_show_no_error_mlflow_does_not(module_servers):
     build = ui_build()
     ref = module_servers.start(MLFLOW)
     rs = module_servers.start(RSFLOW, extra_args=["--ui-dir", str(build)])
-    ids = {s.kind: seed(s) for s in (ref, rs)}
+    ids = seed_servers((ref, rs), seed)
     shots = shots_dir("rsflow-trace-shots-")
     seen = walk_servers((ref, rs), lambda s: views(ids[s.kind]), shots, IGNORED,
                         ignored_seen=IGNORED_SEEN)

@@ -2,10 +2,11 @@
 in Debian's Chromium (headless, driven by Playwright) on rsflow and on `mlflow server` 3.17.2,
 with the same data on both.
 
-Each test lists its views (`View`); `walk` loads every view on one server in a fresh browser
-context and records what a person would see go wrong there: a failed request (HTTP >= 400, or
-no answer), a console error or an uncaught page error, and every expected text the page does not
-show. `compare` then fails on anything rsflow shows that `mlflow server` does not show on the same
+Each test lists its views (`View`); `walk` loads every view on one server in a fresh page (one
+browser context per server, the origin's cookies and storage cleared before each view) and
+records what a person would see go wrong there: a failed request (HTTP >= 400, or no answer), a
+console error or an uncaught page error, and every expected text the page does not show.
+`compare` then fails on anything rsflow shows that `mlflow server` does not show on the same
 view, on a text missing on rsflow, and on a text missing on `mlflow server` (then the expectation,
 not the server, is wrong). Screenshots of both servers go to COMPAT_UI_SHOTS (default: a temp
 dir), named `<server>-<view>.png`.
@@ -18,6 +19,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,11 @@ _IDS = re.compile(r"tr-[0-9a-f]{32}|m-[0-9a-f]{32}|[0-9a-f]{32}")
 # and it came once on rsflow's metric page in a CI run while mlflow server's run was quiet.
 _LAYOUT_TIMING = re.compile(
     r"^ResizeObserver loop (completed with undelivered notifications|limit exceeded)")
+# The UI's SharedWorker script (its telemetry worker): see _Network.
+_SHARED_WORKER = re.compile(r"/[^/?]*\.worker\.js(\?|$)")
+# What Storage.clearDataForOrigin clears before each view: all of an origin's storage but the
+# HTTP cache (which it does not touch).
+_STORAGE = "cookies,local_storage,indexeddb,websql,cache_storage,service_workers,file_systems"
 
 
 @dataclass
@@ -75,6 +82,14 @@ def shots_dir(prefix: str) -> Path:
     return shots
 
 
+def seed_servers(servers, seed: Callable) -> dict:
+    """{kind: seed(server)}, the servers seeded at once (each seed writes to its own server
+    only; most of it is a client subprocess starting and waiting on its server)."""
+    with ThreadPoolExecutor(max_workers=len(servers)) as pool:
+        seeds = {s.kind: pool.submit(seed, s) for s in servers}
+        return {kind: f.result() for kind, f in seeds.items()}
+
+
 def walk_servers(servers, views_of: Callable, shots: Path, ignored: re.Pattern | None = None,
                  viewport: tuple[int, int] = (1600, 1000), settle_ms: int = 1500,
                  ignored_seen: set[str] | None = None) -> dict[str, dict[str, dict]]:
@@ -106,75 +121,133 @@ def walk(browser, server, views: list[View], shots: Path, ignored: re.Pattern | 
          viewport: tuple[int, int] = (1600, 1000), settle_ms: int = 1500,
          ignored_seen: set[str] | None = None) -> dict[str, dict]:
     """Visit every view; {view: {"problems": set, "missing": list}}. Requests and console lines
-    matching `ignored` are not problems; on rsflow, ignored failed requests go to `ignored_seen`."""
+    matching `ignored` are not problems; on rsflow, ignored failed requests go to `ignored_seen`.
+
+    One browser context per server, a fresh page per view: the context's HTTP cache keeps the
+    UI's script chunks (both servers send them with max-age=2419200), so they are not fetched
+    and compiled again for every view. What a view could inherit from the one before, the
+    origin's cookies and storage (local storage, IndexedDB, ...; a new page has its own session
+    storage), is cleared before it opens, and its problems are those its own page reports."""
+    out: dict[str, dict] = {}
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    origin = server.url("/").rstrip("/")
+    try:
+        for view in views:
+            context.clear_cookies()
+            page = context.new_page()
+            cdp = context.new_cdp_session(page)
+            cdp.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": _STORAGE})
+            cdp.detach()
+            out[view.name] = visit(page, server, view, shots, ignored, settle_ms, ignored_seen)
+            page.close()
+    finally:
+        context.close()
+    return out
+
+
+def visit(page, server, view: View, shots: Path, ignored: re.Pattern | None, settle_ms: int,
+          ignored_seen: set[str] | None) -> dict:
+    """Open one view in `page`; {"problems": set, "missing": list}."""
     def skip(text: str) -> bool:
         return bool(ignored and ignored.search(text))
 
-    out: dict[str, dict] = {}
-    for view in views:
-        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
-        page = context.new_page()
-        if view.gateway is not None:
-            def set_gateway(route, _request, gateway=view.gateway):
-                resp = route.fetch()
-                info = resp.json()
-                info.setdefault("features_enabled", {})["gateway"] = gateway
-                route.fulfill(response=resp, json=info)
+    if view.gateway is not None:
+        def set_gateway(route, _request, gateway=view.gateway):
+            resp = route.fetch()
+            info = resp.json()
+            info.setdefault("features_enabled", {})["gateway"] = gateway
+            route.fulfill(response=resp, json=info)
 
-            page.route("**/server-info", set_gateway)
-        problems: set[str] = set()
+        page.route("**/server-info", set_gateway)
+    problems: set[str] = set()
 
-        def where(url: str) -> str:
-            return norm(url.split("?")[0], server.port)
+    def where(url: str) -> str:
+        return norm(url.split("?")[0], server.port)
 
-        def on_response(resp, problems=problems):
-            if resp.status < 400:
-                return
-            line = f"HTTP {resp.status} {resp.request.method} {where(resp.url)}"
-            if not skip(resp.url):
-                problems.add(line)
-            elif ignored_seen is not None and server.kind == RSFLOW:
-                ignored_seen.add(line)
+    def on_response(resp):
+        if resp.status < 400:
+            return
+        line = f"HTTP {resp.status} {resp.request.method} {where(resp.url)}"
+        if not skip(resp.url):
+            problems.add(line)
+        elif ignored_seen is not None and server.kind == RSFLOW:
+            ignored_seen.add(line)
 
-        def on_failed(req, problems=problems):
-            if not skip(req.url):
-                problems.add(f"failed {req.method} {where(req.url)}")
+    def on_failed(req):
+        if not skip(req.url):
+            problems.add(f"failed {req.method} {where(req.url)}")
 
-        def on_console(msg, problems=problems):
-            if msg.type == "error" and not _LAYOUT_TIMING.search(msg.text):
-                loc = (msg.location or {}).get("url", "")
-                if not (skip(msg.text) or skip(loc)):
-                    problems.add(f"console {norm(msg.text, server.port)[:300]}")
+    def on_console(msg):
+        if msg.type == "error" and not _LAYOUT_TIMING.search(msg.text):
+            loc = (msg.location or {}).get("url", "")
+            if not (skip(msg.text) or skip(loc)):
+                problems.add(f"console {norm(msg.text, server.port)[:300]}")
 
-        page.on("response", on_response)
-        page.on("requestfailed", on_failed)
-        page.on("console", on_console)
-        page.on("pageerror", lambda exc, problems=problems: problems.add(
-            f"pageerror {norm(str(exc), server.port)[:300]}"))
-        page.goto(server.url("/") + view.frag, wait_until="load", timeout=120_000)
-        missing = []
-        for i, step in enumerate(view.steps or []):
-            try:
-                step(page)
-                page.wait_for_timeout(1000)
-            except Exception as exc:  # noqa: BLE001 - reported as missing, with the screenshot
-                missing.append(f"step {i}: {str(exc).splitlines()[0][:200]}")
-                break
-        for text in view.texts:
-            try:
-                page.get_by_text(text, exact=False).first.wait_for(state="attached", timeout=20_000)
-            except Exception:  # noqa: BLE001 - reported with the screenshot
-                missing.append(text)
+    page.on("response", on_response)
+    page.on("requestfailed", on_failed)
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: problems.add(f"pageerror {norm(str(exc), server.port)[:300]}"))
+    network = _Network(page)
+    page.goto(server.url("/") + view.frag, wait_until="load", timeout=120_000)
+    missing = []
+    for i, step in enumerate(view.steps or []):
         try:
-            # Some views poll: "idle" may never come, so it is waited for a while only.
-            page.wait_for_load_state("networkidle", timeout=6_000)
-        except Exception:  # noqa: BLE001 - a polling page still gets its screenshot
-            pass
-        page.wait_for_timeout(settle_ms)
-        page.screenshot(path=str(shots / f"{server.kind}-{view.name}.png"), full_page=False)
-        out[view.name] = {"problems": problems, "missing": missing}
-        context.close()
-    return out
+            step(page)
+            # What the step started (a dialog's requests, a write) finishes before the next.
+            network.wait_idle(timeout_ms=5_000)
+        except Exception as exc:  # noqa: BLE001 - reported as missing, with the screenshot
+            missing.append(f"step {i}: {str(exc).splitlines()[0][:200]}")
+            break
+    for text in view.texts:
+        try:
+            page.get_by_text(text, exact=False).first.wait_for(state="attached", timeout=20_000)
+        except Exception:  # noqa: BLE001 - reported with the screenshot
+            missing.append(text)
+    # Some views poll: "idle" may never come, so it is waited for a while only.
+    network.wait_idle(timeout_ms=6_000)
+    page.wait_for_timeout(settle_ms)
+    page.screenshot(path=str(shots / f"{server.kind}-{view.name}.png"), full_page=False)
+    return {"problems": problems, "missing": missing}
+
+
+class _Network:
+    """Playwright's "networkidle" (no request in flight for 500 ms), for the page's own requests.
+
+    Playwright's own never comes on these pages: the UI starts a SharedWorker (its telemetry
+    worker, `*.worker.js`), whose script request is reported to the page but never finishes
+    nor fails there, so `wait_for_load_state("networkidle")` always ran to its time-out. That
+    request is left out here; every other request of the page (all its frames) counts."""
+
+    QUIET_S = 0.5
+
+    def __init__(self, page):
+        self.page = page
+        self.inflight: set = set()
+        self.last = time.monotonic()
+        page.on("request", self._start)
+        page.on("requestfinished", self._end)
+        page.on("requestfailed", self._end)
+
+    def _start(self, req) -> None:
+        self.last = time.monotonic()
+        if not (req.resource_type == "script" and _SHARED_WORKER.search(req.url)):
+            self.inflight.add(req)
+
+    def _end(self, req) -> None:
+        self.last = time.monotonic()
+        self.inflight.discard(req)
+
+    def wait_idle(self, timeout_ms: int) -> bool:
+        """Wait until no request has started or ended for 500 ms with none in flight; False
+        when that did not come within timeout_ms."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            now = time.monotonic()
+            if not self.inflight and now - self.last >= self.QUIET_S:
+                return True
+            if now >= deadline:
+                return False
+            self.page.wait_for_timeout(50)
 
 
 def compare(seen: dict[str, dict[str, dict]], what: str, shots: Path) -> None:
