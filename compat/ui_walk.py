@@ -35,7 +35,7 @@ _IDS = re.compile(r"tr-[0-9a-f]{32}|m-[0-9a-f]{32}|[0-9a-f]{32}")
 # on frame timing under load, not on what a server answered (both servers serve the same UI build),
 # and it came once on rsflow's metric page in a CI run while mlflow server's run was quiet.
 _LAYOUT_TIMING = re.compile(
-    r"^ResizeObserver loop (completed with undelivered notifications|limit exceeded)")
+    r"^(null )?ResizeObserver loop (completed with undelivered notifications|limit exceeded)")
 # The UI's SharedWorker script (its telemetry worker): see _Network.
 _SHARED_WORKER = re.compile(r"/[^/?]*\.worker\.js(\?|$)")
 # What Storage.clearDataForOrigin clears before each view: all of an origin's storage but the
