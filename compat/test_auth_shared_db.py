@@ -16,6 +16,7 @@ auth and tracking databases (a mixed fleet, or a migration done one server at a 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from pathlib import Path
 
@@ -66,13 +67,25 @@ def _ops(client: MlflowClient, exp: str, run: str, model: str) -> dict:
     }
 
 
-def _table(server, who: dict[str, tuple[str, str]], exp: str, run: str, model: str) -> dict:
-    client = MlflowClient(server.tracking_uri)
+def _table(tracking_uri: str, who: dict[str, tuple[str, str]], exp: str, run: str, model: str
+           ) -> dict:
+    client = MlflowClient(tracking_uri)
     out = {}
     for label, (name, password) in who.items():
         with as_user(name, password):
             out[label] = {op: status_of(fn) for op, fn in _ops(client, exp, run, model).items()}
     return out
+
+
+def _tables(servers, who: dict[str, tuple[str, str]], exp: str, run: str, model: str) -> dict:
+    """{kind: _table(...)}, made on the servers at once, one forked process each: the client's
+    credentials are process-wide environment variables (as_user), so threads could not share
+    them, and most of a table is the servers checking password hashes. The MLflow client keys
+    its HTTP session by process id, so a child opens its own connections."""
+    with multiprocessing.get_context("fork").Pool(len(servers)) as pool:
+        jobs = {s.kind: pool.apply_async(_table, (s.tracking_uri, who, exp, run, model))
+                for s in servers}
+        return {kind: job.get(timeout=300) for kind, job in jobs.items()}
 
 
 def _status(server, name: str, password: str, op: str, exp: str, run: str, model: str) -> int:
@@ -120,7 +133,7 @@ def test_mlflow_and_rsflow_share_one_auth_database(backend, tmp_path):
         who = {"admin": ADMIN, "alice": ("alice", PASSWORD), "bob": ("bob", PASSWORD),
                "carol": ("carol", PASSWORD), "alice-wrong": ("alice", "not-the-password"),
                "nobody": ("nobody", PASSWORD)}
-        tables = {s.kind: _table(s, who, exp, run, model) for s in (ref, ours)}
+        tables = _tables((ref, ours), who, exp, run, model)
         assert tables[RSFLOW] == tables[MLFLOW], tables
         t = tables[RSFLOW]
         assert set(t["admin"].values()) == {200}, t
