@@ -135,8 +135,39 @@ pub fn json_dumps_str(s: &str) -> String {
 /// A JSON string literal as `json.dumps` writes it, appended to `out`; `ascii` is its
 /// `ensure_ascii`.
 pub fn write_json_str(out: &mut String, s: &str, ascii: bool) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
+    // Runs that need no escape are copied whole; a byte below 0x80 is a whole character, and
+    // a run only ends on a character boundary (a byte below 0x80, or the start of a character
+    // that `ascii` escapes).
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    // Per byte: 0 copied as is, 1 escaped, 2 escaped only with `ascii` (0x7f and up).
+    const CLASS: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let mut b = 0;
+        while b < 256 {
+            t[b] = if b < 0x20 || b == b'"' as usize || b == b'\\' as usize {
+                1
+            } else if b >= 0x7f {
+                2
+            } else {
+                0
+            };
+            b += 1;
+        }
+        t
+    };
+    let stop = if ascii { 2 } else { 1 };
+    while i < bytes.len() {
+        let class = CLASS[usize::from(bytes[i])];
+        if class == 0 || class > stop {
+            i += 1;
+            continue;
+        }
+        out.push_str(&s[start..i]);
+        let c = s[i..].chars().next().unwrap_or_default();
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -145,15 +176,17 @@ pub fn write_json_str(out: &mut String, s: &str, ascii: bool) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (ascii && (c as u32) > 0x7e) => {
+            c => {
                 let mut buf = [0u16; 2];
                 for unit in c.encode_utf16(&mut buf) {
                     let _ = write!(out, "\\u{unit:04x}");
                 }
             }
-            c => out.push(c),
         }
+        i += c.len_utf8();
+        start = i;
     }
+    out.push_str(&s[start..]);
     out.push('"');
 }
 
@@ -182,6 +215,57 @@ pub fn json_dumps(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `write_json_str` one character at a time, as Python's encoder walks a string.
+    fn json_str_by_char(s: &str, ascii: bool) -> String {
+        let mut out = String::from('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if (c as u32) < 0x20 || (ascii && (c as u32) > 0x7e) => {
+                    let mut buf = [0u16; 2];
+                    for unit in c.encode_utf16(&mut buf) {
+                        out.push_str(&format!("\\u{unit:04x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    #[test]
+    fn json_strings_copy_runs_and_escape_like_python() {
+        let cases = [
+            "",
+            "plain ascii text",
+            "quote \" backslash \\ newline \n tab \t cr \r bs \u{8} ff \u{c}",
+            "\u{0}\u{1}\u{1f} \u{7f}~",
+            "é ü ß, 日本語, emoji 😀 at the end 😀",
+            "😀",
+            "\"{\\\"inputs\\\": [1, 2]}\"",
+            "mixed\u{7f}é\"😀\n",
+        ];
+        for s in cases {
+            for ascii in [false, true] {
+                let mut out = String::from("prefix");
+                write_json_str(&mut out, s, ascii);
+                assert_eq!(
+                    out,
+                    format!("prefix{}", json_str_by_char(s, ascii)),
+                    "{s:?}"
+                );
+            }
+        }
+        assert_eq!(json_dumps_str("é\u{7f}"), "\"\\u00e9\\u007f\"");
+    }
 
     #[test]
     fn reprs_match_python() {

@@ -10,6 +10,7 @@
 //! are not: their attributes are stored as sent.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -17,6 +18,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::Span as OtelSpan;
 use rsflow_core::MlflowError;
+use rsflow_core::pyfmt::write_json_str;
 use rsflow_core::trace::{RootFacts, SpanRow, TokenUsage, TraceCost, TraceSpans, TraceState};
 use serde_json::Value;
 
@@ -211,8 +213,10 @@ fn id_int_hex(bytes: &[u8], width: usize) -> Option<String> {
     for _ in significant.len()..width {
         out.push_str("00");
     }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     for b in significant {
-        out.push_str(&format!("{b:02x}"));
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 0xf)] as char);
     }
     Some(out)
 }
@@ -275,27 +279,34 @@ fn convert_span(
 
     let attrs = translate(sanitize(attrs), &span.events);
 
-    let mut content = String::with_capacity(256);
+    let mut content = String::with_capacity(
+        256 + attrs
+            .0
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 8)
+            .sum::<usize>(),
+    );
     content.push_str("{\"trace_id\": ");
-    content.push_str(&str_literal(&hex_to_b64(&trace_hex), false));
+    write_json_str(&mut content, &hex_to_b64(&trace_hex), false);
     content.push_str(", \"span_id\": ");
-    content.push_str(&str_literal(&hex_to_b64(&span_hex), false));
+    write_json_str(&mut content, &hex_to_b64(&span_hex), false);
     content.push_str(", \"parent_span_id\": ");
     match &parent_hex {
-        Some(p) => content.push_str(&str_literal(&hex_to_b64(p), false)),
+        Some(p) => write_json_str(&mut content, &hex_to_b64(p), false),
         None => content.push_str("null"),
     }
     content.push_str(", \"name\": ");
-    content.push_str(&str_literal(&span.name, false));
-    content.push_str(&format!(
+    write_json_str(&mut content, &span.name, false);
+    let _ = write!(
+        content,
         ", \"start_time_unix_nano\": {start}, \"end_time_unix_nano\": {end}, \"events\": ["
-    ));
+    );
     for (i, e) in span.events.iter().enumerate() {
         if i > 0 {
             content.push_str(", ");
         }
         content.push_str("{\"name\": ");
-        content.push_str(&str_literal(&e.name, false));
+        write_json_str(&mut content, &e.name, false);
         content.push_str(&format!(
             ", \"time_unix_nano\": {}, \"attributes\": ",
             e.time_unix_nano
@@ -304,17 +315,17 @@ fn convert_span(
         content.push('}');
     }
     content.push_str("], \"status\": {\"code\": ");
-    content.push_str(&str_literal(code, false));
+    write_json_str(&mut content, code, false);
     content.push_str(", \"message\": ");
-    content.push_str(&str_literal(message, false));
+    write_json_str(&mut content, message, false);
     content.push_str("}, \"attributes\": {");
     for (i, (k, v)) in attrs.0.iter().enumerate() {
         if i > 0 {
             content.push_str(", ");
         }
-        content.push_str(&str_literal(k, false));
+        write_json_str(&mut content, k, false);
         content.push_str(": ");
-        content.push_str(&str_literal(v, false));
+        write_json_str(&mut content, v, false);
     }
     content.push_str("}, \"links\": [");
     for (i, l) in span.links.iter().enumerate() {
@@ -394,19 +405,29 @@ fn sanitize(attrs: Attrs) -> Attrs {
         attrs
             .0
             .into_iter()
-            .map(|(k, v)| {
-                if let Some(Value::String(inner)) = loads(&v)
-                    && matches!(
-                        loads(&inner),
-                        Some(Value::String(_) | Value::Object(_) | Value::Array(_))
-                    )
-                {
-                    return (k, inner);
-                }
-                (k, v)
+            .map(|(k, v)| match double_encoded(&v) {
+                Some(inner) => (k, inner),
+                None => (k, v),
             })
             .collect(),
     )
+}
+
+/// The decoded text when `raw` is a JSON string whose content is itself a JSON string,
+/// object or array (`json.loads(raw)` is a `str` whose `json.loads` is one of those), without
+/// building either value: most attribute texts are not JSON strings at all, and the inner
+/// text is only checked for being JSON.
+fn double_encoded(raw: &str) -> Option<String> {
+    const WS: [char; 4] = [' ', '\t', '\n', '\r'];
+    if !raw.trim_start_matches(WS).starts_with('"') {
+        return None;
+    }
+    let inner: String = serde_json::from_str(raw).ok()?;
+    if !inner.trim_start_matches(WS).starts_with(['"', '{', '[']) {
+        return None;
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(&inner).ok()?;
+    Some(inner)
 }
 
 /// `_get_and_check_attribute_value`: the raw text when its JSON value is truthy.
@@ -1047,6 +1068,43 @@ mod tests {
             let from_json = crate::traces::otlp_json::parse(f["json"].as_str().unwrap().as_bytes())
                 .unwrap_or_else(|e| panic!("{name}: json {e:?}"));
             assert_eq!(from_json, req, "{name}: json parse");
+        }
+    }
+
+    #[test]
+    fn double_encoded_is_what_two_loads_find() {
+        // `sanitize` as it was: both texts decoded into full values.
+        let by_values = |raw: &str| match loads(raw) {
+            Some(Value::String(inner))
+                if matches!(
+                    loads(&inner),
+                    Some(Value::String(_) | Value::Object(_) | Value::Array(_))
+                ) =>
+            {
+                Some(inner)
+            }
+            _ => None,
+        };
+        let cases = [
+            r#""plain""#,
+            r#""\"inner\"""#,
+            r#" "{\"a\": [1, 2]}" "#,
+            r#""[1, 2""#,
+            r#""[1, 2]""#,
+            r#""  [true]""#,
+            r#""123""#,
+            r#""null""#,
+            r#"{"a": 1}"#,
+            r#"[1]"#,
+            "42",
+            "not json",
+            "",
+            r#""unterminated"#,
+            r#""{\"a\": 1} trailing""#,
+            r#""\"\u00e9\"""#,
+        ];
+        for raw in cases {
+            assert_eq!(double_encoded(raw), by_values(raw), "{raw:?}");
         }
     }
 
