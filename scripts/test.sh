@@ -339,6 +339,60 @@ if [[ "${RSFLOW_TEST_SKIP_MYSQL:-}" != "1" ]]; then
 fi
 # --- end MariaDB benchmark smoke and flows ---
 
+# ---- the benchmark smokes (every benchmark at tiny sizes, so that none can rot). They run in the
+# background beside the MLflow 3.18.0 suite below (RSFLOW_TEST_SMOKES_BESIDE=0: after it, in
+# the foreground): both mostly wait on server start-ups and the client, and each step of either
+# has its own servers and ports. Their output is printed, whole, once the 3.18.0 suite is done.
+bench_smokes() {
+    local first=${#SUMMARY[@]}
+    # ---- benchmark smoke (bench/run.sh --smoke): tiny sizes, one repetition, every workload path
+    # against rsflow, `mlflow server` and FastTrackML (if it installs), so the benchmark cannot rot.
+    banner "benchmark smoke: bash bench/run.sh --smoke"
+    if [[ -x "$RSFLOW_BIN" ]]; then
+        run bash bench/run.sh --smoke
+    else
+        run env -u RSFLOW_BIN bash bench/run.sh --smoke
+    fi
+    done_step "bench smoke"
+    banner "large-file smoke: bench/large_file.py (16 MiB; the full check uses --gib 4)"
+    run "$RSFLOW_PY" bench/large_file.py --gib 0.015625 --bin "$RSFLOW_BIN" --port 15791
+    done_step "large-file smoke"
+    banner "db upgrade benchmark smoke: bench/upgrade_bench.py --small (10,000 metrics, rsflow only)"
+    run "$RSFLOW_PY" bench/upgrade_bench.py --small --skip-mlflow --rsflow-bin "$RSFLOW_BIN" \
+        --mlflow318-py "$RSFLOW_MLFLOW318_PY" >/dev/null
+    done_step "upgrade bench smoke"
+    banner "trace benchmark smoke: bench/trace_bench.py --smoke (tiny, rsflow only)"
+    run "$RSFLOW_PY" bench/trace_bench.py --smoke --rsflow-bin "$RSFLOW_BIN" >/dev/null
+    done_step "trace bench smoke"
+    banner "local upload benchmark smoke: bench/local_upload_bench.py (8 MiB, 1 repetition)"
+    run "$RSFLOW_PY" bench/local_upload_bench.py --mb 8 --reps 1 --rsflow-bin "$RSFLOW_BIN" \
+        --python "$RSFLOW_PY" >/dev/null
+    done_step "local upload bench smoke"
+    # The GenAI, basic-auth and operations benchmarks at tiny sizes (each under a minute; the
+    # reports go to bench/results/smoke/), so that they cannot rot either. The ops smoke runs every
+    # rsflow row but mlflow's side on the local gc row only (3 runs; mlflow gc deletes through an
+    # rsflow server there): ~45 s on the shared 2-core machine, was ~190 s.
+    banner "GenAI, auth and ops benchmark smoke (bench/genai_bench.py, auth_bench.py, ops_bench.py)"
+    run "$RSFLOW_PY" bench/genai_bench.py --smoke --rsflow-bin "$RSFLOW_BIN" >/dev/null
+    RSFLOW_BIN="$RSFLOW_BIN" AUTH_BENCH_SECS=1 AUTH_BENCH_REPEATS=1 AUTH_BENCH_MLFLOW=0 \
+        run "$RSFLOW_PY" bench/auth_bench.py >/dev/null
+    RSFLOW_BIN="$RSFLOW_BIN" BENCH_SMOKE=1 BENCH_WORKDIR="$REPO/.tmp/ops-bench-smoke" \
+        run "$RSFLOW_PY" bench/ops_bench.py >/dev/null
+    done_step "genai/auth/ops bench smoke"
+    # ---- end of benchmark smoke
+    if [[ -n "${SMOKE_DIR:-}" ]]; then
+        printf '%s\n' "${SUMMARY[@]:first}" >"$SMOKE_DIR/summary"
+    fi
+}
+SMOKE_PID=""
+SMOKE_DIR=""
+if [[ "${RSFLOW_TEST_SMOKES_BESIDE:-1}" == "1" ]]; then
+    SMOKE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/rsflow-smokes.XXXXXX")
+    banner "benchmark smokes: started in the background, beside the MLflow 3.18.0 suite"
+    bench_smokes >"$SMOKE_DIR/log" 2>&1 &
+    SMOKE_PID=$!
+fi
+
 # ---- the MLflow 3.18.0 client: the same flows with the newest client (and, for the differential
 # and interop files, `mlflow server` 3.18.0 as the reference); rsflow creates new databases at
 # 3.18.0's head, as a team running 3.18 servers beside it would ask.
@@ -351,47 +405,31 @@ RSFLOW_PY="$RSFLOW_MLFLOW318_PY" RSFLOW_SCHEMA_REVISION=f4a9b2c7d1e6 run_pytest 
 done_step "compat suite (mlflow 3.18.0)"
 # ---- end of the MLflow 3.18.0 client
 
+if [[ -n "$SMOKE_PID" ]]; then
+    banner "benchmark smokes (ran beside the MLflow 3.18.0 suite): their output"
+    smoke_rc=0
+    wait "$SMOKE_PID" || smoke_rc=$?
+    cat "$SMOKE_DIR/log"
+    if [[ -f "$SMOKE_DIR/summary" ]]; then
+        mapfile -t smoke_lines <"$SMOKE_DIR/summary"
+        SUMMARY+=("${smoke_lines[@]}")
+    fi
+    rm -rf "$SMOKE_DIR"
+    if [[ $smoke_rc -ne 0 ]]; then
+        echo "ERROR: a benchmark smoke failed (exit $smoke_rc)" >&2
+        exit "$smoke_rc"
+    fi
+    done_step "benchmark smokes (waiting for them)"
+else
+    bench_smokes
+fi
+
 if [[ "${COMPAT_BIG_RUN:-}" == "1" ]]; then
     banner "opt-in: 1 GiB artifact round trip"
     COMPAT_BIG_MB=1024 run_pytest "big file" compat/test_artifact_flows.py -k test_big_file_round_trip
     done_step "big file (1 GiB)"
 fi
 
-# ---- benchmark smoke (bench/run.sh --smoke): tiny sizes, one repetition, every workload path
-# against rsflow, `mlflow server` and FastTrackML (if it installs), so the benchmark cannot rot.
-banner "benchmark smoke: bash bench/run.sh --smoke"
-if [[ -x "$RSFLOW_BIN" ]]; then
-    run bash bench/run.sh --smoke
-else
-    run env -u RSFLOW_BIN bash bench/run.sh --smoke
-fi
-done_step "bench smoke"
-banner "large-file smoke: bench/large_file.py (16 MiB; the full check uses --gib 4)"
-run "$RSFLOW_PY" bench/large_file.py --gib 0.015625 --bin "$RSFLOW_BIN" --port 15791
-done_step "large-file smoke"
-banner "db upgrade benchmark smoke: bench/upgrade_bench.py --small (10,000 metrics, rsflow only)"
-run "$RSFLOW_PY" bench/upgrade_bench.py --small --skip-mlflow --rsflow-bin "$RSFLOW_BIN" \
-    --mlflow318-py "$RSFLOW_MLFLOW318_PY" >/dev/null
-done_step "upgrade bench smoke"
-banner "trace benchmark smoke: bench/trace_bench.py --smoke (tiny, rsflow only)"
-run "$RSFLOW_PY" bench/trace_bench.py --smoke --rsflow-bin "$RSFLOW_BIN" >/dev/null
-done_step "trace bench smoke"
-banner "local upload benchmark smoke: bench/local_upload_bench.py (8 MiB, 1 repetition)"
-run "$RSFLOW_PY" bench/local_upload_bench.py --mb 8 --reps 1 --rsflow-bin "$RSFLOW_BIN" \
-    --python "$RSFLOW_PY" >/dev/null
-done_step "local upload bench smoke"
-# The GenAI, basic-auth and operations benchmarks at tiny sizes (each under a minute; the
-# reports go to bench/results/smoke/), so that they cannot rot either. The ops smoke runs every
-# rsflow row but mlflow's side on the local gc row only (3 runs; mlflow gc deletes through an
-# rsflow server there): ~45 s on the shared 2-core machine, was ~190 s.
-banner "GenAI, auth and ops benchmark smoke (bench/genai_bench.py, auth_bench.py, ops_bench.py)"
-run "$RSFLOW_PY" bench/genai_bench.py --smoke --rsflow-bin "$RSFLOW_BIN" >/dev/null
-RSFLOW_BIN="$RSFLOW_BIN" AUTH_BENCH_SECS=1 AUTH_BENCH_REPEATS=1 AUTH_BENCH_MLFLOW=0 \
-    run "$RSFLOW_PY" bench/auth_bench.py >/dev/null
-RSFLOW_BIN="$RSFLOW_BIN" BENCH_SMOKE=1 BENCH_WORKDIR="$REPO/.tmp/ops-bench-smoke" \
-    run "$RSFLOW_PY" bench/ops_bench.py >/dev/null
-done_step "genai/auth/ops bench smoke"
-# ---- end of benchmark smoke
 
 banner "summary"
 printf '%s\n' "${SUMMARY[@]}"
