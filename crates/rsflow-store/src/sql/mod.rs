@@ -139,7 +139,7 @@ const READ_PRAGMAS: &str = "PRAGMA foreign_keys = ON; \
      PRAGMA case_sensitive_like = ON; PRAGMA query_only = ON;";
 /// Read connections: reads run in parallel under WAL.
 const READ_POOL_SIZE: u32 = 4;
-/// SQLite's own driver's connections for searches (see [`sqlite_search_pool`]), and the rows
+/// SQLite's own driver's connections for searches (see [`SqliteSearch`]), and the rows
 /// its worker thread hands over before it waits (sqlx's default is 50; a search page has up
 /// to 100 by default).
 const SEARCH_POOL_SIZE: u32 = 2;
@@ -151,7 +151,7 @@ pub struct SqlStore {
     write: AnyPool,
     read: AnyPool,
     /// SQLite files: the pool of SQLite's own driver that trace searches read through.
-    sqlite_search: Option<sqlx::SqlitePool>,
+    sqlite_search: Option<std::sync::Arc<SqliteSearch>>,
     dialect: Dialect,
     /// How often a PostgreSQL transaction that lost a race runs again.
     conflict_retries: u32,
@@ -285,24 +285,62 @@ fn sqlite_pool(max: u32, read_only: bool, settings: &StoreSettings) -> AnyPoolOp
 /// SQLite's own driver, for the reads that return many rows (trace searches): the `Any` driver
 /// copies every value of every row once more, with the column names. Read-only connections
 /// with the read pool's pragmas, opened on first use; a page of rows comes back whole.
-fn sqlite_search_pool(
-    path: &std::path::Path,
-    settings: &StoreSettings,
-) -> Result<sqlx::SqlitePool, StoreOpenError> {
-    let opts: sqlx::sqlite::SqliteConnectOptions = sqlite_url(path, "rw").parse()?;
-    let pragmas = sqlite_pragmas(true, settings);
-    Ok(sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(SEARCH_POOL_SIZE)
-        .test_before_acquire(false)
-        .acquire_timeout(sqlite_acquire_timeout(settings))
-        .after_connect(move |conn, _meta| {
-            let pragmas = pragmas.clone();
-            Box::pin(async move {
-                sqlx::Executor::execute(&mut *conn, &*pragmas).await?;
-                Ok(())
+///
+/// One connection is kept out of the pool between searches: a connection going back to an
+/// sqlx pool is pinged first (one more round trip to its worker thread, from a task spawned
+/// for it). A search that finds it taken, by a concurrent search, uses the pool.
+#[derive(Debug)]
+pub(crate) struct SqliteSearch {
+    pub pool: sqlx::SqlitePool,
+    pub held: tokio::sync::Mutex<Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>>,
+}
+
+impl SqliteSearch {
+    fn open(path: &std::path::Path, settings: &StoreSettings) -> Result<Self, StoreOpenError> {
+        let opts: sqlx::sqlite::SqliteConnectOptions = sqlite_url(path, "rw").parse()?;
+        let pragmas = sqlite_pragmas(true, settings);
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(SEARCH_POOL_SIZE)
+            .test_before_acquire(false)
+            .acquire_timeout(sqlite_acquire_timeout(settings))
+            .after_connect(move |conn, _meta| {
+                let pragmas = pragmas.clone();
+                Box::pin(async move {
+                    sqlx::Executor::execute(&mut *conn, &*pragmas).await?;
+                    Ok(())
+                })
             })
+            .connect_lazy_with(opts.row_buffer_size(SEARCH_ROW_BUFFER));
+        Ok(SqliteSearch {
+            pool,
+            held: tokio::sync::Mutex::new(None),
         })
-        .connect_lazy_with(opts.row_buffer_size(SEARCH_ROW_BUFFER)))
+    }
+
+    /// The rows of `sql`, on the held connection when it is free. The connection is put back
+    /// only after a query that completed: one that failed, or whose search was dropped half-way,
+    /// goes back to the pool, which checks it.
+    pub(crate) async fn fetch_all(
+        &self,
+        sql: &query::Sql,
+    ) -> Result<Vec<sqlx::sqlite::SqliteRow>, sqlx::Error> {
+        if let Ok(mut slot) = self.held.try_lock() {
+            let mut conn = match slot.take() {
+                Some(c) => c,
+                None => self.pool.acquire().await?,
+            };
+            let rows = sql.sqlite_query().fetch_all(&mut *conn).await?;
+            *slot = Some(conn);
+            return Ok(rows);
+        }
+        let mut conn = self.pool.acquire().await?;
+        sql.sqlite_query().fetch_all(&mut *conn).await
+    }
+
+    async fn close(&self) {
+        drop(self.held.lock().await.take());
+        self.pool.close().await;
+    }
 }
 
 impl SqlStore {
@@ -354,7 +392,7 @@ impl SqlStore {
                 let read =
                     sqlite_pool(READ_POOL_SIZE, true, settings).connect_lazy_with(opts.clone());
                 checkpointer = Some(checkpoint::spawn(opts, settings.sqlite_busy_timeout_ms));
-                sqlite_search = Some(sqlite_search_pool(&path, settings)?);
+                sqlite_search = Some(std::sync::Arc::new(SqliteSearch::open(&path, settings)?));
                 (write, read, Dialect::Sqlite)
             }
             BackendTarget::SqliteMemory => {
@@ -478,8 +516,8 @@ impl SqlStore {
         }
         self.write.close().await;
         self.read.close().await;
-        if let Some(p) = &self.sqlite_search {
-            p.close().await;
+        if let Some(s) = &self.sqlite_search {
+            s.close().await;
         }
     }
 

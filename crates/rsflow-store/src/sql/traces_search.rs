@@ -586,14 +586,8 @@ impl SqlStore {
         // One read (two when some hit has assessments to read as well). On an SQLite file the
         // page is read through SQLite's own driver: the `Any` driver would copy every value
         // of every row once more, with the column names.
-        let items = if let Some(pool) = &self.sqlite_search {
-            let rows = {
-                let mut conn = pool.acquire().await.map_err(db_err)?;
-                q.sqlite_query()
-                    .fetch_all(&mut *conn)
-                    .await
-                    .map_err(db_err)?
-            };
+        let items = if let Some(search) = &self.sqlite_search {
+            let rows = search.fetch_all(&q).await.map_err(db_err)?;
             let page = rows_with_children(&rows)?;
             if page.with_assessments.is_empty() {
                 page.into_infos(None).await?
