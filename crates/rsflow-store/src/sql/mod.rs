@@ -273,13 +273,22 @@ fn sqlite_pool(max: u32, read_only: bool, settings: &StoreSettings) -> AnyPoolOp
         // trip to SQLite's worker thread per request.
         .test_before_acquire(false)
         .acquire_timeout(sqlite_acquire_timeout(settings))
-        .after_connect(move |conn, _meta| {
-            let pragmas = pragmas.clone();
-            Box::pin(async move {
-                sqlx::Executor::execute(&mut *conn, &*pragmas).await?;
-                Ok(())
-            })
-        })
+        .after_connect(move |conn, _meta| run_pragmas(conn, pragmas.clone()))
+}
+
+/// A pool's `after_connect`: run `pragmas` on the new connection (either driver's).
+fn run_pragmas<C>(
+    conn: &mut C,
+    pragmas: std::sync::Arc<str>,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + '_>>
+where
+    C: Send,
+    for<'e> &'e mut C: sqlx::Executor<'e>,
+{
+    Box::pin(async move {
+        sqlx::Executor::execute(&mut *conn, &*pragmas).await?;
+        Ok(())
+    })
 }
 
 /// SQLite's own driver, for the reads that return many rows (trace searches): the `Any` driver
@@ -291,8 +300,8 @@ fn sqlite_pool(max: u32, read_only: bool, settings: &StoreSettings) -> AnyPoolOp
 /// for it). A search that finds it taken, by a concurrent search, uses the pool.
 #[derive(Debug)]
 pub(crate) struct SqliteSearch {
-    pub pool: sqlx::SqlitePool,
-    pub held: tokio::sync::Mutex<Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>>,
+    pool: sqlx::SqlitePool,
+    held: tokio::sync::Mutex<Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>>,
 }
 
 impl SqliteSearch {
@@ -303,13 +312,7 @@ impl SqliteSearch {
             .max_connections(SEARCH_POOL_SIZE)
             .test_before_acquire(false)
             .acquire_timeout(sqlite_acquire_timeout(settings))
-            .after_connect(move |conn, _meta| {
-                let pragmas = pragmas.clone();
-                Box::pin(async move {
-                    sqlx::Executor::execute(&mut *conn, &*pragmas).await?;
-                    Ok(())
-                })
-            })
+            .after_connect(move |conn, _meta| run_pragmas(conn, pragmas.clone()))
             .connect_lazy_with(opts.row_buffer_size(SEARCH_ROW_BUFFER));
         Ok(SqliteSearch {
             pool,
