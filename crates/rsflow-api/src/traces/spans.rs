@@ -115,23 +115,26 @@ async fn write_spans(
         };
         after = Some(SpanCursor::after(last));
         let full = page.len() == PAGE;
-        let mut chunk = String::with_capacity(page.iter().map(|s| s.content.len() + 1).sum());
+        let size: usize = page.iter().map(|s| s.content.len() + 1).sum();
+        let mut chunk = Vec::with_capacity(size + size / 2);
         for span in &page {
-            let text = match form {
-                SpanForm::Stored => span.content.clone(),
-                SpanForm::Otel => match wire::otel_span(&span.content) {
-                    Some(v) => v.to_string(),
-                    None => {
-                        tracing::warn!(trace_id, span_id = span.span_id, "unreadable stored span");
-                        continue;
-                    }
-                },
-            };
+            let mark = chunk.len();
             if !first {
-                chunk.push(',');
+                chunk.push(b',');
+            }
+            let ok = match form {
+                SpanForm::Stored => {
+                    chunk.extend_from_slice(span.content.as_bytes());
+                    true
+                }
+                SpanForm::Otel => wire::write_otel_span(&span.content, &mut chunk),
+            };
+            if !ok {
+                chunk.truncate(mark);
+                tracing::warn!(trace_id, span_id = span.span_id, "unreadable stored span");
+                continue;
             }
             first = false;
-            chunk.push_str(&text);
         }
         if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
             return false;

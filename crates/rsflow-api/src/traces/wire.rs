@@ -10,6 +10,7 @@ use rsflow_core::MlflowError;
 use rsflow_core::trace::{
     Assessment, AssessmentError, AssessmentSource, AssessmentValue, TraceInfo, TraceState,
 };
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::extract::invalid_type;
@@ -601,19 +602,86 @@ pub fn parse_assessment(v: &Value) -> Result<Assessment, MlflowError> {
 }
 
 // ---------------------------------------------------------------- spans
+//
+// A stored span (§2.4.1) is written as the OTel proto-JSON of GetTrace (§2.4.2) straight into
+// the response buffer: the stored JSON is read as borrowed slices (no tree of the whole span),
+// and only attribute values are parsed into `Value`s. The output is what serializing the
+// `serde_json::Value` tree of that form gives (its maps are sorted by key): the test module
+// keeps that tree-building version as the oracle.
 
-fn id_bytes(v: Option<&Value>) -> Option<Vec<u8>> {
-    let s = v?.as_str()?;
+/// A JSON string borrowed from the input when it has no escapes.
+struct JStr<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for JStr<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = JStr<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<JStr<'de>, E> {
+                Ok(JStr(std::borrow::Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<JStr<'de>, E> {
+                Ok(JStr(std::borrow::Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<JStr<'de>, E> {
+                Ok(JStr(std::borrow::Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl PartialEq for JStr<'_> {
+    fn eq(&self, o: &Self) -> bool {
+        self.0 == o.0
+    }
+}
+impl Eq for JStr<'_> {}
+impl PartialOrd for JStr<'_> {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for JStr<'_> {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&o.0)
+    }
+}
+
+type RawMap<'a> = BTreeMap<JStr<'a>, &'a RawValue>;
+
+/// A JSON object's members, sorted, the last of a repeated key winning (as in a `Value`);
+/// `None` for anything but an object.
+fn raw_map(raw: &RawValue) -> Option<RawMap<'_>> {
+    serde_json::from_str(raw.get()).ok()
+}
+
+fn get<'a>(m: &RawMap<'a>, key: &'static str) -> Option<&'a RawValue> {
+    m.get(&JStr(std::borrow::Cow::Borrowed(key))).copied()
+}
+
+fn raw_str(raw: Option<&RawValue>) -> Option<std::borrow::Cow<'_, str>> {
+    serde_json::from_str::<JStr<'_>>(raw?.get())
+        .ok()
+        .map(|s| s.0)
+}
+
+/// `Value::as_u64`: a non-negative integer that fits.
+fn raw_u64(raw: Option<&RawValue>) -> Option<u64> {
+    serde_json::from_str(raw?.get()).ok()
+}
+
+fn id_bytes(v: Option<&RawValue>) -> Option<Vec<u8>> {
+    let s = raw_str(v)?;
     if s.is_empty() {
         return None;
     }
     // 3.5.0 payloads stored hex ids; 3.17.2 stores base64.
     if (s.len() == 32 || s.len() == 16) && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let hex = s.as_bytes();
-        return (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(std::str::from_utf8(&hex[i..i + 2]).ok()?, 16).ok())
-            .collect();
+        return hex_bytes(&s);
     }
     let t = s.trim_end_matches('=');
     STANDARD_NO_PAD
@@ -632,161 +700,410 @@ fn hex_bytes(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+fn put_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    // Writing a str, number or Value into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
+}
+
+fn put_b64(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    out.extend_from_slice(B64.encode(bytes).as_bytes());
+    out.push(b'"');
+}
+
 /// `_set_otel_proto_anyvalue` in proto-JSON.
-fn any_value(v: &Value) -> Value {
+fn put_any_value(out: &mut Vec<u8>, v: &Value) {
     match v {
-        Value::Null => json!({}),
-        Value::Bool(b) => json!({ "bool_value": b }),
-        Value::Number(n) if n.is_i64() || n.is_u64() => json!({ "int_value": n }),
-        Value::Number(n) => json!({ "double_value": n }),
-        Value::String(s) => json!({ "string_value": s }),
+        Value::Null => out.extend_from_slice(b"{}"),
+        Value::Bool(b) => {
+            out.extend_from_slice(if *b {
+                b"{\"bool_value\":true}"
+            } else {
+                b"{\"bool_value\":false}"
+            });
+        }
+        Value::Number(n) => {
+            out.extend_from_slice(if n.is_i64() || n.is_u64() {
+                b"{\"int_value\":"
+            } else {
+                b"{\"double_value\":"
+            });
+            put_json(out, n);
+            out.push(b'}');
+        }
+        Value::String(s) => {
+            out.extend_from_slice(b"{\"string_value\":");
+            put_json(out, s);
+            out.push(b'}');
+        }
         Value::Array(items) => {
-            json!({"array_value": {"values": items.iter().map(any_value).collect::<Vec<_>>()}})
+            out.extend_from_slice(b"{\"array_value\":{\"values\":[");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                put_any_value(out, item);
+            }
+            out.extend_from_slice(b"]}}");
         }
         Value::Object(m) => {
-            json!({"kvlist_value": {"values": m.iter().map(|(k, v)| json!({"key": k, "value": any_value(v)})).collect::<Vec<_>>()}})
+            out.extend_from_slice(b"{\"kvlist_value\":{\"values\":[");
+            for (i, (k, v)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                put_key_value(out, k, v);
+            }
+            out.extend_from_slice(b"]}}");
         }
     }
 }
 
-fn key_values(m: Option<&Value>, encoded: bool) -> Vec<Value> {
-    let Some(Value::Object(m)) = m else {
-        return vec![];
+fn put_key_value(out: &mut Vec<u8>, k: &str, v: &Value) {
+    out.extend_from_slice(b"{\"key\":");
+    put_json(out, k);
+    out.extend_from_slice(b",\"value\":");
+    put_any_value(out, v);
+    out.push(b'}');
+}
+
+/// `"attributes":[...],` for an object of attributes (nothing when there are none). Stored
+/// span attribute values (`encoded`) are JSON text; a value that is not JSON is a string.
+fn put_attributes(out: &mut Vec<u8>, m: Option<&RawValue>, encoded: bool) {
+    let Some(m) = m.and_then(raw_map).filter(|m| !m.is_empty()) else {
+        return;
     };
-    m.iter()
-        .map(|(k, v)| {
-            let decoded = match (encoded, v) {
-                // Stored attribute values are JSON text; a value that is not JSON is a string.
-                (true, Value::String(s)) => {
-                    serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone()))
-                }
-                _ => v.clone(),
-            };
-            json!({"key": k, "value": any_value(&decoded)})
-        })
-        .collect()
+    out.extend_from_slice(b"\"attributes\":[");
+    for (i, (k, raw)) in m.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let text = if encoded { raw_str(Some(raw)) } else { None };
+        let v = match text {
+            Some(s) => serde_json::from_str(&s).unwrap_or_else(|_| Value::String(s.into_owned())),
+            None => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+        };
+        put_key_value(out, &k.0, &v);
+    }
+    out.extend_from_slice(b"],");
 }
 
-/// One stored span (§2.4.1) as the OTel proto-JSON of GetTrace (§2.4.2). `None` when the
-/// stored JSON cannot be read.
-pub fn otel_span(content: &str) -> Option<Value> {
-    let s: Value = serde_json::from_str(content).ok()?;
-    let ctx = s.get("context");
-    let trace_id = id_bytes(s.get("trace_id").or_else(|| ctx?.get("trace_id")))?;
-    let span_id = id_bytes(s.get("span_id").or_else(|| ctx?.get("span_id")))?;
-    let mut o = Map::new();
-    o.insert("trace_id".into(), json!(B64.encode(trace_id)));
-    o.insert("span_id".into(), json!(B64.encode(span_id)));
-    if let Some(p) = id_bytes(s.get("parent_span_id").or_else(|| s.get("parent_id"))) {
-        o.insert("parent_span_id".into(), json!(B64.encode(p)));
+/// Append one stored span (§2.4.1) as the OTel proto-JSON of GetTrace (§2.4.2) to `out`.
+/// False (and `out` as it was) when the stored JSON cannot be read.
+pub fn write_otel_span(content: &str, out: &mut Vec<u8>) -> bool {
+    let start = out.len();
+    let ok = put_otel_span(content, out).is_some();
+    if !ok {
+        out.truncate(start);
     }
-    o.insert(
-        "name".into(),
-        json!(s.get("name").and_then(Value::as_str).unwrap_or("")),
-    );
-    let start = s
-        .get("start_time_unix_nano")
-        .or_else(|| s.get("start_time"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    if start != 0 {
-        o.insert("start_time_unix_nano".into(), json!(start));
+    ok
+}
+
+fn put_otel_span(content: &str, out: &mut Vec<u8>) -> Option<()> {
+    let s: RawMap<'_> = serde_json::from_str(content).ok()?;
+    let ctx = || get(&s, "context").and_then(raw_map);
+    let id = |key: &'static str| match get(&s, key) {
+        Some(v) => id_bytes(Some(v)),
+        None => id_bytes(ctx().and_then(|c| get(&c, key))),
+    };
+    let trace_id = id("trace_id")?;
+    let span_id = id("span_id")?;
+    let parent = id_bytes(get(&s, "parent_span_id").or_else(|| get(&s, "parent_id")));
+    let time = |a: &'static str, b: &'static str| {
+        raw_u64(get(&s, a).or_else(|| get(&s, b))).filter(|t| *t != 0)
+    };
+    // Keys in sorted order, as a serialized `Value` map has them.
+    out.push(b'{');
+    put_attributes(out, get(&s, "attributes"), true);
+    if let Some(end) = time("end_time_unix_nano", "end_time") {
+        out.extend_from_slice(b"\"end_time_unix_nano\":");
+        put_json(out, &end);
+        out.push(b',');
     }
-    if let Some(end) = s
-        .get("end_time_unix_nano")
-        .or_else(|| s.get("end_time"))
-        .and_then(Value::as_u64)
-        .filter(|e| *e != 0)
+    if let Some(events) = get(&s, "events").and_then(|e| {
+        serde_json::from_str::<Vec<&RawValue>>(e.get())
+            .ok()
+            .filter(|e| !e.is_empty())
+    }) {
+        out.extend_from_slice(b"\"events\":[");
+        for (i, e) in events.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let e = raw_map(e).unwrap_or_default();
+            out.push(b'{');
+            put_attributes(out, get(&e, "attributes"), false);
+            if let Some(n) = raw_str(get(&e, "name")).filter(|n| !n.is_empty()) {
+                out.extend_from_slice(b"\"name\":");
+                put_json(out, &*n);
+                out.push(b',');
+            }
+            if let Some(t) = raw_u64(get(&e, "time_unix_nano").or_else(|| get(&e, "timestamp")))
+                .filter(|t| *t != 0)
+            {
+                out.extend_from_slice(b"\"time_unix_nano\":");
+                put_json(out, &t);
+                out.push(b',');
+            }
+            close_object(out);
+        }
+        out.extend_from_slice(b"],");
+    }
+    if let Some(links) =
+        get(&s, "links").and_then(|l| serde_json::from_str::<Vec<&RawValue>>(l.get()).ok())
     {
-        o.insert("end_time_unix_nano".into(), json!(end));
-    }
-    let attributes = key_values(s.get("attributes"), true);
-    if !attributes.is_empty() {
-        o.insert("attributes".into(), Value::Array(attributes));
-    }
-    if let Some(Value::Array(events)) = s.get("events")
-        && !events.is_empty()
-    {
-        let ev: Vec<Value> = events
-            .iter()
-            .map(|e| {
-                let mut eo = Map::new();
-                if let Some(t) = e
-                    .get("time_unix_nano")
-                    .or_else(|| e.get("timestamp"))
-                    .and_then(Value::as_u64)
-                    .filter(|t| *t != 0)
-                {
-                    eo.insert("time_unix_nano".into(), json!(t));
-                }
-                if let Some(n) = e
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .filter(|n| !n.is_empty())
-                {
-                    eo.insert("name".into(), json!(n));
-                }
-                let attrs = key_values(e.get("attributes"), false);
-                if !attrs.is_empty() {
-                    eo.insert("attributes".into(), Value::Array(attrs));
-                }
-                Value::Object(eo)
-            })
-            .collect();
-        o.insert("events".into(), Value::Array(ev));
-    }
-    if let Some(Value::Array(links)) = s.get("links")
-        && !links.is_empty()
-    {
-        let ls: Vec<Value> = links
-            .iter()
-            .filter_map(|l| {
-                let t = l.get("trace_id")?.as_str()?;
-                let t = t.rsplit('/').next().unwrap_or(t);
-                let t = hex_bytes(t.strip_prefix("tr-").unwrap_or(t))?;
-                let sp = hex_bytes(l.get("span_id")?.as_str()?)?;
-                let mut lo = Map::new();
-                lo.insert("trace_id".into(), json!(B64.encode(t)));
-                lo.insert("span_id".into(), json!(B64.encode(sp)));
-                let attrs = key_values(l.get("attributes"), false);
-                if !attrs.is_empty() {
-                    lo.insert("attributes".into(), Value::Array(attrs));
-                }
-                Some(Value::Object(lo))
-            })
-            .collect();
-        if !ls.is_empty() {
-            o.insert("links".into(), Value::Array(ls));
+        let mut any = false;
+        for l in links {
+            let Some(l) = raw_map(l) else { continue };
+            let Some(t) = raw_str(get(&l, "trace_id")) else {
+                continue;
+            };
+            let t = t.rsplit('/').next().unwrap_or(&t);
+            let Some(t) = hex_bytes(t.strip_prefix("tr-").unwrap_or(t)) else {
+                continue;
+            };
+            let Some(sp) = raw_str(get(&l, "span_id")).and_then(|sp| hex_bytes(&sp)) else {
+                continue;
+            };
+            out.extend_from_slice(if any { b"," } else { b"\"links\":[" });
+            any = true;
+            out.push(b'{');
+            put_attributes(out, get(&l, "attributes"), false);
+            out.extend_from_slice(b"\"span_id\":");
+            put_b64(out, &sp);
+            out.extend_from_slice(b",\"trace_id\":");
+            put_b64(out, &t);
+            out.push(b'}');
+        }
+        if any {
+            out.extend_from_slice(b"],");
         }
     }
-    let mut status = Map::new();
-    let st = s.get("status");
-    let code = st
-        .and_then(|x| x.get("code").or_else(|| x.get("status_code")))
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let code = match code {
-        "STATUS_CODE_OK" | "OK" => Some("STATUS_CODE_OK"),
-        "STATUS_CODE_ERROR" | "ERROR" => Some("STATUS_CODE_ERROR"),
+    out.extend_from_slice(b"\"name\":");
+    put_json(out, &*raw_str(get(&s, "name")).unwrap_or_default());
+    if let Some(p) = parent {
+        out.extend_from_slice(b",\"parent_span_id\":");
+        put_b64(out, &p);
+    }
+    out.extend_from_slice(b",\"span_id\":");
+    put_b64(out, &span_id);
+    if let Some(start) = time("start_time_unix_nano", "start_time") {
+        out.extend_from_slice(b",\"start_time_unix_nano\":");
+        put_json(out, &start);
+    }
+    out.extend_from_slice(b",\"status\":{");
+    let st = get(&s, "status").and_then(raw_map).unwrap_or_default();
+    let code = raw_str(get(&st, "code").or_else(|| get(&st, "status_code")));
+    let code = match code.as_deref() {
+        Some("STATUS_CODE_OK" | "OK") => Some("STATUS_CODE_OK"),
+        Some("STATUS_CODE_ERROR" | "ERROR") => Some("STATUS_CODE_ERROR"),
         _ => None,
     };
     if let Some(c) = code {
-        status.insert("code".into(), json!(c));
+        out.extend_from_slice(b"\"code\":");
+        put_json(out, c);
+        out.push(b',');
     }
-    if let Some(m) = st
-        .and_then(|x| x.get("message").or_else(|| x.get("description")))
-        .and_then(Value::as_str)
-        .filter(|m| !m.is_empty())
+    if let Some(m) =
+        raw_str(get(&st, "message").or_else(|| get(&st, "description"))).filter(|m| !m.is_empty())
     {
-        status.insert("message".into(), json!(m));
+        out.extend_from_slice(b"\"message\":");
+        put_json(out, &*m);
+        out.push(b',');
     }
-    o.insert("status".into(), Value::Object(status));
-    Some(Value::Object(o))
+    close_object(out);
+    out.extend_from_slice(b",\"trace_id\":");
+    put_b64(out, &trace_id);
+    out.push(b'}');
+    Some(())
+}
+
+/// End an object whose members each end with a comma: the last comma becomes `}`.
+fn close_object(out: &mut Vec<u8>) {
+    if out.last() == Some(&b',') {
+        out.pop();
+    }
+    out.push(b'}');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The tree-building form of `write_otel_span` (the version before it wrote directly):
+    // the oracle its output is compared with.
+
+    fn id_bytes(v: Option<&Value>) -> Option<Vec<u8>> {
+        let s = v?.as_str()?;
+        if s.is_empty() {
+            return None;
+        }
+        // 3.5.0 payloads stored hex ids; 3.17.2 stores base64.
+        if (s.len() == 32 || s.len() == 16) && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let hex = s.as_bytes();
+            return (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(std::str::from_utf8(&hex[i..i + 2]).ok()?, 16).ok())
+                .collect();
+        }
+        let t = s.trim_end_matches('=');
+        STANDARD_NO_PAD
+            .decode(t)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(t))
+            .ok()
+    }
+
+    /// `_set_otel_proto_anyvalue` in proto-JSON.
+    fn any_value(v: &Value) -> Value {
+        match v {
+            Value::Null => json!({}),
+            Value::Bool(b) => json!({ "bool_value": b }),
+            Value::Number(n) if n.is_i64() || n.is_u64() => json!({ "int_value": n }),
+            Value::Number(n) => json!({ "double_value": n }),
+            Value::String(s) => json!({ "string_value": s }),
+            Value::Array(items) => {
+                json!({"array_value": {"values": items.iter().map(any_value).collect::<Vec<_>>()}})
+            }
+            Value::Object(m) => {
+                json!({"kvlist_value": {"values": m.iter().map(|(k, v)| json!({"key": k, "value": any_value(v)})).collect::<Vec<_>>()}})
+            }
+        }
+    }
+
+    fn key_values(m: Option<&Value>, encoded: bool) -> Vec<Value> {
+        let Some(Value::Object(m)) = m else {
+            return vec![];
+        };
+        m.iter()
+            .map(|(k, v)| {
+                let decoded = match (encoded, v) {
+                    // Stored attribute values are JSON text; a value that is not JSON is a string.
+                    (true, Value::String(s)) => {
+                        serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone()))
+                    }
+                    _ => v.clone(),
+                };
+                json!({"key": k, "value": any_value(&decoded)})
+            })
+            .collect()
+    }
+
+    /// One stored span (§2.4.1) as the OTel proto-JSON of GetTrace (§2.4.2). `None` when the
+    /// stored JSON cannot be read.
+    fn otel_span(content: &str) -> Option<Value> {
+        let s: Value = serde_json::from_str(content).ok()?;
+        let ctx = s.get("context");
+        let trace_id = id_bytes(s.get("trace_id").or_else(|| ctx?.get("trace_id")))?;
+        let span_id = id_bytes(s.get("span_id").or_else(|| ctx?.get("span_id")))?;
+        let mut o = Map::new();
+        o.insert("trace_id".into(), json!(B64.encode(trace_id)));
+        o.insert("span_id".into(), json!(B64.encode(span_id)));
+        if let Some(p) = id_bytes(s.get("parent_span_id").or_else(|| s.get("parent_id"))) {
+            o.insert("parent_span_id".into(), json!(B64.encode(p)));
+        }
+        o.insert(
+            "name".into(),
+            json!(s.get("name").and_then(Value::as_str).unwrap_or("")),
+        );
+        let start = s
+            .get("start_time_unix_nano")
+            .or_else(|| s.get("start_time"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        if start != 0 {
+            o.insert("start_time_unix_nano".into(), json!(start));
+        }
+        if let Some(end) = s
+            .get("end_time_unix_nano")
+            .or_else(|| s.get("end_time"))
+            .and_then(Value::as_u64)
+            .filter(|e| *e != 0)
+        {
+            o.insert("end_time_unix_nano".into(), json!(end));
+        }
+        let attributes = key_values(s.get("attributes"), true);
+        if !attributes.is_empty() {
+            o.insert("attributes".into(), Value::Array(attributes));
+        }
+        if let Some(Value::Array(events)) = s.get("events")
+            && !events.is_empty()
+        {
+            let ev: Vec<Value> = events
+                .iter()
+                .map(|e| {
+                    let mut eo = Map::new();
+                    if let Some(t) = e
+                        .get("time_unix_nano")
+                        .or_else(|| e.get("timestamp"))
+                        .and_then(Value::as_u64)
+                        .filter(|t| *t != 0)
+                    {
+                        eo.insert("time_unix_nano".into(), json!(t));
+                    }
+                    if let Some(n) = e
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .filter(|n| !n.is_empty())
+                    {
+                        eo.insert("name".into(), json!(n));
+                    }
+                    let attrs = key_values(e.get("attributes"), false);
+                    if !attrs.is_empty() {
+                        eo.insert("attributes".into(), Value::Array(attrs));
+                    }
+                    Value::Object(eo)
+                })
+                .collect();
+            o.insert("events".into(), Value::Array(ev));
+        }
+        if let Some(Value::Array(links)) = s.get("links")
+            && !links.is_empty()
+        {
+            let ls: Vec<Value> = links
+                .iter()
+                .filter_map(|l| {
+                    let t = l.get("trace_id")?.as_str()?;
+                    let t = t.rsplit('/').next().unwrap_or(t);
+                    let t = hex_bytes(t.strip_prefix("tr-").unwrap_or(t))?;
+                    let sp = hex_bytes(l.get("span_id")?.as_str()?)?;
+                    let mut lo = Map::new();
+                    lo.insert("trace_id".into(), json!(B64.encode(t)));
+                    lo.insert("span_id".into(), json!(B64.encode(sp)));
+                    let attrs = key_values(l.get("attributes"), false);
+                    if !attrs.is_empty() {
+                        lo.insert("attributes".into(), Value::Array(attrs));
+                    }
+                    Some(Value::Object(lo))
+                })
+                .collect();
+            if !ls.is_empty() {
+                o.insert("links".into(), Value::Array(ls));
+            }
+        }
+        let mut status = Map::new();
+        let st = s.get("status");
+        let code = st
+            .and_then(|x| x.get("code").or_else(|| x.get("status_code")))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let code = match code {
+            "STATUS_CODE_OK" | "OK" => Some("STATUS_CODE_OK"),
+            "STATUS_CODE_ERROR" | "ERROR" => Some("STATUS_CODE_ERROR"),
+            _ => None,
+        };
+        if let Some(c) = code {
+            status.insert("code".into(), json!(c));
+        }
+        if let Some(m) = st
+            .and_then(|x| x.get("message").or_else(|| x.get("description")))
+            .and_then(Value::as_str)
+            .filter(|m| !m.is_empty())
+        {
+            status.insert("message".into(), json!(m));
+        }
+        o.insert("status".into(), Value::Object(status));
+        Some(Value::Object(o))
+    }
 
     #[test]
     fn times_round_trip() {
@@ -859,6 +1176,45 @@ mod tests {
         assert_eq!(cut_str("aé", 1), "a");
         assert_eq!(cut_str("éé", 1), "é");
         assert_eq!(cut_str("abc", 5), "abc");
+    }
+
+    #[test]
+    fn written_otel_span_is_the_oracle_tree() {
+        let cases = [
+            r#"{"trace_id": "amYqRCy398Tvdq2EBIMZ1w==", "span_id": "ywGPnO4NgdE=", "parent_span_id": null, "name": "outer", "start_time_unix_nano": 1796534716842205807, "end_time_unix_nano": 1796534716953742312, "events": [{"name": "exception", "time_unix_nano": 5, "attributes": {"exception.message": "boom"}}], "status": {"code": "STATUS_CODE_UNSET", "message": ""}, "attributes": {"mlflow.spanType": "\"CHAIN\"", "mlflow.spanInputs": "{\"x\": 3}", "arr": "[1, \"x\", 1.5, null]", "raw": "not json"}, "links": [{"trace_id": "tr-0000000000000000000000000000abcd", "span_id": "00000000000000ff", "attributes": null}]}"#,
+            r#"{"trace_id": "q6urq6urq6urq6urq6urqw==", "span_id": "AAAAAAAAAAI=", "parent_span_id": "AAAAAAAAAAE=", "name": "step-1", "start_time_unix_nano": 1700000000000001000, "end_time_unix_nano": 1700000000010001000, "events": [], "status": {"code": "STATUS_CODE_OK", "message": ""}, "attributes": {"mlflow.spanType": "\"CHAIN\"", "mlflow.spanInputs": "{\"query\": \"q1\", \"pad\": \"xx\"}", "mlflow.spanOutputs": "{\"answer\": \"a1\"}"}, "links": []}"#,
+            // 3.5.0's form: hex ids in a context, parent_id, start_time/end_time, status_code.
+            r#"{"name": "n", "context": {"trace_id": "0x", "span_id": "00000000000000ab"}, "parent_id": "00000000000000aa", "start_time": 10, "end_time": 0, "status": {"status_code": "ERROR", "description": "bad \"x\"\n"}, "attributes": {}}"#,
+            r#"{"context": {"trace_id": "0123456789abcdef0123456789abcdef", "span_id": "00000000000000ab"}, "status": {"status_code": "OK"}}"#,
+            // Escapes and non-ASCII in keys and values; keys out of order; a repeated key.
+            r#"{"trace_id": "AAAAAAAAAAAAAAAAAAAAAA", "span_id": "AQIDBAUGBwg", "name": "é\u00e9\t\"q\"", "attributes": {"z": "1", "b\"k\u00e9": "\"v\\n\u2603\"", "a": 7, "n": null, "t": true, "o": {"y": [1, {"z": false}], "a": -0.0}, "f": "1e300", "big": "18446744073709551615", "neg": "-5", "z": "2"}, "name": "last"}"#,
+            // Events and links of every shape.
+            r#"{"trace_id": "AAAAAAAAAAAAAAAAAAAAAA==", "span_id": "AQIDBAUGBwg=", "events": [1, {}, {"timestamp": 9, "name": "", "attributes": {"k": "\"not decoded\"", "l": [1, 2]}}, {"time_unix_nano": 0, "name": "e"}], "links": [{"trace_id": "x", "span_id": "00"}, 3, {"trace_id": "traces/tr-00000000000000000000000000000001", "span_id": "0000000000000002", "attributes": {"w": 1.25}}], "status": "OK", "start_time_unix_nano": 1.5, "end_time_unix_nano": -3}"#,
+            r#"{"trace_id": "AAAAAAAAAAAAAAAAAAAAAA==", "span_id": "AQIDBAUGBwg=", "events": {}, "links": [{"trace_id": "zz", "span_id": "00"}], "attributes": [1, 2], "status": null}"#,
+            // Unreadable: no span id, an empty id, not an object, not JSON.
+            r#"{"trace_id": "AAAAAAAAAAAAAAAAAAAAAA=="}"#,
+            r#"{"trace_id": "", "span_id": "AQIDBAUGBwg="}"#,
+            r#"[1, 2]"#,
+            r#"{"trace_id": "AAAAAAAAAAAAAAAAAAAAAA==", "span_id": "#,
+        ];
+        for content in cases {
+            let mut out = b"[".to_vec();
+            let ok = write_otel_span(content, &mut out);
+            match otel_span(content) {
+                Some(v) => {
+                    assert!(ok, "{content}");
+                    assert_eq!(
+                        std::str::from_utf8(&out[1..]).unwrap(),
+                        v.to_string(),
+                        "{content}"
+                    );
+                }
+                None => {
+                    assert!(!ok, "{content}");
+                    assert_eq!(out, b"[", "{content}");
+                }
+            }
+        }
     }
 
     #[test]
