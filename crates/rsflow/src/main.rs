@@ -21,6 +21,15 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc (v2) instead of glibc's malloc, for Rust and, through its `override` feature, for
+/// the bundled SQLite too. The span and search paths make many small allocations that are
+/// freed on another thread than the one that made them, where glibc's arenas take locks and
+/// consolidate (a third of the CPU of a trace search, 40% of a `get_trace`). Transparent huge
+/// pages are off for its memory (`no_thp`): they raised the peak RSS of a `get_trace` of
+/// 10,000 spans from about 50 MiB to 75-90 MiB.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use crate::config::{ClientArgs, ConnectionLimits, GcArgs, MigrateArgs, ServerArgs, VerifyArgs};
 
 #[derive(Parser)]
