@@ -291,6 +291,16 @@ where
     })
 }
 
+/// Close `pool` and every connection of it. sqlx's `close` waits until no connection is checked
+/// out, but a connection that was on its way back then (a query had just ended) reaches the idle
+/// queue after `close` looked at it and stays open until the pool is dropped: a second `close`
+/// closes it. (For SQLite that open handle kept the file from changing journal mode right after
+/// the store closed.)
+async fn close_pool<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) {
+    pool.close().await;
+    pool.close().await;
+}
+
 /// SQLite's own driver, for the reads that return many rows (trace searches): the `Any` driver
 /// copies every value of every row once more, with the column names. Read-only connections
 /// with the read pool's pragmas, opened on first use; a page of rows comes back whole.
@@ -342,7 +352,7 @@ impl SqliteSearch {
 
     async fn close(&self) {
         drop(self.held.lock().await.take());
-        self.pool.close().await;
+        close_pool(&self.pool).await;
     }
 }
 
@@ -509,7 +519,7 @@ impl SqlStore {
     /// Close both pools (waits for in-flight queries).
     pub async fn close(&self) {
         if let Some(c) = &self.checkpointer {
-            c.stop();
+            c.close().await;
         }
         if let Some(g) = &self.group_writer {
             g.stop();
@@ -517,8 +527,8 @@ impl SqlStore {
         if let Some(w) = &self.span_writer {
             w.stop();
         }
-        self.write.close().await;
-        self.read.close().await;
+        close_pool(&self.write).await;
+        close_pool(&self.read).await;
         if let Some(s) = &self.sqlite_search {
             s.close().await;
         }

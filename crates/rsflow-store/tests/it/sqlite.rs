@@ -134,6 +134,14 @@ mod checks {
         let (dir, store) = fresh().await;
         store.close().await;
         let path = db_path(&dir);
+        // `close` leaves no connection open (the background checkpointer's, a connection on its
+        // way back to a pool), so the journal mode can change right away.
+        let open: Vec<_> = std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|t| t.starts_with(dir.path()))
+            .collect();
+        assert!(open.is_empty(), "still open after close: {open:?}");
         let pool = raw(&path).await;
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode = DELETE")
             .fetch_one(&pool)
