@@ -610,6 +610,7 @@ pub fn parse_assessment(v: &Value) -> Result<Assessment, MlflowError> {
 // keeps that tree-building version as the oracle.
 
 /// A JSON string borrowed from the input when it has no escapes.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct JStr<'a>(std::borrow::Cow<'a, str>);
 
 impl<'de> serde::Deserialize<'de> for JStr<'de> {
@@ -631,23 +632,6 @@ impl<'de> serde::Deserialize<'de> for JStr<'de> {
             }
         }
         d.deserialize_str(V)
-    }
-}
-
-impl PartialEq for JStr<'_> {
-    fn eq(&self, o: &Self) -> bool {
-        self.0 == o.0
-    }
-}
-impl Eq for JStr<'_> {}
-impl PartialOrd for JStr<'_> {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for JStr<'_> {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.0.cmp(&o.0)
     }
 }
 
