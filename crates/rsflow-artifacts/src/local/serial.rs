@@ -41,7 +41,8 @@ fn lock<S>(q: &Mutex<Queue<S>>) -> std::sync::MutexGuard<'_, Queue<S>> {
 }
 
 impl<S: Send + 'static> Serial<S> {
-    /// A stage over `state` that queues at most `depth` batches (at least 1).
+    /// A stage over `state` that queues at most `depth` batches. With `depth` 0 only
+    /// [`Serial::try_push`] makes sense: it never finds room.
     pub(super) fn new(state: S, depth: usize, step: Step<S>) -> Serial<S> {
         Serial {
             queue: Arc::new(Mutex::new(Queue {
@@ -50,7 +51,7 @@ impl<S: Send + 'static> Serial<S> {
                 running: false,
                 failed: None,
             })),
-            room: Arc::new(Semaphore::new(depth.max(1))),
+            room: Arc::new(Semaphore::new(depth)),
             step,
             drain: None,
         }
@@ -65,9 +66,25 @@ impl<S: Send + 'static> Serial<S> {
             .acquire_owned()
             .await
             .map_err(io::Error::other)?;
+        self.enqueue(batch, permit)
+    }
+
+    /// Queue `batch` if there is room now: `Ok(false)` (and `batch` dropped) if there is not.
+    pub(super) fn try_push(&mut self, batch: Batch) -> io::Result<bool> {
+        match self.room.clone().try_acquire_owned() {
+            Ok(permit) => self.enqueue(batch, permit).map(|()| true),
+            Err(_) => self.failure().map_or(Ok(false), Err),
+        }
+    }
+
+    fn failure(&self) -> Option<io::Error> {
+        lock(&self.queue).failed.as_ref().map(copy_error)
+    }
+
+    fn enqueue(&mut self, batch: Batch, permit: OwnedSemaphorePermit) -> io::Result<()> {
         let mut q = lock(&self.queue);
         if let Some(e) = &q.failed {
-            return Err(io::Error::new(e.kind(), e.to_string()));
+            return Err(copy_error(e));
         }
         q.batches.push_back((batch, permit));
         if !q.running {
@@ -103,6 +120,15 @@ impl<S: Send + 'static> Drop for Serial<S> {
     /// An abandoned upload: what is still queued is not worth doing.
     fn drop(&mut self) {
         lock(&self.queue).batches.clear();
+    }
+}
+
+/// The failure of a stage, as often as it is asked for: an OS error keeps its code (callers
+/// tell a full disk from other failures by it).
+fn copy_error(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
     }
 }
 
@@ -205,6 +231,47 @@ mod tests {
             None => stage.finish().await.unwrap_err(),
         };
         assert_eq!(e.to_string(), "bad batch");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_os_error_keeps_its_code() {
+        fn full(_: &mut (), _: &[Bytes]) -> io::Result<()> {
+            Err(io::Error::from_raw_os_error(28))
+        }
+        let mut stage = Serial::new((), 1, full);
+        stage.push(batch(&[b"x"])).await.unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..100 {
+            if let Err(e) = stage.push(batch(&[b"y"])).await {
+                seen.push(e);
+                break;
+            }
+        }
+        seen.push(stage.finish().await.unwrap_err());
+        for e in seen {
+            assert_eq!(e.raw_os_error(), Some(28), "{e}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn try_push_takes_what_fits_and_never_waits() {
+        let mut stage = Serial::new(Vec::new(), 0, append);
+        assert!(!stage.try_push(batch(&[b"no room"])).unwrap());
+        assert_eq!(stage.finish().await.unwrap(), Vec::<u8>::new());
+
+        let mut stage = Serial::new(Vec::new(), 3, append);
+        let mut taken = Vec::new();
+        for i in 0..50u8 {
+            if stage
+                .try_push(Arc::new(vec![Bytes::from(vec![i])]))
+                .unwrap()
+            {
+                taken.push(i);
+            }
+        }
+        // The first three always fit; what the drain made room for since, in order.
+        assert!(taken.len() >= 3 && taken[..3] == [0, 1, 2]);
+        assert_eq!(stage.finish().await.unwrap(), taken);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

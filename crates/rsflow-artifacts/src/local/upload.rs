@@ -36,10 +36,12 @@ impl TempFile {
         };
         for _ in 0..CREATE_ATTEMPTS {
             let name = format!("{TEMP_PREFIX}{:016x}", fastrand::u64(..));
+            // Read and write: what the upload's hash could not keep up with is read back from
+            // it once it is published (see `LocalStore::put`).
             let fd = match rustix::fs::openat(
                 &temp.parent,
                 name.as_str(),
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::from_raw_mode(0o666),
             ) {
                 Ok(fd) => fd,

@@ -1,0 +1,114 @@
+//! Digests still being computed for files already published (see `LocalStore::put`): a
+//! download of such a file in this process waits for its digest (up to a bound) instead of
+//! being served without one. Keyed by the file's full path; a newer upload of the same path
+//! takes the entry over, and an older job ending does not remove the newer one's.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+struct Entry {
+    generation: u64,
+    done: watch::Receiver<bool>,
+}
+
+static PENDING: LazyLock<Mutex<HashMap<PathBuf, Entry>>> = LazyLock::new(Default::default);
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+fn pending() -> std::sync::MutexGuard<'static, HashMap<PathBuf, Entry>> {
+    PENDING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A digest being computed for the file at a path; dropping it (the digest stored, or given
+/// up on) releases the readers waiting for it.
+pub(super) struct Pending {
+    key: PathBuf,
+    generation: u64,
+    done: watch::Sender<bool>,
+}
+
+/// Announce that the file about to be published at `key` gets its digest later.
+pub(super) fn register(key: PathBuf) -> Pending {
+    let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
+    let (done, rx) = watch::channel(false);
+    pending().insert(
+        key.clone(),
+        Entry {
+            generation,
+            done: rx,
+        },
+    );
+    Pending {
+        key,
+        generation,
+        done,
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let _ = self.done.send(true);
+        let mut map = pending();
+        if map
+            .get(&self.key)
+            .is_some_and(|e| e.generation == self.generation)
+        {
+            map.remove(&self.key);
+        }
+    }
+}
+
+/// Wait (at most `max`) until no digest is pending for the file at `key`.
+pub(super) async fn settle(key: &Path, max: Duration) {
+    let rx = {
+        let map = pending();
+        if map.is_empty() {
+            return;
+        }
+        match map.get(key) {
+            Some(e) => e.done.clone(),
+            None => return,
+        }
+    };
+    let mut rx = rx;
+    let _ = tokio::time::timeout(max, rx.wait_for(|done| *done)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn readers_wait_for_the_latest_upload_of_a_path() {
+        let key = PathBuf::from("/pending-test/a");
+        let older = register(key.clone());
+        let newer = register(key.clone());
+        drop(older);
+        // The newer upload's entry outlives the older job.
+        let waited = tokio::time::timeout(Duration::from_millis(50), settle(&key, Duration::MAX));
+        assert!(waited.await.is_err(), "the newer digest is still pending");
+        let reader = tokio::spawn(async move { settle(&key, Duration::MAX).await });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(newer);
+        tokio::time::timeout(Duration::from_secs(5), reader)
+            .await
+            .expect("released when the digest is stored")
+            .unwrap();
+        assert!(!pending().contains_key(Path::new("/pending-test/a")));
+    }
+
+    #[tokio::test]
+    async fn a_path_without_a_pending_digest_does_not_wait() {
+        let _other = register(PathBuf::from("/pending-test/other"));
+        tokio::time::timeout(
+            Duration::from_secs(1),
+            settle(Path::new("/pending-test/none"), Duration::MAX),
+        )
+        .await
+        .unwrap();
+    }
+}
