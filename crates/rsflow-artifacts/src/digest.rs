@@ -3,9 +3,11 @@
 //! and checked by `rsflow artifacts verify`.
 //!
 //! Where it is kept: on the local store (and NFS mounts that support user xattrs) in the
-//! extended attribute [`XATTR`] of the file, set on the temp file before the rename that
-//! publishes it, so the digest and the bytes appear together and MLflow's visible layout
-//! gains no files. Filesystems without user xattrs simply have no digest.
+//! extended attribute [`XATTR`] of the file, so MLflow's visible layout gains no files. When
+//! the hash keeps up with the upload it is set on the temp file before the rename that
+//! publishes it, so the digest and the bytes appear together; when it does not, the upload is
+//! not held back: the rest is hashed from the page cache once the file is published, and the
+//! digest follows (see `LocalStore::put`). Filesystems without user xattrs have no digest.
 //!
 //! On object stores (S3, Azure Blob, GCS) the digest is user metadata of the object itself
 //! ([`METADATA_KEY`], with the size it describes in [`SIZE_KEY`]: `x-amz-meta-sha256`,
