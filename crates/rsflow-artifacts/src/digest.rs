@@ -1,6 +1,6 @@
-//! Artifact integrity: a SHA-256 computed while an artifact streams in (no second read), kept
-//! beside it, returned on download (`Repr-Digest`, `Digest`, a content-based strong `ETag`)
-//! and checked by `rsflow artifacts verify`.
+//! Artifact integrity: a SHA-256 computed while an artifact streams in (see below for the local
+//! store's tail), kept beside it, returned on download (`Repr-Digest`, `Digest`, a
+//! content-based strong `ETag`) and checked by `rsflow artifacts verify`.
 //!
 //! Where it is kept: on the local store (and NFS mounts that support user xattrs) in the
 //! extended attribute [`XATTR`] of the file, so MLflow's visible layout gains no files. When
