@@ -368,13 +368,11 @@ impl ArtifactStore for LocalStore {
             .then(|| pending::register(self.root.join(path.as_str())));
         let published = blocking(
             move || {
-                // Before the rename: the digest appears with the bytes. A filesystem without
-                // user xattrs keeps the artifact without a digest.
+                // A hash that kept up: set before the rename, the digest appears with the bytes.
                 if let Some(sha256) = sha256 {
                     keep_digest(&file, &sha256);
                 }
-                let result = temp.publish(&name);
-                result
+                temp.publish(&name)
                     .map(|()| file)
                     .map_err(|e| lookup_error("publish", &target, e))
             },
