@@ -146,11 +146,12 @@ fn write_all_chunks(file: &std::fs::File, chunks: &[Bytes]) -> io::Result<()> {
     Ok(())
 }
 
-/// How many batches each stage of an upload may have queued: the writer 2 MiB
-/// ([`WRITE_BUFFER`] batches), the hasher 8 MiB, so that the hash may fall behind the disk for
-/// a while (the client and the server share the CPU) without holding the reader back.
-const WRITE_DEPTH: usize = 8;
-const HASH_DEPTH: usize = 8;
+/// How many batches each stage of an upload may have queued: the writer 512 KiB
+/// ([`WRITE_BUFFER`] batches), the hasher 1 MiB, so that the hash may fall a little behind the
+/// disk (the scheduler's hiccups) before it is left to finish after the upload. The queues hold
+/// the same chunks: an upload holds about 1.25 MiB of its body at most.
+const WRITE_DEPTH: usize = 2;
+const HASH_DEPTH: usize = 4;
 /// How long a download waits for the digest of a file still being hashed (see `put`) before
 /// it is served without one.
 const DIGEST_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -383,6 +384,7 @@ impl ArtifactStore for LocalStore {
             let target = path.clone();
             // Not awaited: the upload is complete (durable and published) without it.
             tokio::task::spawn_blocking(move || {
+                let _turn = pending::digest_turn();
                 if let Err(e) = finish_digest(&published, hasher, hashed, written) {
                     tracing::warn!(path = %target, error = %e, "artifact digest not kept");
                 }

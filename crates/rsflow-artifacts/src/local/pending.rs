@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{Condvar, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -62,6 +62,36 @@ impl Drop for Pending {
     }
 }
 
+/// Digests finished after their upload hash at most this many at a time (one per core): more
+/// would only share the same cores, each with its own read buffer. The others wait their turn
+/// on the blocking pool (a graceful shutdown waits for them too).
+static TURNS: LazyLock<(Mutex<usize>, Condvar)> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (Mutex::new(cores), Condvar::new())
+});
+
+/// A turn to hash, held until dropped. Blocks the calling (blocking-pool) thread until one is
+/// free.
+pub(super) struct Turn(());
+
+pub(super) fn digest_turn() -> Turn {
+    let (free, cv) = &*TURNS;
+    let mut n = free.lock().unwrap_or_else(PoisonError::into_inner);
+    while *n == 0 {
+        n = cv.wait(n).unwrap_or_else(PoisonError::into_inner);
+    }
+    *n -= 1;
+    Turn(())
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let (free, cv) = &*TURNS;
+        *free.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        cv.notify_one();
+    }
+}
+
 /// Wait (at most `max`) until no digest is pending for the file at `key`.
 pub(super) async fn settle(key: &Path, max: Duration) {
     let rx = {
@@ -99,6 +129,26 @@ mod tests {
             .expect("released when the digest is stored")
             .unwrap();
         assert!(!pending().contains_key(Path::new("/pending-test/a")));
+    }
+
+    #[test]
+    fn digest_turns_are_as_many_as_the_cores() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let held: Vec<Turn> = (0..cores).map(|_| digest_turn()).collect();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let turn = digest_turn();
+            tx.send(()).unwrap();
+            drop(turn);
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_millis(100)).is_err(),
+            "no turn while every one is held"
+        );
+        drop(held);
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("a turn once one is given back");
+        waiter.join().unwrap();
     }
 
     #[tokio::test]
