@@ -357,16 +357,16 @@ impl ArtifactStore for LocalStore {
             .map_err(|_| StoreError::io("write", path, io::Error::other("file still shared")))?;
         // The temp file stays open (and locked) until it has its final name.
         let target = path.clone();
-        let (sha256, rest) = match hasher {
+        // A hash left behind is announced before the file appears under its name, so that no
+        // reader here sees it without either its digest or this note.
+        let (sha256, deferred) = match hasher {
             Some(h) if hashed == written => (Some(h.finish_hex()), None),
-            Some(h) => (None, Some(h)),
+            Some(h) => (
+                None,
+                Some((h, pending::register(&self.root, path.as_str()))),
+            ),
             None => (None, None),
         };
-        // Announced before the file appears under its name, so that no reader here sees it
-        // without either its digest or this note.
-        let pending = rest
-            .is_some()
-            .then(|| pending::register(self.root.join(path.as_str())));
         let published = blocking(
             move || {
                 // A hash that kept up: set before the rename, the digest appears with the bytes.
@@ -380,7 +380,7 @@ impl ArtifactStore for LocalStore {
             cancelled(path),
         )
         .await?;
-        if let (Some(hasher), Some(pending)) = (rest, pending) {
+        if let Some((hasher, pending)) = deferred {
             let target = path.clone();
             // Not awaited: the upload is complete (durable and published) without it.
             tokio::task::spawn_blocking(move || {
@@ -395,7 +395,7 @@ impl ArtifactStore for LocalStore {
     }
 
     async fn get(&self, path: &ArtifactPath, opts: GetOptions) -> Result<GetObject, StoreError> {
-        pending::settle(&self.root.join(path.as_str()), DIGEST_WAIT).await;
+        pending::settle(&self.root, path.as_str(), DIGEST_WAIT).await;
         let this = self.clone();
         let target = path.clone();
         let (file, meta, range) = blocking(

@@ -31,8 +31,9 @@ pub(super) struct Pending {
     done: watch::Sender<bool>,
 }
 
-/// Announce that the file about to be published at `key` gets its digest later.
-pub(super) fn register(key: PathBuf) -> Pending {
+/// Announce that the file about to be published at `path` under `root` gets its digest later.
+pub(super) fn register(root: &Path, path: &str) -> Pending {
+    let key = root.join(path);
     let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
     let (done, rx) = watch::channel(false);
     pending().insert(
@@ -92,19 +93,19 @@ impl Drop for Turn {
     }
 }
 
-/// Wait (at most `max`) until no digest is pending for the file at `key`.
-pub(super) async fn settle(key: &Path, max: Duration) {
-    let rx = {
+/// Wait (at most `max`) until no digest is pending for the file at `path` under `root`. The
+/// usual case, nothing pending anywhere, costs one lock and builds no path.
+pub(super) async fn settle(root: &Path, path: &str, max: Duration) {
+    let mut rx = {
         let map = pending();
         if map.is_empty() {
             return;
         }
-        match map.get(key) {
+        match map.get(&root.join(path)) {
             Some(e) => e.done.clone(),
             None => return,
         }
     };
-    let mut rx = rx;
     let _ = tokio::time::timeout(max, rx.wait_for(|done| *done)).await;
 }
 
@@ -114,14 +115,15 @@ mod tests {
 
     #[tokio::test]
     async fn readers_wait_for_the_latest_upload_of_a_path() {
-        let key = PathBuf::from("/pending-test/a");
-        let older = register(key.clone());
-        let newer = register(key.clone());
+        let root = Path::new("/pending-test");
+        let older = register(root, "a");
+        let newer = register(root, "a");
         drop(older);
         // The newer upload's entry outlives the older job.
-        let waited = tokio::time::timeout(Duration::from_millis(50), settle(&key, Duration::MAX));
+        let waited =
+            tokio::time::timeout(Duration::from_millis(50), settle(root, "a", Duration::MAX));
         assert!(waited.await.is_err(), "the newer digest is still pending");
-        let reader = tokio::spawn(async move { settle(&key, Duration::MAX).await });
+        let reader = tokio::spawn(async move { settle(root, "a", Duration::MAX).await });
         tokio::time::sleep(Duration::from_millis(10)).await;
         drop(newer);
         tokio::time::timeout(Duration::from_secs(5), reader)
@@ -153,10 +155,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_path_without_a_pending_digest_does_not_wait() {
-        let _other = register(PathBuf::from("/pending-test/other"));
+        let _other = register(Path::new("/pending-test"), "other");
         tokio::time::timeout(
             Duration::from_secs(1),
-            settle(Path::new("/pending-test/none"), Duration::MAX),
+            settle(Path::new("/pending-test"), "none", Duration::MAX),
         )
         .await
         .unwrap();
